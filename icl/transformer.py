@@ -1,0 +1,99 @@
+"""The one-layer linear self-attention transformer on in-context regression prompts.
+
+Tokens are the columns of the embedding
+
+    Z = [[x_1, ..., x_n, x_q],
+         [y_1, ..., y_n, 0  ]]          shape (d + 1, n + 1),
+
+and the layer (no softmax, the query token masked out of the keys) is
+
+    f(Z) = Z + W_pv Z M Z^T W_kq Z / n,     M = diag(1, ..., 1, 0),
+
+with ``W_pv, W_kq`` of shape ``(d + 1, d + 1)``. The prediction is the last
+entry of the query column, ``f(Z)[d, n]``. With ``W_pv`` zero but for
+``W_pv[d, d] = v`` and ``W_kq`` zero but for its top-left block ``W_11``,
+
+    y_hat = x_q^T Gamma X^T y / n,   Gamma = v W_11^T,
+
+one step of preconditioned gradient descent from w_0 = 0 (Chapter 1).
+Batched tensors carry the prompt index first: ``X (B, n, d)``, ``y (B, n)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from icl.validation import integer, real
+
+
+def embed_prompts(X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
+    """The token matrix Z of shape ``(B, d + 1, n + 1)`` from ``X (B, n, d)``, ``y (B, n)``, ``x_query (B, d)``."""
+    if X.ndim != 3 or y.shape != X.shape[:2] or x_query.shape != (X.shape[0], X.shape[2]):
+        raise ValueError(
+            f"expected X (B, n, d), y (B, n), x_query (B, d); got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(x_query.shape)}"
+        )
+    tokens = torch.cat([X, y.unsqueeze(-1)], dim=-1)
+    query = torch.cat([x_query, torch.zeros_like(x_query[:, :1])], dim=-1)
+    return torch.cat([tokens, query.unsqueeze(1)], dim=1).transpose(1, 2)
+
+
+class LinearSelfAttention(nn.Module):
+    """One linear self-attention layer with residual; parameters ``W_pv`` and ``W_kq``, each ``(d + 1, d + 1)``.
+
+    ``init_std`` is the standard deviation of the i.i.d. Gaussian initial
+    entries (drawn with ``generator``; 0 gives zero matrices).
+    """
+
+    def __init__(
+        self,
+        d: int,
+        *,
+        init_std: float = 0.0,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        super().__init__()
+        self.d = integer("d", d)
+        init_std = real("init_std", init_std, minimum=0.0)
+        shape = (d + 1, d + 1)
+        self.W_pv = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+        self.W_kq = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+
+    @classmethod
+    def from_preconditioner(cls, gamma: torch.Tensor) -> LinearSelfAttention:
+        """The weights whose prediction is ``x_q^T gamma X^T y / n`` (``W_pv[d, d] = 1``, ``W_kq[:d, :d] = gamma^T``)."""
+        if gamma.ndim != 2 or gamma.shape[0] != gamma.shape[1]:
+            raise ValueError(f"gamma must be a square (d, d) matrix, got shape {tuple(gamma.shape)}")
+        d = gamma.shape[0]
+        model = cls(d, device=gamma.device, dtype=gamma.dtype)
+        with torch.no_grad():
+            model.W_pv[d, d] = 1.0
+            model.W_kq[:d, :d] = gamma.T
+        return model
+
+    def forward(self, Z: torch.Tensor) -> torch.Tensor:
+        """f(Z) for ``Z`` of shape ``(B, d + 1, n + 1)``; the last column is the query token."""
+        if Z.ndim != 3 or Z.shape[1] != self.d + 1 or Z.shape[2] < 2:
+            raise ValueError(f"Z must have shape (B, {self.d + 1}, n + 1) with n >= 1, got {tuple(Z.shape)}")
+        n = Z.shape[2] - 1
+        keys = Z[:, :, :n]
+        attention = keys @ keys.transpose(1, 2) / n
+        return Z + self.W_pv @ attention @ self.W_kq @ Z
+
+    def predict(self, X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
+        """The prediction ``f(Z)[:, d, n]`` for the query, shape ``(B,)``, computing only the query column."""
+        Z = embed_prompts(X, y, x_query)
+        n = X.shape[1]
+        keys = Z[:, :, :n]
+        attention = keys @ keys.transpose(1, 2) / n
+        return torch.einsum("i,bij,jk,bk->b", self.W_pv[self.d], attention, self.W_kq, Z[:, :, n])
+
+    def effective_preconditioner(self) -> torch.Tensor:
+        """Gamma = W_pv[d, d] W_kq[:d, :d]^T, the preconditioner of the GD step the weights implement.
+
+        Exact when the other entries of ``W_pv``'s last row and of ``W_kq``'s
+        last row vanish (they do at the optimum, by symmetry of the prior).
+        """
+        return (self.W_pv[self.d, self.d] * self.W_kq[: self.d, : self.d].T).detach()
