@@ -1,12 +1,13 @@
 """Companion code to 'Towards Theoretical Understanding of Transformer Test-Time Computing' (arXiv 2508.07571).
 
 Modules: :mod:`icl.tasks` (prompt samplers), :mod:`icl.transformer` (linear
-self-attention), :mod:`icl.training` (pretraining), :mod:`icl.theory` (closed
+self-attention), :mod:`icl.training` (pretraining), :mod:`icl.decoding` (chains
+of GD thoughts, greedy or with noise injection), :mod:`icl.theory` (closed
 forms), :mod:`icl.montecarlo` (device, scale, estimates with standard errors),
 :mod:`icl.claims` (recorded checks).
 """
 
-from icl import claims, montecarlo, tasks, theory, training, transformer
+from icl import claims, decoding, montecarlo, tasks, theory, training, transformer
 
-__all__ = ["claims", "montecarlo", "tasks", "theory", "training", "transformer"]
+__all__ = ["claims", "decoding", "montecarlo", "tasks", "theory", "training", "transformer"]
 __version__ = "0.1.0"

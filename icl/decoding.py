@@ -1,0 +1,78 @@
+"""Decoding a chain of thought of gradient-descent iterates, deterministically or with noise injection.
+
+The thought-emitting transformer (Chapter 2) emits the iterates of gradient
+descent on the in-context least-squares loss, with the gradient divided by n:
+
+    w_{t+1} = w_t - eta * (X^T (X w_t - y) / n + lam * w_t),    w_0 = 0.
+
+Sampled decoding is simulated by injecting noise into what the model emits
+(Chapter 3); ``noise`` selects how:
+
+- ``"none"``: greedy decoding, the iterate itself;
+- ``"additive"``: the emitted thought is w_{t+1} + level * xi_t, xi_t ~ N(0, I_d),
+  and it is the next step's input;
+- ``"multiplicative"`` (the authors' prototype's case 1): the update uses
+  g_t + (xi_t^T w_t) xi_t with xi_t ~ N(0, level^2 I_d), whose mean is
+  g_t + level^2 w_t, a ridge penalty lam = level^2 on average.
+
+Shapes: ``X (B, n, d)``, ``y (B, n)``; chains come out as ``(B, N, d)`` (or
+``(B, N, steps + 1, d)`` with ``return_path``), N independent chains per prompt.
+All chains of all prompts advance together, one batched matrix product a step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from icl.validation import integer, real
+
+NOISES = ("none", "additive", "multiplicative")
+
+
+def _moments(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    if X.ndim != 3 or y.shape != X.shape[:2]:
+        raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
+    n = X.shape[1]
+    return X.transpose(1, 2) @ X / n, torch.einsum("bnd,bn->bd", X, y) / n
+
+
+def sample_chains(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    n_chains: int = 1,
+    lam: float = 0.0,
+    noise: str = "none",
+    level: float = 0.0,
+    generator: torch.Generator | None = None,
+    return_path: bool = False,
+) -> torch.Tensor:
+    """Run ``n_chains`` chains of ``steps`` GD thoughts per prompt, decoded with ``noise`` at ``level``.
+
+    Returns the final thoughts ``(B, N, d)``, or with ``return_path`` every
+    thought including w_0 = 0, ``(B, N, steps + 1, d)``.
+    """
+    eta, lam = real("eta", eta), real("lam", lam, minimum=0.0)
+    steps, n_chains = integer("steps", steps, minimum=0), integer("n_chains", n_chains)
+    level = real("level", level, minimum=0.0)
+    if noise not in NOISES:
+        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    if noise != "none" and level == 0.0:
+        raise ValueError(f"noise {noise!r} needs level > 0; use noise='none' for greedy decoding")
+    gram, xty = _moments(X, y)
+    batch, d = xty.shape
+    w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
+    path = [w] if return_path else None
+    for _ in range(steps):
+        update = w @ gram - xty.unsqueeze(1) + lam * w  # gram is symmetric
+        if noise == "multiplicative":
+            xi = level * torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+            update = update + (xi * w).sum(-1, keepdim=True) * xi
+        w = w - eta * update
+        if noise == "additive":
+            w = w + level * torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+        if return_path:
+            path.append(w)
+    return torch.stack(path, dim=2) if return_path else w
