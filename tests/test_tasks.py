@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from icl import montecarlo, tasks
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shapes_dtypes_and_device(dtype):
+    g = montecarlo.generator(0, "cpu")
+    p = tasks.sample_prompts(7, 5, 3, sigma2=0.1, generator=g, device="cpu", dtype=dtype)
+    assert p.X.shape == (7, 5, 3) and p.y.shape == (7, 5) and p.w.shape == (7, 3)
+    assert p.x_query.shape == (7, 3) and p.y_query.shape == (7,)
+    assert all(t.dtype == dtype and t.device.type == "cpu" for t in (p.X, p.y, p.w, p.x_query, p.y_query))
+
+
+def test_same_seed_same_draw_and_different_seed_different_draw():
+    draw = lambda seed: tasks.sample_prompts(4, 6, 3, sigma2=0.5, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    a, b, c = draw(1), draw(1), draw(2)
+    assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y) and torch.equal(a.w, b.w)
+    assert not torch.equal(a.X, c.X)
+
+
+def test_labels_follow_the_linear_model_without_noise():
+    p = tasks.sample_prompts(3, 8, 4, sigma2=0.0, generator=montecarlo.generator(0, "cpu"), device="cpu")
+    assert torch.allclose(p.y, torch.einsum("bnd,bd->bn", p.X, p.w))
+    assert torch.allclose(p.y_query, (p.x_query * p.w).sum(1))
+
+
+def test_noise_variance():
+    p = tasks.sample_prompts(20000, 4, 2, sigma2=0.25, generator=montecarlo.generator(3, "cpu"), device="cpu")
+    resid = p.y - torch.einsum("bnd,bd->bn", p.X, p.w)
+    var, se = resid.var().item(), 0.25 * (2 / resid.numel()) ** 0.5
+    assert abs(var - 0.25) < 4 * se
+
+
+@pytest.mark.parametrize("prior,k,mean,second", [
+    ("gaussian", None, 0.0, 4.0),         # psi = 2
+    ("rademacher", None, 0.0, 1.0),
+    ("sparse-binary", 3, 3 / 8, 3 / 8),
+    ("sparse-gaussian", 3, 0.0, 3 / 8),
+])
+def test_prior_moments(prior, k, mean, second):
+    w = tasks.sample_weights(40000, 8, prior, psi=2.0, k=k, generator=montecarlo.generator(5, "cpu"), device="cpu")
+    n = w.numel()
+    assert abs(w.mean().item() - mean) <= 4 * w.std().item() / n**0.5
+    assert abs((w**2).mean().item() - second) <= 4 * (w**2).std().item() / n**0.5 + 1e-12  # exact for rademacher
+
+
+@pytest.mark.parametrize("prior", ["sparse-binary", "sparse-gaussian"])
+def test_sparse_priors_have_exactly_k_nonzeros(prior):
+    w = tasks.sample_weights(500, 10, prior, k=4, generator=montecarlo.generator(0, "cpu"), device="cpu")
+    assert torch.all((w != 0).sum(1) == 4)
+
+
+def test_rademacher_values():
+    w = tasks.sample_weights(100, 5, "rademacher", generator=montecarlo.generator(0, "cpu"), device="cpu")
+    assert set(w.unique().tolist()) == {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch=0, n=3, d=2), "batch"),
+    (dict(batch=2, n=0, d=2), "n must"),
+    (dict(batch=2, n=3, d=0), "d must"),
+    (dict(batch=2, n=3, d=2, sigma2=-1.0), "sigma2"),
+    (dict(batch=2, n=3, d=2, prior="laplace"), "prior"),
+    (dict(batch=2, n=3, d=2, prior="sparse-binary"), "needs k"),
+    (dict(batch=2, n=3, d=2, prior="sparse-binary", k=3), "k must be <= d"),
+    (dict(batch=2, n=3, d=2, prior="gaussian", k=1), "only used"),
+    (dict(batch=2, n=3, d=2, psi=0.0), "psi"),
+    (dict(batch=2.0, n=3, d=2), "batch"),
+    (dict(batch=2, n=3, d=2, dtype=torch.int64), "dtype"),
+])
+def test_bad_input_raises_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tasks.sample_prompts(**kwargs, device="cpu")

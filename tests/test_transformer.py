@@ -1,0 +1,50 @@
+import pytest
+import torch
+
+from icl import montecarlo, tasks
+from icl.transformer import LinearSelfAttention, embed_prompts
+
+
+def _prompts(batch=16, n=9, d=4, seed=0):
+    return tasks.sample_prompts(batch, n, d, sigma2=0.3, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+
+
+def test_embedding_layout():
+    p = _prompts()
+    Z = embed_prompts(p.X, p.y, p.x_query)
+    assert Z.shape == (16, 5, 10)
+    assert torch.equal(Z[:, :4, :9], p.X.transpose(1, 2)) and torch.equal(Z[:, 4, :9], p.y)
+    assert torch.equal(Z[:, :4, 9], p.x_query) and torch.all(Z[:, 4, 9] == 0)
+
+
+def test_constructed_weights_give_the_preconditioned_gd_prediction():
+    p = _prompts()
+    gamma = torch.randn(4, 4, generator=montecarlo.generator(1, "cpu"), dtype=torch.float64)
+    model = LinearSelfAttention.from_preconditioner(gamma)
+    expected = torch.einsum("bd,de,bne,bn->b", p.x_query, gamma, p.X, p.y) / 9
+    full = model(embed_prompts(p.X, p.y, p.x_query))[:, 4, 9]
+    assert torch.allclose(full, expected, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(model.predict(p.X, p.y, p.x_query), expected, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(model.effective_preconditioner(), gamma)
+
+
+def test_predict_equals_forward_for_random_weights():
+    p = _prompts()
+    model = LinearSelfAttention(4, init_std=0.5, generator=montecarlo.generator(2, "cpu"))
+    full = model(embed_prompts(p.X, p.y, p.x_query))[:, 4, 9]
+    assert torch.allclose(model.predict(p.X, p.y, p.x_query), full, rtol=1e-12, atol=1e-12)
+
+
+def test_bad_shapes_raise_value_error():
+    p = _prompts()
+    model = LinearSelfAttention(4)
+    with pytest.raises(ValueError, match="Z must have shape"):
+        model(torch.zeros(2, 3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="expected X"):
+        embed_prompts(p.X, p.y[:, :3], p.x_query)
+    with pytest.raises(ValueError, match="gamma must be a square"):
+        LinearSelfAttention.from_preconditioner(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="d must"):
+        LinearSelfAttention(0)
+    with pytest.raises(ValueError, match="init_std"):
+        LinearSelfAttention(3, init_std=-1.0)
