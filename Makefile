@@ -1,4 +1,4 @@
-# `make book` builds the HTML book; `make test` runs every test. Both set up .venv first.
+# `make book` builds the HTML book; `make test` builds it and runs every test. Both set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 
-test: $(STAMP)
+test: book
 	$(BIN)/python -m pytest --nbval
 
 clean:

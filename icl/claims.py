@@ -11,7 +11,9 @@ Every check is written, passed or failed, to
 the book, found as the nearest folder above the working directory holding
 ``_config.yml``), one JSON list per chapter, so the book can tabulate them.
 Call :func:`start_chapter` once at the top of a chapter; a claim recorded again
-under the same id (a re-run cell) replaces its earlier record.
+under the same id with the same statement and parameters (a re-run cell)
+replaces its earlier record, while the same id for a different claim is an
+error.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from icl.montecarlo import Estimate
 from icl.validation import real
 
 _chapter: str | None = None
+_made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) recorded by this process
 
 
 @dataclass
@@ -137,6 +140,9 @@ def check(
         raise RuntimeError("call icl.claims.start_chapter(name) before recording a check")
     if not isinstance(claim_id, str) or not claim_id.strip():
         raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
+    signature = (statement, repr(sorted(params.items())))
+    if _made_here.setdefault(claim_id, signature) != signature:
+        raise ValueError(f"duplicate claim id {claim_id!r}: already used for {_made_here[claim_id][0]!r}")
     meta = {}
     if isinstance(estimate, Estimate):
         if stderr is not None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,10 +75,23 @@ def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
     return gen
 
 
+def processor_name() -> str:
+    """The GPU's name when simulations run on CUDA, else the CPU model (from /proc/cpuinfo where present)."""
+    dev = device()
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        match = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
 def describe_run() -> str:
     """One line naming the device, dtype, scale and versions, printed at the top of each chapter."""
     dev = device()
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
+    name = processor_name()
     return (
         f"device: {dev.type} ({name}), dtype: {str(dtype(dev)).removeprefix('torch.')}, "
         f"ICL_SCALE: {scale()}, torch {torch.__version__}, threads: {torch.get_num_threads()}"

@@ -57,6 +57,12 @@ def test_bad_input(args, kwargs, match):
         claims.check(*args, **kwargs)
 
 
+def test_same_id_for_a_different_claim_is_rejected():
+    claims.check("t.dup", "x = 1", 1.0, 1.0, 0.1, n=1)
+    with pytest.raises(ValueError, match="duplicate claim id"):
+        claims.check("t.dup", "x = 1", 1.0, 1.0, 0.1, n=2)
+
+
 def test_bad_chapter_name():
     with pytest.raises(ValueError, match="chapter"):
         claims.start_chapter("../etc")

@@ -1,0 +1,89 @@
+"""The book's generated appendices: the table of every recorded check, and the run's environment.
+
+The chapters write their checks with :mod:`icl.claims` while the book builds;
+the appendix pages call these functions to tabulate them. A chapter's records
+are named after the start of its file name (``book/ch01_linear_attention.md``
+records as ``ch01``).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.metadata
+import math
+import platform
+import re
+from collections import Counter
+from pathlib import Path
+
+
+def toc_chapters(toc_path: str | Path) -> dict[str, str]:
+    """Map each chapter's record name to its document, for the ``chNN_*`` files listed in ``_toc.yml``."""
+    text = Path(toc_path).read_text()
+    docs = re.findall(r"file:\s*(\S+)", text)
+    return {Path(doc).name.split("_")[0]: doc for doc in docs if re.match(r"ch\d+_", Path(doc).name)}
+
+
+def check_records(records: list[dict], chapters: dict[str, str]) -> None:
+    """Raise ``AssertionError`` if a claim id is used twice, a check failed, or a listed chapter recorded nothing."""
+    duplicates = [cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1]
+    assert not duplicates, f"claim ids used more than once in the book: {duplicates}"
+    failed = [r["claim_id"] for r in records if not r["passed"]]
+    assert not failed, f"failed checks: {failed}"
+    silent = sorted(set(chapters) - {r["chapter"] for r in records})
+    assert not silent, f"chapters with no recorded checks (not executed before this page?): {silent}"
+
+
+def summary(records: list[dict]) -> dict:
+    """Counts over the records: claims, passed, total Monte Carlo samples, worst |z|, chapters."""
+    return {
+        "claims": len(records),
+        "passed": sum(r["passed"] for r in records),
+        "samples": sum(r.get("samples") or 0 for r in records),
+        "worst_abs_z": max((abs(r["z_score"]) for r in records), default=math.nan),
+        "chapters": len({r["chapter"] for r in records}),
+    }
+
+
+def _number(x: float) -> str:
+    return "∞" if math.isinf(x) else f"{x:.5g}"
+
+
+def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
+    """An HTML table with one row per record; each id links to the chapter page that makes the claim."""
+    head = ["claim", "statement", "parameters", "theory", "estimate ± SE", "z", "detects", "rejects",
+            "samples", "device", "dtype", "seconds", "verdict"]
+    rows = []
+    for r in records:
+        doc = chapters.get(r["chapter"])
+        link = f'{Path(doc).relative_to(page_dir)}.html' if doc else None
+        cid = html.escape(r["claim_id"])
+        rejects = "; ".join(f"{html.escape(k)} ({abs(v['z_score']):.0f} SE)" for k, v in r.get("rejects", {}).items())
+        params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in r.get("params", {}).items())
+        cells = [
+            f'<a href="{link}"><code>{cid}</code></a>' if link else f"<code>{cid}</code>",
+            html.escape(r["statement"]), params, _number(r["theory"]),
+            f'{_number(r["estimate"])} ± {r["stderr"]:.2g}', f'{r["z_score"]:+.2f}',
+            f'{r["detectable_relative"]:.2%}' if math.isfinite(r["detectable_relative"]) else "–",
+            rejects or "–", f'{r["samples"]:,}' if r.get("samples") else "–",
+            r.get("device") or "–", r.get("dtype") or "–",
+            f'{r["seconds"]:.2f}' if r.get("seconds") is not None else "–",
+            "pass" if r["passed"] else "FAIL",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+    return (f'<div style="overflow-x:auto"><table class="table claims-table" style="font-size:0.8em">'
+            f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def package_versions(requirements: str | Path) -> dict[str, str]:
+    """Installed version of Python and of every package named in ``requirements``."""
+    versions = {"python": platform.python_version()}
+    for line in Path(requirements).read_text().splitlines():
+        name = re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0]
+        if name and not name.startswith("#"):
+            try:
+                versions[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                versions[name] = "not installed"
+    return versions

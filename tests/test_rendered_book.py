@@ -1,0 +1,153 @@
+"""The built book as a reader sees it: every page opened in headless Chromium.
+
+Asserts that the math rendered (MathJax elements for every math node, no raw
+TeX delimiters left in the text), that every image loaded, and that every
+internal link points to an existing page and anchor. Needs the built book
+(``make book``; ``make test`` builds it first) and Chromium (Debian package
+``chromium``); skipped with a message where Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+HTML_ROOT = Path(__file__).resolve().parents[1] / "_build" / "html"
+BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+PAGES = sorted(HTML_ROOT.glob("book/*.html")) if HTML_ROOT.is_dir() else []
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=30000", "--dump-dom"]
+# Runs in the page after load: records how many MathJax elements exist and which images failed to load.
+PROBE = """<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  document.body.setAttribute('data-probe-broken', JSON.stringify(broken));
+  document.body.setAttribute('data-probe-done', '1');
+}, 5000));
+</script></body>"""
+
+
+class _Page(HTMLParser):
+    """Collects ids, links, math nodes, MathJax output, and the visible text outside code and math."""
+
+    SKIP = {"script", "style", "pre", "code", "mjx-container", "textarea"}
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links, self.text = set(), [], []
+        self.math_nodes = self.mathjax = 0
+        self.body_attrs = {}
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+        if tag == "body":
+            self.body_attrs = attrs
+        if "math" in (attrs.get("class") or "").split():
+            self.math_nodes += 1
+        if tag == "mjx-container":
+            self.mathjax += 1
+        if tag in self.SKIP:
+            self._skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def _render(path: Path) -> _Page:
+    probe = path.with_name(f".probe-{path.name}")
+    probe.write_text(path.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8")
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            dom = subprocess.run([BROWSER, *FLAGS, f"--user-data-dir={profile}", probe.as_uri()],
+                                 capture_output=True, text=True, timeout=120, check=True).stdout
+    finally:
+        probe.unlink()
+    return _parse(dom)
+
+
+def rendering_problems(path: Path) -> list[str]:
+    """What a reader would see wrong on the page: unrendered math, raw TeX, images that did not load."""
+    page = _render(path)
+    if page.body_attrs.get("data-probe-done") != "1":
+        return ["the page did not finish loading in Chromium"]
+    problems = []
+    if page.body_attrs.get("data-probe-broken") != "[]":
+        problems.append(f"images that failed to load: {page.body_attrs.get('data-probe-broken')}")
+    source = _parse(path.read_text(encoding="utf-8"))
+    if page.mathjax < source.math_nodes:
+        problems.append(f"MathJax rendered {page.mathjax} of {source.math_nodes} math nodes")
+    raw = re.findall(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\s][^$\n]{0,80}\$", " ".join(page.text))
+    if raw:
+        problems.append(f"raw TeX left in the rendered text: {raw[:5]}")
+    return problems
+
+
+def broken_links(path: Path) -> list[str]:
+    """Relative links of the page whose file or anchor does not exist."""
+    page = _parse(path.read_text(encoding="utf-8"))
+    broken = []
+    for href in page.links:
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc:
+            continue
+        target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+        if not target.exists():
+            broken.append(href)
+        elif parts.fragment and target.suffix == ".html" and parts.fragment not in _parse(target.read_text(encoding="utf-8")).ids:
+            broken.append(href)
+    return broken
+
+
+pytestmark = pytest.mark.skipif(
+    BROWSER is None, reason="Chromium is not installed (Debian: apt-get install chromium); the rendered-book test needs it")
+
+
+def test_the_book_is_built():
+    assert PAGES, f"no built pages under {HTML_ROOT}/book: run `make book` first"
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.stem for p in PAGES])
+def test_page_renders_math_and_images(path):
+    assert rendering_problems(path) == []
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.stem for p in PAGES])
+def test_internal_links_resolve(path):
+    assert broken_links(path) == []
+
+
+def test_the_checks_catch_a_broken_page(tmp_path):
+    """A page with raw TeX, an unrendered math node, a missing image and a dead link fails every check."""
+    (tmp_path / "other.html").write_text('<html><body><p id="here">x</p></body></html>')
+    page = tmp_path / "bad.html"
+    page.write_text('<html><body><p>worst $|z|$ and \\(x\\)</p><span class="math">\\(a\\)</span>'
+                    '<img src="missing.png"><a href="other.html#nowhere">a</a><a href="gone.html">b</a>'
+                    '<a href="other.html#here">ok</a></body></html>')
+    problems = " | ".join(rendering_problems(page))
+    assert "images that failed to load" in problems and "missing.png" in problems
+    assert "MathJax rendered 0 of 1" in problems and "raw TeX" in problems and "$|z|$" in problems
+    assert broken_links(page) == ["other.html#nowhere", "gone.html"]
