@@ -1,0 +1,163 @@
+"""Benchmark of the heavy kernels against the straightforward loop the authors' prototype uses.
+
+For each kernel, one fixed workload is run twice in the same process: by the
+``icl`` implementation (all N samples of all prompts advance together) and by
+a loop over the N samples, one chain at a time (vectorised over prompts only,
+as in the prototype). Both must agree in distribution: the per-prompt metric's
+means are compared within their standard errors (|difference| <= 4 SE of the
+difference). Reported: seconds, speed-up, throughput in chain-steps per second
+and, on a GPU, the achieved FLOP rate against the device's peak when known.
+
+    python -m icl.bench                   # the prototype's settings, scaled to fit a CPU
+    python -m icl.bench --size tiny       # a seconds-long run (CI)
+    python -m icl.bench --json out.json   # also write the results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from icl import decoding, montecarlo, tasks
+
+# Peak dense FP32 (non-tensor-core) FLOP/s of GPUs the book has been run on, from the vendors' data sheets.
+PEAK_FP32_FLOPS = {"H100": 67e12, "H200": 67e12, "A100": 19.5e12}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A benchmarked kernel: ``batched`` and ``looped`` map (prompts, generator) to a per-prompt metric."""
+
+    name: str
+    description: str
+    sizes: dict[str, dict]
+    sample_prompts: Callable[[dict, torch.Generator], tasks.Prompts]
+    batched: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
+    looped: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
+    chain_steps: Callable[[dict], int]
+    flops: Callable[[dict], float]
+
+
+@dataclass(frozen=True)
+class Result:
+    kernel: str
+    size: str
+    params: dict
+    device: str
+    seconds_batched: float
+    seconds_looped: float
+    speedup: float
+    chain_steps_per_second: float
+    gflops_per_second: float
+    fraction_of_peak: float | None
+    mean_batched: float
+    mean_looped: float
+    z_difference: float
+    agree: bool
+
+
+# --- noisy chains (Chapter 3): N multiplicative-noise GD chains per prompt, risk of their average ---
+
+def _chain_prompts(p: dict, gen: torch.Generator) -> tasks.Prompts:
+    return tasks.sample_prompts(p["batch"], p["n"], p["d"], prior="sparse-gaussian", k=p["k"], sigma2=p["sigma2"],
+                                generator=gen, device=gen.device, dtype=montecarlo.dtype(gen.device))
+
+
+def _chains_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
+    chains = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
+                                    noise="multiplicative", level=p["level"], generator=gen)
+    return ((chains.mean(1) - prompts.w) ** 2).sum(-1)
+
+
+def _chains_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
+    """The prototype's way: one chain at a time, a Python loop over the N samples and over the steps."""
+    X, y = prompts.X, prompts.y
+    n = X.shape[1]
+    total = torch.zeros_like(prompts.w)
+    for _ in range(p["N"]):
+        w = torch.zeros_like(prompts.w)
+        for _ in range(p["steps"]):
+            grad = torch.einsum("bnd,bn->bd", X, torch.einsum("bnd,bd->bn", X, w) - y) / n
+            xi = p["level"] * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
+            w = w - p["eta"] * (grad + (xi * w).sum(-1, keepdim=True) * xi)
+        total += w
+    return ((total / p["N"] - prompts.w) ** 2).sum(-1)
+
+
+NOISY_CHAINS = Kernel(
+    name="noisy-chains",
+    description="average of N multiplicative-noise GD chains (Chapter 3); metric: risk of the average",
+    sizes={
+        "tiny": dict(batch=64, N=16, steps=20, d=10, n=12, k=3, sigma2=0.1, eta=0.1, level=0.7),
+        "prototype": dict(batch=16, N=256, steps=100, d=50, n=30, k=5, sigma2=0.1, eta=0.03, level=0.3),
+        "full": dict(batch=4096, N=1000, steps=1000, d=50, n=30, k=5, sigma2=0.1, eta=0.03, level=0.3),
+    },
+    sample_prompts=_chain_prompts,
+    batched=_chains_batched,
+    looped=_chains_looped,
+    chain_steps=lambda p: p["batch"] * p["N"] * p["steps"],
+    flops=lambda p: p["batch"] * p["N"] * p["steps"] * (2 * p["d"] ** 2 + 6 * p["d"]),
+)
+
+KERNELS = {k.name: k for k in (NOISY_CHAINS,)}
+
+
+def _peak(dev: torch.device) -> float | None:
+    if dev.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(dev)
+    return next((peak for key, peak in PEAK_FP32_FLOPS.items() if key in name), None)
+
+
+def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
+    """Time ``kernel`` at ``size`` both ways on the same prompts and compare their metrics."""
+    if size not in kernel.sizes:
+        raise ValueError(f"size must be one of {sorted(kernel.sizes)}, got {size!r}")
+    p, dev = kernel.sizes[size], montecarlo.device()
+    prompts = kernel.sample_prompts(p, montecarlo.generator(seed, dev))
+    timer = montecarlo.Timer()
+    batched = kernel.batched(p, prompts, montecarlo.generator(seed + 1, dev)).double()
+    seconds_batched = timer.seconds()
+    timer = montecarlo.Timer()
+    looped = kernel.looped(p, prompts, montecarlo.generator(seed + 2, dev)).double()
+    seconds_looped = timer.seconds()
+    # Same prompts, independent noise: compare the paired per-prompt differences.
+    diff = batched - looped
+    se = diff.std().item() / math.sqrt(len(diff)) if len(diff) > 1 else math.inf
+    z = diff.mean().item() / se if se > 0 else 0.0
+    rate = kernel.flops(p) / seconds_batched
+    peak = _peak(dev)
+    return Result(kernel.name, size, p, f"{dev.type} ({montecarlo.processor_name()})", seconds_batched, seconds_looped,
+                  seconds_looped / seconds_batched, kernel.chain_steps(p) / seconds_batched, rate / 1e9,
+                  rate / peak if peak else None, batched.mean().item(), looped.mean().item(), z, abs(z) <= 4)
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    parser = argparse.ArgumentParser(prog="python -m icl.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="prototype", help="tiny | prototype | full (for a GPU)")
+    parser.add_argument("--kernel", action="append", choices=sorted(KERNELS), help="default: all")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args(argv)
+    results = [run(KERNELS[name], args.size, args.seed) for name in (args.kernel or KERNELS)]
+    print(f"{'kernel':<20} {'icl s':>8} {'loop s':>8} {'speed-up':>9} {'chain-steps/s':>14} {'GFLOP/s':>8} "
+          f"{'of peak':>8} {'metric icl':>11} {'metric loop':>11} {'z':>6}")
+    for r in results:
+        peak = f"{r.fraction_of_peak:.1%}" if r.fraction_of_peak is not None else "–"
+        print(f"{r.kernel:<20} {r.seconds_batched:8.3f} {r.seconds_looped:8.3f} {r.speedup:8.1f}x {r.chain_steps_per_second:14.3g} "
+              f"{r.gflops_per_second:8.2f} {peak:>8} {r.mean_batched:11.4g} {r.mean_looped:11.4g} {r.z_difference:+6.2f}")
+    print(f"size {args.size!r} on {results[0].device}; the two implementations agree in distribution: "
+          f"{all(r.agree for r in results)}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([asdict(r) for r in results], fh, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

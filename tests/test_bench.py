@@ -1,0 +1,31 @@
+import dataclasses
+
+import pytest
+
+from icl import bench
+
+
+@pytest.mark.parametrize("name", sorted(bench.KERNELS))
+def test_batched_and_looped_agree_in_distribution(name):
+    result = bench.run(bench.KERNELS[name], "tiny", seed=0)
+    assert result.agree, f"{name}: z = {result.z_difference:.2f}"
+    assert result.seconds_batched > 0 and result.seconds_looped > 0 and result.chain_steps_per_second > 0
+
+
+def test_the_comparison_detects_a_different_distribution():
+    kernel = bench.KERNELS["noisy-chains"]
+    wrong_level = dict(kernel.sizes["tiny"], level=0.0001)
+    wrong = dataclasses.replace(kernel, looped=lambda p, prompts, gen: kernel.looped(wrong_level, prompts, gen))
+    assert not bench.run(wrong, "tiny", seed=0).agree
+
+
+def test_unknown_size_is_rejected():
+    with pytest.raises(ValueError, match="size must be one of"):
+        bench.run(bench.KERNELS["noisy-chains"], "huge")
+
+
+def test_command_line_prints_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    results = bench.main(["--size", "tiny", "--json", str(out)])
+    assert out.is_file() and len(results) == len(bench.KERNELS)
+    assert "agree in distribution: True" in capsys.readouterr().out
