@@ -4,10 +4,10 @@ Modules: :mod:`icl.tasks` (prompt samplers), :mod:`icl.transformer` (linear
 self-attention), :mod:`icl.training` (pretraining), :mod:`icl.decoding` (chains
 of GD thoughts, greedy or with noise injection), :mod:`icl.theory` (closed
 forms), :mod:`icl.montecarlo` (device, scale, estimates with standard errors),
-:mod:`icl.claims` (recorded checks).
+:mod:`icl.claims` (recorded checks), :mod:`icl.rewards` (best-of-N rewards and selection).
 """
 
-from icl import claims, decoding, montecarlo, tasks, theory, training, transformer
+from icl import claims, decoding, montecarlo, rewards, tasks, theory, training, transformer
 
-__all__ = ["claims", "decoding", "montecarlo", "tasks", "theory", "training", "transformer"]
+__all__ = ["claims", "decoding", "montecarlo", "rewards", "tasks", "theory", "training", "transformer"]
 __version__ = "0.1.0"

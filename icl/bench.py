@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from icl import decoding, montecarlo, tasks
+from icl import decoding, montecarlo, rewards, tasks
 
 # Peak dense FP32 (non-tensor-core) FLOP/s of GPUs the book has been run on, from the vendors' data sheets.
 PEAK_FP32_FLOPS = {"H100": 67e12, "H200": 67e12, "A100": 19.5e12}
@@ -104,7 +104,53 @@ NOISY_CHAINS = Kernel(
     flops=lambda p: p["batch"] * p["N"] * p["steps"] * (2 * p["d"] ** 2 + 6 * p["d"]),
 )
 
-KERNELS = {k.name: k for k in (NOISY_CHAINS,)}
+# --- best-of-N (Chapter 4): N noisy candidates per prompt, the in-context loss as reward ---
+
+def _regression_prompts(p: dict, gen: torch.Generator) -> tasks.Prompts:
+    return tasks.sample_prompts(p["batch"], p["n"], p["d"], sigma2=p["sigma2"], generator=gen, device=gen.device,
+                                dtype=montecarlo.dtype(gen.device))
+
+
+def _best_of_n_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
+    candidates = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
+                                        noise="additive", level=p["tau"], generator=gen)
+    selected, _ = rewards.select_best(candidates, rewards.in_context_loss(candidates, prompts.X, prompts.y))
+    return ((selected - prompts.w) ** 2).sum(-1)
+
+
+def _best_of_n_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
+    """The prototype's way: draw the N candidates one at a time and keep the best so far."""
+    X, y = prompts.X, prompts.y
+    n = X.shape[1]
+    best, best_score = torch.zeros_like(prompts.w), torch.full_like(prompts.w[:, 0], math.inf)
+    for _ in range(p["N"]):
+        w = torch.zeros_like(prompts.w)
+        for _ in range(p["steps"]):
+            w = w - p["eta"] * torch.einsum("bnd,bn->bd", X, torch.einsum("bnd,bd->bn", X, w) - y) / n
+            w = w + p["tau"] * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
+        score = ((torch.einsum("bnd,bd->bn", X, w) - y) ** 2).mean(-1)
+        better = score < best_score
+        best = torch.where(better.unsqueeze(-1), w, best)
+        best_score = torch.where(better, score, best_score)
+    return ((best - prompts.w) ** 2).sum(-1)
+
+
+BEST_OF_N = Kernel(
+    name="best-of-n",
+    description="best of N additive-noise candidates under the in-context loss (Chapter 4); metric: its risk",
+    sizes={
+        "tiny": dict(batch=128, N=32, steps=1, d=4, n=12, sigma2=0.5, eta=0.7, tau=0.5),
+        "prototype": dict(batch=64, N=1000, steps=10, d=50, n=40, sigma2=0.5, eta=0.2, tau=0.05),
+        "full": dict(batch=4096, N=1000, steps=10, d=50, n=40, sigma2=0.5, eta=0.2, tau=0.05),
+    },
+    sample_prompts=_regression_prompts,
+    batched=_best_of_n_batched,
+    looped=_best_of_n_looped,
+    chain_steps=lambda p: p["batch"] * p["N"] * p["steps"],
+    flops=lambda p: p["batch"] * p["N"] * (p["steps"] * 2 * p["d"] ** 2 + 2 * p["n"] * p["d"]),
+)
+
+KERNELS = {k.name: k for k in (NOISY_CHAINS, BEST_OF_N)}
 
 
 def _peak(dev: torch.device) -> float | None:
