@@ -85,7 +85,6 @@ def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tenso
             inputs = model.answer_inputs(previous, j)
         logits, prefix = model.step(inputs, context, prefix)
         levels.append(_margin(logits))  # (B, 2^j)
-        prefix = [(k.repeat_interleave(2, dim=1), v.repeat_interleave(2, dim=1)) for k, v in prefix]
     return torch.stack([m.repeat_interleave(2 ** (d - j), dim=1) for j, m in enumerate(levels)], dim=-1)
 
 

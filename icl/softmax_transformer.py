@@ -97,20 +97,29 @@ class _Block(nn.Module):
         x = x + self.out(attended.transpose(1, 2).reshape(x.shape))
         return x + self.mlp(self.ln2(x)), k, v
 
-    def step(self, x: torch.Tensor, context: tuple, prefix: tuple | None) -> tuple[torch.Tensor, tuple]:
+    def step(self, x: torch.Tensor, context: tuple, prefix: list) -> tuple[torch.Tensor, tuple]:
         """One new token per sequence, ``x (B, S, D)``, attending to the shared context keys/values
-        ``(B, H, n, D/H)`` and to the sequence's own earlier answer keys/values ``(B, S, H, j, D/H)``."""
-        q, k, v = self._split(self.ln1(x))  # (B, S, H, D/H)
-        k, v = k.unsqueeze(3), v.unsqueeze(3)
-        if prefix is not None:
-            k, v = torch.cat([prefix[0], k], dim=3), torch.cat([prefix[1], v], dim=3)
-        scale = 1 / math.sqrt(q.shape[-1])
-        scores = torch.cat([torch.einsum("bshe,bhne->bshn", q, context[0]),
-                            torch.einsum("bshe,bshje->bshj", q, k)], dim=-1) * scale
-        weights = scores.softmax(-1)
+        ``(B, H, n, D/H)`` and to the earlier answer tokens of its own sequence.
+
+        ``prefix[i] = (k_i, v_i)``, each ``(B, S_i, H, D/H)`` with ``S_i`` dividing ``S``, holds the keys
+        and values of answer position i; sequence s reads entry ``s // (S / S_i)`` (so a tree of
+        prefixes, whose children 2s, 2s + 1 extend s, shares its ancestors' entries without copies).
+        Returns the output and this token's keys and values ``(B, S, H, D/H)``.
+        """
+        q, k, v = self._split(self.ln1(x))  # (B, S, H, e)
+        B, S, H, e = q.shape
+        scale = e ** -0.5
+        context_scores = q.transpose(1, 2) @ context[0].transpose(-1, -2) * scale  # (B, H, S, n)
+        entries = [*prefix, (k, v)]
+        own = torch.stack([(q.reshape(B, ki.shape[1], -1, H, e) * ki.unsqueeze(2)).sum(-1).reshape(B, S, H)
+                           for ki, _ in entries], dim=-1) * scale  # (B, S, H, j + 1)
+        weights = torch.cat([context_scores, own.transpose(1, 2)], dim=-1).softmax(-1)
         n = context[0].shape[2]
-        attended = (torch.einsum("bshn,bhne->bshe", weights[..., :n], context[1])
-                    + torch.einsum("bshj,bshje->bshe", weights[..., n:], v))
+        attended = (weights[..., :n] @ context[1]).transpose(1, 2)  # (B, S, H, e)
+        own_weights = weights[..., n:].transpose(1, 2)  # (B, S, H, j + 1)
+        for i, (_, vi) in enumerate(entries):
+            attended = attended + (own_weights[..., i, None].reshape(B, vi.shape[1], -1, H, 1)
+                                   * vi.unsqueeze(2)).reshape(B, S, H, e)
         x = x + self.out(attended.reshape(x.shape))
         return x + self.mlp(self.ln2(x)), (k, v)
 
@@ -180,12 +189,17 @@ class CoefficientDecoder(nn.Module):
         return cache
 
     def step(self, inputs: torch.Tensor, context: list, prefix: list | None) -> tuple[torch.Tensor, list]:
-        """Logits ``(B, S, 2)`` at one answer position for ``inputs (B, S, D)`` (from :meth:`answer_inputs`),
-        and the extended per-sequence cache (a list over layers of keys/values ``(B, S, H, j + 1, D/H)``)."""
+        """Logits ``(B, S, 2)`` at the next answer position for ``inputs (B, S, D)`` (from :meth:`answer_inputs`).
+
+        ``prefix`` is ``None`` at position 0, else what the previous call returned: per layer, the
+        list of keys/values of the earlier answer positions (see :meth:`_Block.step` for how
+        ``S`` may grow from one position to the next). Returns the logits and the extended prefix.
+        """
         h, new_prefix = inputs, []
         for layer, block in enumerate(self.blocks):
-            h, kv = block.step(h, context[layer], None if prefix is None else prefix[layer])
-            new_prefix.append(kv)
+            earlier = [] if prefix is None else prefix[layer]
+            h, kv = block.step(h, context[layer], earlier)
+            new_prefix.append([*earlier, kv])
         return self.head(self.ln_final(h)), new_prefix
 
 
