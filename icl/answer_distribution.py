@@ -11,6 +11,7 @@ and the accuracy of each decoding technique follows exactly from it:
   coin, is right with probability
   ``V_N(q) = P(Bin(N, q) > N/2) + P(Bin(N, q) = N/2) / 2``, where
   ``q = P(v_j = w_j)`` is the marginal of coefficient j;
+- the whole-vector vote of 3 samples: :func:`vector_vote_accuracy_3`;
 - best-of-N with a reward r (keep the sample of largest reward; with a
   continuous reward ties have probability 0) returns v with probability
   ``F(r(v))^N - F^-(r(v))^N``, ``F(t) = P(r <= t)``, ``F^-(t) = P(r < t)``.
@@ -181,6 +182,18 @@ def best_of_n_accuracy(log_probs: torch.Tensor, reward: torch.Tensor, target: to
     below_or_equal = (probs * (reward <= r_target)).sum(1)
     below = (probs * (reward < r_target)).sum(1)
     return below_or_equal**n_samples - below**n_samples
+
+
+def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """P(the whole-vector vote of 3 i.i.d. samples returns ``target``), per prompt, shape ``(B,)``.
+
+    With ``p = P(target)`` and ``S2 = sum_v P(v)^2``: at least two samples equal the target
+    (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
+    with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
+    """
+    p = probability_of(log_probs, target).double()
+    s2 = (2 * log_probs.double()).exp().sum(1)
+    return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))
 
 
 def votes_needed(delta: float, target: float) -> float:

@@ -174,3 +174,21 @@ def test_votes_needed_normal_approximation():
         ad.votes_needed(0.1, 0.5)
     with pytest.raises(ValueError):
         ad.votes_needed(0.6, 0.9)
+
+
+def test_vector_vote_accuracy_3_brute_force():
+    d = 2
+    lp = _random_log_probs(3, d, seed=5)
+    target = ad.sign_vectors(d, dtype=torch.float64)[torch.tensor([0, 2, 3])]
+    probs = lp.exp().numpy()
+    for b in range(3):
+        t = int(ad.index_of(target[b]))
+        total = 0.0
+        for draw in itertools.product(range(4), repeat=3):
+            counts = {s: draw.count(s) for s in draw}
+            top = max(counts.values())
+            winners = [s for s, c in counts.items() if c == top]
+            total += np.prod(probs[b][list(draw)]) * (t in winners) / len(winners)
+        assert math.isclose(ad.vector_vote_accuracy_3(lp, target)[b].item(), total, rel_tol=1e-10)
+    with pytest.raises(ValueError, match="w"):
+        ad.vector_vote_accuracy_3(lp, target[:, :1])
