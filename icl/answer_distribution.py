@@ -110,7 +110,7 @@ def marginals(log_probs: torch.Tensor) -> torch.Tensor:
     """P(v_j = +1) for each coefficient, shape ``(B, d)``, from ``log_probs (B, 2^d)``."""
     d = _check_log_probs(log_probs)
     plus = (sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype) > 0).to(log_probs.dtype)
-    return log_probs.exp() @ plus
+    return (log_probs.exp() @ plus).clamp(0.0, 1.0)  # the clamp only removes round-off
 
 
 def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -118,7 +118,7 @@ def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     d = _check_log_probs(log_probs)
     if w.shape != (log_probs.shape[0], d):
         raise ValueError(f"w must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(w.shape)}")
-    return log_probs.gather(1, index_of(w).unsqueeze(1)).squeeze(1).exp()
+    return log_probs.gather(1, index_of(w).unsqueeze(1)).squeeze(1).exp().clamp(max=1.0)
 
 
 def mode(log_probs: torch.Tensor) -> torch.Tensor:
