@@ -1,0 +1,130 @@
+"""Decoding the trained :class:`~icl.softmax_transformer.CoefficientDecoder` at a temperature.
+
+Sampling is autoregressive over the d answer positions only: the example
+tokens are encoded once per prompt and their keys and values are shared by
+all N samples of that prompt. At position j each of the ``B * N`` sequences
+draws token + with probability ``softmax(logits / T)_+ = sigmoid(m_j / T)``;
+``T = 0`` is greedy decoding (the larger logit; + on a tie).
+
+For small d, :func:`enumerate_margins` runs the network on the whole binary
+tree of prefixes (2^j sequences at depth j, 2^d - 1 in all) and returns the
+margin ``m_j(v_<j)`` along every path, so that the exact answer distribution
+at any temperature is
+
+    log P_T(v) = sum_j log sigmoid(v_j m_j(v_<j) / T)      (:func:`log_probs_at`),
+
+in the row order of :func:`icl.answer_distribution.sign_vectors`.
+Shapes: ``X (B, n, d)``, ``y (B, n)``; samples ``(B, N, d)`` of +-1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from icl.answer_distribution import sign_vectors
+from icl.softmax_transformer import CoefficientDecoder
+from icl.validation import integer, real
+
+
+def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor):
+    if not isinstance(model, CoefficientDecoder):
+        raise ValueError(f"model must be a CoefficientDecoder, got {type(model).__name__}")
+    context = model.encode(X, y)
+    return context, model.answer_inputs(None, 0).expand(X.shape[0], 1, -1)
+
+
+def _margin(logits: torch.Tensor) -> torch.Tensor:
+    return (logits[..., 0] - logits[..., 1]).double()
+
+
+@torch.no_grad()
+def sample_coefficients(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor, n_samples: int,
+                        temperature: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_samples`` answers per prompt at temperature ``temperature`` (0: greedy).
+
+    Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
+    ``softmax(logits / T)_+`` with which each was drawn, given its own prefix,
+    ``(B, N, d)``. ``generator`` must live on the model's device.
+    """
+    n_samples = integer("n_samples", n_samples)
+    temperature = real("temperature", temperature, minimum=0.0)
+    context, inputs = _start(model, X, y)
+    inputs = inputs.expand(-1, n_samples, -1)
+    B, d = X.shape[0], model.d
+    signs = torch.empty(B, n_samples, d, dtype=torch.float64, device=inputs.device)
+    probs = torch.empty_like(signs)
+    prefix = None
+    for j in range(d):
+        if j > 0:
+            inputs = model.answer_inputs(signs[:, :, j - 1], j)
+        logits, prefix = model.step(inputs, context, prefix)
+        if temperature == 0:
+            p_plus = (logits[..., 0] >= logits[..., 1]).double()
+            signs[:, :, j] = 2 * p_plus - 1
+        else:
+            p_plus = torch.softmax(logits.double() / temperature, dim=-1)[..., 0]
+            u = torch.rand(p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype)
+            signs[:, :, j] = torch.where(u < p_plus, 1.0, -1.0)
+        probs[:, :, j] = p_plus
+    return signs, probs
+
+
+def greedy_coefficients(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Greedy decoding (argmax at every position), shape ``(B, d)``."""
+    return sample_coefficients(model, X, y, 1, 0.0, None)[0][:, 0]
+
+
+@torch.no_grad()
+def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)`` (float64)."""
+    context, inputs = _start(model, X, y)
+    d, prefix, levels = model.d, None, []
+    for j in range(d):
+        if j > 0:
+            previous = torch.tensor([1.0, -1.0], device=inputs.device).repeat(2 ** (j - 1)).expand(X.shape[0], -1)
+            inputs = model.answer_inputs(previous, j)
+        logits, prefix = model.step(inputs, context, prefix)
+        levels.append(_margin(logits))  # (B, 2^j)
+    return torch.stack([m.repeat_interleave(2 ** (d - j), dim=1) for j, m in enumerate(levels)], dim=-1)
+
+
+def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
+    """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B, 2^d)``."""
+    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    if margins.ndim != 3 or margins.shape[1] != 2 ** margins.shape[2]:
+        raise ValueError(f"margins must be (B, 2^d, d), got shape {tuple(margins.shape)}")
+    v = sign_vectors(margins.shape[2], device=margins.device, dtype=margins.dtype)
+    return torch.nn.functional.logsigmoid(v * margins / temperature).sum(-1)
+
+
+def majority_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin; ``(B, d)``."""
+    if samples.ndim != 3:
+        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
+    total = samples.sum(1)
+    coin = torch.where(torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0)
+    return torch.where(total == 0, coin.to(total.dtype), total.sign())
+
+
+def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Whole-vector majority vote: the most frequent of the N answers of each prompt, ties broken
+    uniformly at random among the most frequent; ``samples (B, N, d)`` -> ``(B, d)``."""
+    if samples.ndim != 3:
+        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
+    B, N, d = samples.shape
+    same = (samples.unsqueeze(2) == samples.unsqueeze(1)).all(-1)  # (B, N, N)
+    counts = same.sum(-1).double()
+    jitter = torch.rand(B, N, generator=generator, device=samples.device, dtype=torch.float64)
+    # each distinct answer gets the jitter of its first copy, so ties in the count go to a uniform winner
+    first = same.double().argmax(-1)  # index of the first copy of each sample's answer
+    answer_jitter = jitter.gather(1, first)
+    best = (counts + 0.5 * answer_jitter).argmax(1)
+    return samples[torch.arange(B, device=samples.device), best]
+
+
+def best_of_n(samples: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
+    """The sample of largest ``reward (B, N)`` among ``samples (B, N, d)``; shape ``(B, d)``."""
+    if samples.ndim != 3 or reward.shape != samples.shape[:2]:
+        raise ValueError(f"need samples (B, N, d) and reward (B, N), got {tuple(samples.shape)} and {tuple(reward.shape)}")
+    best = reward.argmax(1)
+    return samples[torch.arange(samples.shape[0], device=samples.device), best]
