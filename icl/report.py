@@ -76,6 +76,21 @@ def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: s
             f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
+def measurements_table_html(items: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
+    """An HTML table of recorded measurements (:mod:`icl.measurements`): id, statement, parameters, estimate ± SE."""
+    rows = []
+    for m in items:
+        doc = chapters.get(m["chapter"])
+        mid = f'<code>{html.escape(m["measure_id"])}</code>'
+        params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in m.get("params", {}).items())
+        cells = [f'<a href="{Path(doc).relative_to(page_dir)}.html">{mid}</a>' if doc else mid,
+                 html.escape(m["statement"]), params, f'{_number(m["estimate"])} ± {m["stderr"]:.2g}']
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{h}</th>" for h in ("measurement", "statement", "parameters", "estimate ± SE"))
+    return (f'<div style="overflow-x:auto"><table class="table" style="font-size:0.8em"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
 def package_versions(requirements: str | Path) -> dict[str, str]:
     """Installed version of Python and of every package named in ``requirements``."""
     versions = {"python": platform.python_version()}
