@@ -58,6 +58,11 @@ def test_diagonal_recursion_matches_full_recursion_and_fixed_point(noise):
     mean = theory.chain_mean(p.X, p.y, steps=25, **kw)
     assert torch.allclose(trace, full.diagonal(dim1=-2, dim2=-1).sum(-1))
     assert torch.allclose(bias2, ((mean - p.w) ** 2).sum(-1))
+    path_bias2, path_trace = theory.chain_risk_terms(p.X, p.y, p.w, steps=25, every_step=True, **kw)
+    assert path_bias2.shape == (2, 26) and torch.allclose(path_bias2[:, -1], bias2) and torch.allclose(path_trace[:, -1], trace)
+    assert torch.all(path_trace[:, 0] == 0) and torch.allclose(path_bias2[:, 0], (p.w**2).sum(-1))
+    mid = theory.chain_risk_terms(p.X, p.y, p.w, steps=7, **kw)
+    assert torch.allclose(path_bias2[:, 7], mid[0]) and torch.allclose(path_trace[:, 7], mid[1])
     late = theory.chain_covariance(p.X, p.y, steps=4000, **kw)
     assert torch.allclose(late, theory.stationary_chain_covariance(p.X, p.y, **kw), atol=1e-10)
 

@@ -115,8 +115,9 @@ def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float,
 
 
 def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
-                     noise: str = "multiplicative", lam: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``.
+                     noise: str = "multiplicative", lam: float = 0.0,
+                     every_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``; with ``every_step``, for t = 0..T, ``(..., T + 1)``.
 
     Uses the diagonal of C_t in the eigenbasis of S, which the recursion
     keeps closed: c_{t+1,j} = a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2))
@@ -131,7 +132,9 @@ def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: 
     shift = lam + (level**2 if noise == "multiplicative" else 0.0)
     a = 1 - eta * (s + shift)
     kappa = eta**2 * level**4
+    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
     m, c = torch.zeros_like(beta), torch.zeros_like(beta)
+    bias2, trace = [((m - w_tilde) ** 2).sum(-1)], [c.sum(-1)]
     for _ in range(steps):
         if noise == "multiplicative":
             second = c + m**2
@@ -139,8 +142,12 @@ def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: 
         else:
             c = a**2 * c + level**2
         m = a * m + eta * beta
-    mean = (V @ m.unsqueeze(-1)).squeeze(-1)
-    return ((mean - w) ** 2).sum(-1), c.sum(-1)
+        if every_step:
+            bias2.append(((m - w_tilde) ** 2).sum(-1))
+            trace.append(c.sum(-1))
+    if every_step:
+        return torch.stack(bias2, -1), torch.stack(trace, -1)
+    return ((m - w_tilde) ** 2).sum(-1), c.sum(-1)
 
 
 def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
