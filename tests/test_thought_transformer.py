@@ -52,10 +52,15 @@ def test_masked_thought_attention_makes_thoughts_independent():
 
 def test_training_reduces_the_loss_and_is_seeded():
     runs = []
-    for _ in range(2):
-        model = ThoughtTransformer(3, init_std=0.01, generator=montecarlo.generator(1, "cpu"))
-        runs.append(train_thought_transformer(model, n=7, eta=0.2, thoughts=4, steps=100, batch=32, lr=1e-2, seed=2))
-    assert runs[0].loss.shape == (100,) and (runs[0].loss == runs[1].loss).all()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is much faster on shared cores
+    try:
+        for _ in range(2):
+            model = ThoughtTransformer(3, init_std=0.01, generator=montecarlo.generator(1, "cpu"))
+            runs.append(train_thought_transformer(model, n=7, eta=0.2, thoughts=4, steps=200, batch=64, lr=1e-2, seed=2))
+    finally:
+        torch.set_num_threads(threads)
+    assert runs[0].loss.shape == (200,) and (runs[0].loss == runs[1].loss).all()
     assert runs[0].loss[-1] < 1e-3 * runs[0].loss[0]
 
 
