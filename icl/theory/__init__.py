@@ -13,13 +13,28 @@ from icl.theory.best_of_n import (
     expected_nearest_offset,
     gaussian_selection_risk,
     in_context_limit_risk,
-    least_squares_risk,
     min_norm_risk,
     nearest_sample_asymptote,
     oracle_best_of_n_risk,
     oracle_gaussian_risk,
     oracle_optimal_risk,
     oracle_optimal_temperature,
+)
+from icl.theory.gradient_descent import (
+    bayes_ridge_penalty,
+    gd_filter,
+    gd_risk_given_spectrum,
+    gd_risk_given_X,
+    least_squares_risk,
+    ridge_gd_iterate,
+)
+from icl.theory.noisy_chains import (
+    averaged_chain_risk,
+    chain_covariance,
+    chain_mean,
+    chain_risk_terms,
+    gaussian_fourth_moment,
+    stationary_chain_covariance,
 )
 from icl.theory.one_step import (
     one_step_risk,
@@ -30,11 +45,20 @@ from icl.theory.one_step import (
 )
 
 __all__ = [
+    "averaged_chain_risk",
+    "bayes_ridge_penalty",
     "best_of_n_risk_1d",
+    "chain_covariance",
+    "chain_mean",
+    "chain_risk_terms",
     "expected_min_gaussian",
     "expected_min_sq_offset",
     "expected_nearest_offset",
+    "gaussian_fourth_moment",
     "gaussian_selection_risk",
+    "gd_filter",
+    "gd_risk_given_X",
+    "gd_risk_given_spectrum",
     "in_context_limit_risk",
     "least_squares_risk",
     "min_norm_risk",
@@ -48,4 +72,6 @@ __all__ = [
     "oracle_optimal_risk",
     "oracle_optimal_temperature",
     "preconditioned_risk",
+    "ridge_gd_iterate",
+    "stationary_chain_covariance",
 ]

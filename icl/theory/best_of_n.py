@@ -38,6 +38,7 @@ import math
 import numpy as np
 from scipy import integrate, special, stats
 
+from icl.theory.gradient_descent import least_squares_risk
 from icl.validation import integer, real
 
 _QUAD = dict(epsabs=0.0, epsrel=1e-12, limit=500)
@@ -231,14 +232,6 @@ def nearest_sample_asymptote(n_samples: int, t: float, spread: float = 1.0) -> f
     n_samples = integer("n_samples", n_samples)
     t, spread = real("t", t), real("spread", spread, minimum=0.0, strict=True)
     return math.pi * math.exp(t * t) * spread**2 / n_samples**2
-
-
-def least_squares_risk(n: int, d: int, sigma2: float) -> float:
-    """E||(X^T X)^{-1} X^T y - w||^2 = sigma2 d / (n - d - 1) for n >= d + 2 (infinite for n = d, d + 1)."""
-    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
-    if n < d:
-        raise ValueError(f"n must be >= d = {d} for least squares, got {n}")
-    return sigma2 * d / (n - d - 1) if n >= d + 2 else (math.inf if sigma2 > 0 else 0.0)
 
 
 def min_norm_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:

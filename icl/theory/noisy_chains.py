@@ -1,0 +1,163 @@
+"""Chapter 3: the mean and covariance of noisy chains of GD thoughts, and the risk of their average.
+
+Same convention as ``icl.decoding.sample_chains`` (gradient divided by n):
+with S = X^T X / n, b = X^T y / n, a chain is
+
+    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,          xi_t ~ N(0, I_d),
+    multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t), xi_t ~ N(0, delta2 I_d),
+
+(``level`` is tau, resp. delta = sqrt(delta2)). Given (X, y):
+
+- the mean m_t of an additive chain is the noiseless iterate; of a
+  multiplicative chain, the ridge-GD iterate with penalty lam + delta2;
+- with A = I - eta (S + (lam + delta2) I) and P_t = C_t + m_t m_t^T,
+  multiplicative: C_{t+1} = A C_t A + eta^2 delta2^2 (P_t + tr(P_t) I)
+  (from the Gaussian fourth moment E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I)),
+  additive:       C_{t+1} = A C_t A + tau^2 I   (with A = I - eta (S + lam I));
+- the average of N independent chains has risk ||m_T - w||^2 + tr(C_T) / N.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from icl.theory.gradient_descent import ridge_gd_iterate
+from icl.validation import integer, real
+
+NOISES = ("additive", "multiplicative")
+
+
+def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
+    """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d, d)``."""
+    delta2 = real("delta2", delta2, minimum=0.0)
+    if not isinstance(M, torch.Tensor) or M.ndim < 2 or M.shape[-1] != M.shape[-2]:
+        raise ValueError(f"M must be a tensor of square matrices (..., d, d), got {getattr(M, 'shape', M)!r}")
+    eye = torch.eye(M.shape[-1], device=M.device, dtype=M.dtype)
+    trace = M.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
+    return delta2**2 * (M + M.transpose(-1, -2) + trace * eye)
+
+
+def _setup(X, y, eta, level, noise, lam):
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor) or X.ndim < 2 or y.shape != X.shape[:-1]:
+        raise ValueError(f"expected X (..., n, d) and y (..., n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+    if noise not in NOISES:
+        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    eta, lam = real("eta", eta, minimum=0.0, strict=True), real("lam", lam, minimum=0.0)
+    level = real("level", level, minimum=0.0, strict=True)
+    n = X.shape[-2]
+    S = X.transpose(-1, -2) @ X / n
+    b = (X.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / n
+    return S, b, eta, level, lam
+
+
+def chain_mean(X: torch.Tensor, y: torch.Tensor, *, eta: float, steps: int, noise: str, level: float,
+               lam: float = 0.0) -> torch.Tensor:
+    """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam (additive); ``(..., d)``."""
+    _, _, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    return ridge_gd_iterate(X, y, eta, lam + (level**2 if noise == "multiplicative" else 0.0), steps)
+
+
+def chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float, steps: int, noise: str, level: float,
+                     lam: float = 0.0) -> torch.Tensor:
+    """Cov[w_T | X, y] by the exact recursion of the module docstring, from C_0 = 0; ``(..., d, d)``."""
+    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    steps = integer("steps", steps, minimum=0)
+    d = S.shape[-1]
+    eye = torch.eye(d, device=S.device, dtype=S.dtype)
+    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
+    A = eye - eta * (S + shift * eye)
+    m, C = torch.zeros_like(b), torch.zeros_like(S)
+    for _ in range(steps):
+        if noise == "multiplicative":
+            P = C + m.unsqueeze(-1) * m.unsqueeze(-2)
+            C = A @ C @ A + eta**2 * (gaussian_fourth_moment(P, level**2) - level**4 * P)
+        else:
+            C = A @ C @ A + level**2 * eye
+        m = (A @ m.unsqueeze(-1)).squeeze(-1) + eta * b
+    return C
+
+
+def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float, noise: str, level: float,
+                                lam: float = 0.0) -> torch.Tensor:
+    """The fixed point C_inf of the covariance recursion, ``(..., d, d)``.
+
+    In the eigenbasis of S (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2,
+    m = V^T (S + (lam + delta2) I)^{-1} b, D_jk = 1 - a_j a_k - kappa):
+
+        multiplicative: C~ = kappa (m m^T + (|m|^2 + tr C) I) / D   (entrywise),
+                        tr C = sum_j kappa (m_j^2 + |m|^2) / D_jj / (1 - sum_j kappa / D_jj);
+        additive:       C~ = diag(tau^2 / (1 - a_j^2)),  a_j = 1 - eta (s_j + lam).
+
+    Raises ``ValueError`` when the recursion has no stable fixed point
+    (some |a_j| >= 1, or sum_j kappa / D_jj >= 1).
+    """
+    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    s, V = torch.linalg.eigh(S)
+    if noise == "additive":
+        a = 1 - eta * (s + lam)
+        if bool((a.abs() >= 1).any()):
+            raise ValueError("no stationary covariance: some |1 - eta (s_j + lam)| >= 1 (pass lam > 0 if S is singular)")
+        return V @ torch.diag_embed(level**2 / (1 - a**2)) @ V.transpose(-1, -2)
+    delta2 = level**2
+    a = 1 - eta * (s + lam + delta2)
+    kappa = eta**2 * delta2**2
+    m = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1) / (s + lam + delta2)
+    D = 1 - a.unsqueeze(-1) * a.unsqueeze(-2) - kappa
+    Dd = D.diagonal(dim1=-2, dim2=-1)
+    gain = (kappa / Dd).sum(-1)
+    if bool((Dd <= 0).any()) or bool((gain >= 1).any()):
+        raise ValueError("no stationary covariance: the multiplicative-noise recursion is unstable at this eta and level")
+    m2 = (m**2).sum(-1, keepdim=True)
+    trace = (kappa * (m**2 + m2) / Dd).sum(-1, keepdim=True) / (1 - gain.unsqueeze(-1))
+    eye = torch.eye(s.shape[-1], device=s.device, dtype=s.dtype)
+    Ct = kappa * (m.unsqueeze(-1) * m.unsqueeze(-2) + (m2 + trace).unsqueeze(-1) * eye) / D
+    return V @ Ct @ V.transpose(-1, -2)
+
+
+def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
+                     noise: str = "multiplicative", lam: float = 0.0,
+                     every_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``; with ``every_step``, for t = 0..T, ``(..., T + 1)``.
+
+    Uses the diagonal of C_t in the eigenbasis of S, which the recursion
+    keeps closed: c_{t+1,j} = a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2))
+    (multiplicative), c_{t+1,j} = a_j^2 c_{t,j} + tau^2 (additive); O(T d) per prompt.
+    """
+    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    steps = integer("steps", steps, minimum=0)
+    if not isinstance(w, torch.Tensor) or w.shape != b.shape:
+        raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
+    s, V = torch.linalg.eigh(S)
+    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
+    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
+    a = 1 - eta * (s + shift)
+    kappa = eta**2 * level**4
+    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
+    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
+    bias2, trace = [((m - w_tilde) ** 2).sum(-1)], [c.sum(-1)]
+    for _ in range(steps):
+        if noise == "multiplicative":
+            second = c + m**2
+            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
+        else:
+            c = a**2 * c + level**2
+        m = a * m + eta * beta
+        if every_step:
+            bias2.append(((m - w_tilde) ** 2).sum(-1))
+            trace.append(c.sum(-1))
+    if every_step:
+        return torch.stack(bias2, -1), torch.stack(trace, -1)
+    return ((m - w_tilde) ** 2).sum(-1), c.sum(-1)
+
+
+def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
+                        n_chains: int, lam: float = 0.0) -> torch.Tensor:
+    """Exact E[||mean of N multiplicative-noise chains - w||^2 | X, y, w] = ||m_T - w||^2 + tr(C_T) / N.
+
+    Same convention as :func:`icl.decoding.sample_chains` with
+    ``noise="multiplicative"`` (gradient divided by n, xi ~ N(0, level^2 I));
+    ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)`` -> ``(...)``.
+    """
+    n_chains = integer("n_chains", n_chains)
+    bias2, trace = chain_risk_terms(X, y, w, eta=eta, steps=steps, level=level, lam=lam)
+    return bias2 + trace / n_chains

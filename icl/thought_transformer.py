@@ -1,0 +1,160 @@
+"""A linear-attention transformer that emits gradient-descent iterates as thought tokens (Chapter 2).
+
+Tokens have width 2(d + 1), laid out as [x (d), y (1), w (d), flag (1)]:
+
+    context token  c_i = [x_i, y_i, 0_d, 0],      thought token  z_t = [0_d, 0, w_t, 1].
+
+One linear self-attention layer with residual, whose keys are the n context
+tokens only (thought-to-thought attention is masked, as in the authors'
+prototype):
+
+    f(Z) = Z + W_pv (C C^T / n) W_kq Z,     C = the context columns of Z.
+
+The emitted thought is the w-slot of the output column of the last thought
+token; decoding appends [0, w_{t+1}, 1] and runs the layer again. With
+``ThoughtTransformer.gd_weights(d, eta)``, W_kq z_t = [w_t, -1, 0, ...] and
+W_pv writes -eta times the first d entries into the w-slot, so
+
+    w_{t+1} = w_t - eta (X^T X w_t - X^T y) / n      exactly.
+
+Batched shapes: ``X (B, n, d)``, ``y (B, n)``, thoughts ``(B, T, d)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from icl import montecarlo, tasks
+from icl.decoding import sample_chains
+from icl.validation import integer, real
+
+
+def _check_prompt(X: torch.Tensor, y: torch.Tensor) -> None:
+    if not isinstance(X, torch.Tensor) or X.ndim != 3 or not isinstance(y, torch.Tensor) or y.shape != X.shape[:2]:
+        raise ValueError(f"expected X (B, n, d) and y (B, n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+
+
+def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
+    """The token matrix ``(B, 2d + 2, n + T)``: n context tokens, then T thought tokens."""
+    _check_prompt(X, y)
+    B, n, d = X.shape
+    if thoughts.ndim != 3 or thoughts.shape[0] != B or thoughts.shape[2] != d:
+        raise ValueError(f"thoughts must have shape ({B}, T, {d}), got {tuple(thoughts.shape)}")
+    T = thoughts.shape[1]
+    context = torch.cat([X, y.unsqueeze(-1), X.new_zeros(B, n, d + 1)], dim=-1)
+    thought = torch.cat([X.new_zeros(B, T, d + 1), thoughts, X.new_ones(B, T, 1)], dim=-1)
+    return torch.cat([context, thought], dim=1).transpose(1, 2)
+
+
+class ThoughtTransformer(nn.Module):
+    """One linear self-attention layer on width-2(d+1) tokens; parameters ``W_pv``, ``W_kq``, each ``(2d+2, 2d+2)``.
+
+    ``init_std``: standard deviation of the i.i.d. Gaussian initial entries
+    (drawn with ``generator``; 0 gives zero matrices).
+    """
+
+    def __init__(self, d: int, *, init_std: float = 0.0, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.d = integer("d", d)
+        init_std = real("init_std", init_std, minimum=0.0)
+        shape = (2 * d + 2, 2 * d + 2)
+        self.W_pv = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+        self.W_kq = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+
+    @classmethod
+    def gd_weights(cls, d: int, eta: float, *, device: torch.device | str | None = None,
+                   dtype: torch.dtype = torch.float64) -> ThoughtTransformer:
+        """The weights whose emitted thought is exactly w_t - eta (X^T X w_t - X^T y) / n."""
+        eta = real("eta", eta)
+        model = cls(d, device=device, dtype=dtype)
+        idx = torch.arange(d, device=model.W_pv.device)
+        with torch.no_grad():
+            model.W_kq[idx, d + 1 + idx] = 1.0      # x-block of the key-query image <- w_t
+            model.W_kq[d, 2 * d + 1] = -1.0         # y-slot <- -flag
+            model.W_pv[d + 1 + idx, idx] = -eta     # w-slot <- -eta (S w_t - X^T y / n)
+        return model
+
+    def forward(self, Z: torch.Tensor, n: int) -> torch.Tensor:
+        """f(Z) for ``Z (B, 2d + 2, n + T)`` whose first ``n`` columns are the context tokens."""
+        n = integer("n", n)
+        if Z.ndim != 3 or Z.shape[1] != 2 * self.d + 2 or Z.shape[2] < n:
+            raise ValueError(f"Z must have shape (B, {2 * self.d + 2}, >= {n}), got {tuple(Z.shape)}")
+        keys = Z[:, :, :n]
+        return Z + self.W_pv @ (keys @ keys.transpose(1, 2) / n) @ self.W_kq @ Z
+
+    def next_thoughts(self, X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
+        """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T, d)``."""
+        n, d = X.shape[1], self.d
+        out = self(embed_thoughts(X, y, thoughts), n)
+        return out[:, d + 1 : 2 * d + 1, n:].transpose(1, 2)
+
+    @torch.no_grad()
+    def rollout(self, X: torch.Tensor, y: torch.Tensor, steps: int) -> torch.Tensor:
+        """Autoregressive decoding from w_0 = 0: ``(B, steps + 1, d)``, all thoughts including w_0.
+
+        Each step runs the layer on the whole sequence (context and every
+        thought so far), reads the last column's w-slot and appends it as a
+        thought token.
+        """
+        steps = integer("steps", steps, minimum=0)
+        _check_prompt(X, y)
+        n, d = X.shape[1], self.d
+        thoughts = X.new_zeros(X.shape[0], 1, d)
+        for _ in range(steps):
+            out = self(embed_thoughts(X, y, thoughts), n)
+            thoughts = torch.cat([thoughts, out[:, d + 1 : 2 * d + 1, -1].unsqueeze(1)], dim=1)
+        return thoughts
+
+
+@dataclass(frozen=True)
+class ThoughtTrainingHistory:
+    """``loss[t]``: mean squared error of the emitted thoughts (summed over coordinates) at step t."""
+
+    loss: np.ndarray
+    seconds: float
+
+
+def train_thought_transformer(
+    model: ThoughtTransformer,
+    *,
+    n: int,
+    eta: float,
+    thoughts: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    sigma2: float = 0.0,
+    prior: str = "gaussian",
+) -> ThoughtTrainingHistory:
+    """Teacher forcing on GD trajectories: on fresh prompts, input w_0..w_{T-1}, target w_1..w_T.
+
+    The trajectories are ``icl.decoding.sample_chains`` with step ``eta`` (gradient
+    divided by n); Adam with learning rate ``lr`` decayed as a cosine to 0; the
+    loss is the mean over prompts and positions of ||emitted - target||^2.
+    """
+    steps, batch, thoughts = integer("steps", steps), integer("batch", batch), integer("thoughts", thoughts)
+    lr, eta = real("lr", lr, minimum=0.0, strict=True), real("eta", eta)
+    param = model.W_pv
+    gen = montecarlo.generator(seed, param.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    losses = np.empty(steps)
+    timer = montecarlo.Timer()
+    for step in range(steps):
+        p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
+                                 device=param.device, dtype=param.dtype)
+        path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
+        emitted = model.next_thoughts(p.X, p.y, path[:, :-1])
+        loss = ((emitted - path[:, 1:]) ** 2).sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses[step] = loss.item()
+    return ThoughtTrainingHistory(losses, timer.seconds())

@@ -1,0 +1,109 @@
+import math
+
+import pytest
+import torch
+
+from icl import montecarlo, tasks, theory
+from icl.decoding import sample_chains
+
+
+def _prompts(seed=0, batch=4, n=9, d=5, sigma2=0.3):
+    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.4])
+def test_ridge_gd_iterate_is_the_divided_by_n_recursion(lam):
+    p = _prompts()
+    w = torch.zeros_like(p.w)
+    for _ in range(13):
+        w = w - 0.15 * (torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 9 + lam * w)
+    assert torch.allclose(theory.ridge_gd_iterate(p.X, p.y, 0.15, lam, 13), w, atol=1e-12)
+    assert torch.allclose(sample_chains(p.X, p.y, eta=0.15, steps=13, lam=lam)[:, 0], w, atol=1e-12)
+
+
+def test_ridge_gd_iterate_batches_over_leading_dims_and_starts_at_zero():
+    p = _prompts(batch=6)
+    X, y = p.X.reshape(2, 3, 9, 5), p.y.reshape(2, 3, 9)
+    out = theory.ridge_gd_iterate(X, y, 0.1, 0.2, 5)
+    assert out.shape == (2, 3, 5)
+    assert torch.allclose(out.reshape(6, 5), theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.2, 5))
+    assert torch.all(theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.2, 0) == 0)
+
+
+def test_ridge_gd_iterate_converges_to_ridge_even_when_n_below_d():
+    p = _prompts(n=3, d=6)
+    ridge = torch.linalg.solve(p.X.transpose(1, 2) @ p.X / 3 + 0.5 * torch.eye(6, dtype=p.X.dtype),
+                               torch.einsum("bnd,bn->bd", p.X, p.y) / 3)
+    assert torch.allclose(theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.5, 5000), ridge, atol=1e-10)
+
+
+def test_ridge_gd_iterate_rejects_bad_input():
+    p = _prompts()
+    with pytest.raises(ValueError, match="X"):
+        theory.ridge_gd_iterate(p.X, p.y[:, :3], 0.1, 0.0, 3)
+    with pytest.raises(ValueError, match="T"):
+        theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.0, -1)
+    with pytest.raises(ValueError, match="lam"):
+        theory.ridge_gd_iterate(p.X, p.y, 0.1, -0.1, 3)
+    with pytest.raises(ValueError, match="eta"):
+        theory.ridge_gd_iterate(p.X, p.y, float("nan"), 0.0, 3)
+
+
+def test_gd_filter_limits_and_errors():
+    s = torch.tensor([0.0, 0.5, 2.0], dtype=torch.float64)
+    g = theory.gd_filter(s, eta=0.1, steps=7)
+    assert math.isclose(g[0].item(), 0.7) and math.isclose(g[1].item(), (1 - 0.95**7) / 0.5)
+    assert torch.allclose(theory.gd_filter(s, eta=0.1, steps=None, lam=0.3), 1 / (s + 0.3))
+    with pytest.raises(ValueError, match="s \\+ lam"):
+        theory.gd_filter(s, eta=0.1, steps=None)
+    with pytest.raises(ValueError, match="s must"):
+        theory.gd_filter([0.5], eta=0.1, steps=2)
+    with pytest.raises(ValueError, match="steps"):
+        theory.gd_filter(s, eta=0.1, steps=1.5)
+
+
+def test_conditional_risk_matches_a_direct_expectation():
+    """E over w and eps of ||w_T - w||^2 = psi2 ||(I - G S)||_F^2 + sigma2/n tr(G S G), G the filter matrix."""
+    p = _prompts(batch=2, n=7, d=4)
+    eta, T, s2, p2, lam = 0.2, 6, 0.4, 1.7, 0.1
+    S = p.X.transpose(1, 2) @ p.X / 7
+    s, V = torch.linalg.eigh(S)
+    G = V @ torch.diag_embed(theory.gd_filter(s, eta=eta, steps=T, lam=lam)) @ V.transpose(1, 2)
+    I = torch.eye(4, dtype=S.dtype)
+    direct = p2 * ((I - G @ S) ** 2).sum((1, 2)) + s2 / 7 * (G @ S @ G).diagonal(dim1=1, dim2=2).sum(1)
+    risk = theory.gd_risk_given_X(p.X, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam)
+    assert torch.allclose(risk, direct, atol=1e-12)
+    assert torch.allclose(theory.gd_risk_given_spectrum(s, 7, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam), direct)
+
+
+def test_conditional_risk_small_monte_carlo():
+    p = _prompts(batch=1, n=8, d=3)
+    X = p.X.expand(200000, -1, -1)
+    gen = montecarlo.generator(3, "cpu")
+    w = torch.randn(200000, 3, generator=gen, dtype=X.dtype)
+    y = torch.einsum("bnd,bd->bn", X, w) + 0.7 * torch.randn(200000, 8, generator=gen, dtype=X.dtype)
+    err = ((theory.ridge_gd_iterate(X, y, 0.2, 0.0, 9) - w) ** 2).sum(1)
+    theory_value = theory.gd_risk_given_X(p.X, eta=0.2, steps=9, sigma2=0.49)[0]
+    assert abs(err.mean() - theory_value) < 4 * err.std() / 200000**0.5
+
+
+def test_risk_errors():
+    s = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="psi2"):
+        theory.gd_risk_given_spectrum(s, 5, eta=0.1, steps=2, sigma2=0.1, psi2=0.0)
+    with pytest.raises(ValueError, match="sigma2"):
+        theory.gd_risk_given_spectrum(s, 5, eta=0.1, steps=2, sigma2=-1.0)
+    with pytest.raises(ValueError, match="n"):
+        theory.gd_risk_given_spectrum(s, 0, eta=0.1, steps=2, sigma2=0.1)
+    with pytest.raises(ValueError, match="X"):
+        theory.gd_risk_given_X(torch.ones(3), eta=0.1, steps=2, sigma2=0.1)
+
+
+def test_bayes_penalty_and_least_squares_risk():
+    assert theory.bayes_ridge_penalty(30, 0.1, psi2=0.1) == pytest.approx(1 / 30)
+    assert theory.least_squares_risk(20, 5, 2.0) == pytest.approx(10 / 14)
+    assert theory.least_squares_risk(6, 5, 1.0) == math.inf
+    with pytest.raises(ValueError, match="n must be >= d"):
+        theory.least_squares_risk(4, 5, 1.0)
+    with pytest.raises(ValueError, match="psi2"):
+        theory.bayes_ridge_penalty(3, 0.1, psi2=-1.0)
