@@ -6,6 +6,15 @@ errors E||w_hat - w||^2; the prediction risk on a fresh query adds ``sigma2``.
 Each submodule holds the closed forms of one chapter; all are re-exported here.
 """
 
+from icl.theory.binary_decoding import (
+    greedy_sign_error,
+    majority_vote_accuracy,
+    margin_density,
+    pass_at_k,
+    plurality_vote_accuracy,
+    sampled_sign_error,
+    vote_sign_accuracy,
+)
 from icl.theory.one_step import (
     one_step_risk,
     optimal_one_step_risk,
@@ -15,6 +24,13 @@ from icl.theory.one_step import (
 )
 
 __all__ = [
+    "greedy_sign_error",
+    "majority_vote_accuracy",
+    "margin_density",
+    "pass_at_k",
+    "plurality_vote_accuracy",
+    "sampled_sign_error",
+    "vote_sign_accuracy",
     "one_step_risk",
     "optimal_one_step_risk",
     "optimal_preconditioner",
