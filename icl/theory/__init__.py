@@ -15,6 +15,7 @@ from icl.theory.binary_decoding import (
     sampled_sign_error,
     vote_sign_accuracy,
 )
+from icl.theory.sparse_chains import draw_set_probability, step_weights
 from icl.theory.one_step import (
     one_step_risk,
     optimal_one_step_risk,
@@ -24,6 +25,8 @@ from icl.theory.one_step import (
 )
 
 __all__ = [
+    "draw_set_probability",
+    "step_weights",
     "greedy_sign_error",
     "majority_vote_accuracy",
     "margin_density",

@@ -154,8 +154,8 @@ def _gauss_legendre01(q: int):
     return (nodes + 1) / 2, weights / 2
 
 
-def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: float) -> float:
-    """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] for C ~ Multinomial(s, lam / s) over categories grouped by rate.
+def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: float, ties: str) -> float:
+    """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] (or, with ``ties="lose"``, P(max_i C_i < m)) for C ~ Multinomial(s, lam / s) over categories grouped by rate.
 
     Poissonisation: C is a vector of independent Poisson(lam_i) given that it sums to s, so the
     expectation is [z^s] prod_i (sum_{c<m} pois(c; lam_i) z^c + t pois(m; lam_i) z^m), integrated
@@ -179,6 +179,8 @@ def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: floa
         F = np.exp((mult[None, :, None] * logs.real).sum(1) + 1j * (mult[None, :, None] * logs.imag).sum(1))
         return (F @ read).real / normaliser
 
+    if ties == "lose":
+        return float(value(np.zeros(1))[0])
     bound = float(value(np.ones(1))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
     if bound < tol:
         return bound
@@ -192,7 +194,7 @@ def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: floa
     return float(weights @ value(nodes))
 
 
-def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12) -> float:
+def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
     """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
 
     Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct = m],
@@ -200,9 +202,13 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12)
     about ``tol`` plus floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
     probabilities summing to 1 (answers of equal probability are grouped, so a distribution
     estimated from counts is cheap). For two answers it equals :func:`majority_vote_accuracy`.
+    ``ties="lose"`` gives instead the probability that the correct answer is strictly the most
+    frequent (a tie-breaking rule that never favours it).
     """
     N = integer("N", N)
     tol = real("tol", tol, minimum=0.0, strict=True)
+    if ties not in ("uniform", "lose"):
+        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 1 or probs.size < 1:
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
@@ -232,5 +238,5 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12)
             continue
         if m * mult.sum() < s:  # the other answers cannot all stay at or below m
             continue
-        total += w_m * _others_at_most(s * values, mult, int(m), s, tol / (N * w_m))
+        total += w_m * _others_at_most(s * values, mult, int(m), s, tol / (N * w_m), ties)
     return float(min(max(total, 0.0), 1.0))
