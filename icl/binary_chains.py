@@ -59,14 +59,26 @@ def sparse_binary_chains(
     w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
     for _ in range(steps):
         weights = (w - eta * (w @ gram - xty)).clamp_min(clip)  # gram is symmetric
-        if greedy:
-            support = weights.topk(k, dim=-1).indices
-        else:
-            weights = weights / weights.sum(-1, keepdim=True)
-            support = torch.multinomial(weights.reshape(-1, d), k, replacement=False, generator=generator)
-            support = support.reshape(batch, n_chains, k)
-        w = torch.zeros_like(w).scatter_(-1, support, 1.0)
+        w = decode_support(weights, k, greedy=greedy, generator=generator)
     return w
+
+
+def decode_support(weights: torch.Tensor, k: int, *, greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Decode positive ``weights (..., d)`` into a support of k ones, shape ``(..., d)``.
+
+    Greedy: the k largest weights. Sampled: k indices without replacement, each
+    draw in proportion to the remaining weights (``torch.multinomial``).
+    """
+    d = weights.shape[-1]
+    k = integer("k", k)
+    if k > d:
+        raise ValueError(f"k must be <= d = {d}, got {k}")
+    if greedy:
+        support = weights.topk(k, dim=-1).indices
+    else:
+        flat = (weights / weights.sum(-1, keepdim=True)).reshape(-1, d)
+        support = torch.multinomial(flat, k, replacement=False, generator=generator).reshape(*weights.shape[:-1], k)
+    return torch.zeros_like(weights).scatter_(-1, support, 1.0)
 
 
 def support_codes(w: torch.Tensor) -> torch.Tensor:

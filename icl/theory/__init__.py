@@ -13,6 +13,7 @@ from icl.theory.binary_decoding import (
     pass_at_k,
     plurality_vote_accuracy,
     sampled_sign_error,
+    subsample_vote_accuracy,
     vote_sign_accuracy,
 )
 from icl.theory.sparse_chains import draw_set_probability, step_weights
@@ -27,6 +28,7 @@ from icl.theory.one_step import (
 __all__ = [
     "draw_set_probability",
     "step_weights",
+    "subsample_vote_accuracy",
     "greedy_sign_error",
     "majority_vote_accuracy",
     "margin_density",

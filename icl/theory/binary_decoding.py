@@ -154,24 +154,31 @@ def _gauss_legendre01(q: int):
     return (nodes + 1) / 2, weights / 2
 
 
-def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: float, ties: str) -> float:
-    """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] (or, with ``ties="lose"``, P(max_i C_i < m)) for C ~ Multinomial(s, lam / s) over categories grouped by rate.
+def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str) -> float:
+    """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] for counts C of the other answers that sum to s.
 
-    Poissonisation: C is a vector of independent Poisson(lam_i) given that it sums to s, so the
-    expectation is [z^s] prod_i (sum_{c<m} pois(c; lam_i) z^c + t pois(m; lam_i) z^m), integrated
-    over t in [0, 1] (1/(1+J) = int t^J dt), divided by pois(s; s). The coefficient is read off a
-    discrete Fourier transform of length L > s + 12 sqrt(s) + 30 (no wrap-around), the t-integral by
-    Gauss-Legendre with enough nodes that the neglected ties (J >= 2Q) weigh less than ``tol``.
+    With ``ties="lose"``: P(max_i C_i < m). ``law`` is a frozen scipy distribution of shape
+    (groups, 1) whose independent copies, conditioned on summing to s, have the law of C:
+    Poisson(s q_i) for a multinomial (Poissonisation), Binomial(c_i, r) for a multivariate
+    hypergeometric (any r); ``total`` is the law of the sum of all copies, and ``mult`` counts the
+    answers in each group.
+
+    The expectation is [z^s] prod_i (sum_{c<m} P_i(c) z^c + t P_i(m) z^m), integrated over t in
+    [0, 1] (1/(1+J) = int t^J dt), divided by P(sum = s). The coefficient is read off a
+    discrete Fourier transform of length L > s + 12 sqrt(s) + 30 (no wrap-around). The t-integrand is
+    a polynomial of degree at most min(s // m, number of answers); Gauss-Legendre with Q nodes is
+    exact up to degree 2Q - 1, and Q doubles from 2 until it reaches that degree, or the ties it
+    neglects provably weigh less than ``tol`` (P(J >= 2Q) <= 3 sqrt(s) mu^(2Q) / (2Q)!), or two
+    successive rules agree to ``tol``.
     """
     size = 1 << int(math.ceil(math.log2(s + 12 * math.sqrt(s) + 31)))
-    counts = np.arange(m)
-    rows = np.zeros((lam.size, size))
-    rows[:, :m] = stats.poisson.pmf(counts[None, :], lam[:, None])
+    rows = np.zeros((mult.size, size))
+    rows[:, :m] = law.pmf(np.arange(m)[None, :])
     A = np.fft.fft(rows, axis=1)
-    at_m = stats.poisson.pmf(m, lam)
+    at_m = law.pmf(m)[:, 0]
     B = at_m[:, None] * np.exp(-2j * np.pi * m * np.arange(size) / size)[None, :]
     read = np.exp(2j * np.pi * s * np.arange(size) / size) / size
-    normaliser = stats.poisson.pmf(s, s)
+    normaliser = total.pmf(s)
 
     def value(t: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
@@ -184,22 +191,29 @@ def _others_at_most(lam: np.ndarray, mult: np.ndarray, m: int, s: int, tol: floa
     bound = float(value(np.ones(1))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
     if bound < tol:
         return bound
-    mu = float((mult * at_m).sum())  # Poissonised mean number of other answers at exactly m
-    log_bound = math.log(3 * math.sqrt(s))
-    q_nodes = 1
-    exact = min(s // m, int(mult.sum())) // 2 + 1
-    while q_nodes < exact and log_bound + 2 * q_nodes * math.log(max(mu, 1e-300)) - special.gammaln(2 * q_nodes + 1) > math.log(tol):
-        q_nodes += 1
-    nodes, weights = _gauss_legendre01(q_nodes)
-    return float(weights @ value(nodes))
+    log_mu = math.log(max(float((mult * at_m).sum()), 1e-300))  # mu: Poissonised mean number of others at m
+
+    def tail_small(q: int) -> bool:  # P(J >= 2q) <= 3 sqrt(s) mu^(2q) / (2q)! < tol
+        return math.log(3 * math.sqrt(s)) + 2 * q * log_mu - special.gammaln(2 * q + 1) < math.log(tol)
+
+    exact = min(s // m, int(mult.sum())) // 2 + 1  # enough nodes for every possible number of ties
+    q_nodes, previous = 2, None
+    while True:
+        q_nodes = min(q_nodes, exact)
+        nodes, weights = _gauss_legendre01(q_nodes)
+        estimate = float(weights @ value(nodes))
+        if q_nodes == exact or tail_small(q_nodes) or (previous is not None and abs(estimate - previous) < tol):
+            return estimate
+        previous, q_nodes = estimate, 2 * q_nodes
 
 
 def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
     """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
 
     Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct = m],
-    evaluated numerically: terms of total weight below ``tol`` are dropped, so the result is within
-    about ``tol`` plus floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
+    evaluated numerically: terms of weight below ``tol / N`` are dropped and each conditional term is
+    integrated to ``tol`` (see ``_others_at_most``), so the result is within a few ``tol`` plus
+    floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
     probabilities summing to 1 (answers of equal probability are grouped, so a distribution
     estimated from counts is cheap). For two answers it equals :func:`majority_vote_accuracy`.
     ``ties="lose"`` gives instead the probability that the correct answer is strictly the most
@@ -226,8 +240,17 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
         return 0.0
     values, mult = np.unique(others, return_counts=True)
     values = values / (values * mult).sum()
+
+    def others_law(s: int):
+        return stats.poisson(s * values[:, None]), stats.poisson(s)
+
+    return _vote_sum(stats.binom(N, p0), others_law, mult, N, tol, ties)
+
+
+def _vote_sum(correct_law, others_law, mult: np.ndarray, N: int, tol: float, ties: str) -> float:
+    """sum_m P(M = m) E[win | M = m], M ~ ``correct_law``; the others' counts given M = m from ``others_law(N - m)``."""
     m_all = np.arange(1, N + 1)
-    weight = stats.binom.pmf(m_all, N, p0)
+    weight = correct_law.pmf(m_all)
     total = 0.0
     for m, w_m in zip(m_all, weight):
         if w_m < tol / N:
@@ -238,5 +261,45 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
             continue
         if m * mult.sum() < s:  # the other answers cannot all stay at or below m
             continue
-        total += w_m * _others_at_most(s * values, mult, int(m), s, tol / (N * w_m), ties)
+        total += w_m * _others_at_most(*others_law(s), mult, int(m), s, tol / (N * w_m), ties)
     return float(min(max(total, 0.0), 1.0))
+
+
+def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
+    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer ``correct``), ties uniform.
+
+    ``counts`` (1-D, non-negative integers, sum S >= N) are the stored sample's answer counts. If
+    the S stored answers are i.i.d. from pi, every N-subset is an i.i.d. sample of size N, so this
+    is an unbiased estimate of :func:`plurality_vote_accuracy` at pi (the plug-in
+    ``plurality_vote_accuracy(counts / S, N)``, a vote with replacement, is biased). Exact
+    multivariate hypergeometric sum, evaluated like :func:`plurality_vote_accuracy` (independent
+    Binomial(c_i, r) counts conditioned on their sum in place of Poisson ones).
+    """
+    N = integer("N", N)
+    tol = real("tol", tol, minimum=0.0, strict=True)
+    if ties not in ("uniform", "lose"):
+        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
+        raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
+    correct = integer("correct", correct, minimum=0)
+    if correct >= counts.size:
+        raise ValueError(f"correct must index counts (size {counts.size}), got {correct}")
+    S = int(counts.sum())
+    if N > S:
+        raise ValueError(f"N must be <= the stored sample size {S}, got {N}")
+    c0 = int(counts[correct])
+    others = np.delete(counts, correct)
+    others = others[others > 0]
+    if others.size == 0:
+        return 1.0
+    if c0 == 0:
+        return 0.0
+    sizes, mult = np.unique(others, return_counts=True)
+    rest = S - c0
+
+    def others_law(s: int):
+        r = min(s / rest, 1 - 1e-12)
+        return stats.binom(sizes[:, None], r), stats.binom(rest, r)
+
+    return _vote_sum(stats.hypergeom(S, c0, N), others_law, mult, N, tol, ties)
