@@ -63,7 +63,9 @@ def sparse_binary_chains(
     return w
 
 
-def decode_support(weights: torch.Tensor, k: int, *, greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+def decode_support(
+    weights: torch.Tensor, k: int, *, greedy: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Decode positive ``weights (..., d)`` into a support of k ones, shape ``(..., d)``.
 
     Greedy: the k largest weights. Sampled: k indices without replacement, each

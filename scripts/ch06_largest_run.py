@@ -1,5 +1,9 @@
 """Largest CPU run of the prototype's case-2 experiment (Chapter 6): python scripts/ch06_largest_run.py PROMPTS SAMPLES GREEDY_PROMPTS."""
-import sys, time, torch, numpy as np
+import sys
+import time
+
+import torch
+
 from icl import tasks, montecarlo
 from icl.binary_chains import sparse_binary_chains, support_codes, majority_vote
 B, S, GB = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])

@@ -48,7 +48,8 @@ def step_weights(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: floa
     """The decoder's weights from support(s) ``w (B, ..., d)``: clip(w - eta X^T (X w - y) / n, clip), shape of ``w``."""
     eta, clip = real("eta", eta, minimum=0.0, strict=True), real("clip", clip, minimum=0.0, strict=True)
     if X.ndim != 3 or y.shape != X.shape[:2] or w.shape[0] != X.shape[0] or w.shape[-1] != X.shape[2]:
-        raise ValueError(f"expected X (B, n, d), y (B, n), w (B, ..., d); got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(w.shape)}")
+        raise ValueError(f"expected X (B, n, d), y (B, n), w (B, ..., d); "
+                         f"got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(w.shape)}")
     n = X.shape[1]
     residual = torch.einsum("bnd,b...d->b...n", X, w) - y.reshape(y.shape[0], *([1] * (w.ndim - 2)), n)
     return (w - eta * torch.einsum("bnd,b...n->b...d", X, residual) / n).clamp_min(clip)
