@@ -20,6 +20,16 @@ from icl.theory.best_of_n import (
     oracle_optimal_risk,
     oracle_optimal_temperature,
 )
+from icl.theory.binary_decoding import (
+    greedy_sign_error,
+    majority_vote_accuracy,
+    margin_density,
+    pass_at_k,
+    plurality_vote_accuracy,
+    sampled_sign_error,
+    subsample_vote_accuracy,
+    vote_sign_accuracy,
+)
 from icl.theory.gradient_descent import (
     bayes_ridge_penalty,
     gd_filter,
@@ -43,6 +53,7 @@ from icl.theory.one_step import (
     optimal_step,
     preconditioned_risk,
 )
+from icl.theory.sparse_chains import draw_set_probability, step_weights
 
 __all__ = [
     "averaged_chain_risk",
@@ -51,6 +62,7 @@ __all__ = [
     "chain_covariance",
     "chain_mean",
     "chain_risk_terms",
+    "draw_set_probability",
     "expected_min_gaussian",
     "expected_min_sq_offset",
     "expected_nearest_offset",
@@ -59,8 +71,11 @@ __all__ = [
     "gd_filter",
     "gd_risk_given_X",
     "gd_risk_given_spectrum",
+    "greedy_sign_error",
     "in_context_limit_risk",
     "least_squares_risk",
+    "majority_vote_accuracy",
+    "margin_density",
     "min_norm_risk",
     "nearest_sample_asymptote",
     "one_step_risk",
@@ -71,7 +86,13 @@ __all__ = [
     "oracle_gaussian_risk",
     "oracle_optimal_risk",
     "oracle_optimal_temperature",
+    "pass_at_k",
+    "plurality_vote_accuracy",
     "preconditioned_risk",
     "ridge_gd_iterate",
+    "sampled_sign_error",
     "stationary_chain_covariance",
+    "step_weights",
+    "subsample_vote_accuracy",
+    "vote_sign_accuracy",
 ]

@@ -1,0 +1,121 @@
+"""Chains of thought over sparse binary supports, and majority votes over their final answers.
+
+The authors' prototype's case 2: the task is w in {0, 1}^d with k ones, and each
+thought is a support of k coordinates. From the current support w_t (w_0 = 0) a
+step of gradient descent, with the gradient divided by n as in :mod:`icl.decoding`,
+
+    v = w_t - eta * X^T (X w_t - y) / n,
+
+is clipped at ``clip`` (so every coordinate keeps a positive weight), normalised
+to sum 1, and decoded into the next support w_{t+1}:
+
+- sampled decoding: k indices drawn without replacement, each draw in
+  proportion to the remaining weights (``torch.multinomial(..., replacement=False)``);
+- greedy decoding: the k largest weights.
+
+(The prototype writes the step as eta' X^T (X w - y) without the 1/n and takes
+eta' = 1/n, which is ``eta = 1`` here.)
+
+Shapes: ``X (B, n, d)``, ``y (B, n)``; supports come out as 0/1 tensors
+``(B, N, d)``, N independent chains per prompt, all advanced together.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from icl.validation import integer, real
+
+MAX_CODE_DIM = 62
+
+
+def sparse_binary_chains(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    k: int,
+    eta: float,
+    steps: int,
+    n_chains: int = 1,
+    greedy: bool = False,
+    clip: float = 1e-10,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Run ``n_chains`` chains of ``steps`` support-valued thoughts per prompt; return the final supports ``(B, N, d)``.
+
+    With ``greedy`` every chain of a prompt is the same deterministic chain;
+    ``n_chains`` then only repeats it.
+    """
+    if X.ndim != 3 or y.shape != X.shape[:2]:
+        raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
+    batch, n, d = X.shape
+    k = integer("k", k)
+    if k > d:
+        raise ValueError(f"k must be <= d = {d}, got {k}")
+    eta, clip = real("eta", eta, minimum=0.0, strict=True), real("clip", clip, minimum=0.0, strict=True)
+    steps, n_chains = integer("steps", steps), integer("n_chains", n_chains)
+    gram = X.transpose(1, 2) @ X / n
+    xty = torch.einsum("bnd,bn->bd", X, y).unsqueeze(1) / n
+    w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
+    for _ in range(steps):
+        weights = (w - eta * (w @ gram - xty)).clamp_min(clip)  # gram is symmetric
+        w = decode_support(weights, k, greedy=greedy, generator=generator)
+    return w
+
+
+def decode_support(
+    weights: torch.Tensor, k: int, *, greedy: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Decode positive ``weights (..., d)`` into a support of k ones, shape ``(..., d)``.
+
+    Greedy: the k largest weights. Sampled: k indices without replacement, each
+    draw in proportion to the remaining weights (``torch.multinomial``).
+    """
+    d = weights.shape[-1]
+    k = integer("k", k)
+    if k > d:
+        raise ValueError(f"k must be <= d = {d}, got {k}")
+    if greedy:
+        support = weights.topk(k, dim=-1).indices
+    else:
+        flat = (weights / weights.sum(-1, keepdim=True)).reshape(-1, d)
+        support = torch.multinomial(flat, k, replacement=False, generator=generator).reshape(*weights.shape[:-1], k)
+    return torch.zeros_like(weights).scatter_(-1, support, 1.0)
+
+
+def support_codes(w: torch.Tensor) -> torch.Tensor:
+    """Encode 0/1 vectors ``(..., d)`` (d <= 62) as integers sum_j w_j 2^j, shape ``(...)``, dtype int64.
+
+    Two supports are equal exactly when their codes are, so votes can count codes.
+    """
+    d = w.shape[-1]
+    if d > MAX_CODE_DIM:
+        raise ValueError(f"support_codes needs d <= {MAX_CODE_DIM}, got d = {d}")
+    if not bool(((w == 0) | (w == 1)).all()):
+        raise ValueError("w must hold only 0s and 1s")
+    powers = 2 ** torch.arange(d, device=w.device, dtype=torch.int64)
+    return (w.to(torch.int64) * powers).sum(-1)
+
+
+def majority_vote(answers: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The most frequent answer of each row of ``answers (B, N)`` (integer codes), ties broken uniformly at random.
+
+    Each distinct answer of a row gets its count plus an independent U(0, 1)
+    key; the largest wins, so among answers tied for the top count each is
+    chosen with equal probability (``torch.mode`` would pick the smallest).
+    Returns ``(B,)``.
+    """
+    if answers.ndim != 2 or answers.shape[1] < 1:
+        raise ValueError(f"answers must have shape (B, N) with N >= 1, got {tuple(answers.shape)}")
+    if answers.dtype.is_floating_point or answers.dtype == torch.bool:
+        raise ValueError(f"answers must be integer codes, got dtype {answers.dtype}")
+    ordered = answers.sort(dim=1).values
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run = starts.cumsum(1) - 1
+    counts = torch.zeros(ordered.shape, device=answers.device, dtype=torch.float64)
+    counts.scatter_add_(1, run, torch.ones_like(counts))
+    keys = counts + torch.rand(counts.shape, generator=generator, device=answers.device, dtype=torch.float64)
+    winner = keys.argmax(1, keepdim=True)
+    first = (run == winner).to(torch.int8).argmax(1, keepdim=True)
+    return ordered.gather(1, first).squeeze(1)

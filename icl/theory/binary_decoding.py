@@ -1,0 +1,305 @@
+"""Chapters 5 and 6: decoding binary coefficients token by token, majority votes and pass@k.
+
+Chapter 5's setting: w uniform on {-1, +1}^d, x ~ N(0, I_d), label noise
+variance ``sigma2``, and the one-step estimate w_hat = eta X^T y / n. Decoding
+coefficient j at temperature T gives it the two logits +-w_hat_j / T, so a
+sampled coefficient is +1 with probability sigmoid(2 w_hat_j / T); greedy
+decoding takes sign(w_hat_j).
+
+With s2 = d - 1 + sigma2 and u = x_{.j}^T y w_j (so that w_hat_j w_j = eta u / n):
+
+- conditioning on the column x_{.j}, u = |x_{.j}|^2 + |x_{.j}| sqrt(s2) Z, hence
+  P(sign w_hat_j != w_j) = P(t_n > sqrt(n / s2)), a Student-t tail with n
+  degrees of freedom (:func:`greedy_sign_error`);
+- u has the moment generating function (1 - 2t - s2 t^2)^(-n/2), a
+  variance-gamma law with lambda = n/2, alpha = sqrt(1 + s2)/s2, beta = 1/s2
+  (:func:`margin_density`);
+- one sample at temperature T errs with probability
+  E[sigmoid(-2 eta u / (n T))] (:func:`sampled_sign_error`);
+- a majority vote of N samples of one coefficient is right with probability
+  E[A_N(sigmoid(2 eta u / (n T)))] (:func:`vote_sign_accuracy`), where
+  A_N(p) is :func:`majority_vote_accuracy`.
+
+Votes over more than two answers (:func:`plurality_vote_accuracy`) and the
+unbiased pass@k estimator (:func:`pass_at_k`) serve Chapters 5 and 6.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import integrate, special, stats
+
+from icl.validation import integer, real
+
+
+def _spread(d: int, sigma2: float) -> float:
+    return d - 1 + sigma2
+
+
+def greedy_sign_error(n: int, d: int, sigma2: float) -> float:
+    """P(sign(w_hat_j) != w_j) = P(t_n > sqrt(n / (d - 1 + sigma2))) for the rademacher prior, any eta > 0.
+
+    t_n is Student's t with n degrees of freedom; exact for every finite n, d.
+    (With d = 1 and sigma2 = 0 the estimate is never wrong: the result is 0.)
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    s2 = _spread(d, sigma2)
+    return 0.0 if s2 == 0 else float(stats.t.sf(math.sqrt(n / s2), n))
+
+
+def margin_density(u, n: int, d: int, sigma2: float):
+    """Density of the margin u = w_j x_{.j}^T y (so w_j w_hat_j = eta u / n), at ``u`` (scalar or array).
+
+    Variance-gamma: f(u) = (alpha^2 - beta^2)^lam |u|^(lam - 1/2) K_(lam - 1/2)(alpha |u|) e^(beta u)
+    / (sqrt(pi) Gamma(lam) (2 alpha)^(lam - 1/2)), lam = n/2, alpha = sqrt(1 + s2)/s2,
+    beta = 1/s2, s2 = d - 1 + sigma2 > 0. Needs d >= 2 or sigma2 > 0.
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    s2 = _spread(d, sigma2)
+    if s2 == 0:
+        raise ValueError("margin_density needs d >= 2 or sigma2 > 0 (otherwise u is chi-square, not variance-gamma)")
+    lam, alpha, beta = n / 2, math.sqrt(1 + s2) / s2, 1 / s2
+    nu = lam - 0.5
+    log_c = lam * math.log(alpha**2 - beta**2) - 0.5 * math.log(math.pi) - special.gammaln(lam) - nu * math.log(2 * alpha)
+    u = np.asarray(u, dtype=float)
+    a = np.abs(u)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        body = np.exp(log_c + nu * np.log(a) + np.log(special.kve(nu, alpha * a)) + beta * u - alpha * a)
+    if nu > 0:  # |u|^nu K_nu(alpha |u|) -> Gamma(nu) 2^(nu - 1) alpha^(-nu) at u = 0
+        at_zero = math.exp(log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha))
+        body = np.where(a == 0, at_zero, body)
+    else:
+        body = np.where(a == 0, np.inf, body)
+    return float(body) if body.ndim == 0 else body
+
+
+def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float:
+    """E[g(u)] under :func:`margin_density` (or the chi-square law when s2 = 0), by adaptive quadrature."""
+    if _spread(d, sigma2) == 0:
+        value, _ = integrate.quad(lambda v: g(v) * stats.chi2.pdf(v, n), 0, np.inf, limit=200)
+        return value
+    density = lambda v: g(v) * margin_density(v, n, d, sigma2)
+    width = math.sqrt(n * (2 + _spread(d, sigma2)))
+    edges = [-np.inf, -width, 0.0]
+    if scale > 0:
+        edges += [min(width, 1 / scale)] if 1 / scale < width else []
+    edges += [width, n + 40 * width, np.inf]
+    edges = sorted(set(edges))
+    return sum(integrate.quad(density, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-10)[0]
+               for lo, hi in zip(edges[:-1], edges[1:]))
+
+
+def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: float) -> float:
+    """P(one coefficient sampled at temperature T is wrong) = E[sigmoid(-2 eta u / (n T))], u ~ :func:`margin_density`.
+
+    Tends to :func:`greedy_sign_error` as T -> 0 and to 1/2 - eta / (2 T) as T -> infinity.
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    eta = real("eta", eta, minimum=0.0, strict=True)
+    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    c = 2 * eta / (n * temperature)
+    return _expect_over_margin(lambda v: special.expit(-c * v), n, d, sigma2, c)
+
+
+def majority_vote_accuracy(p, N: int):
+    """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly at random.
+
+    A_N(p) = P(Bin(N, p) > N/2) + 1/2 P(Bin(N, p) = N/2); vectorised over ``p``.
+    With uniform tie-breaking A_N(1 - p) = 1 - A_N(p) and A_{2m} = A_{2m-1}.
+    """
+    N = integer("N", N)
+    p = np.asarray(p, dtype=float)
+    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("p must lie in [0, 1]")
+    accuracy = stats.binom.sf(N // 2, N, p)
+    if N % 2 == 0:
+        accuracy = accuracy + 0.5 * stats.binom.pmf(N // 2, N, p)
+    return float(accuracy) if accuracy.ndim == 0 else accuracy
+
+
+def vote_sign_accuracy(n: int, d: int, sigma2: float, eta: float, temperature: float, N: int) -> float:
+    """P(a majority vote of N samples of one coefficient at temperature T is right) = E[A_N(sigmoid(2 eta u / (n T)))].
+
+    Tends to 1 - :func:`greedy_sign_error` as N -> infinity, from below, with a deficit ~ f'(0) (n T / eta)^2 / (2 N)
+    (f the margin density).
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    eta = real("eta", eta, minimum=0.0, strict=True)
+    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    N = integer("N", N)
+    c = 2 * eta / (n * temperature)
+    return _expect_over_margin(lambda v: majority_vote_accuracy(special.expit(c * v), N), n, d, sigma2, c / math.sqrt(N))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) / C(n, k).
+
+    Its expectation, for c ~ Bin(n, q), is exactly 1 - (1 - q)^k.
+    """
+    n, k = integer("n", n), integer("k", k)
+    c = integer("c", c, minimum=0)
+    if k > n:
+        raise ValueError(f"k must be <= n = {n}, got {k}")
+    if c > n:
+        raise ValueError(f"c must be <= n = {n}, got {c}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def _gauss_legendre01(q: int):
+    nodes, weights = np.polynomial.legendre.leggauss(q)
+    return (nodes + 1) / 2, weights / 2
+
+
+def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str) -> float:
+    """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] for counts C of the other answers that sum to s.
+
+    With ``ties="lose"``: P(max_i C_i < m). ``law`` is a frozen scipy distribution of shape
+    (groups, 1) whose independent copies, conditioned on summing to s, have the law of C:
+    Poisson(s q_i) for a multinomial (Poissonisation), Binomial(c_i, r) for a multivariate
+    hypergeometric (any r); ``total`` is the law of the sum of all copies, and ``mult`` counts the
+    answers in each group.
+
+    The expectation is [z^s] prod_i (sum_{c<m} P_i(c) z^c + t P_i(m) z^m), integrated over t in
+    [0, 1] (1/(1+J) = int t^J dt), divided by P(sum = s). The coefficient is read off a
+    discrete Fourier transform of length L > s + 12 sqrt(s) + 30 (no wrap-around). The t-integrand is
+    a polynomial of degree at most min(s // m, number of answers); Gauss-Legendre with Q nodes is
+    exact up to degree 2Q - 1, and Q doubles from 2 until it reaches that degree, or the ties it
+    neglects provably weigh less than ``tol`` (P(J >= 2Q) <= 3 sqrt(s) mu^(2Q) / (2Q)!), or two
+    successive rules agree to ``tol``.
+    """
+    size = 1 << int(math.ceil(math.log2(s + 12 * math.sqrt(s) + 31)))
+    rows = np.zeros((mult.size, size))
+    rows[:, :m] = law.pmf(np.arange(m)[None, :])
+    A = np.fft.fft(rows, axis=1)
+    at_m = law.pmf(m)[:, 0]
+    B = at_m[:, None] * np.exp(-2j * np.pi * m * np.arange(size) / size)[None, :]
+    read = np.exp(2j * np.pi * s * np.arange(size) / size) / size
+    normaliser = total.pmf(s)
+
+    def value(t: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            logs = np.log(A[None] + t[:, None, None] * B[None])
+        F = np.exp((mult[None, :, None] * logs.real).sum(1) + 1j * (mult[None, :, None] * logs.imag).sum(1))
+        return (F @ read).real / normaliser
+
+    if ties == "lose":
+        return float(value(np.zeros(1))[0])
+    bound = float(value(np.ones(1))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
+    if bound < tol:
+        return bound
+    log_mu = math.log(max(float((mult * at_m).sum()), 1e-300))  # mu: Poissonised mean number of others at m
+
+    def tail_small(q: int) -> bool:  # P(J >= 2q) <= 3 sqrt(s) mu^(2q) / (2q)! < tol
+        return math.log(3 * math.sqrt(s)) + 2 * q * log_mu - special.gammaln(2 * q + 1) < math.log(tol)
+
+    exact = min(s // m, int(mult.sum())) // 2 + 1  # enough nodes for every possible number of ties
+    q_nodes, previous = 2, None
+    while True:
+        q_nodes = min(q_nodes, exact)
+        nodes, weights = _gauss_legendre01(q_nodes)
+        estimate = float(weights @ value(nodes))
+        if q_nodes == exact or tail_small(q_nodes) or (previous is not None and abs(estimate - previous) < tol):
+            return estimate
+        previous, q_nodes = estimate, 2 * q_nodes
+
+
+def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
+    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
+
+    Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct = m],
+    evaluated numerically: terms of weight below ``tol / N`` are dropped and each conditional term is
+    integrated to ``tol`` (see ``_others_at_most``), so the result is within a few ``tol`` plus
+    floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
+    probabilities summing to 1 (answers of equal probability are grouped, so a distribution
+    estimated from counts is cheap). For two answers it equals :func:`majority_vote_accuracy`.
+    ``ties="lose"`` gives instead the probability that the correct answer is strictly the most
+    frequent (a tie-breaking rule that never favours it).
+    """
+    N = integer("N", N)
+    tol = real("tol", tol, minimum=0.0, strict=True)
+    if ties not in ("uniform", "lose"):
+        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 1 or probs.size < 1:
+        raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:
+        raise ValueError("probs must be non-negative and sum to 1")
+    correct = integer("correct", correct, minimum=0)
+    if correct >= probs.size:
+        raise ValueError(f"correct must index probs (size {probs.size}), got {correct}")
+    p0 = float(probs[correct])
+    others = np.delete(probs, correct)
+    others = others[others > 0]
+    if others.size == 0:
+        return 1.0
+    if p0 == 0:
+        return 0.0
+    values, mult = np.unique(others, return_counts=True)
+    values = values / (values * mult).sum()
+
+    def others_law(s: int):
+        return stats.poisson(s * values[:, None]), stats.poisson(s)
+
+    return _vote_sum(stats.binom(N, p0), others_law, mult, N, tol, ties)
+
+
+def _vote_sum(correct_law, others_law, mult: np.ndarray, N: int, tol: float, ties: str) -> float:
+    """sum_m P(M = m) E[win | M = m], M ~ ``correct_law``; the others' counts given M = m from ``others_law(N - m)``."""
+    m_all = np.arange(1, N + 1)
+    weight = correct_law.pmf(m_all)
+    total = 0.0
+    for m, w_m in zip(m_all, weight):
+        if w_m < tol / N:
+            continue
+        s = N - int(m)
+        if s == 0:
+            total += w_m
+            continue
+        if m * mult.sum() < s:  # the other answers cannot all stay at or below m
+            continue
+        total += w_m * _others_at_most(*others_law(s), mult, int(m), s, tol / (N * w_m), ties)
+    return float(min(max(total, 0.0), 1.0))
+
+
+def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
+    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer ``correct``), ties uniform.
+
+    ``counts`` (1-D, non-negative integers, sum S >= N) are the stored sample's answer counts. If
+    the S stored answers are i.i.d. from pi, every N-subset is an i.i.d. sample of size N, so this
+    is an unbiased estimate of :func:`plurality_vote_accuracy` at pi (the plug-in
+    ``plurality_vote_accuracy(counts / S, N)``, a vote with replacement, is biased). Exact
+    multivariate hypergeometric sum, evaluated like :func:`plurality_vote_accuracy` (independent
+    Binomial(c_i, r) counts conditioned on their sum in place of Poisson ones).
+    """
+    N = integer("N", N)
+    tol = real("tol", tol, minimum=0.0, strict=True)
+    if ties not in ("uniform", "lose"):
+        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
+        raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
+    correct = integer("correct", correct, minimum=0)
+    if correct >= counts.size:
+        raise ValueError(f"correct must index counts (size {counts.size}), got {correct}")
+    S = int(counts.sum())
+    if N > S:
+        raise ValueError(f"N must be <= the stored sample size {S}, got {N}")
+    c0 = int(counts[correct])
+    others = np.delete(counts, correct)
+    others = others[others > 0]
+    if others.size == 0:
+        return 1.0
+    if c0 == 0:
+        return 0.0
+    sizes, mult = np.unique(others, return_counts=True)
+    rest = S - c0
+
+    def others_law(s: int):
+        r = min(s / rest, 1 - 1e-12)
+        return stats.binom(sizes[:, None], r), stats.binom(rest, r)
+
+    return _vote_sum(stats.hypergeom(S, c0, N), others_law, mult, N, tol, ties)

@@ -1,0 +1,198 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from scipy import integrate, stats
+
+from icl import montecarlo, tasks, theory
+
+
+def brute_plurality(probs, N, correct=0, ties="uniform"):
+    total = 0.0
+    for counts in itertools.product(range(N + 1), repeat=len(probs)):
+        if sum(counts) != N or counts[correct] != max(counts):
+            continue
+        tied = sum(c == counts[correct] for c in counts)
+        weight = 1 / tied if ties == "uniform" else float(tied == 1)
+        total += weight * math.factorial(N) * np.prod([p**c / math.factorial(c) for p, c in zip(probs, counts)])
+    return total
+
+
+@pytest.mark.parametrize("n,d,s2", [(20, 10, 0.25), (5, 10, 0.5), (3, 30, 0.0), (1, 2, 1.0)])
+def test_greedy_error_is_the_mass_of_the_margin_density_below_zero(n, d, s2):
+    below = integrate.quad(lambda u: theory.margin_density(u, n, d, s2), -np.inf, 0, limit=200)[0]
+    total = below + integrate.quad(lambda u: theory.margin_density(u, n, d, s2), 0, np.inf, limit=200)[0]
+    assert abs(total - 1) < 1e-7
+    assert abs(below - theory.greedy_sign_error(n, d, s2)) < 1e-7
+
+
+def test_greedy_error_formula_and_degenerate_case():
+    assert theory.greedy_sign_error(20, 10, 0.25) == pytest.approx(stats.t.sf(math.sqrt(20 / 9.25), 20))
+    assert theory.greedy_sign_error(7, 1, 0.0) == 0.0
+
+
+def test_margin_density_moments_match_the_mgf():
+    n, d, s2 = 6, 4, 0.5  # E u = n, Var u = n (2 + s2) with s2 = d - 1 + sigma2
+    spread = d - 1 + s2
+    mean = integrate.quad(lambda u: u * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200)[0]
+    second = integrate.quad(lambda u: u**2 * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200)[0]
+    assert mean == pytest.approx(n, rel=1e-7)
+    assert second - mean**2 == pytest.approx(n * (2 + spread), rel=1e-6)
+    assert theory.margin_density(np.array([-1.0, 0.0, 2.0]), n, d, s2).shape == (3,)
+
+
+def test_greedy_and_sampled_error_against_small_monte_carlo():
+    n, d, s2, T = 8, 5, 0.5, 0.7
+
+    def sample(batch, gen):
+        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+        u = p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
+        wrong_sample = torch.rand(u.shape, generator=gen, dtype=u.dtype) >= torch.sigmoid(2 * u / (n * T))
+        return torch.stack([(u < 0).to(u.dtype).mean(1), wrong_sample.to(u.dtype).mean(1)], 1)
+
+    est = montecarlo.estimate_mean(sample, 40000, seed=3, dev="cpu")
+    assert abs(est[0].mean - theory.greedy_sign_error(n, d, s2)) < 4 * est[0].stderr
+    assert abs(est[1].mean - theory.sampled_sign_error(n, d, s2, 1.0, T)) < 4 * est[1].stderr
+
+
+def test_sampled_error_limits_and_eta_over_T():
+    n, d, s2 = 20, 10, 0.25
+    assert theory.sampled_sign_error(n, d, s2, 1.0, 1e-4) == pytest.approx(theory.greedy_sign_error(n, d, s2), abs=1e-5)
+    assert theory.sampled_sign_error(n, d, s2, 1.0, 1e3) == pytest.approx(0.5 - 1 / 2e3, abs=1e-8)
+    assert theory.sampled_sign_error(n, d, s2, 2.0, 1.0) == pytest.approx(theory.sampled_sign_error(n, d, s2, 1.0, 0.5))
+    assert theory.sampled_sign_error(3, 1, 0.0, 1.0, 1.0) < 0.5
+
+
+def test_majority_vote_accuracy_against_sympy_and_identities():
+    p = sp.Symbol("p")
+    for N in range(1, 9):
+        exact = sum(sp.binomial(N, m) * p**m * (1 - p) ** (N - m) for m in range(N // 2 + 1, N + 1))
+        if N % 2 == 0:
+            exact += sp.Rational(1, 2) * sp.binomial(N, N // 2) * (p * (1 - p)) ** (N // 2)
+        for value in (0.0, 0.3, 0.5, 0.81, 1.0):
+            assert theory.majority_vote_accuracy(value, N) == pytest.approx(float(exact.subs(p, value)))
+    grid = np.linspace(0, 1, 11)
+    assert np.allclose(theory.majority_vote_accuracy(grid, 6), theory.majority_vote_accuracy(grid, 5))
+    assert np.allclose(theory.majority_vote_accuracy(1 - grid, 7), 1 - theory.majority_vote_accuracy(grid, 7))
+
+
+def test_vote_sign_accuracy_limits():
+    n, d, s2 = 20, 10, 0.25
+    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1) == pytest.approx(1 - theory.sampled_sign_error(n, d, s2, 1.0, 1.0))
+    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 2) == pytest.approx(theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1))
+    big = theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 5000)
+    assert big < 1 - theory.greedy_sign_error(n, d, s2) < big + 1e-3
+
+
+def test_pass_at_k_is_unbiased_and_matches_the_binomial_form():
+    q = sp.Symbol("q")
+    for n in range(1, 7):
+        for k in range(1, n + 1):
+            mean = sum(sp.binomial(n, c) * q**c * (1 - q) ** (n - c) * sp.nsimplify(theory.pass_at_k(n, c, k), tolerance=1e-12)
+                       for c in range(n + 1))
+            assert sp.expand(mean - (1 - (1 - q) ** k)) == 0
+    assert theory.pass_at_k(10, 0, 3) == 0.0
+    assert theory.pass_at_k(10, 8, 3) == 1.0
+    assert theory.pass_at_k(100, 5, 10) == pytest.approx(1 - math.comb(95, 10) / math.comb(100, 10))
+
+
+@pytest.mark.parametrize("probs,N", [([0.5, 0.3, 0.2], 7), ([0.2, 0.2, 0.2, 0.4], 6), ([0.1, 0.3, 0.3, 0.3], 9),
+                                     ([0.34, 0.33, 0.33], 10), ([0.25, 0.25, 0.25, 0.25], 4), ([0.05, 0.05, 0.9], 5)])
+def test_plurality_vote_against_brute_force(probs, N):
+    for correct in range(len(probs)):
+        assert theory.plurality_vote_accuracy(probs, N, correct=correct) == pytest.approx(brute_plurality(probs, N, correct), abs=1e-10)
+        assert theory.plurality_vote_accuracy(probs, N, correct=correct, ties="lose") == pytest.approx(
+            brute_plurality(probs, N, correct, ties="lose"), abs=1e-10)
+
+
+def test_plurality_vote_special_cases():
+    assert theory.plurality_vote_accuracy([0.6, 0.4], 8) == pytest.approx(theory.majority_vote_accuracy(0.6, 8))
+    assert theory.plurality_vote_accuracy([1.0], 5) == 1.0
+    assert theory.plurality_vote_accuracy([0.0, 1.0], 5) == 0.0
+    assert theory.plurality_vote_accuracy([0.3, 0.7, 0.0], 1) == pytest.approx(0.3)
+    probs = np.full(50, 0.02)  # symmetric: each answer wins with probability 1/50
+    assert theory.plurality_vote_accuracy(probs, 30) == pytest.approx(0.02, abs=1e-9)
+
+
+def test_plurality_vote_against_simulation_with_many_answers():
+    from icl.binary_chains import majority_vote
+    probs = np.r_[0.02, np.full(196, 0.005)]
+    N = 300
+    gen = montecarlo.generator(5, "cpu")
+    answers = torch.multinomial(torch.tensor(probs), 4000 * N, replacement=True, generator=gen).reshape(4000, N)
+    won = (majority_vote(answers, gen) == 0).double()
+    exact = theory.plurality_vote_accuracy(probs, N)
+    assert abs(won.mean().item() - exact) < 4 * math.sqrt(exact * (1 - exact) / 4000)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: theory.greedy_sign_error(0, 2, 0.1), "n must"),
+    (lambda: theory.greedy_sign_error(2, 0, 0.1), "d must"),
+    (lambda: theory.greedy_sign_error(2, 2, -1.0), "sigma2"),
+    (lambda: theory.margin_density(0.5, 3, 1, 0.0), "d >= 2"),
+    (lambda: theory.sampled_sign_error(3, 2, 0.1, 0.0, 1.0), "eta"),
+    (lambda: theory.sampled_sign_error(3, 2, 0.1, 1.0, 0.0), "temperature"),
+    (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, 1.0, 0), "N must"),
+    (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, -1.0, 3), "temperature"),
+    (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
+    (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
+    (lambda: theory.pass_at_k(5, 2, 6), "k must be <= n"),
+    (lambda: theory.pass_at_k(5, 6, 2), "c must be <= n"),
+    (lambda: theory.pass_at_k(5, -1, 2), "c must"),
+    (lambda: theory.pass_at_k(5, 1, 0), "k must"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
+    (lambda: theory.plurality_vote_accuracy([[0.5, 0.5]], 3), "1-D"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, correct=2), "correct must index"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 0), "N must"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="first"), "ties must"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, tol=0.0), "tol"),
+])
+def test_bad_input_raises_value_error_naming_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def brute_subsample(counts, N, correct=0, ties="uniform"):
+    """Average over all N-subsets of the stored answers (as an urn) of the vote's outcome."""
+    urn = [a for a, c in enumerate(counts) for _ in range(c)]
+    total, subsets = 0.0, 0
+    for subset in itertools.combinations(range(len(urn)), N):
+        tally = np.bincount([urn[i] for i in subset], minlength=len(counts))
+        if tally[correct] == tally.max():
+            tied = int((tally == tally.max()).sum())
+            total += 1 / tied if ties == "uniform" else float(tied == 1)
+        subsets += 1
+    return total / subsets
+
+
+@pytest.mark.parametrize("counts,N", [([3, 2, 2, 1], 4), ([2, 1, 1, 1, 1, 1], 5), ([1, 1, 1, 1, 1, 1, 1], 3), ([4, 4, 1], 6), ([2, 3], 5)])
+def test_subsample_vote_against_brute_force(counts, N):
+    for correct in range(len(counts)):
+        for ties in ("uniform", "lose"):
+            assert theory.subsample_vote_accuracy(np.array(counts), N, correct=correct, ties=ties) == pytest.approx(
+                brute_subsample(counts, N, correct, ties), abs=1e-10)
+
+
+def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
+    probs, S, N = np.array([0.4, 0.35, 0.25]), 12, 5
+    rng = np.random.default_rng(0)
+    draws = np.array([theory.subsample_vote_accuracy(rng.multinomial(S, probs), N) for _ in range(3000)])
+    assert abs(draws.mean() - theory.plurality_vote_accuracy(probs, N)) < 4 * draws.std() / math.sqrt(len(draws))
+    assert theory.subsample_vote_accuracy(np.array([5, 0, 3]), 8) == 1.0
+    assert theory.subsample_vote_accuracy(np.array([0, 3]), 2) == 0.0
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), "stored sample size"),
+    (lambda: theory.subsample_vote_accuracy(np.array([0.5, 0.5]), 1), "integers"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, -1]), 1), "integers"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, correct=2), "correct must index"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 0), "N must"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, ties="x"), "ties must"),
+])
+def test_subsample_vote_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
