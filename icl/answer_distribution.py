@@ -30,6 +30,7 @@ import math
 
 import torch
 
+from icl.binary_chains import support_codes
 from icl.rewards import in_context_loss
 from icl.validation import integer, real
 
@@ -51,12 +52,14 @@ def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> 
 
 
 def index_of(v: torch.Tensor) -> torch.Tensor:
-    """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long."""
+    """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long.
+
+    The support code (:func:`icl.binary_chains.support_codes`) of the minus signs, read with
+    the first coefficient as the most significant bit.
+    """
     if v.ndim < 1 or v.shape[-1] < 1:
         raise ValueError(f"v must have a last dimension d >= 1, got shape {tuple(v.shape)}")
-    d = v.shape[-1]
-    bits = (v < 0).long()
-    return (bits << torch.arange(d - 1, -1, -1, device=v.device)).sum(-1)
+    return support_codes((v < 0).flip(-1))
 
 
 def _check_prompts(X: torch.Tensor, y: torch.Tensor) -> None:
