@@ -240,6 +240,15 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
         previous, q_nodes = estimate, 2 * q_nodes
 
 
+def _split_correct(name: str, values: np.ndarray, correct: int):
+    """``values[correct]`` and the positive entries among the others, once ``correct`` is checked to index ``values``."""
+    correct = integer("correct", correct, minimum=0)
+    if correct >= values.size:
+        raise ValueError(f"correct must index {name} (size {values.size}), got {correct}")
+    others = np.delete(values, correct)
+    return values[correct].item(), others[others > 0]
+
+
 def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
     """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
 
@@ -261,12 +270,7 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
     if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:
         raise ValueError("probs must be non-negative and sum to 1")
-    correct = integer("correct", correct, minimum=0)
-    if correct >= probs.size:
-        raise ValueError(f"correct must index probs (size {probs.size}), got {correct}")
-    p0 = float(probs[correct])
-    others = np.delete(probs, correct)
-    others = others[others > 0]
+    p0, others = _split_correct("probs", probs, correct)
     if others.size == 0:
         return 1.0
     if p0 == 0:
@@ -315,15 +319,10 @@ def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12
     counts = np.asarray(counts)
     if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
         raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
-    correct = integer("correct", correct, minimum=0)
-    if correct >= counts.size:
-        raise ValueError(f"correct must index counts (size {counts.size}), got {correct}")
+    c0, others = _split_correct("counts", counts, correct)
     S = int(counts.sum())
     if N > S:
         raise ValueError(f"N must be <= the stored sample size {S}, got {N}")
-    c0 = int(counts[correct])
-    others = np.delete(counts, correct)
-    others = others[others > 0]
     if others.size == 0:
         return 1.0
     if c0 == 0:
