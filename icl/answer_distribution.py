@@ -10,7 +10,8 @@ and the accuracy of each decoding technique follows exactly from it:
 - the majority vote of N samples on coefficient j, ties broken by a fair
   coin, is right with probability
   ``V_N(q) = P(Bin(N, q) > N/2) + P(Bin(N, q) = N/2) / 2``, where
-  ``q = P(v_j = w_j)`` is the marginal of coefficient j;
+  ``q = P(v_j = w_j)`` is the marginal of coefficient j
+  (:func:`icl.theory.majority_vote_accuracy`, which takes tensors);
 - the whole-vector vote of 3 samples: :func:`vector_vote_accuracy_3`;
 - best-of-N with a reward r (keep the sample of largest reward; with a
   continuous reward ties have probability 0) returns v with probability
@@ -29,6 +30,8 @@ import math
 
 import torch
 
+from icl.binary_chains import support_codes
+from icl.rewards import in_context_loss
 from icl.validation import integer, real
 
 MAX_ENUMERATED_D = 16
@@ -49,12 +52,14 @@ def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> 
 
 
 def index_of(v: torch.Tensor) -> torch.Tensor:
-    """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long."""
+    """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long.
+
+    The support code (:func:`icl.binary_chains.support_codes`) of the minus signs, read with
+    the first coefficient as the most significant bit.
+    """
     if v.ndim < 1 or v.shape[-1] < 1:
         raise ValueError(f"v must have a last dimension d >= 1, got shape {tuple(v.shape)}")
-    d = v.shape[-1]
-    bits = (v < 0).long()
-    return (bits << torch.arange(d - 1, -1, -1, device=v.device)).sum(-1)
+    return support_codes((v < 0).flip(-1))
 
 
 def _check_prompts(X: torch.Tensor, y: torch.Tensor) -> None:
@@ -62,23 +67,12 @@ def _check_prompts(X: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
 
 
-def in_context_loss(X: torch.Tensor, y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """L(v) = ||X v - y||^2 / (2n) of candidates ``v (B, S, d)`` (or ``(S, d)``, shared); shape ``(B, S)``."""
-    _check_prompts(X, y)
-    if v.ndim == 2:
-        v = v.unsqueeze(0).expand(X.shape[0], -1, -1)
-    if v.ndim != 3 or v.shape[0] != X.shape[0] or v.shape[2] != X.shape[2]:
-        raise ValueError(f"v must be (S, d) or (B, S, d) with B = {X.shape[0]}, d = {X.shape[2]}; got {tuple(v.shape)}")
-    residual = torch.einsum("bnd,bsd->bsn", X, v.to(X.dtype)) - y.unsqueeze(1)
-    return (residual**2).sum(-1) / (2 * X.shape[1])
-
-
 def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) -> torch.Tensor:
     """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)`` normalised; ``(B, 2^d)``."""
     _check_prompts(X, y)
     sigma2 = real("sigma2", sigma2, minimum=0.0, strict=True)
-    v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype)
-    log_lik = -in_context_loss(X, y, v) * X.shape[1] / sigma2
+    v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype).expand(X.shape[0], -1, -1)
+    log_lik = -in_context_loss(v, X, y) * X.shape[1] / (2 * sigma2)  # in_context_loss = ||X v - y||^2 / n
     return log_lik - torch.logsumexp(log_lik, dim=1, keepdim=True)
 
 
@@ -127,42 +121,12 @@ def mode(log_probs: torch.Tensor) -> torch.Tensor:
     return sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype)[log_probs.argmax(1)]
 
 
-def vote_accuracy(q: torch.Tensor, n_votes: int) -> torch.Tensor:
-    """V_N(q) = P(Bin(N, q) > N/2) + P(Bin(N, q) = N/2) / 2, elementwise in ``q`` (probability a vote is right)."""
-    n_votes = integer("n_votes", n_votes)
-    if not torch.is_tensor(q) or q.numel() == 0 or q.min() < 0 or q.max() > 1:
-        raise ValueError("q must be a non-empty tensor of probabilities in [0, 1]")
-    m = torch.arange(n_votes + 1, device=q.device, dtype=torch.float64)
-    log_binom = torch.lgamma(m.new_tensor(n_votes + 1.0)) - torch.lgamma(m + 1) - torch.lgamma(n_votes - m + 1)
-    weight = (m > n_votes / 2).double() + 0.5 * (m == n_votes / 2).double()
-    qq = q.double().unsqueeze(-1)
-    pmf = torch.exp(log_binom + torch.xlogy(m, qq) + torch.xlogy(n_votes - m, 1 - qq))
-    return (pmf * weight).sum(-1).to(q.dtype)
-
-
 def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
     """1 - (1 - p)^k: the probability that some of k i.i.d. samples is right, elementwise in ``p``."""
     k = integer("k", k)
     if not torch.is_tensor(p) or p.numel() == 0 or p.min() < 0 or p.max() > 1:
         raise ValueError("p must be a non-empty tensor of probabilities in [0, 1]")
     return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
-
-
-def pass_at_k_unbiased(n: torch.Tensor, c: torch.Tensor, k: int) -> torch.Tensor:
-    """The unbiased estimator of pass@k from n samples of which c are right: 1 - C(n - c, k) / C(n, k).
-
-    Elementwise in the integer tensors ``n`` and ``c`` (0 <= c <= n, k <= n).
-    """
-    k = integer("k", k)
-    n, c = torch.as_tensor(n), torch.as_tensor(c)
-    if (c < 0).any() or (c > n).any():
-        raise ValueError("c must satisfy 0 <= c <= n")
-    if (n < k).any():
-        raise ValueError(f"n must be >= k = {k}")
-    nd, cd = n.double(), c.double()
-    log_ratio = (torch.lgamma(nd - cd + 1) - torch.lgamma(nd - cd - k + 1).where(n - c >= k, torch.zeros_like(nd))
-                 - torch.lgamma(nd + 1) + torch.lgamma(nd - k + 1))
-    return torch.where(n - c >= k, -torch.expm1(log_ratio), torch.ones_like(nd))
 
 
 def best_of_n_accuracy(log_probs: torch.Tensor, reward: torch.Tensor, target: torch.Tensor, n_samples: int) -> torch.Tensor:

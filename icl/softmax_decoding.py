@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from icl.answer_distribution import sign_vectors
+from icl import binary_chains
+from icl.answer_distribution import index_of, sign_vectors
 from icl.softmax_transformer import CoefficientDecoder
 from icl.validation import integer, real
 
@@ -108,18 +109,17 @@ def majority_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Te
 
 def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Whole-vector majority vote: the most frequent of the N answers of each prompt, ties broken
-    uniformly at random among the most frequent; ``samples (B, N, d)`` -> ``(B, d)``."""
+    uniformly at random among the most frequent; ``samples (B, N, d)`` -> ``(B, d)``.
+
+    The answers are coded by :func:`icl.answer_distribution.index_of` and voted on by
+    :func:`icl.binary_chains.majority_vote`; a sample bearing the winning code is returned.
+    """
     if samples.ndim != 3:
         raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
-    B, N, d = samples.shape
-    same = (samples.unsqueeze(2) == samples.unsqueeze(1)).all(-1)  # (B, N, N)
-    counts = same.sum(-1).double()
-    jitter = torch.rand(B, N, generator=generator, device=samples.device, dtype=torch.float64)
-    # each distinct answer gets the jitter of its first copy, so ties in the count go to a uniform winner
-    first = same.double().argmax(-1)  # index of the first copy of each sample's answer
-    answer_jitter = jitter.gather(1, first)
-    best = (counts + 0.5 * answer_jitter).argmax(1)
-    return samples[torch.arange(B, device=samples.device), best]
+    codes = index_of(samples)  # (B, N)
+    winner = binary_chains.majority_vote(codes, generator)
+    first = (codes == winner.unsqueeze(1)).to(torch.int8).argmax(1)
+    return samples[torch.arange(samples.shape[0], device=samples.device), first]
 
 
 def best_of_n(samples: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:

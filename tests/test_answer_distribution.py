@@ -7,7 +7,7 @@ import torch
 from scipy import stats
 
 from icl import answer_distribution as ad
-from icl import montecarlo, tasks
+from icl import montecarlo, tasks, theory
 
 
 def _prompts(batch=5, n=6, d=3, sigma2=1.0, seed=0):
@@ -37,21 +37,6 @@ def test_sign_vectors_and_index_errors():
         ad.sign_vectors(ad.MAX_ENUMERATED_D + 1)
     with pytest.raises(ValueError, match="v"):
         ad.index_of(torch.tensor(1.0))
-
-
-def test_in_context_loss_brute_force():
-    p = _prompts()
-    v = ad.sign_vectors(3, dtype=torch.float64)
-    loss = ad.in_context_loss(p.X, p.y, v)
-    b, s = 2, 5
-    expected = float(((p.X[b].numpy() @ v[s].numpy() - p.y[b].numpy()) ** 2).sum() / (2 * 6))
-    assert loss.shape == (5, 8) and math.isclose(loss[b, s].item(), expected, rel_tol=1e-12)
-    per_prompt = ad.in_context_loss(p.X, p.y, v.expand(5, -1, -1))
-    assert torch.allclose(per_prompt, loss)
-    with pytest.raises(ValueError, match="v"):
-        ad.in_context_loss(p.X, p.y, torch.ones(8, 4))
-    with pytest.raises(ValueError, match="X"):
-        ad.in_context_loss(p.X[0], p.y, v)
 
 
 def test_rademacher_posterior_is_normalised_bayes():
@@ -96,50 +81,14 @@ def test_marginals_probability_and_mode_brute_force():
         ad.probability_of(lp, torch.ones(4, 2))
 
 
-@pytest.mark.parametrize("n_votes", [1, 2, 3, 4, 7, 10])
-def test_vote_accuracy_brute_force(n_votes):
-    q = torch.tensor([0.0, 0.2, 0.5, 0.73, 1.0], dtype=torch.float64)
-    expected = []
-    for qq in q.tolist():
-        total = 0.0
-        for outcome in itertools.product([0, 1], repeat=n_votes):
-            right = sum(outcome)
-            weight = 1.0 if 2 * right > n_votes else 0.5 if 2 * right == n_votes else 0.0
-            total += weight * qq**right * (1 - qq) ** (n_votes - right)
-        expected.append(total)
-    assert np.allclose(ad.vote_accuracy(q, n_votes).numpy(), expected, atol=1e-12)
-
-
-def test_vote_accuracy_errors_and_even_identity():
-    q = torch.rand(10, dtype=torch.float64)
-    assert torch.allclose(ad.vote_accuracy(q, 2), q)  # a tie of two is a coin: V_2(q) = q
-    with pytest.raises(ValueError, match="n_votes"):
-        ad.vote_accuracy(q, 0)
-    with pytest.raises(ValueError, match="q"):
-        ad.vote_accuracy(torch.tensor([1.2]), 3)
-
-
-def test_pass_at_k_and_unbiased_estimator():
+def test_pass_at_k():
     p = torch.tensor([0.0, 0.1, 0.5, 1.0], dtype=torch.float64)
     assert torch.allclose(ad.pass_at_k(p, 1), p)
     assert torch.allclose(ad.pass_at_k(p, 3), 1 - (1 - p) ** 3)
-    n = torch.tensor([10, 10, 10, 5, 7])
-    c = torch.tensor([0, 3, 9, 5, 2])
-    expected = [1 - math.comb(int(nn - cc), 4) / math.comb(int(nn), 4) for nn, cc in zip(n, c)]
-    assert np.allclose(ad.pass_at_k_unbiased(n, c, 4).numpy(), expected, atol=1e-12)
-    # unbiased: averaging over c ~ Bin(n, p) gives 1 - (1 - p)^k exactly
-    nn, pp, k = 12, 0.3, 5
-    cs = torch.arange(nn + 1)
-    mean = (ad.pass_at_k_unbiased(torch.full_like(cs, nn), cs, k).numpy() * stats.binom.pmf(cs.numpy(), nn, pp)).sum()
-    assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
     with pytest.raises(ValueError, match="k"):
         ad.pass_at_k(p, 0)
     with pytest.raises(ValueError, match="p"):
         ad.pass_at_k(torch.tensor([-0.1]), 2)
-    with pytest.raises(ValueError, match="c"):
-        ad.pass_at_k_unbiased(torch.tensor([3]), torch.tensor([4]), 1)
-    with pytest.raises(ValueError, match="n"):
-        ad.pass_at_k_unbiased(torch.tensor([3]), torch.tensor([1]), 4)
 
 
 def test_best_of_n_accuracy_brute_force():
@@ -166,7 +115,7 @@ def test_votes_needed_normal_approximation():
     delta, target = 0.05, 0.9
     n_star = ad.votes_needed(delta, target)
     assert math.isclose(n_star, (stats.norm.ppf(target) / (2 * delta)) ** 2, rel_tol=1e-10)
-    exact = ad.vote_accuracy(torch.tensor([0.5 + delta], dtype=torch.float64), round(n_star)).item()
+    exact = theory.majority_vote_accuracy(torch.tensor([0.5 + delta], dtype=torch.float64), round(n_star)).item()
     assert abs(exact - target) < 0.01
     with pytest.raises(ValueError, match="delta"):
         ad.votes_needed(0.0, 0.9)

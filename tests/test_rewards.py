@@ -1,3 +1,6 @@
+import itertools
+import math
+
 import pytest
 import torch
 
@@ -31,6 +34,22 @@ def test_in_context_loss_is_the_S_metric_distance_to_least_squares():
     floor = ((torch.einsum("bnd,bd->bn", p.X, w_ls) - p.y) ** 2).mean(1, keepdim=True)
     expected = torch.einsum("bkd,bde,bke->bk", diff, S, diff) + floor
     assert torch.allclose(rewards.in_context_loss(cand, p.X, p.y), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_in_context_loss_of_a_shared_candidate_set():
+    """Chapter 7 scores one set of 2^d sign vectors for every prompt, passed as a free ``expand``."""
+    p = tasks.sample_prompts(5, 6, 3, prior="rademacher", sigma2=1.0, generator=montecarlo.generator(0, "cpu"),
+                             device="cpu", dtype=torch.float64)
+    v = torch.tensor(list(itertools.product([1.0, -1.0], repeat=3)), dtype=torch.float64)  # all 2^d sign vectors
+    loss = rewards.in_context_loss(v.expand(5, -1, -1), p.X, p.y)
+    b, s = 2, 5
+    expected = float(((p.X[b].numpy() @ v[s].numpy() - p.y[b].numpy()) ** 2).sum() / 6)
+    assert loss.shape == (5, 8) and math.isclose(loss[b, s].item(), expected, rel_tol=1e-12)
+    assert torch.allclose(rewards.in_context_loss(v.expand(5, -1, -1).clone(), p.X, p.y), loss)
+    with pytest.raises(ValueError, match="X"):
+        rewards.in_context_loss(torch.ones(5, 8, 4), p.X, p.y)
+    with pytest.raises(ValueError, match="X"):
+        rewards.in_context_loss(v.expand(5, -1, -1), p.X[0], p.y)
 
 
 def test_select_best_returns_the_argmin_candidate():

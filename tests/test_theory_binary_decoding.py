@@ -79,6 +79,31 @@ def test_majority_vote_accuracy_against_sympy_and_identities():
     assert np.allclose(theory.majority_vote_accuracy(1 - grid, 7), 1 - theory.majority_vote_accuracy(grid, 7))
 
 
+@pytest.mark.parametrize("N", [1, 2, 3, 4, 7, 10])
+def test_majority_vote_accuracy_on_tensors_brute_force(N):
+    q = torch.tensor([0.0, 0.2, 0.5, 0.73, 1.0], dtype=torch.float64)
+    expected = []
+    for qq in q.tolist():
+        total = 0.0
+        for outcome in itertools.product([0, 1], repeat=N):
+            right = sum(outcome)
+            weight = 1.0 if 2 * right > N else 0.5 if 2 * right == N else 0.0
+            total += weight * qq**right * (1 - qq) ** (N - right)
+        expected.append(total)
+    accuracy = theory.majority_vote_accuracy(q, N)
+    assert torch.is_tensor(accuracy) and accuracy.dtype == q.dtype
+    assert np.allclose(accuracy.numpy(), expected, atol=1e-12)
+
+
+def test_majority_vote_accuracy_on_tensors_errors_and_even_identity():
+    q = torch.rand(10, dtype=torch.float64)
+    assert torch.allclose(theory.majority_vote_accuracy(q, 2), q)  # a tie of two is a coin: A_2(q) = q
+    with pytest.raises(ValueError, match="N must"):
+        theory.majority_vote_accuracy(q, 0)
+    with pytest.raises(ValueError, match="p must"):
+        theory.majority_vote_accuracy(torch.tensor([1.2]), 3)
+
+
 def test_vote_sign_accuracy_limits():
     n, d, s2 = 20, 10, 0.25
     assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1) == pytest.approx(1 - theory.sampled_sign_error(n, d, s2, 1.0, 1.0))
@@ -97,6 +122,27 @@ def test_pass_at_k_is_unbiased_and_matches_the_binomial_form():
     assert theory.pass_at_k(10, 0, 3) == 0.0
     assert theory.pass_at_k(10, 8, 3) == 1.0
     assert theory.pass_at_k(100, 5, 10) == pytest.approx(1 - math.comb(95, 10) / math.comb(100, 10))
+
+
+def test_pass_at_k_elementwise_on_tensors():
+    n = torch.tensor([10, 10, 10, 5, 7])
+    c = torch.tensor([0, 3, 9, 5, 2])
+    expected = [1 - math.comb(int(nn - cc), 4) / math.comb(int(nn), 4) for nn, cc in zip(n, c)]
+    estimate = theory.pass_at_k(n, c, 4)
+    assert torch.is_tensor(estimate) and estimate.dtype == torch.float64
+    assert np.allclose(estimate.numpy(), expected, atol=1e-12)
+    assert np.allclose(theory.pass_at_k(n.numpy(), c.numpy(), 4), expected, atol=1e-12)
+    # unbiased: averaging over c ~ Bin(n, p) gives 1 - (1 - p)^k exactly
+    nn, pp, k = 12, 0.3, 5
+    cs = torch.arange(nn + 1)
+    mean = (theory.pass_at_k(torch.full_like(cs, nn), cs, k).numpy() * stats.binom.pmf(cs.numpy(), nn, pp)).sum()
+    assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
+    with pytest.raises(ValueError, match="c must"):
+        theory.pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
+    with pytest.raises(ValueError, match="k must be <= n"):
+        theory.pass_at_k(torch.tensor([3]), torch.tensor([1]), 4)
+    with pytest.raises(ValueError, match="integers"):
+        theory.pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
 
 
 @pytest.mark.parametrize("probs,N", [([0.5, 0.3, 0.2], 7), ([0.2, 0.2, 0.2, 0.4], 6), ([0.1, 0.3, 0.3, 0.3], 9),

@@ -22,6 +22,9 @@ With s2 = d - 1 + sigma2 and u = x_{.j}^T y w_j (so that w_hat_j w_j = eta u / n
 
 Votes over more than two answers (:func:`plurality_vote_accuracy`) and the
 unbiased pass@k estimator (:func:`pass_at_k`) serve Chapters 5 and 6.
+:func:`majority_vote_accuracy` and :func:`pass_at_k` are elementwise and also take
+torch tensors (Chapter 7's per-prompt answer distributions), returning a tensor on
+the same device.
 """
 
 from __future__ import annotations
@@ -29,9 +32,29 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from scipy import integrate, special, stats
 
 from icl.validation import integer, real
+
+
+def _as_arrays(*values):
+    """``values`` as numpy arrays, and a function giving a result back in their kind.
+
+    Back: a float for scalars, an array for arrays, and a tensor on the inputs' device
+    if any input is a tensor (of that tensor's dtype if floating, else float64).
+    """
+    tensor = next((v for v in values if torch.is_tensor(v)), None)
+    arrays = [np.asarray(v.detach().cpu() if torch.is_tensor(v) else v) for v in values]
+
+    def back(result):
+        result = np.asarray(result, dtype=float)
+        if tensor is not None:
+            dtype = tensor.dtype if tensor.dtype.is_floating_point else torch.float64
+            return torch.as_tensor(result, device=tensor.device).to(dtype)
+        return float(result) if result.ndim == 0 else result
+
+    return arrays, back
 
 
 def _spread(d: int, sigma2: float) -> float:
@@ -106,17 +129,19 @@ def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: f
 def majority_vote_accuracy(p, N: int):
     """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly at random.
 
-    A_N(p) = P(Bin(N, p) > N/2) + 1/2 P(Bin(N, p) = N/2); vectorised over ``p``.
+    A_N(p) = P(Bin(N, p) > N/2) + 1/2 P(Bin(N, p) = N/2); elementwise in ``p`` (a float, an
+    array, or a tensor, which gives a tensor of its dtype on its device).
     With uniform tie-breaking A_N(1 - p) = 1 - A_N(p) and A_{2m} = A_{2m-1}.
     """
     N = integer("N", N)
-    p = np.asarray(p, dtype=float)
+    (p,), back = _as_arrays(p)
+    p = p.astype(float)
     if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
         raise ValueError("p must lie in [0, 1]")
     accuracy = stats.binom.sf(N // 2, N, p)
     if N % 2 == 0:
         accuracy = accuracy + 0.5 * stats.binom.pmf(N // 2, N, p)
-    return float(accuracy) if accuracy.ndim == 0 else accuracy
+    return back(accuracy)
 
 
 def vote_sign_accuracy(n: int, d: int, sigma2: float, eta: float, temperature: float, N: int) -> float:
@@ -133,20 +158,28 @@ def vote_sign_accuracy(n: int, d: int, sigma2: float, eta: float, temperature: f
     return _expect_over_margin(lambda v: majority_vote_accuracy(special.expit(c * v), N), n, d, sigma2, c / math.sqrt(N))
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
+def pass_at_k(n, c, k: int):
     """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) / C(n, k).
 
-    Its expectation, for c ~ Bin(n, q), is exactly 1 - (1 - q)^k.
+    Elementwise in the integers ``n`` and ``c`` (scalars, arrays or tensors; a tensor gives a
+    tensor on its device), computed as 1 - prod_{j<k} (n - c - j) / (n - j), which is 1 when
+    n - c < k. Its expectation, for c ~ Bin(n, q), is exactly 1 - (1 - q)^k.
     """
-    n, k = integer("n", n), integer("k", k)
-    c = integer("c", c, minimum=0)
-    if k > n:
-        raise ValueError(f"k must be <= n = {n}, got {k}")
-    if c > n:
-        raise ValueError(f"c must be <= n = {n}, got {c}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+    k = integer("k", k)
+    (n, c), back = _as_arrays(n, c)
+    if not (np.issubdtype(n.dtype, np.integer) and np.issubdtype(c.dtype, np.integer)):
+        raise ValueError(f"n and c must be integers, got dtypes {n.dtype} and {c.dtype}")
+    if np.any(n < 1):
+        raise ValueError(f"n must be >= 1, got {n.min()}")
+    if np.any(c < 0):
+        raise ValueError(f"c must be >= 0, got {c.min()}")
+    if np.any(c > n):
+        raise ValueError("c must be <= n")
+    if np.any(k > n):
+        raise ValueError(f"k must be <= n, got k = {k} and n = {n.min()}")
+    n, c = np.broadcast_arrays(n.astype(float)[..., None], c.astype(float)[..., None])
+    j = np.arange(k)
+    return back(1.0 - np.prod((n - c - j) / (n - j), axis=-1))
 
 
 def _gauss_legendre01(q: int):
@@ -207,6 +240,15 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
         previous, q_nodes = estimate, 2 * q_nodes
 
 
+def _split_correct(name: str, values: np.ndarray, correct: int):
+    """``values[correct]`` and the positive entries among the others, once ``correct`` is checked to index ``values``."""
+    correct = integer("correct", correct, minimum=0)
+    if correct >= values.size:
+        raise ValueError(f"correct must index {name} (size {values.size}), got {correct}")
+    others = np.delete(values, correct)
+    return values[correct].item(), others[others > 0]
+
+
 def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
     """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
 
@@ -228,12 +270,7 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
     if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:
         raise ValueError("probs must be non-negative and sum to 1")
-    correct = integer("correct", correct, minimum=0)
-    if correct >= probs.size:
-        raise ValueError(f"correct must index probs (size {probs.size}), got {correct}")
-    p0 = float(probs[correct])
-    others = np.delete(probs, correct)
-    others = others[others > 0]
+    p0, others = _split_correct("probs", probs, correct)
     if others.size == 0:
         return 1.0
     if p0 == 0:
@@ -282,15 +319,10 @@ def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12
     counts = np.asarray(counts)
     if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
         raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
-    correct = integer("correct", correct, minimum=0)
-    if correct >= counts.size:
-        raise ValueError(f"correct must index counts (size {counts.size}), got {correct}")
+    c0, others = _split_correct("counts", counts, correct)
     S = int(counts.sum())
     if N > S:
         raise ValueError(f"N must be <= the stored sample size {S}, got {N}")
-    c0 = int(counts[correct])
-    others = np.delete(counts, correct)
-    others = others[others > 0]
     if others.size == 0:
         return 1.0
     if c0 == 0:
