@@ -63,16 +63,19 @@ def sample_chains(
         raise ValueError(f"noise {noise!r} needs level > 0; use noise='none' for greedy decoding")
     gram, xty = _moments(X, y)
     batch, d = xty.shape
+    # One fused product a step: w_{t+1} = w_t A + c, A = (1 - eta lam) I - eta gram (symmetric), c = eta X^T y / n.
+    step = (1 - eta * lam) * torch.eye(d, device=X.device, dtype=X.dtype) - eta * gram
+    shift = (eta * xty).unsqueeze(1)
     w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
     path = [w] if return_path else None
     for _ in range(steps):
-        update = w @ gram - xty.unsqueeze(1) + lam * w  # gram is symmetric
-        if noise == "multiplicative":
-            xi = level * torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
-            update = update + (xi * w).sum(-1, keepdim=True) * xi
-        w = w - eta * update
-        if noise == "additive":
-            w = w + level * torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+        w_next = torch.baddbmm(shift, w, step)
+        if noise == "multiplicative":  # - eta (xi^T w) xi with xi = level z, z ~ N(0, I)
+            z = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+            w_next.addcmul_((z * w).sum(-1, keepdim=True), z, value=-eta * level**2)
+        elif noise == "additive":
+            w_next.add_(torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype), alpha=level)
+        w = w_next
         if return_path:
             path.append(w)
     return torch.stack(path, dim=2) if return_path else w
