@@ -26,7 +26,7 @@ import torch
 
 from icl import binary_chains, decoding, montecarlo, rewards, tasks
 
-# Peak dense FP32 (non-tensor-core) FLOP/s of GPUs the book has been run on, from the vendors' data sheets.
+# Peak dense FP32 (non-tensor-core) FLOP/s of common data-centre GPUs (SXM parts), from the vendors' data sheets.
 PEAK_FP32_FLOPS = {"H100": 67e12, "H200": 67e12, "A100": 19.5e12}
 
 
@@ -36,12 +36,17 @@ class Kernel:
 
     name: str
     description: str
+    prior: str
     sizes: dict[str, dict]
-    sample_prompts: Callable[[dict, torch.Generator], tasks.Prompts]
     batched: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
     looped: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
-    chain_steps: Callable[[dict], int]
     flops: Callable[[dict], float]
+
+    def sample_prompts(self, p: dict, gen: torch.Generator) -> tasks.Prompts:
+        """``p["batch"]`` prompts of the workload ``p`` from the kernel's prior, on the generator's device."""
+        k = p["k"] if self.prior.startswith("sparse") else None
+        return tasks.sample_prompts(p["batch"], p["n"], p["d"], prior=self.prior, k=k, sigma2=p["sigma2"],
+                                    generator=gen, device=gen.device, dtype=montecarlo.dtype(gen.device))
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,6 @@ class Result:
 
 
 # --- noisy chains (Chapter 3): N multiplicative-noise GD chains per prompt, risk of their average ---
-
-def _chain_prompts(p: dict, gen: torch.Generator) -> tasks.Prompts:
-    return tasks.sample_prompts(p["batch"], p["n"], p["d"], prior="sparse-gaussian", k=p["k"], sigma2=p["sigma2"],
-                                generator=gen, device=gen.device, dtype=montecarlo.dtype(gen.device))
-
 
 def _chains_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
     chains = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
@@ -92,6 +92,7 @@ def _chains_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> tor
 
 NOISY_CHAINS = Kernel(
     name="noisy-chains",
+    prior="sparse-gaussian",
     description="average of N multiplicative-noise GD chains (Chapter 3); metric: risk of the average",
     sizes={
         "tiny": dict(batch=64, N=16, steps=20, d=10, n=12, k=3, sigma2=0.1, eta=0.1, level=0.7),
@@ -99,19 +100,12 @@ NOISY_CHAINS = Kernel(
         "prototype-wide": dict(batch=64, N=1000, steps=20, d=50, n=30, k=5, sigma2=0.1, eta=0.03, level=0.3),
         "full": dict(batch=4096, N=1000, steps=1000, d=50, n=30, k=5, sigma2=0.1, eta=0.03, level=0.3),
     },
-    sample_prompts=_chain_prompts,
     batched=_chains_batched,
     looped=_chains_looped,
-    chain_steps=lambda p: p["batch"] * p["N"] * p["steps"],
     flops=lambda p: p["batch"] * p["N"] * p["steps"] * (2 * p["d"] ** 2 + 6 * p["d"]),
 )
 
 # --- best-of-N (Chapter 4): N noisy candidates per prompt, the in-context loss as reward ---
-
-def _regression_prompts(p: dict, gen: torch.Generator) -> tasks.Prompts:
-    return tasks.sample_prompts(p["batch"], p["n"], p["d"], sigma2=p["sigma2"], generator=gen, device=gen.device,
-                                dtype=montecarlo.dtype(gen.device))
-
 
 def _best_of_n_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
     candidates = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
@@ -139,6 +133,7 @@ def _best_of_n_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> 
 
 BEST_OF_N = Kernel(
     name="best-of-n",
+    prior="gaussian",
     description="best of N additive-noise candidates under the in-context loss (Chapter 4); metric: its risk",
     sizes={
         "tiny": dict(batch=128, N=32, steps=1, d=4, n=12, sigma2=0.5, eta=0.7, tau=0.5),
@@ -146,19 +141,12 @@ BEST_OF_N = Kernel(
         "prototype-wide": dict(batch=64, N=1000, steps=10, d=50, n=40, sigma2=0.5, eta=0.2, tau=0.05),
         "full": dict(batch=4096, N=1000, steps=10, d=50, n=40, sigma2=0.5, eta=0.2, tau=0.05),
     },
-    sample_prompts=_regression_prompts,
     batched=_best_of_n_batched,
     looped=_best_of_n_looped,
-    chain_steps=lambda p: p["batch"] * p["N"] * p["steps"],
     flops=lambda p: p["batch"] * p["N"] * (p["steps"] * 2 * p["d"] ** 2 + 2 * p["n"] * p["d"]),
 )
 
 # --- sparse binary chains with a majority vote (Chapter 6) ---
-
-def _sparse_prompts(p: dict, gen: torch.Generator) -> tasks.Prompts:
-    return tasks.sample_prompts(p["batch"], p["n"], p["d"], prior="sparse-binary", k=p["k"], sigma2=p["sigma2"],
-                                generator=gen, device=gen.device, dtype=montecarlo.dtype(gen.device))
-
 
 def _vote_overlap(p: dict, prompts: tasks.Prompts, finals: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """|vote's support ∩ true support| / k for each prompt (1 exactly when the vote recovers w)."""
@@ -183,6 +171,7 @@ def _sparse_vote_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -
 
 SPARSE_VOTE = Kernel(
     name="sparse-binary-vote",
+    prior="sparse-binary",
     description="majority vote of N sampled sparse binary chains (Chapter 6); metric: overlap of the vote with the truth",
     sizes={
         "tiny": dict(batch=256, N=16, steps=10, d=10, n=12, k=2, sigma2=0.01, eta=1.0),
@@ -190,10 +179,8 @@ SPARSE_VOTE = Kernel(
         "prototype-wide": dict(batch=64, N=1000, steps=50, d=50, n=30, k=5, sigma2=0.01, eta=1.0),
         "full": dict(batch=4096, N=1000, steps=50, d=50, n=30, k=5, sigma2=0.01, eta=1.0),
     },
-    sample_prompts=_sparse_prompts,
     batched=_sparse_vote_batched,
     looped=_sparse_vote_looped,
-    chain_steps=lambda p: p["batch"] * p["N"] * p["steps"],
     flops=lambda p: p["batch"] * p["N"] * p["steps"] * 2 * p["d"] ** 2,
 )
 
@@ -229,7 +216,7 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
     rate = kernel.flops(p) / seconds_batched
     peak = _peak(dev)
     return Result(kernel.name, size, p, f"{dev.type} ({montecarlo.processor_name()})", seconds_batched, seconds_looped,
-                  seconds_looped / seconds_batched, kernel.chain_steps(p) / seconds_batched, rate / 1e9,
+                  seconds_looped / seconds_batched, p["batch"] * p["N"] * p["steps"] / seconds_batched, rate / 1e9,
                   rate / peak if peak else None, batched.mean().item(), looped.mean().item(), z, abs(z) <= 4)
 
 
@@ -247,6 +234,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
         peak = f"{r.fraction_of_peak:.1%}" if r.fraction_of_peak is not None else "–"
         print(f"{r.kernel:<20} {r.seconds_batched:8.3f} {r.seconds_looped:8.3f} {r.speedup:8.1f}x {r.chain_steps_per_second:14.3g} "
               f"{r.gflops_per_second:8.2f} {peak:>8} {r.mean_batched:11.4g} {r.mean_looped:11.4g} {r.z_difference:+6.2f}")
+    for name in args.kernel or KERNELS:
+        print(f"  {name}: {KERNELS[name].description}")
     print(f"size {args.size!r} on {results[0].device}; the two implementations agree in distribution: "
           f"{all(r.agree for r in results)}")
     if args.json:
