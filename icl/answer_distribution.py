@@ -32,7 +32,7 @@ import torch
 
 from icl.binary_chains import support_codes
 from icl.rewards import in_context_loss
-from icl.validation import integer, real
+from icl.validation import integer, prompt_batch, real
 
 MAX_ENUMERATED_D = 16
 
@@ -62,14 +62,9 @@ def index_of(v: torch.Tensor) -> torch.Tensor:
     return support_codes((v < 0).flip(-1))
 
 
-def _check_prompts(X: torch.Tensor, y: torch.Tensor) -> None:
-    if X.ndim != 3 or y.shape != X.shape[:2]:
-        raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
-
-
 def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) -> torch.Tensor:
     """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)`` normalised; ``(B, 2^d)``."""
-    _check_prompts(X, y)
+    prompt_batch(X, y)
     sigma2 = real("sigma2", sigma2, minimum=0.0, strict=True)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype).expand(X.shape[0], -1, -1)
     log_lik = -in_context_loss(v, X, y) * X.shape[1] / (2 * sigma2)  # in_context_loss = ||X v - y||^2 / n
@@ -78,7 +73,7 @@ def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) ->
 
 def linear_estimate(X: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
     """Chapter 5's one-step estimate w_hat = eta X^T y / n, shape ``(B, d)``."""
-    _check_prompts(X, y)
+    prompt_batch(X, y)
     eta = real("eta", eta, minimum=0.0, strict=True)
     return eta * torch.einsum("bnd,bn->bd", X, y) / X.shape[1]
 

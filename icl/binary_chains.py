@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from icl.validation import integer, real
+from icl.validation import integer, prompt_batch, real
 
 MAX_CODE_DIM = 62
 
@@ -46,9 +46,7 @@ def sparse_binary_chains(
     With ``greedy`` every chain of a prompt is the same deterministic chain;
     ``n_chains`` then only repeats it.
     """
-    if X.ndim != 3 or y.shape != X.shape[:2]:
-        raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
-    batch, n, d = X.shape
+    batch, n, d = prompt_batch(X, y)
     k = integer("k", k)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import torch
 
-from icl.validation import integer, real
+from icl.validation import integer, prompt_batch, real
 
 NOISES = ("none", "additive", "multiplicative")
 
 
 def _moments(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if X.ndim != 3 or y.shape != X.shape[:2]:
-        raise ValueError(f"expected X (B, n, d) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
-    n = X.shape[1]
+    n = prompt_batch(X, y)[1]
     return X.transpose(1, 2) @ X / n, torch.einsum("bnd,bn->bd", X, y) / n
 
 

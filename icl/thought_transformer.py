@@ -30,17 +30,12 @@ from torch import nn
 
 from icl import montecarlo, tasks
 from icl.decoding import sample_chains
-from icl.validation import integer, real
-
-
-def _check_prompt(X: torch.Tensor, y: torch.Tensor) -> None:
-    if not isinstance(X, torch.Tensor) or X.ndim != 3 or not isinstance(y, torch.Tensor) or y.shape != X.shape[:2]:
-        raise ValueError(f"expected X (B, n, d) and y (B, n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+from icl.validation import integer, prompt_batch, real
 
 
 def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
     """The token matrix ``(B, 2d + 2, n + T)``: n context tokens, then T thought tokens."""
-    _check_prompt(X, y)
+    prompt_batch(X, y)
     B, n, d = X.shape
     if thoughts.ndim != 3 or thoughts.shape[0] != B or thoughts.shape[2] != d:
         raise ValueError(f"thoughts must have shape ({B}, T, {d}), got {tuple(thoughts.shape)}")
@@ -102,7 +97,7 @@ class ThoughtTransformer(nn.Module):
         thought token.
         """
         steps = integer("steps", steps, minimum=0)
-        _check_prompt(X, y)
+        prompt_batch(X, y)
         n, d = X.shape[1], self.d
         thoughts = X.new_zeros(X.shape[0], 1, d)
         for _ in range(steps):

@@ -20,3 +20,10 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
     if minimum is not None and (value < minimum or (strict and value == minimum)):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
     return float(value)
+
+
+def prompt_batch(X, y) -> tuple[int, int, int]:
+    """``(B, n, d)`` of a prompt batch ``X (B, n, d)``, ``y (B, n)``, or ``ValueError`` naming both shapes."""
+    if not hasattr(X, "ndim") or X.ndim != 3 or not hasattr(y, "shape") or tuple(y.shape) != tuple(X.shape[:2]):
+        raise ValueError(f"expected X (B, n, d) and y (B, n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+    return tuple(X.shape)
