@@ -25,20 +25,25 @@ def toc_chapters(toc_path: str | Path) -> dict[str, str]:
 
 
 def check_records(records: list[dict], chapters: dict[str, str]) -> None:
-    """Raise ``AssertionError`` if a claim id is used twice, a check failed, or a listed chapter recorded nothing."""
+    """Raise ``AssertionError`` if a claim id is used twice, a check failed, a check names no wrong
+    formula it rejects (a check without power), or a listed chapter recorded nothing."""
     duplicates = [cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1]
     assert not duplicates, f"claim ids used more than once in the book: {duplicates}"
     failed = [r["claim_id"] for r in records if not r["passed"]]
     assert not failed, f"failed checks: {failed}"
+    powerless = [r["claim_id"] for r in records if not r.get("rejects")]
+    assert not powerless, f"checks that name no wrong formula they reject: {powerless}"
     silent = sorted(set(chapters) - {r["chapter"] for r in records})
     assert not silent, f"chapters with no recorded checks (not executed before this page?): {silent}"
 
 
 def summary(records: list[dict]) -> dict:
-    """Counts over the records: claims, passed, total Monte Carlo samples, worst |z|, chapters."""
+    """Counts over the records: claims, passed, checks naming no wrong formula, total Monte Carlo
+    samples, worst |z|, chapters."""
     return {
         "claims": len(records),
         "passed": sum(r["passed"] for r in records),
+        "without_rejects": sum(not r.get("rejects") for r in records),
         "samples": sum(r.get("samples") or 0 for r in records),
         "worst_abs_z": max((abs(r["z_score"]) for r in records), default=math.nan),
         "chapters": len({r["chapter"] for r in records}),

@@ -25,6 +25,10 @@ def test_check_records_rejects_duplicates_failures_and_silent_chapters():
         report.check_records(good + [_record("a", chapter="ch02")], chapters)
     with pytest.raises(AssertionError, match="failed checks"):
         report.check_records(good + [_record("c", passed=False)], chapters)
+    powerless = _record("c")
+    powerless["rejects"] = {}
+    with pytest.raises(AssertionError, match="name no wrong formula"):
+        report.check_records(good + [powerless], chapters)
     with pytest.raises(AssertionError, match="no recorded checks"):
         report.check_records([_record("a")], chapters)
 
@@ -32,7 +36,7 @@ def test_check_records_rejects_duplicates_failures_and_silent_chapters():
 def test_summary_and_table():
     records = [_record("a", z=-2.5, samples=100), _record("b", z=1.0, samples=None)]
     s = report.summary(records)
-    assert s == {"claims": 2, "passed": 2, "samples": 100, "worst_abs_z": 2.5, "chapters": 1}
+    assert s == {"claims": 2, "passed": 2, "without_rejects": 0, "samples": 100, "worst_abs_z": 2.5, "chapters": 1}
     table = report.claims_table_html(records, {"ch01": "book/ch01_x"})
     assert table.count("<tr>") == 3 and 'href="ch01_x.html"' in table and "wrong (9 SE)" in table
     assert math.isnan(report.summary([])["worst_abs_z"])
