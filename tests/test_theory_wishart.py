@@ -132,6 +132,31 @@ def test_divergent_part_against_laplace_and_the_reviewer_bounds():
     assert theory.gd_risk_parts(13, 6, 0.36, 0.07, 160).log10_divergent_part >= 7
 
 
+def test_divergent_part_against_a_direct_quadrature_of_the_tail():
+    n, d, sigma2, eta, T = 12, 10, 1.0, 0.2, 40
+
+    def integrand(s):
+        f = theory.gd_risk_given_spectrum(torch.tensor([[s]], dtype=torch.float64), n, eta=eta, steps=T, sigma2=sigma2).item()
+        return f * theory.wishart_eigenvalue_density(np.array([s]), n, d)[0]
+
+    direct = integrate.quad(integrand, 2 / eta, 60.0, points=[18.0], epsabs=0, epsrel=1e-11, limit=400)[0]
+    assert math.isclose(10 ** theory.gd_risk_parts(n, d, sigma2, eta, T).log10_divergent_part, direct, rel_tol=1e-8)
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.4])
+def test_ridge_gd_parts(lam):
+    n, d, sigma2, eta = 13, 6, 0.36, 0.07
+    assert math.isclose(theory.gd_risk_parts(n, d, sigma2, eta, 1, lam=lam).typical, theory.one_step_risk(n, d, sigma2, eta), rel_tol=1e-12)
+    ridge = theory.wishart_linear_statistic(lambda s: (lam**2 + sigma2 / n * s) / (s + lam) ** 2, n, d)
+    assert math.isclose(theory.gd_risk_parts(n, d, sigma2, eta, 100_000, lam=lam).typical, ridge, rel_tol=1e-10)
+    x = n * (2 / eta - lam) * np.array([1.01, 1.5, 3.0])
+    for T in (1, 7, 40):
+        given = theory.gd_risk_given_spectrum(torch.tensor(x / n)[:, None], n, eta=eta, steps=T, sigma2=sigma2, lam=lam).numpy()
+        assert np.allclose(wishart._gd_log_integrand(n, sigma2, eta, T, 1.0, lam)(x), np.log(given), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="eta lam"):
+        theory.gd_risk_parts(n, d, sigma2, eta, 5, lam=2 / eta)
+
+
 def test_marchenko_pastur_limit():
     n, d, sigma2, eta = 12, 10, 1.0, 0.1
     assert math.isclose(theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, 0), d, rel_tol=1e-12)

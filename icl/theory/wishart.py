@@ -57,8 +57,11 @@ the average over the designs on which the chain does not diverge,
 computed as the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2}, for which
 
     0 <= L_T - Rbar_T <= (d - 1) sup_{eta s <= 2} f_T(s) P(eta s_max > 2),
-    sup_{eta s <= 2} f_T <= psi2 + (sigma2 eta / n) max(T, 4),
+    sup_{eta s <= 2} f_T <= psi2 + 4 (sigma2 eta / n) max(T, 1),
     P(eta s_max > 2) <= E #{j : eta s_j > 2} = int_{2n/eta}^inf rho(x) dx.
+
+Ridge-regularised GD (penalty lam, contraction 1 - eta (s + lam)) diverges where
+eta (s + lam) > 2; :func:`gd_risk_parts` and :func:`gd_parting_steps` take ``lam``.
 
 Quadratures run in t = sqrt(x), where every part of rho(x) dx is smooth (Gauss-Legendre
 panels, checked against the same rule on halved panels).
@@ -340,7 +343,7 @@ def wishart_linear_statistic(g: Callable[[np.ndarray], np.ndarray], n: int, d: i
 # Gradient descent averaged over the design
 
 
-def _gd_arguments(n, d, sigma2, eta, T, psi2):
+def _gd_arguments(n, d, sigma2, eta, T, psi2, lam=0.0):
     n, d, m, p = _sizes(n, d)
     sigma2 = real("sigma2", sigma2, minimum=0.0)
     eta = real("eta", eta, minimum=0.0, strict=True)
@@ -348,33 +351,47 @@ def _gd_arguments(n, d, sigma2, eta, T, psi2):
     if T > MAX_STEPS:
         raise ValueError(f"T must be <= {MAX_STEPS} (the validated range), got {T}")
     psi2 = real("psi2", psi2, minimum=0.0, strict=True)
-    return n, d, m, p, sigma2, eta, T, psi2
+    lam = real("lam", lam, minimum=0.0)
+    if eta * lam >= 2:
+        raise ValueError(f"eta lam must be < 2 (else GD diverges on every design), got eta = {eta}, lam = {lam}")
+    return n, d, m, p, sigma2, eta, T, psi2, lam
 
 
-def _gd_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float) -> Callable[[np.ndarray], np.ndarray]:
-    """f_T(s) = psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s, stable near s = 0."""
+def _gd_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
+    """f_T(s) = psi2 (1 - g s)^2 + (sigma2 / n) g^2 s, g = (1 - c^T) / (s + lam), c = 1 - eta (s + lam); stable near 0.
+
+    1 - g s = (lam + s c^T) / (s + lam); with lam = 0 this is Chapter 2's
+    psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s.
+    """
 
     def f(s: np.ndarray) -> np.ndarray:
-        u = eta * s
+        shifted = s + lam
+        u = eta * shifted
         safe = np.minimum(u, 0.5)
         small = u < 0.5
-        power = np.where(small, np.exp(T * np.log1p(-safe)), (1 - u) ** T)
+        power = np.where(small, np.exp(T * np.log1p(-safe)), (1 - u) ** T)  # c^T
         one_minus = np.where(small, -np.expm1(T * np.log1p(-safe)), 1 - power)
-        ratio = np.where(s > 0, one_minus / np.where(s > 0, s, 1.0), eta * T)  # (1 - (1 - eta s)^T) / s
-        return psi2 * power**2 + sigma2 / n * ratio * one_minus
+        positive = shifted > 0
+        denominator = np.where(positive, shifted, 1.0)
+        g = np.where(positive, one_minus / denominator, eta * T)
+        unlearned = np.where(positive, (lam + s * power) / denominator, 1.0)  # 1 - g s
+        return psi2 * unlearned**2 + sigma2 / n * g**2 * s
 
     return f
 
 
-def _gd_log_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float) -> Callable[[np.ndarray], np.ndarray]:
-    """log f_T(x / n) for eta x / n > 2, in log form."""
+def _gd_log_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> Callable[[np.ndarray], np.ndarray]:
+    """log f_T(x / n) where eta (x / n + lam) >= 2, in log form (|c|^T = e^L, L >= 0)."""
 
     def log_f(x: np.ndarray) -> np.ndarray:
         s = x / n
-        L = T * np.log(eta * s - 1)  # log |1 - eta s|^T
+        L = T * np.log(eta * (s + lam) - 1)
+        sign = (-1) ** T  # c^T = sign e^L
         with np.errstate(divide="ignore"):
-            noise = (np.log(sigma2 / (n * s)) + 2 * np.log(np.abs(1 - (-1) ** T * np.exp(-L)))) if sigma2 > 0 else -np.inf
-        return 2 * L + np.logaddexp(math.log(psi2), noise)
+            log_unlearned = L + np.log(np.abs(s * sign + lam * np.exp(-L))) - np.log(s + lam)
+            log_g = L + np.log(np.abs(np.exp(-L) - sign)) - np.log(s + lam)
+            noise = np.log(sigma2 / n) + 2 * log_g + np.log(s) if sigma2 > 0 else -np.inf
+        return np.logaddexp(math.log(psi2) + 2 * log_unlearned, noise)
 
     return log_f
 
@@ -385,7 +402,7 @@ def _gd_breaks(e: _Ensemble, n: int, eta: float, T: int, x_top: float, x_cut: fl
     if T > 0:
         t0 = math.sqrt(n / (2 * eta * T))  # e^{-2 eta T s}: its width in t near 0
         fine.append((0.0, 12 * t0, t0 / 2))
-        if x_top >= x_cut:  # (1 - eta s)^{2T} rises back to 1 just below s = 2 / eta
+        if x_top >= x_cut:  # c^{2T} rises back to 1 just below the cut
             t_cut = math.sqrt(x_cut)
             step = n / (2 * eta * T) / (2 * t_cut)
             fine.append((t_cut - 40 * step, t_cut, step))
@@ -396,13 +413,13 @@ class GDRiskParts(NamedTuple):
     """The parts of the average of R_T(X) over Gaussian designs (see :func:`gd_risk_parts`)."""
 
     typical: float
-    """L_T = E sum_j f_T(s_j) 1{eta s_j <= 2}: the value of :func:`expected_gd_risk`."""
+    """L_T = E sum_j f_T(s_j) 1{eta (s_j + lam) <= 2}: with lam = 0, the value of :func:`expected_gd_risk`."""
     bound: float
-    """A certified bound on L_T - E[R_T(X); eta s_max <= 2] (which is >= 0)."""
+    """A certified bound on L_T - E[R_T(X); eta (s_max + lam) <= 2] (which is >= 0)."""
     log10_p_divergent: float
-    """log10 of an upper bound on P(eta s_max > 2), the probability of a design on which GD diverges."""
+    """log10 of an upper bound on P(eta (s_max + lam) > 2), the probability of a design on which GD diverges."""
     log10_divergent_part: float
-    """log10 of D_T = E sum_j f_T(s_j) 1{eta s_j > 2} (-inf when it is 0)."""
+    """log10 of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2} (-inf when it is 0)."""
     log10_plain_average: float
     """log10 of the plain average E R_T(X) = L_T + D_T (over all designs)."""
 
@@ -412,51 +429,59 @@ def _log_expected_count_above(m: int, p: int, x_cut: float) -> float:
     return _log_integral_above(_ensemble(m, p), x_cut, lambda x: np.zeros_like(x))
 
 
+def _cut(n: int, eta: float, lam: float) -> float:
+    """The x = n s above which GD diverges: eta (s + lam) > 2."""
+    return n * (2 / eta - lam)
+
+
 @lru_cache(maxsize=4096)
-def _typical(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float) -> float:
+def _typical(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> float:
     m, p = min(n, d), max(n, d)
     e = _ensemble(m, p)
-    x_cut = 2 * n / eta
+    x_cut = _cut(n, eta, lam)
     x_top = min(x_cut, _bulk_end(m, p))
-    f = _gd_integrand(n, sigma2, eta, T, psi2)
+    f = _gd_integrand(n, sigma2, eta, T, psi2, lam)
     integral = _integrate_t(lambda t: f(t * t / n) * _density_in_t(e, t), _gd_breaks(e, n, eta, T, x_top, x_cut))
-    return (d - m) * psi2 + integral
+    return (d - m) * float(f(np.zeros(1))[0]) + integral
 
 
-def _typical_bound(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float) -> tuple[float, float]:
-    """(bound on L_T - E[R_T; eta s_max <= 2], log10 of the bound min(1, E #{eta s_j > 2}) on P(eta s_max > 2)).
+def _typical_bound(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> tuple[float, float]:
+    """(bound on L_T - E[R_T; stable], log10 of the bound min(1, E #{j : eta (s_j + lam) > 2}) on P(not stable)).
 
-    The bound is (d - 1) sup f_T P(eta s_max > 2), plus sup f_T times the density's
-    mass beyond the end of the quadrature when that end is below 2 n / eta.
+    The bound is (d - 1) sup f_T P(not stable), plus sup f_T times the density's mass
+    beyond the end of the quadrature when that end is below the cut.
+    sup_{stable} f_T <= psi2 + 4 sigma2 eta max(T, 1) / n: |1 - g s| <= 1, and g^2 s <= eta T
+    for s <= 1 / (eta T), g^2 s <= 4 / s <= 4 eta T above.
     """
     m, p = min(n, d), max(n, d)
-    x_cut, x_end = 2 * n / eta, _bulk_end(m, p)
+    x_cut, x_end = _cut(n, eta, lam), _bulk_end(m, p)
     log_count = min(0.0, _log_expected_count_above(m, p, x_cut))
-    sup_f = psi2 + sigma2 * eta * max(T, 4) / n
+    sup_f = psi2 + 4 * sigma2 * eta * max(T, 1) / n
     beyond = math.exp(_log_expected_count_above(m, p, x_end)) if x_cut > x_end else 0.0
     return (d - 1) * sup_f * math.exp(log_count) + sup_f * beyond, log_count / math.log(10)
 
 
-def gd_risk_parts(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0) -> GDRiskParts:
+def gd_risk_parts(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0) -> GDRiskParts:
     """The average of R_T(X) over Gaussian designs, split at the designs on which GD diverges.
 
-    R_T(X) = sum_j f_T(s_j) is the risk of T steps of GD given X (see the module
-    docstring). Returns the typical-design value L_T (:func:`expected_gd_risk`), the
-    certified bound (d - 1) (psi2 + sigma2 eta max(T, 4) / n) P(eta s_max > 2) on its
-    gap to E[R_T(X); eta s_max <= 2] (plus the density mass beyond the quadrature's
-    end), the bound E #{j : eta s_j > 2} on P(eta s_max > 2) (in log10), and, in log10 as they
-    overflow a float for large eta T / n, the part D_T of the plain average from the
-    eigenvalues above 2 / eta and the plain average L_T + D_T itself.
+    R_T(X) = sum_j f_T(s_j) is the risk of T steps of GD given X (module
+    docstring); ``lam`` > 0 gives ridge-regularised GD,
+    w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) (:func:`icl.theory.ridge_gd_iterate`),
+    which diverges along eigenvalues with eta (s + lam) > 2. Returns the
+    typical-design value L_T (with lam = 0, :func:`expected_gd_risk`), the certified
+    bound (d - 1) (psi2 + 4 sigma2 eta max(T, 1) / n) P(eta (s_max + lam) > 2) on its
+    gap to E[R_T(X); eta (s_max + lam) <= 2] (plus the density mass beyond the
+    quadrature's end), the bound E #{j : eta (s_j + lam) > 2} on that probability (in
+    log10), and, in log10 as they overflow a float for large eta T / n, the part D_T of
+    the plain average from the divergent eigenvalues and the plain average
+    E R_T(X) = L_T + D_T itself. Same range as :func:`expected_gd_risk`.
     """
-    n, d, m, p, sigma2, eta, T, psi2 = _gd_arguments(n, d, sigma2, eta, T, psi2)
-    e = _ensemble(m, p)
-    x_cut = 2 * n / eta
-    typical = _typical(n, d, sigma2, eta, T, psi2)
-    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2)
-    log_tail = _log_integral_above(e, x_cut, _gd_log_integrand(n, sigma2, eta, T, psi2))
-    log10_tail = log_tail / math.log(10)
+    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
+    typical = _typical(n, d, sigma2, eta, T, psi2, lam)
+    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
+    log_tail = _log_integral_above(_ensemble(m, p), _cut(n, eta, lam), _gd_log_integrand(n, sigma2, eta, T, psi2, lam))
     log10_plain = float(np.logaddexp(math.log(typical), log_tail)) / math.log(10)
-    return GDRiskParts(typical, bound, log10_p, log10_tail, log10_plain)
+    return GDRiskParts(typical, bound, log10_p, log_tail / math.log(10), log10_plain)
 
 
 def expected_gd_risk(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0) -> float:
@@ -478,16 +503,16 @@ def expected_gd_risk(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2:
     Returned: the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2},
     one quadrature against the exact real Wishart eigenvalue density (module
     docstring), accurate to about 1e-10 relative. 0 <= L_T - Rbar_T <= (d - 1)
-    (psi2 + sigma2 eta max(T, 4) / n) P(eta s_max > 2); ``ValueError`` unless this bound
-    is below 1e-7 L_T and P(eta s_max > 2) <= 1e-7 (then Rbar_T and the average
+    (psi2 + 4 sigma2 eta max(T, 1) / n) P(eta s_max > 2); ``ValueError`` unless this
+    bound is below 1e-7 L_T and P(eta s_max > 2) <= 1e-7 (then Rbar_T and the average
     conditional on a stable design also agree to 1e-7): a larger eta makes GD diverge
     on too many designs for a typical-design value. Below the parting step the plain
     average agrees with it (at T = 1 it is Chapter 1's :func:`icl.theory.one_step_risk`
     up to the divergent part D_1). ``n, d <= 128``, ``T <= 100000``.
     """
-    n, d, m, p, sigma2, eta, T, psi2 = _gd_arguments(n, d, sigma2, eta, T, psi2)
-    typical = _typical(n, d, sigma2, eta, T, psi2)
-    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2)
+    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2)
+    typical = _typical(n, d, sigma2, eta, T, psi2, lam)
+    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
     if bound > RELATIVE_BOUND * typical or log10_p > math.log10(RELATIVE_BOUND):
         raise ValueError(
             f"eta = {eta:g} is too large for n = {n}, d = {d}, T = {T}: GD diverges on designs of probability up to "
@@ -496,58 +521,59 @@ def expected_gd_risk(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2:
     return typical
 
 
-def gd_parting_steps(n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0) -> int:
+def gd_parting_steps(n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0, lam: float = 0.0) -> int:
     """The smallest T at which the divergent designs carry at least half of the plain average E R_T(X).
 
-    That is, the smallest T with D_T >= L_T in the notation of :func:`gd_risk_parts`:
-    before it, the plain average and the typical-design risk
-    (:func:`expected_gd_risk`) agree to within a factor 2 (and to the relative
-    D_T / L_T, which falls super-exponentially as T decreases); from it on, the plain
-    average is dominated by designs that no simulation of a feasible size draws.
-    Found by bisection (D_T / L_T grows with T); ``ValueError`` if it exceeds 100000.
+    That is, the smallest T with D_T >= L_T in the notation of :func:`gd_risk_parts`
+    (``lam`` as there): before it the plain average and the typical-design risk agree
+    to within a factor 2, and to the relative D_T / L_T, which falls
+    super-exponentially as T decreases; from it on, the plain average is dominated
+    by designs that no simulation of a feasible size draws. Found by bisection
+    (D_T / L_T grows with T); ``ValueError`` if it exceeds 100000.
     """
-    n, d, m, p, sigma2, eta, _, psi2 = _gd_arguments(n, d, sigma2, eta, 0, psi2)
+    n, d, m, p, sigma2, eta, _, psi2, lam = _gd_arguments(n, d, sigma2, eta, 0, psi2, lam)
 
     def parted(T: int) -> bool:
-        parts = gd_risk_parts(n, d, sigma2, eta, T, psi2=psi2)
+        parts = gd_risk_parts(n, d, sigma2, eta, T, psi2=psi2, lam=lam)
         return parts.log10_divergent_part >= math.log10(parts.typical)
 
     lo, hi = 0, 1
     while not parted(hi):
-        lo, hi = hi, 2 * hi
-        if hi > MAX_STEPS:
-            if parted(MAX_STEPS):
-                hi = MAX_STEPS
-                break
+        if hi == MAX_STEPS:
             raise ValueError(f"the divergent designs do not take over before T = {MAX_STEPS}")
+        lo, hi = hi, min(2 * hi, MAX_STEPS)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if parted(mid) else (mid, hi)
     return hi
 
 
-def gd_divergent_part_laplace(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0) -> float:
-    """log10 of the Laplace estimate of D_T = E sum_j f_T(s_j) 1{eta s_j > 2}, the divergent designs' part.
+def gd_divergent_part_laplace(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0,
+                              lam: float = 0.0) -> float:
+    """log10 of the Laplace estimate of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2}, the divergent designs' part.
 
     With k = n / (2 eta), the tail density C x^a e^{-x/2} (m-1)! |L_{m-1}^(alpha)(x)|
-    (module docstring) and f_T(x/n) ~ (psi2 + sigma2 / x) (eta x / n - 1)^{2T}, the
-    substitution u = eta x / n - 1 and Laplace's method at the saddle u* = 2T / k give
+    (module docstring), f_T(s) ~ |c|^{2T} (psi2 s^2 + sigma2 s / n) / (s + lam)^2 for
+    |c| = eta (s + lam) - 1 > 1, the substitution u = |c| and Laplace's method at the
+    saddle u* = 2T / k give
 
-        D_T ~ psi2 C (n / eta) e^{-k} Gamma(2T + 1) k^{-(2T+1)} h(x*),
-        h(x) = x^a (m-1)! |L_{m-1}^(alpha)(x)| (1 + sigma2 / (psi2 x)),    x* = (n / eta)(1 + 4 eta T / n),
+        D_T ~ C (n / eta) e^{-k + n lam / 2} Gamma(2T + 1) k^{-(2T+1)} h(x*),
+        h(x) = x^a (m-1)! |L_{m-1}^(alpha)(x)| (psi2 s^2 + sigma2 s / n) / (s + lam)^2,  s = x / n,
+        x* = (n / eta)(1 + 4 eta T / n) - n lam,
 
-    valid when u* is well above 1 (T well above n / (2 eta)); the leading factor
-    Gamma(2T+1) (2 eta / n)^{2T} e^{-n/(2 eta)} makes D_T pass any fixed level near
-    eta T / n = e^{1 + W(1/e)} / 4 = 0.898 as n / eta grows.
+    valid when u* is well above 1 (T well above n / (2 eta)). The factor
+    Gamma(2T + 1) (2 eta / n)^{2T} e^{-n / (2 eta)} makes D_T pass any fixed level near
+    eta T / n = e^{1 + W(1/e)} / 4 = 0.898 as n / eta grows (W: Lambert's function).
     """
-    n, d, m, p, sigma2, eta, T, psi2 = _gd_arguments(n, d, sigma2, eta, T, psi2)
+    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
     alpha, a = p - m, (p - m - 1) / 2
     k = n / (2 * eta)
     log_c = 0.5 * math.log(math.pi) - (m + p - 1) / 2 * math.log(2) - special.gammaln(p / 2) - special.gammaln(m / 2)
-    x_star = n / eta * (1 + 4 * eta * T / n)
+    x_star = n / eta * (1 + 4 * eta * T / n) - n * lam
+    s_star = x_star / n
     log_h = (a * math.log(x_star) + special.gammaln(m) + math.log(abs(special.eval_genlaguerre(m - 1, alpha, x_star)))
-             + math.log1p(sigma2 / (psi2 * x_star)))
-    log_d = (math.log(psi2) + log_c + math.log(n / eta) - k + special.gammaln(2 * T + 1) - (2 * T + 1) * math.log(k) + log_h)
+             + math.log((psi2 * s_star**2 + sigma2 * s_star / n) / (s_star + lam) ** 2))
+    log_d = log_c + math.log(n / eta) - k + n * lam / 2 + special.gammaln(2 * T + 1) - (2 * T + 1) * math.log(k) + log_h
     return log_d / math.log(10)
 
 
@@ -560,7 +586,7 @@ def expected_gd_risk_marchenko_pastur(n: int, d: int, sigma2: float, eta: float,
     approximation at finite n, d (it misses the n + d + 1 of E tr S^2 = d (n + d + 1) / n,
     giving d (n + d) / n, and the spread of the edge); ``ValueError`` if eta b >= 2.
     """
-    n, d, _, _, sigma2, eta, T, psi2 = _gd_arguments(n, d, sigma2, eta, T, psi2)
+    n, d, _, _, sigma2, eta, T, psi2, _ = _gd_arguments(n, d, sigma2, eta, T, psi2)
     gamma = d / n
     lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
     if eta * hi >= 2:
@@ -568,15 +594,14 @@ def expected_gd_risk_marchenko_pastur(n: int, d: int, sigma2: float, eta: float,
     f = _gd_integrand(n, sigma2, eta, T, psi2)
     half = (hi - lo) / 2
 
-    def integrand(theta):  # s = (lo + hi)/2 - half cos(theta): ds sqrt((b-s)(s-a)) = half^2 sin^2
+    def integrand(theta):  # s = (lo + hi) / 2 - half cos(theta): sqrt((b - s)(s - a)) ds = half^2 sin^2 dtheta
         s = (lo + hi) / 2 - half * np.cos(theta)
         return f(s) * half**2 * np.sin(theta) ** 2 / (2 * math.pi * gamma * s)
 
-    fine = []
+    breaks = [np.linspace(0, math.pi, 65)]
     if T > 0:
-        theta0 = math.sqrt(2 / (eta * T * half))  # s - lo ~ half theta^2 / 2 varies on 1 / (eta T)
-        fine.append((0.0, 12 * theta0, theta0 / 2))
-    pieces = [np.linspace(0, math.pi, 65)] + [np.linspace(a0, min(b0, math.pi), max(2, math.ceil((min(b0, math.pi) - a0) / w) + 1))
-                                                for a0, b0, w in fine if w < math.pi / 64]
-    integral = _integrate_t(integrand, np.unique(np.concatenate(pieces)))
-    return d * integral + max(d - n, 0) * psi2
+        theta0 = math.sqrt(2 / (eta * T * half))  # s - lo ~ half theta^2 / 2 varies on the scale 1 / (eta T)
+        stop = min(12 * theta0, math.pi)
+        if theta0 / 2 < math.pi / 64:
+            breaks.append(np.linspace(0, stop, max(2, math.ceil(stop / (theta0 / 2)) + 1)))
+    return d * _integrate_t(integrand, np.unique(np.concatenate(breaks))) + max(d - n, 0) * psi2
