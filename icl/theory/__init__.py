@@ -54,8 +54,19 @@ from icl.theory.one_step import (
     preconditioned_risk,
 )
 from icl.theory.sparse_chains import draw_set_probability, step_weights
+from icl.theory.wishart import (
+    GDRiskParts,
+    expected_gd_risk,
+    expected_gd_risk_marchenko_pastur,
+    gd_divergent_part_laplace,
+    gd_parting_steps,
+    gd_risk_parts,
+    wishart_eigenvalue_density,
+    wishart_linear_statistic,
+)
 
 __all__ = [
+    "GDRiskParts",
     "averaged_chain_risk",
     "bayes_ridge_penalty",
     "best_of_n_risk_1d",
@@ -63,14 +74,19 @@ __all__ = [
     "chain_mean",
     "chain_risk_terms",
     "draw_set_probability",
+    "expected_gd_risk",
+    "expected_gd_risk_marchenko_pastur",
     "expected_min_gaussian",
     "expected_min_sq_offset",
     "expected_nearest_offset",
     "gaussian_fourth_moment",
     "gaussian_selection_risk",
+    "gd_divergent_part_laplace",
     "gd_filter",
+    "gd_parting_steps",
     "gd_risk_given_X",
     "gd_risk_given_spectrum",
+    "gd_risk_parts",
     "greedy_sign_error",
     "in_context_limit_risk",
     "least_squares_risk",
@@ -95,4 +111,6 @@ __all__ = [
     "step_weights",
     "subsample_vote_accuracy",
     "vote_sign_accuracy",
+    "wishart_eigenvalue_density",
+    "wishart_linear_statistic",
 ]
