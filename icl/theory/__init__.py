@@ -39,12 +39,15 @@ from icl.theory.gradient_descent import (
     ridge_gd_iterate,
 )
 from icl.theory.noisy_chains import (
+    averaged_chain_error_norm,
     averaged_chain_risk,
     chain_covariance,
+    chain_error_moments,
     chain_mean,
     chain_risk_terms,
     gaussian_fourth_moment,
     stationary_chain_covariance,
+    unstable_design_probability_bound,
 )
 from icl.theory.one_step import (
     one_step_risk,
@@ -56,10 +59,12 @@ from icl.theory.one_step import (
 from icl.theory.sparse_chains import draw_set_probability, step_weights
 
 __all__ = [
+    "averaged_chain_error_norm",
     "averaged_chain_risk",
     "bayes_ridge_penalty",
     "best_of_n_risk_1d",
     "chain_covariance",
+    "chain_error_moments",
     "chain_mean",
     "chain_risk_terms",
     "draw_set_probability",
@@ -94,5 +99,6 @@ __all__ = [
     "stationary_chain_covariance",
     "step_weights",
     "subsample_vote_accuracy",
+    "unstable_design_probability_bound",
     "vote_sign_accuracy",
 ]
