@@ -128,6 +128,10 @@ def test_chain_error_moments_at_the_prototype_scale():
     C, b = theory.chain_covariance(p.X, p.y, **kw), theory.chain_mean(p.X, p.y, **kw) - p.w
     assert torch.allclose(quadratic, (b.unsqueeze(-2) @ C @ b.unsqueeze(-1)).squeeze((-1, -2)), rtol=1e-10)
     assert torch.allclose(trace, C.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=1e-10)
+    # float32 input (a GPU run): computed in float64 inside, returned in float32, as accurate as the data allow
+    single = theory.chain_error_moments(p.X.float(), p.y.float(), p.w.float(), **kw)
+    assert all(v.dtype == torch.float32 for v in single)
+    assert torch.allclose(single[2].double(), quadratic, rtol=1e-4) and torch.allclose(single[1].double(), trace, rtol=1e-4)
 
 
 def test_geometric_sum_against_the_direct_sum():

@@ -195,13 +195,16 @@ def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
 
     while the diagonal follows the recursion of :func:`chain_risk_terms`; O(T d + d^2)
     per prompt (only the min(n, d) directions of the row space of X have mu_j != 0).
-    For additive noise C_T is diagonal in this basis.
-    ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
+    For additive noise C_T is diagonal in this basis. Computed in float64 whatever the
+    input dtype (r - a_j a_k = kappa is below float32 resolution at small eta and delta2)
+    and returned in the input dtype. ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
     """
     S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
     steps = integer("steps", steps, minimum=1)
     if not isinstance(w, torch.Tensor) or w.shape != b.shape:
         raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
+    out_dtype = b.dtype
+    S, b, w = S.double(), b.double(), w.double()
     s, V = torch.linalg.eigh(S)
     beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
     w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
@@ -232,7 +235,7 @@ def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
         off = kappa * mu.unsqueeze(-1) * mu.unsqueeze(-2) * G
         off = off - torch.diag_embed(off.diagonal(dim1=-2, dim2=-1))
         quadratic = quadratic + (err.unsqueeze(-2) @ off @ err.unsqueeze(-1)).squeeze(-1).squeeze(-1)
-    return bias2, trace, quadratic
+    return bias2.to(out_dtype), trace.to(out_dtype), quadratic.to(out_dtype)
 
 
 def averaged_chain_error_norm(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
