@@ -77,3 +77,31 @@ def sample_chains(
         if return_path:
             path.append(w)
     return torch.stack(path, dim=2) if return_path else w
+
+
+def running_chain_averages(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    n_avg: list[int],
+    lam: float = 0.0,
+    noise: str = "multiplicative",
+    level: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The average of the first N final thoughts of one sequence of chains per prompt, for each N in ``n_avg``.
+
+    As in the authors' prototype, the averages are nested: running sums over one
+    sequence of max(n_avg) independent chains, so the average of N and of N' > N
+    chains share their first N chains. Returns ``(B, len(n_avg), d)``; the chains
+    are those of :func:`sample_chains` with the same arguments.
+    """
+    if not isinstance(n_avg, (list, tuple)) or not n_avg:
+        raise ValueError(f"n_avg must be a non-empty list of chain counts, got {n_avg!r}")
+    counts = [integer("n_avg entry", n) for n in n_avg]
+    chains = sample_chains(X, y, eta=eta, steps=steps, n_chains=max(counts), lam=lam, noise=noise, level=level,
+                           generator=generator)
+    sums = chains.cumsum(1)[:, [n - 1 for n in counts]]
+    return sums / torch.tensor(counts, device=sums.device, dtype=sums.dtype)[:, None]

@@ -63,3 +63,18 @@ def test_bad_shapes():
     p = _prompts()
     with pytest.raises(ValueError, match="expected X"):
         decoding.sample_chains(p.X, p.y[:, 1:], eta=0.1, steps=1)
+
+
+def test_running_chain_averages_are_nested_running_means():
+    p = _prompts(batch=3)
+    kw = dict(eta=0.1, steps=6, noise="multiplicative", level=0.4)
+    avgs = decoding.running_chain_averages(p.X, p.y, n_avg=[1, 3, 10], generator=montecarlo.generator(7, "cpu"), **kw)
+    chains = decoding.sample_chains(p.X, p.y, n_chains=10, generator=montecarlo.generator(7, "cpu"), **kw)
+    assert avgs.shape == (3, 3, 4)
+    assert torch.allclose(avgs[:, 0], chains[:, 0])                      # N = 1: the first chain
+    assert torch.allclose(avgs[:, 1], chains[:, :3].mean(1))             # N = 3: the first three, not three new ones
+    assert torch.allclose(avgs[:, 2], chains.mean(1))
+    assert not torch.allclose(avgs[:, 1], chains[:, 3:6].mean(1))
+    for bad in ([], [0, 2], 5):
+        with pytest.raises(ValueError, match="n_avg"):
+            decoding.running_chain_averages(p.X, p.y, n_avg=bad, **kw)

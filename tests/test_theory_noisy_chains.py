@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -100,3 +101,87 @@ def test_errors():
         theory.stationary_chain_covariance(singular.X, singular.y, eta=0.1, noise="additive", level=0.1)
     with pytest.raises(ValueError, match="no stationary covariance"):
         theory.stationary_chain_covariance(p.X, p.y, eta=0.1, noise="multiplicative", level=30.0)
+
+
+@pytest.mark.parametrize("noise", ["multiplicative", "additive"])
+@pytest.mark.parametrize("n, d", [(8, 5), (4, 7)])
+def test_chain_error_moments_match_the_full_covariance_recursion(noise, n, d):
+    """b^T C_T b with the closed-form off-diagonal entries equals the O(T d^3) recursion, for n > d and n < d."""
+    p = _prompts(batch=3, n=n, d=d)
+    for steps in (1, 2, 7, 40):
+        kw = dict(eta=0.15, steps=steps, noise=noise, level=0.5, lam=0.05)
+        bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
+        C, m = theory.chain_covariance(p.X, p.y, **kw), theory.chain_mean(p.X, p.y, **kw)
+        b = m - p.w
+        assert torch.allclose(bias2, (b**2).sum(-1))
+        assert torch.allclose(trace, C.diagonal(dim1=-2, dim2=-1).sum(-1), atol=1e-14)
+        assert torch.allclose(quadratic, (b.unsqueeze(-2) @ C @ b.unsqueeze(-1)).squeeze((-1, -2)), rtol=1e-10, atol=1e-15)
+    # the trace alone (C = tr(C) I / d) is the plausible shortcut this must differ from
+    assert not torch.allclose(quadratic, trace * bias2 / d, rtol=1e-2)
+
+
+def test_chain_error_moments_at_the_prototype_scale():
+    """T = 1000 with kappa = 1e-6, where r^T - q^T nearly cancels: still 1e-10 relative to the recursion."""
+    p = tasks.sample_prompts(2, 30, 50, prior="sparse-gaussian", k=5, sigma2=0.1, generator=montecarlo.generator(3, "cpu"))
+    kw = dict(eta=0.03, steps=1000, noise="multiplicative", level=(1 / 30) ** 0.5)
+    bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
+    C, b = theory.chain_covariance(p.X, p.y, **kw), theory.chain_mean(p.X, p.y, **kw) - p.w
+    assert torch.allclose(quadratic, (b.unsqueeze(-2) @ C @ b.unsqueeze(-1)).squeeze((-1, -2)), rtol=1e-10)
+    assert torch.allclose(trace, C.diagonal(dim1=-2, dim2=-1).sum(-1), rtol=1e-10)
+    # float32 input (a GPU run): computed in float64 inside, returned in float32, as accurate as the data allow
+    single = theory.chain_error_moments(p.X.float(), p.y.float(), p.w.float(), **kw)
+    assert all(v.dtype == torch.float32 for v in single)
+    assert torch.allclose(single[2].double(), quadratic, rtol=1e-4) and torch.allclose(single[1].double(), trace, rtol=1e-4)
+
+
+def test_geometric_sum_against_the_direct_sum():
+    from icl.theory.noisy_chains import _geometric_sum
+    r = torch.tensor([0.9, 0.9, 0.9, 0.5, -0.4, 0.3], dtype=torch.float64)
+    q = torch.tensor([0.9, 0.9 - 1e-9, 0.95, 1.0, 0.2, 0.0], dtype=torch.float64)
+    for steps in (1, 2, 13, 300):
+        direct = sum(r ** (steps - 1 - t) * q**t for t in range(steps))
+        assert torch.allclose(_geometric_sum(r, q, steps), direct, rtol=1e-12, atol=1e-300)
+
+
+def test_averaged_chain_error_norm_first_order_and_bounds():
+    p = _prompts(seed=1, batch=1, n=6, d=3)
+    kw = dict(eta=0.2, steps=15, level=1.0)
+    bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
+    norm = bias2.sqrt()
+    for n_avg in (1, 4, 100):
+        first = theory.averaged_chain_error_norm(p.X, p.y, p.w, n_chains=n_avg, **kw)
+        assert torch.allclose(first, norm + (trace - quadratic / bias2) / (2 * n_avg * norm))
+        assert torch.all(norm <= first) and torch.all(first <= (bias2 + trace / n_avg).sqrt())
+    n_avg, groups = 4, 40000
+    chains = sample_chains(p.X, p.y, n_chains=n_avg * groups, noise="multiplicative", generator=montecarlo.generator(9, "cpu"), **kw)
+    err = (chains.reshape(groups, n_avg, 3).mean(1) - p.w[0]).norm(dim=-1)
+    se = float(err.std()) / groups**0.5
+    first = float(theory.averaged_chain_error_norm(p.X, p.y, p.w, n_chains=n_avg, **kw)[0])
+    assert abs(float(err.mean()) - first) < 4 * se
+    for wrong in (float((bias2 + trace / n_avg).sqrt()[0]),                              # root of the mean squared error
+                  float((norm + trace / (2 * n_avg * norm))[0]),                         # without the b^T C b term
+                  float(norm[0])):                                                       # no 1/N term
+        assert abs(float(err.mean()) - wrong) > 8 * se
+    with pytest.raises(ValueError, match="n_chains"):
+        theory.averaged_chain_error_norm(p.X, p.y, p.w, n_chains=0, **kw)
+    with pytest.raises(ValueError, match="w must"):
+        theory.chain_error_moments(p.X, p.y, p.w[:, :2], **kw)
+
+
+def test_unstable_design_probability_bound():
+    # n = 8, d = 2, eta = 1/9: t = 3 - 1 - 1/2 = 3/2 and the bound is exp(-8 (9/4) / 2) = exp(-9)
+    assert theory.unstable_design_probability_bound(8, 2, 1 / 9) == pytest.approx(math.exp(-9), rel=1e-12)
+    assert theory.unstable_design_probability_bound(8, 2, 1 / 9) != pytest.approx(math.exp(-9 / 8), rel=1e-3)  # without n
+    # the shift lowers the threshold: 1/eta - shift = 9 - 2.75 = 6.25, t = 2.5 - 1.5 = 1
+    assert theory.unstable_design_probability_bound(8, 2, 1 / 9, 2.75) == pytest.approx(math.exp(-4), rel=1e-12)
+    assert theory.unstable_design_probability_bound(12, 10, 0.5) == 1.0
+    assert theory.unstable_design_probability_bound(12, 10, 0.1, 10.0) == 1.0
+    # it bounds the frequency of unstable designs (eta = 0.15, n = 12, d = 10: bound 0.07)
+    X = torch.randn(20000, 12, 10, generator=montecarlo.generator(4, "cpu"), dtype=torch.float64)
+    s_max = torch.linalg.eigvalsh(X.transpose(1, 2) @ X / 12)[:, -1]
+    bound = theory.unstable_design_probability_bound(12, 10, 0.15)
+    assert 0 < bound < 0.1 and float((0.15 * s_max > 1).double().mean()) <= bound
+    for kwargs, match in [(dict(n=0, d=2, eta=0.1), "n must"), (dict(n=3, d=2, eta=0.0), "eta must"),
+                          (dict(n=3, d=2, eta=0.1, shift=-1.0), "shift must")]:
+        with pytest.raises(ValueError, match=match):
+            theory.unstable_design_probability_bound(**kwargs)

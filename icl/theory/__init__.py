@@ -39,12 +39,15 @@ from icl.theory.gradient_descent import (
     ridge_gd_iterate,
 )
 from icl.theory.noisy_chains import (
+    averaged_chain_error_norm,
     averaged_chain_risk,
     chain_covariance,
+    chain_error_moments,
     chain_mean,
     chain_risk_terms,
     gaussian_fourth_moment,
     stationary_chain_covariance,
+    unstable_design_probability_bound,
 )
 from icl.theory.one_step import (
     one_step_risk,
@@ -66,11 +69,12 @@ from icl.theory.wishart import (
 )
 
 __all__ = [
-    "GDRiskParts",
+    "averaged_chain_error_norm",
     "averaged_chain_risk",
     "bayes_ridge_penalty",
     "best_of_n_risk_1d",
     "chain_covariance",
+    "chain_error_moments",
     "chain_mean",
     "chain_risk_terms",
     "draw_set_probability",
@@ -84,9 +88,10 @@ __all__ = [
     "gd_divergent_part_laplace",
     "gd_filter",
     "gd_parting_steps",
-    "gd_risk_given_X",
     "gd_risk_given_spectrum",
+    "gd_risk_given_X",
     "gd_risk_parts",
+    "GDRiskParts",
     "greedy_sign_error",
     "in_context_limit_risk",
     "least_squares_risk",
@@ -110,6 +115,7 @@ __all__ = [
     "stationary_chain_covariance",
     "step_weights",
     "subsample_vote_accuracy",
+    "unstable_design_probability_bound",
     "vote_sign_accuracy",
     "wishart_eigenvalue_density",
     "wishart_linear_statistic",

@@ -15,9 +15,14 @@ with S = X^T X / n, b = X^T y / n, a chain is
   (from the Gaussian fourth moment E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I)),
   additive:       C_{t+1} = A C_t A + tau^2 I   (with A = I - eta (S + lam I));
 - the average of N independent chains has risk ||m_T - w||^2 + tr(C_T) / N.
+
+Prompt averages are over typical designs, eta (s_max(S) + lam + delta2) <= 1;
+:func:`unstable_design_probability_bound` bounds the probability of the others.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -161,3 +166,112 @@ def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
     n_chains = integer("n_chains", n_chains)
     bias2, trace = chain_risk_terms(X, y, w, eta=eta, steps=steps, level=level, lam=lam)
     return bias2 + trace / n_chains
+
+
+def _geometric_sum(r: torch.Tensor, q: torch.Tensor, steps: int) -> torch.Tensor:
+    """sum_{t=0}^{T-1} r^(T-1-t) q^t = (r^T - q^T) / (r - q), accurate also when q is close to r (T r^(T-1) at q = r)."""
+    u = q / torch.where(r == 0, torch.ones_like(r), r) - 1          # q = r (1 + u)
+    near = (u.abs() < 0.5) & (r != 0)
+    u_safe = torch.where(near & (u != 0), u, torch.ones_like(u))
+    close = torch.pow(r, steps - 1) * torch.where(u == 0, torch.full_like(u, float(steps)),
+                                                   torch.expm1(steps * torch.log1p(u_safe)) / u_safe)
+    diff = torch.where(near, torch.ones_like(r), r - q)
+    far = (torch.pow(r, steps) - torch.pow(q, steps)) / diff
+    return torch.where(near, close, far)
+
+
+def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
+                        noise: str = "multiplicative", lam: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(||b||^2, tr C_T, b^T C_T b) with b = m_T - w, each ``(...)``, given (X, y, w).
+
+    These are the moments that the error norm ||mean of N chains - w|| depends on
+    to order 1/N (:func:`averaged_chain_error_norm`). In the eigenbasis of S
+    (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2, m_j(t) = mu_j (1 - a_j^t),
+    mu_j = beta_j / (s_j + lam + delta2)), the off-diagonal entries of the
+    multiplicative-noise covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t) m_k(t),
+    so with r = a_j a_k + kappa and G(q) = sum_{t<T} r^(T-1-t) q^t = (r^T - q^T) / (r - q),
+
+        C_jk(T) = kappa mu_j mu_k [G(1) - G(a_j) - G(a_k) + G(a_j a_k)]     (j != k),
+
+    while the diagonal follows the recursion of :func:`chain_risk_terms`; O(T d + d^2)
+    per prompt (only the min(n, d) directions of the row space of X have mu_j != 0).
+    For additive noise C_T is diagonal in this basis. Computed in float64 whatever the
+    input dtype (r - a_j a_k = kappa is below float32 resolution at small eta and delta2)
+    and returned in the input dtype. ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
+    """
+    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    steps = integer("steps", steps, minimum=1)
+    if not isinstance(w, torch.Tensor) or w.shape != b.shape:
+        raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
+    out_dtype = b.dtype
+    S, b, w = S.double(), b.double(), w.double()
+    s, V = torch.linalg.eigh(S)
+    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
+    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
+    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
+    a = 1 - eta * (s + shift)
+    kappa = eta**2 * level**4
+    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
+    for _ in range(steps):
+        if noise == "multiplicative":
+            second = c + m**2
+            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
+        else:
+            c = a**2 * c + level**2
+        m = a * m + eta * beta
+    err = m - w_tilde
+    bias2, trace = (err**2).sum(-1), c.sum(-1)
+    quadratic = (err**2 * c).sum(-1)
+    if noise == "multiplicative":
+        # b = X^T y / n lies in the row space of X: only the top min(n, d) directions have mu_j != 0
+        top = slice(max(S.shape[-1] - X.shape[-2], 0), None)
+        a, err = a[..., top], err[..., top]
+        mu = eta * beta[..., top] / (1 - a)
+        aj, ak = a.unsqueeze(-1), a.unsqueeze(-2)
+        r = aj * ak + kappa
+        one = torch.ones_like(r)
+        G = (_geometric_sum(r, one, steps) - _geometric_sum(r, aj.expand_as(r), steps)
+             - _geometric_sum(r, ak.expand_as(r), steps) + _geometric_sum(r, aj * ak, steps))
+        off = kappa * mu.unsqueeze(-1) * mu.unsqueeze(-2) * G
+        off = off - torch.diag_embed(off.diagonal(dim1=-2, dim2=-1))
+        quadratic = quadratic + (err.unsqueeze(-2) @ off @ err.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+    return bias2.to(out_dtype), trace.to(out_dtype), quadratic.to(out_dtype)
+
+
+def averaged_chain_error_norm(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
+                              n_chains: int, noise: str = "multiplicative", lam: float = 0.0) -> torch.Tensor:
+    """E[||mean of N chains - w|| | X, y, w] to first order in 1/N, ``(...)``.
+
+    With b = m_T - w and the average's deviation e (mean 0, covariance C_T / N),
+    expanding ||b + e|| = ||b|| (1 + u)^(1/2), u = (2 b^T e + ||e||^2) / ||b||^2, to second order:
+
+        E||b + e|| = ||b|| + (tr C_T - b^T C_T b / ||b||^2) / (2 N ||b||) + O(N^-2),
+
+    where the O(N^-2) remainder involves the third and fourth moments of a chain.
+    Exact bounds, for every N: ||b|| <= E||b + e|| <= (||b||^2 + tr C_T / N)^(1/2) (Jensen).
+    Same conventions as :func:`chain_error_moments`.
+    """
+    n_chains = integer("n_chains", n_chains)
+    bias2, trace, quadratic = chain_error_moments(X, y, w, eta=eta, steps=steps, level=level, noise=noise, lam=lam)
+    norm = bias2.sqrt()
+    return norm + (trace - quadratic / bias2) / (2 * n_chains * norm)
+
+
+def unstable_design_probability_bound(n: int, d: int, eta: float, shift: float = 0.0) -> float:
+    """An upper bound on P(eta (s_max(S) + shift) > 1) for S = X^T X / n, X (n, d) with N(0, 1) entries.
+
+    Davidson and Szarek (2001, Thm II.13): the top singular value of X satisfies
+    P(s_max(X) > sqrt(n) + sqrt(d) + r) <= exp(-r^2 / 2) (Gordon's bound on its mean plus
+    Gaussian concentration of a 1-Lipschitz function). With s_max(S) = s_max(X)^2 / n and
+    t = sqrt(1 / eta - shift) - 1 - sqrt(d / n),
+
+        P(eta (s_max(S) + shift) > 1) <= exp(-n t^2 / 2)   when t > 0, and 1 otherwise.
+
+    ``shift`` is lam + delta2, the penalty plus the multiplicative-noise level.
+    """
+    n, d = integer("n", n), integer("d", d)
+    eta, shift = real("eta", eta, minimum=0.0, strict=True), real("shift", shift, minimum=0.0)
+    if eta * shift >= 1:
+        return 1.0
+    t = math.sqrt(1 / eta - shift) - 1 - math.sqrt(d / n)
+    return math.exp(-n * t**2 / 2) if t > 0 else 1.0
