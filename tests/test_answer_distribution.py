@@ -8,6 +8,7 @@ from scipy import stats
 
 from icl import answer_distribution as ad
 from icl import montecarlo, tasks, theory
+from icl.rewards import in_context_loss
 
 
 def _prompts(batch=5, n=6, d=3, sigma2=1.0, seed=0):
@@ -109,6 +110,20 @@ def test_best_of_n_accuracy_brute_force():
         ad.best_of_n_accuracy(lp, reward, target[:, :1], 2)
     with pytest.raises(ValueError, match="n_samples"):
         ad.best_of_n_accuracy(lp, reward, target, 0)
+
+
+def test_best_of_n_with_a_loss_uses_its_survival_functions():
+    """Keeping the smallest loss L = -reward returns w w.p. P(L >= L(w))^N - P(L > L(w))^N, not F(L(w))^N - F^-(L(w))^N."""
+    d, n_samples = 3, 4
+    p = _prompts(batch=6, n=5, d=d, seed=3)
+    lp = _random_log_probs(6, d, seed=4)
+    loss = in_context_loss(ad.sign_vectors(d).expand(6, -1, -1), p.X, p.y)
+    probs, at_w = lp.exp(), loss.gather(1, ad.index_of(p.w).unsqueeze(1))
+    survival, strictly_above = (probs * (loss >= at_w)).sum(1), (probs * (loss > at_w)).sum(1)
+    kept = ad.best_of_n_accuracy(lp, -loss, p.w, n_samples)
+    assert torch.allclose(kept, survival**n_samples - strictly_above**n_samples, atol=1e-14)
+    cdf, strictly_below = (probs * (loss <= at_w)).sum(1), (probs * (loss < at_w)).sum(1)
+    assert not torch.allclose(kept, cdf**n_samples - strictly_below**n_samples, atol=1e-3)  # the loss maximised
 
 
 def test_votes_needed_normal_approximation():

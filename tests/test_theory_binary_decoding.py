@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
-from scipy import integrate, stats
+from scipy import integrate, special, stats
 
 from icl import montecarlo, tasks, theory
 
@@ -112,6 +112,99 @@ def test_vote_sign_accuracy_limits():
     assert big < 1 - theory.greedy_sign_error(n, d, s2) < big + 1e-3
 
 
+@pytest.mark.parametrize("n,d,s2", [(20, 10, 0.25), (5, 3, 0.5), (2, 2, 0.0), (7, 1, 0.3)])
+def test_margin_density_is_tilted_by_its_reflection(n, d, s2):
+    u = np.array([0.05, 0.3, 1.0, 4.0, 15.0])
+    spread = d - 1 + s2
+    ratio = theory.margin_density(-u, n, d, s2) / theory.margin_density(u, n, d, s2)
+    assert np.allclose(ratio, np.exp(-2 * u / spread), rtol=1e-9)
+    assert not np.allclose(ratio, np.exp(-2 * u / (d + s2)), rtol=1e-3)  # the slip d + sigma2
+
+
+def test_calibration_temperature_value_and_posterior():
+    assert theory.calibration_temperature(20, 10, 0.25, 1.0) == pytest.approx(9.25 / 20)
+    assert theory.calibration_temperature(16, 8, 4.0, 2.0) == pytest.approx(2 * 11 / 16)
+    assert theory.calibration_temperature(5, 1, 0.0, 1.0) == 0.0
+    n, d, s2, eta = 6, 4, 0.5, 0.7
+    t_cal = theory.calibration_temperature(n, d, s2, eta)
+    for h in (-1.3, -0.2, 0.05, 0.6, 2.0):  # P(w_j = +1 | w_hat_j = h) from the two conditional densities
+        plus, minus = theory.margin_density(n * h / eta, n, d, s2), theory.margin_density(-n * h / eta, n, d, s2)
+        assert plus / (plus + minus) == pytest.approx(1 / (1 + math.exp(-2 * h / t_cal)), rel=1e-9)
+
+
+def test_linear_decoder_is_calibrated_against_monte_carlo():
+    n, d, s2, eta = 5, 3, 0.5, 1.0
+    t_cal = theory.calibration_temperature(n, d, s2, eta)
+
+    def paired(batch, gen):  # (1{w_j = +1} - sigmoid(2 w_hat_j / T)) sign(w_hat_j), averaged over j, at T_cal and two slips
+        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+        w_hat = eta * torch.einsum("bnd,bn->bd", p.X, p.y) / n
+        plus = (p.w > 0).to(w_hat.dtype)
+        temps = [t_cal, eta * (d + s2) / n, eta * (d - 1) / n]
+        return torch.stack([((plus - torch.sigmoid(2 * w_hat / t)) * torch.sign(w_hat)).mean(1) for t in temps], 1)
+
+    est = montecarlo.estimate_mean(paired, 100_000, seed=4, dev="cpu")
+    assert abs(est[0].mean) < 4 * est[0].stderr
+    assert abs(est[1].mean) > 4 * est[1].stderr and abs(est[2].mean) > 4 * est[2].stderr
+
+
+@pytest.mark.parametrize("N", [1, 2, 5, 30, 400])
+@pytest.mark.parametrize("T", [0.05, 0.5, 3.0])
+def test_vote_never_beats_greedy_and_the_pairing_identity(N, T):
+    n, d, s2, eta = 20, 10, 0.25, 1.0
+    spread, c = d - 1 + s2, 2 * eta / (n * T)
+    gap = theory.vote_sign_accuracy(n, d, s2, eta, T, N) - (1 - theory.greedy_sign_error(n, d, s2))
+    paired = integrate.quad(lambda u: theory.margin_density(u, n, d, s2) * (1 - theory.majority_vote_accuracy(1 / (1 + math.exp(-c * u)), N))
+                            * math.expm1(-2 * u / spread), 0, np.inf, limit=400, epsabs=1e-13)[0]
+    assert gap < 0 and paired < 0
+    assert gap == pytest.approx(paired, rel=1e-6, abs=1e-11)
+
+
+def _orthant_by_recursion(k, d, rho):
+    """P(Z_1 < k, ..., Z_d < k), equicorrelated rho: condition on Z_1, the rest are equicorrelated rho/(1 + rho)."""
+    if d == 1:
+        return float(special.ndtr(k))
+    sd = math.sqrt(1 - rho**2)
+    return integrate.quad(lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * _orthant_by_recursion((k - rho * z) / sd, d - 1, rho / (1 + rho)),
+                          -np.inf, k, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+
+
+def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
+    from icl.theory.binary_decoding import _equicorrelated_orthant
+    for d, s2, k in [(2, 1.25, 0.7), (2, 3.0, 1.5), (3, 2.001, 0.4), (3, 12.0, 2.2)]:
+        assert _equicorrelated_orthant(k, d, s2) == pytest.approx(_orthant_by_recursion(k, d, -1 / s2), abs=1e-12)
+    for k in (0.1, 1.0, 3.0):  # d = 2, correlation -1: P(|Z| < k)
+        assert _equicorrelated_orthant(k, 2, 1.0) == pytest.approx(2 * stats.norm.cdf(k) - 1, abs=1e-12)
+    assert _equicorrelated_orthant(0.0, 4, 3.0) == pytest.approx(0.0, abs=1e-13)  # sum zero: not all below 0
+    assert _equicorrelated_orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_greedy_exact_recovery_exact_values():
+    for n in (1, 4, 20):  # d = 1: one sign; d = 2 and sigma2 = 0: |Z| < sqrt(V), Z^2 / (V / n) ~ F(1, n)
+        assert theory.greedy_exact_recovery(n, 1, 0.4) == pytest.approx(1 - theory.greedy_sign_error(n, 1, 0.4), abs=1e-14)
+        assert theory.greedy_exact_recovery(n, 2, 0.0) == pytest.approx(stats.f.cdf(n, 1, n), abs=1e-11)
+    n, d, s2 = 6, 2, 0.5
+    spread = d - 1 + s2
+    chi_pdf = lambda t: math.exp((n - 1) * math.log(t) - t * t / 2 - (n / 2 - 1) * math.log(2) - math.lgamma(n / 2))
+    brute = integrate.quad(lambda t: chi_pdf(t) * _orthant_by_recursion(t / math.sqrt(spread), d, -1 / spread),
+                           0, 20, epsabs=1e-13, epsrel=1e-11, limit=200)[0]
+    assert theory.greedy_exact_recovery(n, d, s2) == pytest.approx(brute, abs=1e-11)
+    assert theory.greedy_exact_recovery(7, 1, 0.0) == 1.0
+
+
+def test_greedy_exact_recovery_against_monte_carlo():
+    n, d, s2 = 8, 4, 0.3
+
+    def all_right(batch, gen):
+        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+        return (p.w * torch.einsum("bnd,bn->bd", p.X, p.y) > 0).all(1).to(p.X.dtype)
+
+    est = montecarlo.estimate_mean(all_right, 200_000, seed=6, dev="cpu")
+    exact = theory.greedy_exact_recovery(n, d, s2)
+    assert abs(est.mean - exact) < 4 * est.stderr
+    assert abs(est.mean - (1 - theory.greedy_sign_error(n, d, s2)) ** d) > 4 * est.stderr  # independent coefficients
+
+
 def test_pass_at_k_is_unbiased_and_matches_the_binomial_form():
     q = sp.Symbol("q")
     for n in range(1, 7):
@@ -183,6 +276,14 @@ def test_plurality_vote_against_simulation_with_many_answers():
     (lambda: theory.sampled_sign_error(3, 2, 0.1, 1.0, 0.0), "temperature"),
     (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, 1.0, 0), "N must"),
     (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, -1.0, 3), "temperature"),
+    (lambda: theory.calibration_temperature(0, 2, 0.1, 1.0), "n must"),
+    (lambda: theory.calibration_temperature(3, 0, 0.1, 1.0), "d must"),
+    (lambda: theory.calibration_temperature(3, 2, -0.1, 1.0), "sigma2"),
+    (lambda: theory.calibration_temperature(3, 2, 0.1, 0.0), "eta"),
+    (lambda: theory.greedy_exact_recovery(0, 2, 0.1), "n must"),
+    (lambda: theory.greedy_exact_recovery(3, 0, 0.1), "d must"),
+    (lambda: theory.greedy_exact_recovery(3, 2, -1.0), "sigma2"),
+    (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
     (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
     (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
     (lambda: theory.pass_at_k(5, 2, 6), "k must be <= n"),

@@ -21,6 +21,8 @@ from icl.theory.best_of_n import (
     oracle_optimal_temperature,
 )
 from icl.theory.binary_decoding import (
+    calibration_temperature,
+    greedy_exact_recovery,
     greedy_sign_error,
     majority_vote_accuracy,
     margin_density,
@@ -73,6 +75,7 @@ __all__ = [
     "averaged_chain_risk",
     "bayes_ridge_penalty",
     "best_of_n_risk_1d",
+    "calibration_temperature",
     "chain_covariance",
     "chain_error_moments",
     "chain_mean",
@@ -92,6 +95,7 @@ __all__ = [
     "gd_risk_given_X",
     "gd_risk_parts",
     "GDRiskParts",
+    "greedy_exact_recovery",
     "greedy_sign_error",
     "in_context_limit_risk",
     "least_squares_risk",

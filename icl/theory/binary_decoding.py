@@ -18,7 +18,13 @@ With s2 = d - 1 + sigma2 and u = x_{.j}^T y w_j (so that w_hat_j w_j = eta u / n
   E[sigmoid(-2 eta u / (n T))] (:func:`sampled_sign_error`);
 - a majority vote of N samples of one coefficient is right with probability
   E[A_N(sigmoid(2 eta u / (n T)))] (:func:`vote_sign_accuracy`), where
-  A_N(p) is :func:`majority_vote_accuracy`.
+  A_N(p) is :func:`majority_vote_accuracy`;
+- the margin density is tilted by its own reflection, f(-u) = exp(-2u/s2) f(u), so the
+  linear decoder is exactly calibrated at T_cal = eta s2 / n:
+  P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j / T_cal) (:func:`calibration_temperature`);
+- given y, the d margins are jointly Gaussian with equal correlation -1/s2, so greedy
+  recovers the whole vector with an orthant probability averaged over ||y||^2
+  (:func:`greedy_exact_recovery`).
 
 Votes over more than two answers (:func:`plurality_vote_accuracy`) and the
 unbiased pass@k estimator (:func:`pass_at_k`) serve Chapters 5 and 6.
@@ -124,6 +130,91 @@ def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: f
     temperature = real("temperature", temperature, minimum=0.0, strict=True)
     c = 2 * eta / (n * temperature)
     return _expect_over_margin(lambda v: special.expit(-c * v), n, d, sigma2, c)
+
+
+def calibration_temperature(n: int, d: int, sigma2: float, eta: float) -> float:
+    """T_cal = eta (d - 1 + sigma2) / n: the temperature at which the linear decoder is exactly calibrated.
+
+    For the rademacher prior, every finite n and d, P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j / T_cal),
+    with w_hat = eta X^T y / n. Given w_j = +1, w_hat_j = eta u / n with u of density f
+    (:func:`margin_density`); given w_j = -1, w_hat_j = -eta u / n. Since f(-u) = exp(-2u/s2) f(u)
+    (s2 = d - 1 + sigma2; each Gaussian N(v, v s2) of the mixture has this ratio, whatever v),
+    P(w_j = +1 | w_hat_j = h) = f(nh/eta) / (f(nh/eta) + f(-nh/eta)) = sigmoid(2 n h / (eta s2)).
+    With d = 1 and sigma2 = 0 the result is 0: w_hat_j then always has the sign of w_j.
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    eta = real("eta", eta, minimum=0.0, strict=True)
+    return eta * _spread(d, sigma2) / n
+
+
+def _equicorrelated_orthant(k: float, d: int, s2: float) -> float:
+    """P(Z_1 < k, ..., Z_d < k) for unit-variance Gaussians Z with equal correlation -r, r = 1/s2, s2 >= d - 1 >= 1.
+
+    With a^2 = 1 + r the density of Z is proportional to exp(-|z|^2/(2a^2) - q (sum_j z_j)^2 / 2),
+    q = r / (a^2 (1 + r - r d)) >= 0. Writing exp(-q S^2/2) = E_W[exp(i sqrt(q) W S)], W ~ N(0, 1),
+    factorises the orthant integral into d equal one-dimensional ones; after rescaling W,
+
+        P = (1 + r) / sqrt(2 pi r) * int Re[F(theta)^d] exp(-(1 + r)(1 - r (d - 1)) theta^2 / (2 r)) dtheta,
+
+    over the real line, with F(theta) = exp(-a^2 theta^2/2) Phi(k/a - i a theta)
+    = int_{z<k} exp(-z^2/(2a^2) + i theta z) dz / (a sqrt(2 pi)), the Fourier transform of a Gaussian
+    truncated at k, so |F| <= Phi(k/a): the integrand is bounded (no cancellation of large terms). The Gaussian factor is 1
+    when s2 = d - 1 (sigma2 = 0, the margins' sum fixed); F^d then decays like theta^-d. Numerically
+    F = exp(-a^2 theta^2/2) - exp(-k^2/(2a^2) + i k theta) erfcx((k/a - i a theta)/sqrt 2) / 2 (bounded
+    for k >= 0); beyond theta = 9/a, F^d = G(theta) exp(i k d theta) with G slowly varying, integrated
+    with Fourier weights (QUADPACK's QAWF).
+    """
+    r = 1 / s2
+    a2 = 1 + r
+    a = math.sqrt(a2)
+    damping = a2 * max(1 - r * (d - 1), 0.0) / (2 * r)
+    jump = math.exp(-k * k / (2 * a2))
+    omega = k * d
+
+    def slow(theta):  # F(theta)^d exp(-i k d theta) exp(-damping theta^2)
+        tail = 0.5 * jump * special.erfcx((k / a - 1j * a * theta) / math.sqrt(2))
+        return (np.exp(-a2 * theta**2 / 2 - 1j * k * theta) - tail) ** d * np.exp(-damping * theta**2)
+
+    edge = 9 / a
+    head = integrate.quad(lambda t: (slow(t) * np.exp(1j * omega * t)).real, 0, edge,
+                          limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+    if omega > 0:
+        tail = (integrate.quad(lambda t: slow(t).real, edge, np.inf, weight="cos", wvar=omega, limlst=200, epsabs=1e-14)[0]
+                - integrate.quad(lambda t: slow(t).imag, edge, np.inf, weight="sin", wvar=omega, limlst=200, epsabs=1e-14)[0])
+    else:
+        tail = integrate.quad(lambda t: slow(t).real, edge, np.inf, limit=400, epsabs=1e-14)[0]
+    return 2 * a2 / math.sqrt(2 * math.pi * r) * (head + tail)
+
+
+def greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
+    """P(sign(w_hat) = w): greedy decoding recovers the whole rademacher vector (any eta > 0).
+
+    With w_j x_{.j} =: z_{.j}, the rows z_i ~ N(0, I_d) and y_i = sum_j z_ij + sigma eps_i, so given y
+    the rows are independent N(y_i 1 / D, I - 1 1^T / D), D = d + sigma2. The margins u_j = z_{.j}^T y
+    are then jointly Gaussian: mean ||y||^2 / D, variance ||y||^2 (1 - 1/D), equal correlation
+    -1/(D - 1) = -1/s2 (s2 = d - 1 + sigma2), and ||y||^2 = D V with V ~ chi^2_n. All d margins are
+    positive with the probability that d such unit Gaussians stay below k = sqrt(V / s2):
+
+        P = E_V[ P(Z_1 < k, ..., Z_d < k) ],   corr(Z_i, Z_j) = -1/s2,
+
+    an orthant probability (``_equicorrelated_orthant``, a Fourier integral) averaged over
+    t = sqrt(V) ~ chi_n by adaptive quadrature; about 1e-12 absolute accuracy (see the tests).
+    sigma2 = 0 is allowed (the correlation is then -1/(d-1) and the margins' sum is fixed, ||y||^2).
+    For d = 1 it is 1 - :func:`greedy_sign_error`.
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    if d == 1:
+        return 1.0 - greedy_sign_error(n, d, sigma2)
+    s2 = _spread(d, sigma2)
+    log_norm = (n / 2 - 1) * math.log(2) + special.gammaln(n / 2)
+
+    def integrand(t: float) -> float:
+        chi_density = math.exp((n - 1) * math.log(t) - t * t / 2 - log_norm) if t > 0 else float(n == 1) * math.sqrt(2 / math.pi)
+        return chi_density * _equicorrelated_orthant(t / math.sqrt(s2), d, s2)
+
+    centre = math.sqrt(n)
+    value = integrate.quad(integrand, max(0.0, centre - 12), centre + 12, limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+    return float(min(max(value, 0.0), 1.0))
 
 
 def majority_vote_accuracy(p, N: int):
