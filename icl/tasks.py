@@ -110,9 +110,24 @@ def sample_prompts(
     Returns :class:`Prompts`; ``y = X w + sqrt(sigma2) eps`` and likewise for the query.
     """
     n = integer("n", n)
-    sigma2 = real("sigma2", sigma2, minimum=0.0)
+    real("sigma2", sigma2, minimum=0.0)
     w = sample_weights(batch, d, prior, psi=psi, k=k, generator=generator, device=device, dtype=dtype)
-    dev, dt = w.device, w.dtype
+    return sample_prompts_for_tasks(w, n, sigma2=sigma2, generator=generator)
+
+
+def sample_prompts_for_tasks(w: torch.Tensor, n: int, *, sigma2: float = 0.0, generator: torch.Generator | None = None) -> Prompts:
+    """Draw one prompt of ``n`` examples for each given task ``w (B, d)`` (on its device and dtype), label-noise variance ``sigma2``.
+
+    ``sample_prompts`` is ``sample_weights`` followed by this; a fixed task (the same ``w`` in every
+    row, as the authors' prototype's sparse experiment uses) is ``w.expand(B, -1)``.
+    """
+    n = integer("n", n)
+    sigma2 = real("sigma2", sigma2, minimum=0.0)
+    if not isinstance(w, torch.Tensor) or w.ndim != 2 or w.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"w must be a float32 or float64 tensor of shape (B, d), got {getattr(w, 'shape', w)}")
+    if generator is not None and generator.device.type != w.device.type:
+        raise ValueError(f"generator is on {generator.device} but w is on {w.device}")
+    (batch, d), dev, dt = w.shape, w.device, w.dtype
     X = torch.randn(batch, n + 1, d, generator=generator, device=dev, dtype=dt)
     eps = torch.randn(batch, n + 1, generator=generator, device=dev, dtype=dt)
     y = torch.einsum("bnd,bd->bn", X, w) + math.sqrt(sigma2) * eps

@@ -1,56 +1,154 @@
-"""Largest CPU run of the prototype's case-2 experiment (Chapter 6).
+"""The authors' prototype's case-2 experiment (Chapter 6) at a chosen scale, under two protocols.
 
-    python scripts/ch06_largest_run.py PROMPTS SAMPLES GREEDY_PROMPTS
+    python scripts/ch06_largest_run.py [--protocol book prototype] [--prompts P] [--samples S]
+                                       [--seed SEED] [--threads T] [--out FILE]
 
-Greedy exact recovery on GREEDY_PROMPTS prompts; then SAMPLES sampled chains on
-each of PROMPTS prompts, the single-sample accuracy and the accuracy of the
-majority vote (uniform tie-breaking) of the first N chains, each ± one standard
-error over prompts. Settings are the prototype's: d = 50, n = 30, k = 5,
-label-noise standard deviation 0.01, eta = 1/n on the undivided gradient
-(``eta = 1`` here), 50 steps.
+Settings are the prototype's: d = 50, n = 30, k = 5, label-noise standard deviation 0.01,
+eta = 1/n on the undivided gradient (``eta = 1`` in :mod:`icl.binary_chains`), 50 steps.
+Each protocol draws P prompts, runs greedy decoding and S sampled chains on each, and
+reports greedy exact recovery, the single-sample accuracy and the majority vote of the
+first N chains for N in 1, 10, 50, 100, 200, 500, 1000 (N <= S), each ± one standard
+error over prompts:
+
+- ``prototype``: the prototype's protocol as it was: the same support in every prompt
+  (coordinates 0, 10, 20, 30, 40), answers coded sum_j w_j 2^j, and the vote
+  ``scipy.stats.mode`` of the codes, which breaks ties towards the smallest code;
+- ``book``: a uniformly random support per prompt and ties broken uniformly at random.
+
+Each protocol's votes are also counted under the other tie rule, and the exact
+accuracy of a vote of N answers drawn without replacement from each prompt's S stored
+answers (:func:`icl.theory.subsample_vote_accuracy`, an unbiased estimate of the
+expected vote accuracy) is averaged over prompts for N in ``--exact-N``, under three
+tie rules (uniform, smallest code, ties lost).
+
+Sizes default to ``ICL_SCALE``: ``full`` (the default on a GPU) is the prototype's
+4096 prompts x 1000 chains; ``smoke`` is 64 prompts x 200 chains. The results go to
+``--out`` as JSON, with the command, the device and the seconds taken.
 """
 
-import argparse
-import time
+from __future__ import annotations
 
+import argparse
+import json
+import math
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
 import torch
 
-from icl import montecarlo, tasks
-from icl.binary_chains import majority_vote, sparse_binary_chains, support_codes
+from icl import montecarlo, tasks, theory
+from icl.binary_chains import majority_vote, prototype_support, sparse_binary_chains, support_codes
 
-D, N_EXAMPLES, K, STEPS, SIGMA2 = 50, 30, 5, 50, 1e-4
-CHUNK = 16  # prompts per call, to bound memory at SAMPLES chains each
+D, N_EXAMPLES, K, STEPS, NOISE = 50, 30, 5, 50, 0.01
+VOTE_N = (1, 10, 50, 100, 200, 500, 1000)
+TIE_OF = {"prototype": "smallest", "book": "uniform"}
+
+
+def draw_prompts(protocol: str, batch: int, gen: torch.Generator, dev: torch.device, dt: torch.dtype) -> tasks.Prompts:
+    """``batch`` prompts of the protocol: the prototype's fixed support, or a uniform random support."""
+    if protocol == "prototype":
+        w = prototype_support(D, K).to(dev, dt).expand(batch, -1)
+        return tasks.sample_prompts_for_tasks(w, N_EXAMPLES, sigma2=NOISE**2, generator=gen)
+    return tasks.sample_prompts(batch, N_EXAMPLES, D, prior="sparse-binary", k=K, sigma2=NOISE**2, generator=gen,
+                                device=dev, dtype=dt)
+
+
+def mean_and_se(values: np.ndarray) -> dict:
+    """Mean over prompts and its standard error (sample standard deviation / sqrt(prompts))."""
+    return {"mean": float(values.mean()), "se": float(values.std(ddof=1) / math.sqrt(len(values)))}
+
+
+def exact_subset_votes(codes: torch.Tensor, truth: torch.Tensor, N: int, ties: str) -> np.ndarray:
+    """Per prompt: exact P(a vote of N of its stored answers, drawn without replacement, is right) under ``ties``."""
+    out = np.zeros(len(codes))
+    for b in range(len(codes)):
+        values, counts = torch.unique(codes[b], return_counts=True)
+        where = (values == truth[b]).nonzero()
+        if len(where):
+            out[b] = theory.subsample_vote_accuracy(counts.cpu().numpy(), N, correct=int(where[0, 0]), ties=ties,
+                                                    codes=values.cpu().numpy() if ties == "smallest" else None)
+    return out
+
+
+def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int) -> dict:
+    dev, dt = montecarlo.device(), montecarlo.dtype()
+    timer = montecarlo.Timer()
+    gen = montecarlo.generator(seed, dev)
+    p = draw_prompts(protocol, prompts, gen, dev, dt)
+    truth = support_codes(p.w)
+    greedy = sparse_binary_chains(p.X, p.y, k=K, eta=1.0, steps=STEPS, greedy=True)[:, 0]
+    greedy_right = (support_codes(greedy) == truth).double().cpu().numpy()
+    codes = torch.cat([support_codes(sparse_binary_chains(p.X[i:i + chunk], p.y[i:i + chunk], k=K, eta=1.0, steps=STEPS,
+                                                          n_chains=samples, generator=gen))
+                       for i in range(0, prompts, chunk)])
+    chain_seconds = timer.seconds()
+    print(f"[{protocol}] {prompts} prompts: greedy and {samples} sampled chains each in {chain_seconds:.0f} s", flush=True)
+    right = (codes == truth[:, None]).double()
+    result = {
+        "protocol": protocol, "tie_rule": TIE_OF[protocol], "prompts": prompts, "samples": samples, "seed": seed,
+        "greedy": mean_and_se(greedy_right),
+        "single_sample": mean_and_se(right.mean(1).cpu().numpy()),
+        "votes": {ties: {} for ties in ("uniform", "smallest")},
+        "exact_subset_votes": {ties: {} for ties in ("uniform", "smallest", "lose")},
+        "chain_seconds": chain_seconds,
+    }
+    for N in [N for N in VOTE_N if N <= samples]:
+        for ties in ("uniform", "smallest"):
+            won = (majority_vote(codes[:, :N], gen, ties=ties) == truth).double().cpu().numpy()
+            result["votes"][ties][str(N)] = mean_and_se(won)
+        print(f"[{protocol}] vote N={N:5d}: " + "  ".join(
+            f"{ties} {result['votes'][ties][str(N)]['mean']:.5f} ± {result['votes'][ties][str(N)]['se']:.5f}"
+            for ties in ("uniform", "smallest")), flush=True)
+    codes_cpu, truth_cpu = codes.cpu(), truth.cpu()
+    for N in exact_n:
+        for ties in ("uniform", "smallest", "lose"):
+            result["exact_subset_votes"][ties][str(N)] = mean_and_se(exact_subset_votes(codes_cpu, truth_cpu, N, ties))
+        print(f"[{protocol}] exact vote of N={N} stored answers: " + "  ".join(
+            f"{ties} {v[str(N)]['mean']:.5f} ± {v[str(N)]['se']:.5f}" for ties, v in result["exact_subset_votes"].items()),
+            flush=True)
+    is_wrong, is_larger = codes_cpu != truth_cpu[:, None], codes_cpu > truth_cpu[:, None]
+    result["wrong_answers_with_a_larger_code"] = {
+        "pooled": float(is_larger.sum() / is_wrong.sum()),
+        "per_prompt": mean_and_se((is_larger.sum(1) / is_wrong.sum(1).clamp_min(1)).double().numpy())}
+    result["seconds"] = timer.seconds()
+    print(f"[{protocol}] greedy {result['greedy']['mean']:.5f} ± {result['greedy']['se']:.5f}, single sample "
+          f"{result['single_sample']['mean']:.5f} ± {result['single_sample']['se']:.5f}; {result['seconds']:.0f} s", flush=True)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("prompts", type=int)
-    parser.add_argument("samples", type=int)
-    parser.add_argument("greedy_prompts", type=int)
+    parser.add_argument("--protocol", nargs="+", choices=("book", "prototype"), default=["book", "prototype"])
+    parser.add_argument("--prompts", type=int, default=montecarlo.by_scale(smoke=64, full=4096))
+    parser.add_argument("--samples", type=int, default=montecarlo.by_scale(smoke=200, full=1000))
+    parser.add_argument("--exact-N", type=int, nargs="*", default=[2, 10], help="N of the exact subset votes")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    start = time.time()
-    gen = montecarlo.generator(2026, "cpu")
-    draw = lambda batch: tasks.sample_prompts(batch, N_EXAMPLES, D, prior="sparse-binary", k=K, sigma2=SIGMA2,
-                                              generator=gen, device="cpu")
-    pg = draw(args.greedy_prompts)
-    greedy = (sparse_binary_chains(pg.X, pg.y, k=K, eta=1.0, steps=STEPS, greedy=True)[:, 0] == pg.w).all(-1).double()
-    print(f"greedy exact recovery on {args.greedy_prompts} prompts: "
-          f"{greedy.mean():.4f} ± {greedy.std() / args.greedy_prompts**0.5:.4f}", flush=True)
-    p = draw(args.prompts)
-    truth = support_codes(p.w)
-    codes = torch.cat([support_codes(sparse_binary_chains(p.X[i:i + CHUNK], p.y[i:i + CHUNK], k=K, eta=1.0, steps=STEPS,
-                                                          n_chains=args.samples, generator=gen))
-                       for i in range(0, args.prompts, CHUNK)])
-    same = (sparse_binary_chains(p.X, p.y, k=K, eta=1.0, steps=STEPS, greedy=True)[:, 0] == p.w).all(-1).double()
-    print(f"sampled chains: {args.prompts} prompts x {args.samples} samples in {time.time() - start:.0f} s; "
-          f"greedy on these prompts {same.mean():.4f}", flush=True)
-    right = (codes == truth[:, None]).double()
-    print(f"single sample: {right.mean():.4f} ± {right.mean(1).std() / args.prompts**0.5:.4f}")
-    for n_votes in [n for n in (1, 10, 50, 100, 200, 500, 1000) if n <= args.samples]:
-        vote = (majority_vote(codes[:, :n_votes], gen) == truth).double()
-        print(f"vote N={n_votes:5d}: {vote.mean():.4f} ± {vote.std() / args.prompts**0.5:.4f}")
-    print(f"total {time.time() - start:.0f} s")
+    for name in ("prompts", "samples", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1")
+    if any(N < 1 or N > args.samples for N in args.exact_N):
+        parser.error(f"--exact-N values must lie in [1, --samples = {args.samples}]")
+    torch.set_num_threads(args.threads)
+    print(montecarlo.describe_run(), flush=True)
+    chunk = 512 if montecarlo.device().type == "cuda" else 16
+    timer = montecarlo.Timer()
+    results = {protocol: run_protocol(protocol, args.prompts, args.samples, args.exact_N, args.seed + i, chunk)
+               for i, protocol in enumerate(args.protocol)}
+    record = {
+        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "run": montecarlo.describe_run(), "python": platform.python_version(),
+        "settings": {"d": D, "n": N_EXAMPLES, "k": K, "steps": STEPS, "noise_sd": NOISE, "eta": 1.0},
+        "seconds": timer.seconds(), "protocols": results,
+    }
+    print(f"total {record['seconds']:.0f} s", flush=True)
+    if args.out is not None:
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,30 @@ def test_rademacher_values():
 def test_bad_input_raises_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         tasks.sample_prompts(**kwargs, device="cpu")
+
+
+def test_sample_prompts_is_sample_weights_then_prompts_for_tasks():
+    a = tasks.sample_prompts(16, 7, 5, prior="sparse-binary", k=2, sigma2=0.3, generator=montecarlo.generator(4, "cpu"), device="cpu")
+    gen = montecarlo.generator(4, "cpu")
+    w = tasks.sample_weights(16, 5, "sparse-binary", k=2, generator=gen, device="cpu")
+    b = tasks.sample_prompts_for_tasks(w, 7, sigma2=0.3, generator=gen)
+    for name in ("X", "y", "w", "x_query", "y_query"):
+        assert torch.equal(getattr(a, name), getattr(b, name))
+
+
+def test_prompts_for_a_fixed_task():
+    w = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    p = tasks.sample_prompts_for_tasks(w.expand(8, -1), 5, generator=montecarlo.generator(0, "cpu"))
+    assert p.X.shape == (8, 5, 4) and p.y.shape == (8, 5) and bool((p.w == w).all())
+    assert torch.allclose(p.y, p.X[..., 0] + p.X[..., 3])
+
+
+@pytest.mark.parametrize("w,kwargs,match", [
+    (torch.ones(3), {}, "w must"),
+    (torch.ones(2, 3, dtype=torch.int64), {}, "w must"),
+    (torch.ones(2, 3), {"sigma2": -1.0}, "sigma2"),
+    (torch.ones(2, 3), {"n": 0}, "n must"),
+])
+def test_prompts_for_tasks_bad_input(w, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tasks.sample_prompts_for_tasks(w, kwargs.pop("n", 4), **kwargs)

@@ -43,6 +43,8 @@ from scipy import integrate, special, stats
 
 from icl.validation import integer, real
 
+TIE_RULES = ("uniform", "lose", "smallest")
+
 
 def _as_arrays(*values):
     """``values`` as numpy arrays, and a function giving a result back in their kind.
@@ -278,10 +280,12 @@ def _gauss_legendre01(q: int):
     return (nodes + 1) / 2, weights / 2
 
 
-def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str) -> float:
+def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str, smaller: np.ndarray) -> float:
     """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] for counts C of the other answers that sum to s.
 
-    With ``ties="lose"``: P(max_i C_i < m). ``law`` is a frozen scipy distribution of shape
+    With ``ties="lose"``: P(max_i C_i < m). With ``ties="smallest"``: P(C_i < m for the groups
+    flagged in ``smaller``, C_i <= m for the others), one evaluation with t = 0 on the flagged
+    groups and t = 1 on the others. ``law`` is a frozen scipy distribution of shape
     (groups, 1) whose independent copies, conditioned on summing to s, have the law of C:
     Poisson(s q_i) for a multinomial (Poissonisation), Binomial(c_i, r) for a multivariate
     hypergeometric (any r); ``total`` is the law of the sum of all copies, and ``mult`` counts the
@@ -304,15 +308,17 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
     read = np.exp(2j * np.pi * s * np.arange(size) / size) / size
     normaliser = total.pmf(s)
 
-    def value(t: np.ndarray) -> np.ndarray:
+    def value(t: np.ndarray) -> np.ndarray:  # t: (nodes, groups)
         with np.errstate(divide="ignore"):
-            logs = np.log(A[None] + t[:, None, None] * B[None])
+            logs = np.log(A[None] + t[:, :, None] * B[None])
         F = np.exp((mult[None, :, None] * logs.real).sum(1) + 1j * (mult[None, :, None] * logs.imag).sum(1))
         return (F @ read).real / normaliser
 
     if ties == "lose":
-        return float(value(np.zeros(1))[0])
-    bound = float(value(np.ones(1))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
+        return float(value(np.zeros((1, mult.size)))[0])
+    if ties == "smallest":
+        return float(value((~smaller).astype(float)[None, :])[0])
+    bound = float(value(np.ones((1, mult.size)))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
     if bound < tol:
         return bound
     log_mu = math.log(max(float((mult * at_m).sum()), 1e-300))  # mu: Poissonised mean number of others at m
@@ -325,23 +331,43 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
     while True:
         q_nodes = min(q_nodes, exact)
         nodes, weights = _gauss_legendre01(q_nodes)
-        estimate = float(weights @ value(nodes))
+        estimate = float(weights @ value(np.repeat(nodes[:, None], mult.size, axis=1)))
         if q_nodes == exact or tail_small(q_nodes) or (previous is not None and abs(estimate - previous) < tol):
             return estimate
         previous, q_nodes = estimate, 2 * q_nodes
 
 
-def _split_correct(name: str, values: np.ndarray, correct: int):
-    """``values[correct]`` and the positive entries among the others, once ``correct`` is checked to index ``values``."""
+def _split_correct(name: str, values: np.ndarray, correct: int, ties: str, codes):
+    """``values[correct]``, the positive entries among the others, and which of those win a tie against ``correct``.
+
+    ``ties`` and ``codes`` are checked here: ``ties="smallest"`` needs ``codes``, distinct integers
+    labelling the answers (a tie goes to the smallest code), and no other rule takes them.
+    """
+    if ties not in TIE_RULES:
+        raise ValueError(f"ties must be one of {TIE_RULES}, got {ties!r}")
     correct = integer("correct", correct, minimum=0)
     if correct >= values.size:
         raise ValueError(f"correct must index {name} (size {values.size}), got {correct}")
-    others = np.delete(values, correct)
-    return values[correct].item(), others[others > 0]
+    if (ties == "smallest") != (codes is not None):
+        raise ValueError(f"codes must be given exactly when ties='smallest' (ties={ties!r}, codes {'given' if codes is not None else 'missing'})")
+    smaller = np.zeros(values.size, dtype=bool)
+    if codes is not None:
+        codes = np.asarray(codes)
+        if codes.shape != values.shape or not np.issubdtype(codes.dtype, np.integer) or np.unique(codes).size != codes.size:
+            raise ValueError(f"codes must be {values.size} distinct integers, one per answer of {name}")
+        smaller = codes < codes[correct]
+    keep = np.delete(values, correct) > 0
+    return values[correct].item(), np.delete(values, correct)[keep], np.delete(smaller, correct)[keep]
 
 
-def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
-    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken uniformly.
+def _groups(others: np.ndarray, smaller: np.ndarray):
+    """Distinct (value, wins-a-tie) pairs of the other answers: values, flags, multiplicities."""
+    keys, mult = np.unique(np.stack([others.astype(float), smaller.astype(float)]), axis=1, return_counts=True)
+    return keys[0], keys[1].astype(bool), mult
+
+
+def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None) -> float:
+    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken by ``ties``.
 
     Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct = m],
     evaluated numerically: terms of weight below ``tol / N`` are dropped and each conditional term is
@@ -349,33 +375,35 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
     floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
     probabilities summing to 1 (answers of equal probability are grouped, so a distribution
     estimated from counts is cheap). For two answers it equals :func:`majority_vote_accuracy`.
-    ``ties="lose"`` gives instead the probability that the correct answer is strictly the most
-    frequent (a tie-breaking rule that never favours it).
+
+    ``ties`` is the tie-breaking rule: ``"uniform"`` (each tied answer equally likely, as above),
+    ``"lose"`` (the probability that the correct answer is strictly the most frequent, a rule that
+    never favours it), or ``"smallest"`` (the tied answer with the smallest of ``codes`` wins, as
+    ``scipy.stats.mode`` and ``torch.mode`` do): then the correct answer must be strictly more
+    frequent than every answer with a smaller code and at least as frequent as every other.
     """
     N = integer("N", N)
     tol = real("tol", tol, minimum=0.0, strict=True)
-    if ties not in ("uniform", "lose"):
-        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 1 or probs.size < 1:
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
     if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:
         raise ValueError("probs must be non-negative and sum to 1")
-    p0, others = _split_correct("probs", probs, correct)
+    p0, others, smaller = _split_correct("probs", probs, correct, ties, codes)
     if others.size == 0:
         return 1.0
     if p0 == 0:
         return 0.0
-    values, mult = np.unique(others, return_counts=True)
+    values, flags, mult = _groups(others, smaller)
     values = values / (values * mult).sum()
 
     def others_law(s: int):
         return stats.poisson(s * values[:, None]), stats.poisson(s)
 
-    return _vote_sum(stats.binom(N, p0), others_law, mult, N, tol, ties)
+    return _vote_sum(stats.binom(N, p0), others_law, mult, flags, N, tol, ties)
 
 
-def _vote_sum(correct_law, others_law, mult: np.ndarray, N: int, tol: float, ties: str) -> float:
+def _vote_sum(correct_law, others_law, mult: np.ndarray, smaller: np.ndarray, N: int, tol: float, ties: str) -> float:
     """sum_m P(M = m) E[win | M = m], M ~ ``correct_law``; the others' counts given M = m from ``others_law(N - m)``."""
     m_all = np.arange(1, N + 1)
     weight = correct_law.pmf(m_all)
@@ -389,28 +417,27 @@ def _vote_sum(correct_law, others_law, mult: np.ndarray, N: int, tol: float, tie
             continue
         if m * mult.sum() < s:  # the other answers cannot all stay at or below m
             continue
-        total += w_m * _others_at_most(*others_law(s), mult, int(m), s, tol / (N * w_m), ties)
+        total += w_m * _others_at_most(*others_law(s), mult, int(m), s, tol / (N * w_m), ties, smaller)
     return float(min(max(total, 0.0), 1.0))
 
 
-def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform") -> float:
-    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer ``correct``), ties uniform.
+def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None) -> float:
+    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer ``correct``).
 
     ``counts`` (1-D, non-negative integers, sum S >= N) are the stored sample's answer counts. If
     the S stored answers are i.i.d. from pi, every N-subset is an i.i.d. sample of size N, so this
     is an unbiased estimate of :func:`plurality_vote_accuracy` at pi (the plug-in
     ``plurality_vote_accuracy(counts / S, N)``, a vote with replacement, is biased). Exact
     multivariate hypergeometric sum, evaluated like :func:`plurality_vote_accuracy` (independent
-    Binomial(c_i, r) counts conditioned on their sum in place of Poisson ones).
+    Binomial(c_i, r) counts conditioned on their sum in place of Poisson ones), with the same
+    tie rules ``ties`` (``"uniform"``, ``"lose"``, ``"smallest"`` with ``codes``).
     """
     N = integer("N", N)
     tol = real("tol", tol, minimum=0.0, strict=True)
-    if ties not in ("uniform", "lose"):
-        raise ValueError(f"ties must be 'uniform' or 'lose', got {ties!r}")
     counts = np.asarray(counts)
     if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
         raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
-    c0, others = _split_correct("counts", counts, correct)
+    c0, others, smaller = _split_correct("counts", counts, correct, ties, codes)
     S = int(counts.sum())
     if N > S:
         raise ValueError(f"N must be <= the stored sample size {S}, got {N}")
@@ -418,11 +445,12 @@ def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12
         return 1.0
     if c0 == 0:
         return 0.0
-    sizes, mult = np.unique(others, return_counts=True)
+    sizes, flags, mult = _groups(others, smaller)
+    sizes = sizes.astype(np.int64)
     rest = S - c0
 
     def others_law(s: int):
         r = min(s / rest, 1 - 1e-12)
         return stats.binom(sizes[:, None], r), stats.binom(rest, r)
 
-    return _vote_sum(stats.hypergeom(S, c0, N), others_law, mult, N, tol, ties)
+    return _vote_sum(stats.hypergeom(S, c0, N), others_law, mult, flags, N, tol, ties)
