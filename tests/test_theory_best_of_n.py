@@ -184,6 +184,8 @@ def test_norm_reward_exact_limits():
     m, w = rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
     assert np.allclose(theory.norm_reward_shrinkage(1, 0.4, np.linalg.norm(m, axis=1), 6), 1.0, rtol=1e-12)
     assert np.allclose(theory.norm_reward_risk(1, 0.4, m, w), ((m - w) ** 2).sum(1) + 0.16 * 6, rtol=1e-12)
+    for d, lam in [(1, 0.3), (50, 400.0), (1000, 0.3), (1000, 1e4)]:   # E[rho A_d(rho sqrt(lam))] = sqrt(lam): E w = m
+        assert math.isclose(theory.norm_reward_shrinkage(1, 0.5, 0.5 * math.sqrt(lam), d), 1.0, rel_tol=1e-11)
     # m = 0: the selected direction is uniform, kappa = E[rho^2] / d, and in d = 2 E[rho^2] = 2 / N exactly
     assert math.isclose(theory.norm_reward_shrinkage(10, 0.4, 0.0, 2), (2 / 10) / 2, rel_tol=1e-12)
     assert math.isclose(theory.norm_reward_risk(10, 0.4, np.zeros(2), np.ones(2)), 0.16 * 2 / 10 + 2, rel_tol=1e-12)
