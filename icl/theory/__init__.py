@@ -8,6 +8,7 @@ Each submodule holds the closed forms of one chapter; all are re-exported here.
 
 from icl.theory.best_of_n import (
     best_of_n_risk_1d,
+    best_of_n_risk_1d_averaged,
     expected_min_gaussian,
     expected_min_sq_offset,
     expected_nearest_offset,
@@ -15,6 +16,8 @@ from icl.theory.best_of_n import (
     in_context_limit_risk,
     min_norm_risk,
     nearest_sample_asymptote,
+    norm_reward_risk,
+    norm_reward_shrinkage,
     oracle_best_of_n_risk,
     oracle_gaussian_risk,
     oracle_optimal_risk,
@@ -75,6 +78,7 @@ __all__ = [
     "averaged_chain_risk",
     "bayes_ridge_penalty",
     "best_of_n_risk_1d",
+    "best_of_n_risk_1d_averaged",
     "calibration_temperature",
     "chain_covariance",
     "chain_error_moments",
@@ -103,6 +107,8 @@ __all__ = [
     "margin_density",
     "min_norm_risk",
     "nearest_sample_asymptote",
+    "norm_reward_risk",
+    "norm_reward_shrinkage",
     "one_step_risk",
     "optimal_one_step_risk",
     "optimal_preconditioner",
