@@ -7,7 +7,8 @@ forms), :mod:`icl.montecarlo` (device, scale, estimates with standard errors),
 :mod:`icl.claims` (recorded checks), :mod:`icl.rewards` (best-of-N rewards and selection).
 """
 
-from icl import claims, decoding, montecarlo, rewards, tasks, theory, training, transformer
+from icl import decoding, rewards, tasks, theory, training, transformer
+from icl import harness
 
-__all__ = ["claims", "decoding", "montecarlo", "rewards", "tasks", "theory", "training", "transformer"]
+__all__ = ["harness", "decoding", "rewards", "tasks", "theory", "training", "transformer"]
 __version__ = "0.1.0"

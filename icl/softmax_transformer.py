@@ -35,7 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 from icl.validation import integer, real
 
 
@@ -228,11 +229,11 @@ def train_coefficient_decoder(model: CoefficientDecoder, training: TrainingConfi
     real("lr", training.lr, minimum=0.0, strict=True)
     warmup = integer("warmup", training.warmup, minimum=0)
     param = model.head.weight
-    gen = montecarlo.generator(seed, param.device)
+    gen = runtime.generator(seed, param.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda t: (t + 1) / warmup if t < warmup else 0.5 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1))))
-    cfg, losses, timer = model.config, np.empty(steps), montecarlo.Timer()
+    cfg, losses, timer = model.config, np.empty(steps), runtime.Timer()
     model.train()
     for step in range(steps):
         prompts = tasks.sample_prompts(batch, cfg.n, cfg.d, prior="rademacher", sigma2=cfg.sigma2, generator=gen,
@@ -280,7 +281,7 @@ def train_at_scale(scale: str, seed: int, *, device=None) -> tuple[CoefficientDe
         raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     seed = integer("seed", seed, minimum=0)
     config, training = SCALES[scale]
-    model = CoefficientDecoder(config, seed=seed, device=montecarlo.device() if device is None else device)
+    model = CoefficientDecoder(config, seed=seed, device=runtime.device() if device is None else device)
     return model, training, train_coefficient_decoder(model, training, seed=seed + 1)
 
 
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     command = f"python -m icl.softmax_transformer --out {args.out} --scale {args.scale} --seed {args.seed}"
     save_checkpoint(args.out, model, training, history, seed=args.seed, command=command)
     tail = history.loss[-max(len(history.loss) // 20, 1):].mean()
-    print(f"trained {training.steps} steps in {history.seconds:.1f} s on {montecarlo.device()}; "
+    print(f"trained {training.steps} steps in {history.seconds:.1f} s on {runtime.device()}; "
           f"final loss {tail:.4f} nats/coefficient; wrote {args.out}")
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from icl import montecarlo
+from icl.harness import runtime
 from icl.validation import integer, real
 
 PRIORS = ("gaussian", "rademacher", "sparse-binary", "sparse-gaussian")
@@ -41,8 +41,8 @@ class Prompts:
 
 
 def _resolve(device, dtype, generator):
-    dev = torch.device(device) if device is not None else (generator.device if generator is not None else montecarlo.device())
-    dt = dtype if dtype is not None else montecarlo.dtype(dev)
+    dev = torch.device(device) if device is not None else (generator.device if generator is not None else runtime.device())
+    dt = dtype if dtype is not None else runtime.dtype(dev)
     if dt not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dt}")
     if generator is not None and generator.device.type != dev.type:

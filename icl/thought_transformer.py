@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 from icl.decoding import sample_chains
 from icl.validation import integer, prompt_batch, real
 
@@ -136,11 +137,11 @@ def train_thought_transformer(
     steps, batch, thoughts = integer("steps", steps), integer("batch", batch), integer("thoughts", thoughts)
     lr, eta = real("lr", lr, minimum=0.0, strict=True), real("eta", eta)
     param = model.W_pv
-    gen = montecarlo.generator(seed, param.device)
+    gen = runtime.generator(seed, param.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     losses = np.empty(steps)
-    timer = montecarlo.Timer()
+    timer = runtime.Timer()
     for step in range(steps):
         p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
                                  device=param.device, dtype=param.dtype)

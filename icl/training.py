@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 from icl.transformer import LinearSelfAttention
 from icl.validation import integer, real
 
@@ -49,11 +50,11 @@ def train_linear_attention(
     steps, batch = integer("steps", steps), integer("batch", batch)
     lr, record_every = real("lr", lr, minimum=0.0, strict=True), integer("record_every", record_every)
     param = model.W_pv
-    gen = montecarlo.generator(seed, param.device)
+    gen = runtime.generator(seed, param.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     losses, recorded, gammas = np.empty(steps), [], []
-    timer = montecarlo.Timer()
+    timer = runtime.Timer()
     for step in range(steps):
         p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
                                  device=param.device, dtype=param.dtype)

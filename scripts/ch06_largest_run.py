@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import runtime
 from icl.binary_chains import majority_vote, prototype_support, sparse_binary_chains, support_codes
 
 D, N_EXAMPLES, K, STEPS, NOISE = 50, 30, 5, 50, 0.01
@@ -74,9 +75,9 @@ def exact_subset_votes(codes: torch.Tensor, truth: torch.Tensor, N: int, ties: s
 
 
 def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int) -> dict:
-    dev, dt = montecarlo.device(), montecarlo.dtype()
-    timer = montecarlo.Timer()
-    gen = montecarlo.generator(seed, dev)
+    dev, dt = runtime.device(), runtime.dtype()
+    timer = runtime.Timer()
+    gen = runtime.generator(seed, dev)
     p = draw_prompts(protocol, prompts, gen, dev, dt)
     truth = support_codes(p.w)
     greedy = sparse_binary_chains(p.X, p.y, k=K, eta=1.0, steps=STEPS, greedy=True)[:, 0]
@@ -122,8 +123,8 @@ def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--protocol", nargs="+", choices=("book", "prototype"), default=["book", "prototype"])
-    parser.add_argument("--prompts", type=int, default=montecarlo.by_scale(smoke=64, full=4096))
-    parser.add_argument("--samples", type=int, default=montecarlo.by_scale(smoke=200, full=1000))
+    parser.add_argument("--prompts", type=int, default=runtime.by_scale(smoke=64, full=4096))
+    parser.add_argument("--samples", type=int, default=runtime.by_scale(smoke=200, full=1000))
     parser.add_argument("--exact-N", type=int, nargs="*", default=[2, 10], help="N of the exact subset votes")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
@@ -135,14 +136,14 @@ def main() -> None:
     if any(N < 1 or N > args.samples for N in args.exact_N):
         parser.error(f"--exact-N values must lie in [1, --samples = {args.samples}]")
     torch.set_num_threads(args.threads)
-    print(montecarlo.describe_run(), flush=True)
-    chunk = 512 if montecarlo.device().type == "cuda" else 16
-    timer = montecarlo.Timer()
+    print(runtime.describe_run(), flush=True)
+    chunk = 512 if runtime.device().type == "cuda" else 16
+    timer = runtime.Timer()
     results = {protocol: run_protocol(protocol, args.prompts, args.samples, args.exact_N, args.seed + i, chunk)
                for i, protocol in enumerate(args.protocol)}
     record = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "run": montecarlo.describe_run(), "python": platform.python_version(),
+        "run": runtime.describe_run(), "python": platform.python_version(),
         "settings": {"d": D, "n": N_EXAMPLES, "k": K, "steps": STEPS, "noise_sd": NOISE, "eta": 1.0},
         "seconds": timer.seconds(), "protocols": results,
     }

@@ -7,13 +7,14 @@ import torch
 from scipy import stats
 
 from icl import answer_distribution as ad
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import runtime
 from icl.rewards import in_context_loss
 
 
 def _prompts(batch=5, n=6, d=3, sigma2=1.0, seed=0):
     return tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=sigma2,
-                                generator=montecarlo.generator(seed, "cpu"), device="cpu", dtype=torch.float64)
+                                generator=runtime.generator(seed, "cpu"), device="cpu", dtype=torch.float64)
 
 
 def _random_log_probs(batch, d, seed=0):

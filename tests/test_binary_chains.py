@@ -6,19 +6,20 @@ import pytest
 import torch
 from scipy import stats
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import runtime
 from icl.binary_chains import decode_support, majority_vote, prototype_support, sparse_binary_chains, support_codes
 
 
 def small_prompts(batch=64, seed=0, n=30, d=12, k=3):
-    gen = montecarlo.generator(seed, "cpu")
+    gen = runtime.generator(seed, "cpu")
     return tasks.sample_prompts(batch, n, d, prior="sparse-binary", k=k, sigma2=1e-4, generator=gen, device="cpu"), gen
 
 
 def test_chains_are_supports_of_size_k_and_seeded():
     p, _ = small_prompts()
-    a = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=montecarlo.generator(1, "cpu"))
-    b = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=montecarlo.generator(1, "cpu"))
+    a = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu"))
+    b = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu"))
     assert a.shape == (64, 4, 12) and torch.equal(a, b)
     assert bool(((a == 0) | (a == 1)).all()) and bool((a.sum(-1) == 3).all())
 
@@ -42,7 +43,7 @@ def test_noiseless_truth_is_a_greedy_fixed_point():
 
 
 def test_sampled_decoding_matches_the_set_probability():
-    gen = montecarlo.generator(2, "cpu")
+    gen = runtime.generator(2, "cpu")
     weights = torch.tensor([[0.4, 0.3, 0.2, 0.1]], dtype=torch.float64).expand(20000, -1)
     drawn = decode_support(weights, 2, generator=gen)
     for pair in itertools.combinations(range(4), 2):
@@ -58,7 +59,7 @@ def test_support_codes_are_unique_per_support():
 
 
 def test_majority_vote_returns_the_mode_and_breaks_ties_uniformly():
-    gen = montecarlo.generator(3, "cpu")
+    gen = runtime.generator(3, "cpu")
     answers = torch.tensor([[3, 1, 3, 2], [7, 7, 7, 7], [9, 1, 1, 9]])
     assert majority_vote(answers[:2], gen).tolist() == [3, 7]
     ties = majority_vote(torch.tensor([[9, 1, 1, 9, 4, 4]]).expand(30000, -1), gen)
@@ -69,7 +70,7 @@ def test_majority_vote_returns_the_mode_and_breaks_ties_uniformly():
 
 def test_uniform_ties_are_uniform_whatever_the_codes():
     """A 5-way tie (plus a losing answer) among codes of very different sizes: each tied code wins 1/5 of the time."""
-    gen = montecarlo.generator(8, "cpu")
+    gen = runtime.generator(8, "cpu")
     row = torch.tensor([2**40, 3, 3, 2**40, 17, 17, 1, 1, 2**62 - 1, 2**62 - 1, 5])
     winners = majority_vote(row[torch.randperm(len(row), generator=gen)].expand(50000, -1), gen).tolist()
     tied = [1, 3, 17, 2**40, 2**62 - 1]
@@ -83,7 +84,7 @@ def test_uniform_ties_are_uniform_whatever_the_codes():
 @pytest.mark.parametrize("alphabet,N", [(3, 4), (5, 6), (10, 10), (40, 12), (200, 30)])
 def test_smallest_tie_rule_is_scipy_mode(alphabet, N):
     """On random code arrays with frequent ties, ties="smallest" picks what scipy.stats.mode picks."""
-    gen = montecarlo.generator(alphabet, "cpu")
+    gen = runtime.generator(alphabet, "cpu")
     labels = torch.randint(0, alphabet, (4000, N), generator=gen)
     codes = torch.randint(0, 2**62, (alphabet,), generator=gen)[labels]  # large, unordered codes
     counts = torch.zeros(len(codes), alphabet).scatter_add_(1, labels, torch.ones(labels.shape))
@@ -150,7 +151,7 @@ def test_smallest_tie_rule_exact_vote_against_simulated_votes():
     probs = np.r_[0.03, np.full(97, 0.01)]
     codes = np.r_[40, np.arange(97) + (np.arange(97) >= 40)]  # the correct answer has 40 smaller rivals and 57 larger ones
     N, reps = 10, 40000
-    gen = montecarlo.generator(9, "cpu")
+    gen = runtime.generator(9, "cpu")
     draws = torch.multinomial(torch.tensor(probs), reps * N, replacement=True, generator=gen).reshape(reps, N)
     won = (majority_vote(torch.tensor(codes)[draws], ties="smallest") == 40).double().mean().item()
     exact = theory.plurality_vote_accuracy(probs, N, ties="smallest", codes=codes)
@@ -169,7 +170,7 @@ def test_prototype_support_is_every_tenth_coordinate():
 def test_chains_commute_with_permutations_of_the_coordinates():
     """Permuting the coordinates of a prompt permutes its greedy answer, so a fixed support is a random one relabelled."""
     p, _ = small_prompts(batch=32)
-    perm = torch.randperm(12, generator=montecarlo.generator(11, "cpu"))
+    perm = torch.randperm(12, generator=runtime.generator(11, "cpu"))
     plain = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=20, greedy=True)[:, 0]
     permuted = sparse_binary_chains(p.X[..., perm], p.y, k=3, eta=1.0, steps=20, greedy=True)[:, 0]
     assert torch.equal(permuted, plain[:, perm])

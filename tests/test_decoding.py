@@ -1,11 +1,12 @@
 import pytest
 import torch
 
-from icl import decoding, montecarlo, tasks
+from icl import decoding, tasks
+from icl.harness import runtime
 
 
 def _prompts(seed=0, batch=5, n=12, d=4):
-    return tasks.sample_prompts(batch, n, d, sigma2=0.2, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    return tasks.sample_prompts(batch, n, d, sigma2=0.2, generator=runtime.generator(seed, "cpu"), device="cpu")
 
 
 def test_greedy_chain_is_the_gd_recursion():
@@ -29,7 +30,7 @@ def test_path_starts_at_zero_and_ends_at_final():
 
 def test_multiplicative_noise_mean_is_ridge_and_additive_mean_is_greedy():
     p = _prompts(batch=2)
-    gen = montecarlo.generator(1, "cpu")
+    gen = runtime.generator(1, "cpu")
     ridge = decoding.sample_chains(p.X, p.y, eta=0.1, steps=10, lam=0.25)[:, 0]
     greedy = decoding.sample_chains(p.X, p.y, eta=0.1, steps=10)[:, 0]
     for noise, target in (("multiplicative", ridge), ("additive", greedy)):
@@ -41,7 +42,7 @@ def test_multiplicative_noise_mean_is_ridge_and_additive_mean_is_greedy():
 def test_seeded_noise_repeats():
     p = _prompts()
     run = lambda: decoding.sample_chains(p.X, p.y, eta=0.1, steps=3, n_chains=2, noise="additive", level=0.1,
-                                         generator=montecarlo.generator(4, "cpu"))
+                                         generator=runtime.generator(4, "cpu"))
     assert torch.equal(run(), run())
 
 
@@ -68,8 +69,8 @@ def test_bad_shapes():
 def test_running_chain_averages_are_nested_running_means():
     p = _prompts(batch=3)
     kw = dict(eta=0.1, steps=6, noise="multiplicative", level=0.4)
-    avgs = decoding.running_chain_averages(p.X, p.y, n_avg=[1, 3, 10], generator=montecarlo.generator(7, "cpu"), **kw)
-    chains = decoding.sample_chains(p.X, p.y, n_chains=10, generator=montecarlo.generator(7, "cpu"), **kw)
+    avgs = decoding.running_chain_averages(p.X, p.y, n_avg=[1, 3, 10], generator=runtime.generator(7, "cpu"), **kw)
+    chains = decoding.sample_chains(p.X, p.y, n_chains=10, generator=runtime.generator(7, "cpu"), **kw)
     assert avgs.shape == (3, 3, 4)
     assert torch.allclose(avgs[:, 0], chains[:, 0])                      # N = 1: the first chain
     assert torch.allclose(avgs[:, 1], chains[:, :3].mean(1))             # N = 3: the first three, not three new ones

@@ -4,12 +4,13 @@ import math
 import pytest
 import torch
 
-from icl import montecarlo, rewards, tasks
+from icl import rewards, tasks
+from icl.harness import runtime
 from icl.decoding import sample_chains
 
 
 def _setup(batch=5, n_chains=7, n=9, d=3, seed=0):
-    gen = montecarlo.generator(seed, "cpu")
+    gen = runtime.generator(seed, "cpu")
     p = tasks.sample_prompts(batch, n, d, sigma2=0.3, generator=gen, device="cpu", dtype=torch.float64)
     cand = sample_chains(p.X, p.y, eta=0.5, steps=1, n_chains=n_chains, noise="additive", level=0.4, generator=gen)
     return p, cand
@@ -38,7 +39,7 @@ def test_in_context_loss_is_the_S_metric_distance_to_least_squares():
 
 def test_in_context_loss_of_a_shared_candidate_set():
     """Chapter 7 scores one set of 2^d sign vectors for every prompt, passed as a free ``expand``."""
-    p = tasks.sample_prompts(5, 6, 3, prior="rademacher", sigma2=1.0, generator=montecarlo.generator(0, "cpu"),
+    p = tasks.sample_prompts(5, 6, 3, prior="rademacher", sigma2=1.0, generator=runtime.generator(0, "cpu"),
                              device="cpu", dtype=torch.float64)
     v = torch.tensor(list(itertools.product([1.0, -1.0], repeat=3)), dtype=torch.float64)  # all 2^d sign vectors
     loss = rewards.in_context_loss(v.expand(5, -1, -1), p.X, p.y)

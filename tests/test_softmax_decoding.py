@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from icl import answer_distribution as ad
-from icl import montecarlo, softmax_decoding as sd, softmax_transformer as st, tasks
+from icl import softmax_decoding as sd, softmax_transformer as st, tasks
+from icl.harness import runtime
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)
 
@@ -17,7 +18,7 @@ def model():
 
 def _prompts(batch=3, seed=0):
     return tasks.sample_prompts(batch, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2,
-                                generator=montecarlo.generator(seed, "cpu"), device="cpu", dtype=torch.float32)
+                                generator=runtime.generator(seed, "cpu"), device="cpu", dtype=torch.float32)
 
 
 def test_enumerated_margins_match_teacher_forcing(model):
@@ -46,7 +47,7 @@ def test_log_probs_at_is_normalised_and_checks_input(model):
 def test_sampling_matches_the_enumerated_distribution(model):
     p = _prompts(batch=2)
     n_samples, temperature = 20000, 1.5
-    samples, probs = sd.sample_coefficients(model, p.X, p.y, n_samples, temperature, montecarlo.generator(0, "cpu"))
+    samples, probs = sd.sample_coefficients(model, p.X, p.y, n_samples, temperature, runtime.generator(0, "cpu"))
     assert samples.shape == probs.shape == (2, n_samples, 3)
     exact = sd.log_probs_at(sd.enumerate_margins(model, p.X, p.y), temperature).exp()
     counts = torch.nn.functional.one_hot(ad.index_of(samples), 8).double().mean(1)
@@ -60,8 +61,8 @@ def test_sampling_matches_the_enumerated_distribution(model):
 
 def test_sampling_is_seeded_and_zero_temperature_is_greedy(model):
     p = _prompts()
-    first = sd.sample_coefficients(model, p.X, p.y, 50, 1.0, montecarlo.generator(7, "cpu"))[0]
-    again = sd.sample_coefficients(model, p.X, p.y, 50, 1.0, montecarlo.generator(7, "cpu"))[0]
+    first = sd.sample_coefficients(model, p.X, p.y, 50, 1.0, runtime.generator(7, "cpu"))[0]
+    again = sd.sample_coefficients(model, p.X, p.y, 50, 1.0, runtime.generator(7, "cpu"))[0]
     assert torch.equal(first, again)
     greedy = sd.greedy_coefficients(model, p.X, p.y)
     margins = sd.enumerate_margins(model, p.X, p.y)
@@ -73,12 +74,12 @@ def test_sampling_is_seeded_and_zero_temperature_is_greedy(model):
             expected[b, j] = sign
             index = 2 * index + (sign < 0)
     assert torch.equal(greedy, expected)
-    cold = sd.sample_coefficients(model, p.X, p.y, 5, 1e-4, montecarlo.generator(1, "cpu"))[0]
+    cold = sd.sample_coefficients(model, p.X, p.y, 5, 1e-4, runtime.generator(1, "cpu"))[0]
     assert torch.equal(cold, greedy.unsqueeze(1).expand(-1, 5, -1))
     with pytest.raises(ValueError, match="n_samples"):
-        sd.sample_coefficients(model, p.X, p.y, 0, 1.0, montecarlo.generator(1, "cpu"))
+        sd.sample_coefficients(model, p.X, p.y, 0, 1.0, runtime.generator(1, "cpu"))
     with pytest.raises(ValueError, match="temperature"):
-        sd.sample_coefficients(model, p.X, p.y, 2, -1.0, montecarlo.generator(1, "cpu"))
+        sd.sample_coefficients(model, p.X, p.y, 2, -1.0, runtime.generator(1, "cpu"))
     with pytest.raises(ValueError, match="model"):
         sd.enumerate_margins(torch.nn.Linear(2, 2), p.X, p.y)
 

@@ -2,14 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from icl import montecarlo, softmax_transformer as st, tasks
+from icl import softmax_transformer as st, tasks
+from icl.harness import runtime
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=1, heads=2)
 
 
 def _prompts(config=TINY, batch=4, seed=0):
     return tasks.sample_prompts(batch, config.n, config.d, prior="rademacher", sigma2=config.sigma2,
-                                generator=montecarlo.generator(seed, "cpu"), device="cpu", dtype=torch.float32)
+                                generator=runtime.generator(seed, "cpu"), device="cpu", dtype=torch.float32)
 
 
 def test_config_errors():

@@ -1,12 +1,13 @@
 import pytest
 import torch
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_shapes_dtypes_and_device(dtype):
-    g = montecarlo.generator(0, "cpu")
+    g = runtime.generator(0, "cpu")
     p = tasks.sample_prompts(7, 5, 3, sigma2=0.1, generator=g, device="cpu", dtype=dtype)
     assert p.X.shape == (7, 5, 3) and p.y.shape == (7, 5) and p.w.shape == (7, 3)
     assert p.x_query.shape == (7, 3) and p.y_query.shape == (7,)
@@ -14,20 +15,20 @@ def test_shapes_dtypes_and_device(dtype):
 
 
 def test_same_seed_same_draw_and_different_seed_different_draw():
-    draw = lambda seed: tasks.sample_prompts(4, 6, 3, sigma2=0.5, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    draw = lambda seed: tasks.sample_prompts(4, 6, 3, sigma2=0.5, generator=runtime.generator(seed, "cpu"), device="cpu")
     a, b, c = draw(1), draw(1), draw(2)
     assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y) and torch.equal(a.w, b.w)
     assert not torch.equal(a.X, c.X)
 
 
 def test_labels_follow_the_linear_model_without_noise():
-    p = tasks.sample_prompts(3, 8, 4, sigma2=0.0, generator=montecarlo.generator(0, "cpu"), device="cpu")
+    p = tasks.sample_prompts(3, 8, 4, sigma2=0.0, generator=runtime.generator(0, "cpu"), device="cpu")
     assert torch.allclose(p.y, torch.einsum("bnd,bd->bn", p.X, p.w))
     assert torch.allclose(p.y_query, (p.x_query * p.w).sum(1))
 
 
 def test_noise_variance():
-    p = tasks.sample_prompts(20000, 4, 2, sigma2=0.25, generator=montecarlo.generator(3, "cpu"), device="cpu")
+    p = tasks.sample_prompts(20000, 4, 2, sigma2=0.25, generator=runtime.generator(3, "cpu"), device="cpu")
     resid = p.y - torch.einsum("bnd,bd->bn", p.X, p.w)
     var, se = resid.var().item(), 0.25 * (2 / resid.numel()) ** 0.5
     assert abs(var - 0.25) < 4 * se
@@ -40,7 +41,7 @@ def test_noise_variance():
     ("sparse-gaussian", 3, 0.0, 3 / 8),
 ])
 def test_prior_moments(prior, k, mean, second):
-    w = tasks.sample_weights(40000, 8, prior, psi=2.0, k=k, generator=montecarlo.generator(5, "cpu"), device="cpu")
+    w = tasks.sample_weights(40000, 8, prior, psi=2.0, k=k, generator=runtime.generator(5, "cpu"), device="cpu")
     n = w.numel()
     assert abs(w.mean().item() - mean) <= 4 * w.std().item() / n**0.5
     assert abs((w**2).mean().item() - second) <= 4 * (w**2).std().item() / n**0.5 + 1e-12  # exact for rademacher
@@ -48,12 +49,12 @@ def test_prior_moments(prior, k, mean, second):
 
 @pytest.mark.parametrize("prior", ["sparse-binary", "sparse-gaussian"])
 def test_sparse_priors_have_exactly_k_nonzeros(prior):
-    w = tasks.sample_weights(500, 10, prior, k=4, generator=montecarlo.generator(0, "cpu"), device="cpu")
+    w = tasks.sample_weights(500, 10, prior, k=4, generator=runtime.generator(0, "cpu"), device="cpu")
     assert torch.all((w != 0).sum(1) == 4)
 
 
 def test_rademacher_values():
-    w = tasks.sample_weights(100, 5, "rademacher", generator=montecarlo.generator(0, "cpu"), device="cpu")
+    w = tasks.sample_weights(100, 5, "rademacher", generator=runtime.generator(0, "cpu"), device="cpu")
     assert set(w.unique().tolist()) == {-1.0, 1.0}
 
 
@@ -76,8 +77,8 @@ def test_bad_input_raises_value_error(kwargs, match):
 
 
 def test_sample_prompts_is_sample_weights_then_prompts_for_tasks():
-    a = tasks.sample_prompts(16, 7, 5, prior="sparse-binary", k=2, sigma2=0.3, generator=montecarlo.generator(4, "cpu"), device="cpu")
-    gen = montecarlo.generator(4, "cpu")
+    a = tasks.sample_prompts(16, 7, 5, prior="sparse-binary", k=2, sigma2=0.3, generator=runtime.generator(4, "cpu"), device="cpu")
+    gen = runtime.generator(4, "cpu")
     w = tasks.sample_weights(16, 5, "sparse-binary", k=2, generator=gen, device="cpu")
     b = tasks.sample_prompts_for_tasks(w, 7, sigma2=0.3, generator=gen)
     for name in ("X", "y", "w", "x_query", "y_query"):
@@ -86,7 +87,7 @@ def test_sample_prompts_is_sample_weights_then_prompts_for_tasks():
 
 def test_prompts_for_a_fixed_task():
     w = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
-    p = tasks.sample_prompts_for_tasks(w.expand(8, -1), 5, generator=montecarlo.generator(0, "cpu"))
+    p = tasks.sample_prompts_for_tasks(w.expand(8, -1), 5, generator=runtime.generator(0, "cpu"))
     assert p.X.shape == (8, 5, 4) and p.y.shape == (8, 5) and bool((p.w == w).all())
     assert torch.allclose(p.y, p.X[..., 0] + p.X[..., 3])
 

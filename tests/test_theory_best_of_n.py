@@ -7,7 +7,8 @@ import pytest
 import torch
 from scipy import optimize, stats
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import montecarlo
 from icl.theory.best_of_n import _bessel_ratio_over_x, _log_outside
 
 mp.mp.dps = 30

@@ -7,7 +7,8 @@ import sympy as sp
 import torch
 from scipy import integrate, special, stats
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import montecarlo, runtime
 
 
 def brute_plurality(probs, N, correct=0, ties="uniform"):
@@ -260,7 +261,7 @@ def test_plurality_vote_against_simulation_with_many_answers():
     from icl.binary_chains import majority_vote
     probs = np.r_[0.02, np.full(196, 0.005)]
     N = 300
-    gen = montecarlo.generator(5, "cpu")
+    gen = runtime.generator(5, "cpu")
     answers = torch.multinomial(torch.tensor(probs), 4000 * N, replacement=True, generator=gen).reshape(4000, N)
     won = (majority_vote(answers, gen) == 0).double()
     exact = theory.plurality_vote_accuracy(probs, N)

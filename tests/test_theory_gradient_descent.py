@@ -3,12 +3,13 @@ import math
 import pytest
 import torch
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import runtime
 from icl.decoding import sample_chains
 
 
 def _prompts(seed=0, batch=4, n=9, d=5, sigma2=0.3):
-    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=runtime.generator(seed, "cpu"), device="cpu")
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.4])
@@ -79,7 +80,7 @@ def test_conditional_risk_matches_a_direct_expectation():
 def test_conditional_risk_small_monte_carlo():
     p = _prompts(batch=1, n=8, d=3)
     X = p.X.expand(200000, -1, -1)
-    gen = montecarlo.generator(3, "cpu")
+    gen = runtime.generator(3, "cpu")
     w = torch.randn(200000, 3, generator=gen, dtype=X.dtype)
     y = torch.einsum("bnd,bd->bn", X, w) + 0.7 * torch.randn(200000, 8, generator=gen, dtype=X.dtype)
     err = ((theory.ridge_gd_iterate(X, y, 0.2, 0.0, 9) - w) ** 2).sum(1)

@@ -4,12 +4,13 @@ import math
 import pytest
 import torch
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import runtime
 from icl.decoding import sample_chains
 
 
 def _prompts(seed=0, batch=3, n=8, d=4, sigma2=0.3):
-    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=runtime.generator(seed, "cpu"), device="cpu")
 
 
 def test_gaussian_fourth_moment_brute_force():
@@ -32,7 +33,7 @@ def test_gaussian_fourth_moment_brute_force():
 @pytest.mark.parametrize("noise", ["multiplicative", "additive"])
 def test_mean_and_covariance_small_monte_carlo(noise):
     p = _prompts(batch=1)
-    gen = montecarlo.generator(5, "cpu")
+    gen = runtime.generator(5, "cpu")
     kw = dict(eta=0.15, steps=12, noise=noise, level=0.5, lam=0.05)
     chains = sample_chains(p.X, p.y, n_chains=100000, generator=gen, **kw)[0]
     mean, cov = theory.chain_mean(p.X, p.y, **kw)[0], theory.chain_covariance(p.X, p.y, **kw)[0]
@@ -73,7 +74,7 @@ def test_averaged_chain_risk_is_bias_plus_trace_over_n_and_matches_simulation():
     kw = dict(eta=0.2, steps=15, level=0.7)
     bias2, trace = theory.chain_risk_terms(p.X, p.y, p.w, **kw)
     assert torch.allclose(theory.averaged_chain_risk(p.X, p.y, p.w, n_chains=8, **kw), bias2 + trace / 8)
-    gen = montecarlo.generator(9, "cpu")
+    gen = runtime.generator(9, "cpu")
     chains = sample_chains(p.X, p.y, n_chains=8 * 20000, noise="multiplicative", generator=gen, **kw)
     err = ((chains.reshape(20000, 8, 5).mean(1) - p.w) ** 2).sum(1)
     theory_value = theory.averaged_chain_risk(p.X, p.y, p.w, n_chains=8, **kw)[0]
@@ -122,7 +123,7 @@ def test_chain_error_moments_match_the_full_covariance_recursion(noise, n, d):
 
 def test_chain_error_moments_at_the_prototype_scale():
     """T = 1000 with kappa = 1e-6, where r^T - q^T nearly cancels: still 1e-10 relative to the recursion."""
-    p = tasks.sample_prompts(2, 30, 50, prior="sparse-gaussian", k=5, sigma2=0.1, generator=montecarlo.generator(3, "cpu"))
+    p = tasks.sample_prompts(2, 30, 50, prior="sparse-gaussian", k=5, sigma2=0.1, generator=runtime.generator(3, "cpu"))
     kw = dict(eta=0.03, steps=1000, noise="multiplicative", level=(1 / 30) ** 0.5)
     bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
     C, b = theory.chain_covariance(p.X, p.y, **kw), theory.chain_mean(p.X, p.y, **kw) - p.w
@@ -153,7 +154,7 @@ def test_averaged_chain_error_norm_first_order_and_bounds():
         assert torch.allclose(first, norm + (trace - quadratic / bias2) / (2 * n_avg * norm))
         assert torch.all(norm <= first) and torch.all(first <= (bias2 + trace / n_avg).sqrt())
     n_avg, groups = 4, 40000
-    chains = sample_chains(p.X, p.y, n_chains=n_avg * groups, noise="multiplicative", generator=montecarlo.generator(9, "cpu"), **kw)
+    chains = sample_chains(p.X, p.y, n_chains=n_avg * groups, noise="multiplicative", generator=runtime.generator(9, "cpu"), **kw)
     err = (chains.reshape(groups, n_avg, 3).mean(1) - p.w[0]).norm(dim=-1)
     se = float(err.std()) / groups**0.5
     first = float(theory.averaged_chain_error_norm(p.X, p.y, p.w, n_chains=n_avg, **kw)[0])
@@ -177,7 +178,7 @@ def test_unstable_design_probability_bound():
     assert theory.unstable_design_probability_bound(12, 10, 0.5) == 1.0
     assert theory.unstable_design_probability_bound(12, 10, 0.1, 10.0) == 1.0
     # it bounds the frequency of unstable designs (eta = 0.15, n = 12, d = 10: bound 0.07)
-    X = torch.randn(20000, 12, 10, generator=montecarlo.generator(4, "cpu"), dtype=torch.float64)
+    X = torch.randn(20000, 12, 10, generator=runtime.generator(4, "cpu"), dtype=torch.float64)
     s_max = torch.linalg.eigvalsh(X.transpose(1, 2) @ X / 12)[:, -1]
     bound = theory.unstable_design_probability_bound(12, 10, 0.15)
     assert 0 < bound < 0.1 and float((0.15 * s_max > 1).double().mean()) <= bound

@@ -3,7 +3,8 @@ import pytest
 import sympy as sp
 import torch
 
-from icl import montecarlo, tasks, theory
+from icl import tasks, theory
+from icl.harness import montecarlo
 
 n, d, s2, p2, eta = sp.symbols("n d sigma2 psi2 eta", positive=True)
 RISK = d * (p2 * (1 - 2 * eta + eta**2 * (n + d + 1) / n) + eta**2 * s2 / n)

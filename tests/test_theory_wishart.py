@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy import integrate, special, stats
 
-from icl import montecarlo, theory
+from icl import theory
+from icl.harness import montecarlo
 from icl.theory import wishart
 
 

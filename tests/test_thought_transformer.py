@@ -1,13 +1,14 @@
 import pytest
 import torch
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 from icl.decoding import sample_chains
 from icl.thought_transformer import ThoughtTransformer, embed_thoughts, train_thought_transformer
 
 
 def _prompts(seed=0, batch=6, n=7, d=3):
-    return tasks.sample_prompts(batch, n, d, sigma2=0.2, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    return tasks.sample_prompts(batch, n, d, sigma2=0.2, generator=runtime.generator(seed, "cpu"), device="cpu")
 
 
 def test_embedding_layout():
@@ -43,7 +44,7 @@ def test_rollout_is_autoregressive_gd():
 
 def test_masked_thought_attention_makes_thoughts_independent():
     p = _prompts(batch=2)
-    model = ThoughtTransformer(3, init_std=0.3, generator=montecarlo.generator(1, "cpu"))
+    model = ThoughtTransformer(3, init_std=0.3, generator=runtime.generator(1, "cpu"))
     thoughts = torch.randn(2, 5, 3, dtype=torch.float64)
     both = model.next_thoughts(p.X, p.y, thoughts)
     alone = model.next_thoughts(p.X, p.y, thoughts[:, 2:3])
@@ -56,7 +57,7 @@ def test_training_reduces_the_loss_and_is_seeded():
     torch.set_num_threads(1)  # tiny matrices: one thread is much faster on shared cores
     try:
         for _ in range(2):
-            model = ThoughtTransformer(3, init_std=0.01, generator=montecarlo.generator(1, "cpu"))
+            model = ThoughtTransformer(3, init_std=0.01, generator=runtime.generator(1, "cpu"))
             runs.append(train_thought_transformer(model, n=7, eta=0.2, thoughts=4, steps=200, batch=64, lr=1e-2, seed=2))
     finally:
         torch.set_num_threads(threads)

@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 
-from icl import montecarlo, theory
+from icl import theory
+from icl.harness import runtime
 from icl.training import train_linear_attention
 from icl.transformer import LinearSelfAttention
 
 
 def _train(seed=0, steps=200):
-    model = LinearSelfAttention(3, init_std=0.1, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    model = LinearSelfAttention(3, init_std=0.1, generator=runtime.generator(seed, "cpu"), device="cpu")
     history = train_linear_attention(model, n=8, sigma2=0.2, steps=steps, batch=256, lr=3e-2, seed=seed, record_every=50)
     return model, history
 

@@ -1,12 +1,13 @@
 import pytest
 import torch
 
-from icl import montecarlo, tasks
+from icl import tasks
+from icl.harness import runtime
 from icl.transformer import LinearSelfAttention, embed_prompts
 
 
 def _prompts(batch=16, n=9, d=4, seed=0):
-    return tasks.sample_prompts(batch, n, d, sigma2=0.3, generator=montecarlo.generator(seed, "cpu"), device="cpu")
+    return tasks.sample_prompts(batch, n, d, sigma2=0.3, generator=runtime.generator(seed, "cpu"), device="cpu")
 
 
 def test_embedding_layout():
@@ -19,7 +20,7 @@ def test_embedding_layout():
 
 def test_constructed_weights_give_the_preconditioned_gd_prediction():
     p = _prompts()
-    gamma = torch.randn(4, 4, generator=montecarlo.generator(1, "cpu"), dtype=torch.float64)
+    gamma = torch.randn(4, 4, generator=runtime.generator(1, "cpu"), dtype=torch.float64)
     model = LinearSelfAttention.from_preconditioner(gamma)
     expected = torch.einsum("bd,de,bne,bn->b", p.x_query, gamma, p.X, p.y) / 9
     full = model(embed_prompts(p.X, p.y, p.x_query))[:, 4, 9]
@@ -30,7 +31,7 @@ def test_constructed_weights_give_the_preconditioned_gd_prediction():
 
 def test_predict_equals_forward_for_random_weights():
     p = _prompts()
-    model = LinearSelfAttention(4, init_std=0.5, generator=montecarlo.generator(2, "cpu"))
+    model = LinearSelfAttention(4, init_std=0.5, generator=runtime.generator(2, "cpu"))
     full = model(embed_prompts(p.X, p.y, p.x_query))[:, 4, 9]
     assert torch.allclose(model.predict(p.X, p.y, p.x_query), full, rtol=1e-12, atol=1e-12)
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from icl import report
+from icl.harness import report
 
 
 def _record(cid, chapter="ch01", passed=True, z=1.0, samples=10):

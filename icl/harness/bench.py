@@ -8,10 +8,10 @@ means are compared within their standard errors (|difference| <= 4 SE of the
 difference). Reported: seconds, speed-up, throughput in chain-steps per second
 and, on a GPU, the achieved FLOP rate against the device's peak when known.
 
-    python -m icl.bench                   # the prototype's d, n, N and steps on 8 prompts (a CPU)
-    python -m icl.bench --size prototype-wide   # the same on 64 prompts per call
-    python -m icl.bench --size tiny       # a seconds-long run (CI)
-    python -m icl.bench --json out.json   # also write the results
+    python -m icl.harness.bench                   # the prototype's d, n, N and steps on 8 prompts (a CPU)
+    python -m icl.harness.bench --size prototype-wide   # the same on 64 prompts per call
+    python -m icl.harness.bench --size tiny       # a seconds-long run (CI)
+    python -m icl.harness.bench --json out.json   # also write the results
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from icl import binary_chains, decoding, montecarlo, rewards, tasks
+from icl import binary_chains, decoding, rewards, tasks
+from icl.harness import runtime
 
 # Peak dense FP32 (non-tensor-core) FLOP/s of common data-centre GPUs (SXM parts), from the vendors' data sheets.
 PEAK_FP32_FLOPS = {"H100": 67e12, "H200": 67e12, "A100": 19.5e12}
@@ -46,7 +47,7 @@ class Kernel:
         """``p["batch"]`` prompts of the workload ``p`` from the kernel's prior, on the generator's device."""
         k = p["k"] if self.prior.startswith("sparse") else None
         return tasks.sample_prompts(p["batch"], p["n"], p["d"], prior=self.prior, k=k, sigma2=p["sigma2"],
-                                    generator=gen, device=gen.device, dtype=montecarlo.dtype(gen.device))
+                                    generator=gen, device=gen.device, dtype=runtime.dtype(gen.device))
 
 
 @dataclass(frozen=True)
@@ -198,16 +199,16 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
     """Time ``kernel`` at ``size`` both ways on the same prompts and compare their metrics."""
     if size not in kernel.sizes:
         raise ValueError(f"size must be one of {sorted(kernel.sizes)}, got {size!r}")
-    p, dev = kernel.sizes[size], montecarlo.device()
-    prompts = kernel.sample_prompts(p, montecarlo.generator(seed, dev))
+    p, dev = kernel.sizes[size], runtime.device()
+    prompts = kernel.sample_prompts(p, runtime.generator(seed, dev))
     warm_up = dict(p, N=2)  # first calls pay for allocations and kernel selection: not part of the timing
     for implementation in (kernel.batched, kernel.looped):
-        implementation(warm_up, prompts, montecarlo.generator(seed, dev))
-    timer = montecarlo.Timer()
-    batched = kernel.batched(p, prompts, montecarlo.generator(seed + 1, dev)).double()
+        implementation(warm_up, prompts, runtime.generator(seed, dev))
+    timer = runtime.Timer()
+    batched = kernel.batched(p, prompts, runtime.generator(seed + 1, dev)).double()
     seconds_batched = timer.seconds()
-    timer = montecarlo.Timer()
-    looped = kernel.looped(p, prompts, montecarlo.generator(seed + 2, dev)).double()
+    timer = runtime.Timer()
+    looped = kernel.looped(p, prompts, runtime.generator(seed + 2, dev)).double()
     seconds_looped = timer.seconds()
     # Same prompts, independent noise: compare the paired per-prompt differences.
     diff = batched - looped
@@ -215,13 +216,13 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
     z = diff.mean().item() / se if se > 0 else 0.0
     rate = kernel.flops(p) / seconds_batched
     peak = _peak(dev)
-    return Result(kernel.name, size, p, f"{dev.type} ({montecarlo.processor_name()})", seconds_batched, seconds_looped,
+    return Result(kernel.name, size, p, f"{dev.type} ({runtime.processor_name()})", seconds_batched, seconds_looped,
                   seconds_looped / seconds_batched, p["batch"] * p["N"] * p["steps"] / seconds_batched, rate / 1e9,
                   rate / peak if peak else None, batched.mean().item(), looped.mean().item(), z, abs(z) <= 4)
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    parser = argparse.ArgumentParser(prog="python -m icl.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m icl.harness.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="prototype", help="tiny | prototype | prototype-wide | full (for a GPU)")
     parser.add_argument("--kernel", action="append", choices=sorted(KERNELS), help="default: all")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """The book's generated appendices: the table of every recorded check, and the run's environment.
 
-The chapters write their checks with :mod:`icl.claims` while the book builds;
+The chapters write their checks with :mod:`icl.harness.claims` while the book builds;
 the appendix pages call these functions to tabulate them. A chapter's records
 are named after the start of its file name (``book/ch01_linear_attention.md``
 records as ``ch01``).
@@ -82,7 +82,8 @@ def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: s
 
 
 def measurements_table_html(items: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
-    """An HTML table of recorded measurements (:mod:`icl.measurements`): id, statement, parameters, estimate ± SE."""
+    """An HTML table of recorded measurements (:func:`icl.harness.claims.measure`): id, statement,
+    parameters, estimate ± SE."""
     rows = []
     for m in items:
         doc = chapters.get(m["chapter"])

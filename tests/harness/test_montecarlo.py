@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from icl import montecarlo
+from icl.harness import montecarlo, runtime
+from icl.harness.montecarlo import Estimate
 
 
 def test_mean_and_standard_error_match_numpy_across_chunks():
@@ -10,7 +11,7 @@ def test_mean_and_standard_error_match_numpy_across_chunks():
         return torch.randn(batch, generator=gen, dtype=torch.float64) * 2 + 1
 
     est = montecarlo.estimate_mean(sample, 1000, seed=3, chunk_size=77, dev="cpu")
-    gen = montecarlo.generator(3, "cpu")
+    gen = runtime.generator(3, "cpu")
     values = torch.cat([sample(77, gen) for _ in range(12)] + [sample(1000 - 12 * 77, gen)]).numpy()
     assert np.isclose(est.mean, values.mean(), rtol=1e-12)
     assert np.isclose(est.stderr, values.std(ddof=1) / np.sqrt(1000), rtol=1e-10)
@@ -32,22 +33,6 @@ def test_same_seed_same_estimate():
     assert a.mean == b.mean and a.stderr == b.stderr
 
 
-def test_scale_device_and_dtype(monkeypatch):
-    monkeypatch.setenv("ICL_SCALE", "full")
-    assert montecarlo.scale() == "full" and montecarlo.by_scale(1, 2) == 2
-    monkeypatch.setenv("ICL_SCALE", "smoke")
-    assert montecarlo.by_scale(1, 2) == 1
-    monkeypatch.setenv("ICL_SCALE", "huge")
-    with pytest.raises(ValueError, match="ICL_SCALE"):
-        montecarlo.scale()
-    monkeypatch.setenv("ICL_DEVICE", "tpu")
-    with pytest.raises(ValueError, match="ICL_DEVICE"):
-        montecarlo.device()
-    monkeypatch.setenv("ICL_DEVICE", "cpu")
-    assert montecarlo.device().type == "cpu" and montecarlo.dtype() == torch.float64
-    assert montecarlo.dtype(torch.device("cuda")) == torch.float32
-
-
 @pytest.mark.parametrize("kwargs,match", [
     (dict(n_samples=0, seed=0), "n_samples"),
     (dict(n_samples=10, seed=-1), "seed"),
@@ -61,3 +46,26 @@ def test_bad_arguments(kwargs, match):
 def test_sampler_returning_wrong_shape_is_rejected():
     with pytest.raises(ValueError, match="first dimension"):
         montecarlo.estimate_mean(lambda b, g: torch.zeros(b + 1), 10, seed=0, dev="cpu")
+
+
+def test_kept_values_give_the_same_estimate_and_columns():
+    sample = lambda b, g: torch.randn(b, 2, 3, generator=g, dtype=torch.float64)  # noqa: E731
+    est = montecarlo.estimate_mean(sample, 300, seed=2, chunk_size=70, dev="cpu", keep_values=True)
+    plain = montecarlo.estimate_mean(sample, 300, seed=2, chunk_size=70, dev="cpu")
+    assert np.array_equal(est.mean, plain.mean) and plain.values is None and est.values.shape == (300, 2, 3)
+    assert np.allclose(est.values.mean(0), est.mean, rtol=0, atol=1e-15)
+    column = est[1, 2]
+    assert column.mean == est.mean[1, 2] and np.array_equal(column.values, est.values[:, 1, 2])
+    assert est[1].mean.shape == (3,) and est[1].values.shape == (300, 3)
+
+
+def test_from_values_is_the_mean_and_standard_error_over_the_first_axis():
+    values = torch.tensor([[1.0, 10.0], [2.0, 10.0], [4.0, 13.0]], dtype=torch.float32)
+    est = Estimate.from_values(values, seed=3)
+    assert np.allclose(est.mean, [7 / 3, 11.0]) and est.n_samples == 3 and est.seed == 3
+    assert np.allclose(est.stderr, values.numpy().std(0, ddof=1) / np.sqrt(3))
+    assert est.dtype == "float32" and est.device == "cpu" and est.values.dtype == np.float64
+    scalar = Estimate.from_values(np.array([1.0, 3.0]))
+    assert scalar.mean == 2.0 and scalar.stderr == 1.0 and str(scalar) == "2 ± 1"
+    with pytest.raises(ValueError, match="at least 2"):
+        Estimate.from_values(np.array([1.0]))

@@ -1,0 +1,365 @@
+"""Recorded checks and measurements of a chapter.
+
+A *check* compares a closed form (the theory) with a Monte Carlo estimate and
+passes when ``|estimate - theory| <= z * stderr``. It also states what it can
+detect: ``z * stderr / |theory|``, the smallest relative deviation from the
+theory it would reject, and, through ``rejects``, plausible wrong formulas
+that it must reject (a check that would also pass a wrong formula fails: it
+has no power). :func:`check` takes an estimate with its standard error;
+:func:`check_paired` takes the simulated and the exact value on the same
+prompts and uses the standard error of their per-prompt differences.
+
+A *measurement* (:func:`measure`) is a number with its standard error where no
+closed form predicts it (how far a trained model lies below the Bayes-optimal
+accuracy, say); it is recorded so that the book can tabulate it, and never
+fails.
+
+Call :func:`start_chapter` once at the top of a chapter: it names the chapter
+and clears its earlier records. Checks go to ``<claims_dir()>/<chapter>.json``
+and measurements to ``<claims_dir()>/../measurements/<chapter>.json``, one JSON
+list per chapter (``claims_dir()`` is ``$ICL_CLAIMS_DIR``, else ``_build/claims``
+at the book's root). Recording an id again replaces its earlier record; within
+one process, the same claim id for a different claim is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from icl.harness.montecarlo import Estimate
+from icl.harness.runtime import book_root
+from icl.validation import real
+
+_chapter: str | None = None
+_made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) recorded here
+
+
+@dataclass
+class ClaimRecord:
+    """One recorded check (see the module docstring for the pass rule).
+
+    ``rejects`` maps each wrong formula's label to its value (``theory``), its distance from
+    the estimate in standard errors (``z_score``) and whether the check rejects it.
+    """
+
+    claim_id: str
+    chapter: str
+    statement: str
+    theory: float
+    estimate: float
+    stderr: float
+    z: float
+    z_score: float
+    detectable_relative: float
+    passed: bool
+    params: dict = field(default_factory=dict)
+    rejects: dict = field(default_factory=dict)
+    samples: int | None = None
+    device: str | None = None
+    dtype: str | None = None
+    seed: int | None = None
+    seconds: float | None = None
+
+    def summary(self) -> str:
+        """One line: id, theory, estimate ± SE, z-score, verdict, and how many SE from the estimate
+        each rejected wrong formula lies."""
+        verdict = "PASS" if self.passed else "FAIL"
+        line = (
+            f"[{verdict}] {self.claim_id}: theory {self.theory:.6g}, estimate {self.estimate:.6g} "
+            f"± {self.stderr:.2g} (z = {self.z_score:+.2f}, |z| <= {self.z:g}; "
+            f"detects a relative deviation of {self.detectable_relative:.2%})"
+        )
+        if self.rejects:
+            line += "; rejects " + ", ".join(
+                f"{label} at {_distance(r['z_score'])} SE" for label, r in self.rejects.items()
+            )
+        return line
+
+
+@dataclass
+class Measurement:
+    """One recorded measurement: ``estimate ± stderr``, with ``z_from_zero = estimate / stderr``."""
+
+    measure_id: str
+    chapter: str
+    statement: str
+    estimate: float
+    stderr: float
+    z_from_zero: float
+    params: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: id, estimate ± SE and its distance from zero in SE."""
+        return (
+            f"{self.measure_id}: {self.estimate:.4g} ± {self.stderr:.2g} "
+            f"({self.z_from_zero:+.1f} SE from 0)"
+        )
+
+
+def _distance(z_score: float) -> str:
+    """|z| to one decimal below 10 SE, to the unit above."""
+    return f"{abs(z_score):.1f}" if abs(z_score) < 10 else f"{abs(z_score):.0f}"
+
+
+# --- storage: one JSON list per chapter and kind ---
+
+
+def claims_dir() -> Path:
+    """Where checks go: ``$ICL_CLAIMS_DIR``, else ``_build/claims`` at the book's root
+    (:func:`icl.harness.runtime.book_root`)."""
+    env = os.environ.get("ICL_CLAIMS_DIR")
+    return Path(env) if env else book_root() / "_build" / "claims"
+
+
+def measurements_dir() -> Path:
+    """Where measurements go: ``measurements`` beside :func:`claims_dir`."""
+    return claims_dir().parent / "measurements"
+
+
+def _chapter_file(folder: Path, chapter: str) -> Path:
+    valid = isinstance(chapter, str) and chapter.replace("-", "").replace("_", "").isalnum()
+    if not valid:
+        raise ValueError(
+            f"chapter must be a non-empty name of letters, digits, '-' and '_', got {chapter!r}"
+        )
+    return folder / f"{chapter}.json"
+
+
+def _read(folder: Path, chapter: str | None) -> list[dict]:
+    paths = [_chapter_file(folder, chapter)] if chapter else sorted(folder.glob("*.json"))
+    return [item for path in paths if path.is_file() for item in json.loads(path.read_text())]
+
+
+def _write(path: Path, items: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(items, indent=1, default=_jsonable) + "\n")
+
+
+def _replace(folder: Path, chapter: str, key: str, item: dict) -> None:
+    """Add ``item`` to the chapter's list, replacing an earlier item with the same ``item[key]``."""
+    path = _chapter_file(folder, chapter)
+    items = [other for other in _read(folder, chapter) if other[key] != item[key]]
+    _write(path, [*items, item])
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def start_chapter(chapter: str) -> None:
+    """Name the chapter that the following checks and measurements belong to, and clear its earlier
+    records of both kinds."""
+    global _chapter
+    for folder in (claims_dir(), measurements_dir()):
+        _write(_chapter_file(folder, chapter), [])
+    _chapter = chapter
+
+
+def _current_chapter() -> str:
+    if _chapter is None:
+        raise RuntimeError("call icl.harness.claims.start_chapter(name) before recording")
+    return _chapter
+
+
+def load_records(chapter: str | None = None) -> list[dict]:
+    """The checks recorded so far, of one chapter or (``None``) of all chapters."""
+    return _read(claims_dir(), chapter)
+
+
+def load_measurements(chapter: str | None = None) -> list[dict]:
+    """The measurements recorded so far, of one chapter or (``None``) of all chapters."""
+    return _read(measurements_dir(), chapter)
+
+
+# --- checks ---
+
+
+def check(
+    claim_id: str,
+    statement: str,
+    theory: float,
+    estimate: float | Estimate,
+    stderr: float | None = None,
+    z: float = 4.0,
+    *,
+    rejects: dict[str, float] | None = None,
+    **params,
+) -> ClaimRecord:
+    """Record and assert ``|estimate - theory| <= z * stderr``.
+
+    ``estimate`` is a number (then ``stderr`` is required) or an
+    :class:`~icl.harness.montecarlo.Estimate` of a scalar (its standard error,
+    sample count, device, dtype, seed and time are recorded). ``rejects`` maps a
+    label of a plausible wrong formula to its value at the same parameters; each
+    must lie more than ``z * stderr`` from the estimate. ``params`` are the
+    parameters of the check, recorded with it.
+
+    Returns the :class:`ClaimRecord`; raises ``AssertionError`` with a readable
+    message if the check fails or lacks the power to reject a wrong formula.
+    """
+    meta = {}
+    if isinstance(estimate, Estimate):
+        if stderr is not None:
+            raise ValueError("stderr is taken from the Estimate; do not pass it as well")
+        meta = _run_of(estimate)
+        estimate, stderr = estimate.mean, estimate.stderr
+    if stderr is None:
+        raise ValueError("stderr is required when estimate is a number")
+    return _record(claim_id, statement, theory, estimate, stderr, z, rejects or {}, params, meta)
+
+
+def check_paired(
+    claim_id: str,
+    statement: str,
+    simulated,
+    exact,
+    z: float = 4.0,
+    *,
+    rejects: dict | None = None,
+    **params,
+) -> ClaimRecord:
+    """Record and assert ``mean(simulated) = mean(exact)`` over the same prompts (a paired check).
+
+    ``simulated`` and ``exact`` are per-prompt values, shape ``(P,)``: tensors,
+    arrays, or :class:`~icl.harness.montecarlo.Estimate` objects that kept their
+    values (an Estimate's sample count, device, dtype, seed and time are recorded).
+    The check is :func:`check` with theory ``mean(exact)``, estimate
+    ``mean(simulated)`` and the standard error of the per-prompt differences
+    ``std(simulated - exact, ddof=1) / sqrt(P)``: what varies from prompt to prompt
+    cancels, so the check is as sharp as the simulation's own noise allows. A value in
+    ``rejects`` is a number or per-prompt values of the wrong formula (their mean is
+    used).
+    """
+    sim, ex = _per_prompt("simulated", simulated), _per_prompt("exact", exact)
+    if sim.values.shape != ex.values.shape:
+        raise ValueError(
+            f"simulated and exact must hold one value per prompt each, got shapes "
+            f"{sim.values.shape} and {ex.values.shape}"
+        )
+    stderr = Estimate.from_values(sim.values - ex.values).stderr
+    wrong = {label: _mean_of(label, value) for label, value in (rejects or {}).items()}
+    meta = _run_of(simulated) if isinstance(simulated, Estimate) else {"samples": sim.n_samples}
+    return _record(claim_id, statement, ex.mean, sim.mean, stderr, z, wrong, params, meta)
+
+
+def _per_prompt(name: str, values) -> Estimate:
+    if isinstance(values, Estimate):
+        if values.values is None or values.values.ndim != 1:
+            raise ValueError(f"{name} must be an Estimate of a scalar that kept its values")
+        return values
+    estimate = Estimate.from_values(values)
+    if estimate.values.ndim != 1:
+        raise ValueError(f"{name} must hold one value per prompt, shape (P,), got {estimate.values.shape}")
+    return estimate
+
+
+def _mean_of(label: str, value) -> float:
+    if isinstance(value, Estimate):
+        return value.mean
+    if np.ndim(value) == 0:
+        return value
+    return Estimate.from_values(value).mean
+
+
+def _run_of(estimate: Estimate) -> dict:
+    return dict(
+        samples=estimate.n_samples,
+        device=estimate.device,
+        dtype=estimate.dtype,
+        seed=estimate.seed,
+        seconds=round(estimate.seconds, 4),
+    )
+
+
+def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, meta) -> ClaimRecord:
+    chapter = _current_chapter()
+    if not isinstance(claim_id, str) or not claim_id.strip():
+        raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
+    signature = (statement, repr(sorted(params.items())))
+    if _made_here.setdefault(claim_id, signature) != signature:
+        raise ValueError(
+            f"duplicate claim id {claim_id!r}: already used for {_made_here[claim_id][0]!r}"
+        )
+    theory = real("theory", float(theory))
+    estimate = real("estimate", float(estimate))
+    stderr = real("stderr", float(stderr), minimum=0.0, strict=True)
+    z = real("z", z, minimum=0.0, strict=True)
+    z_score = (estimate - theory) / stderr
+    power = {}
+    for label, wrong in rejects.items():
+        wrong_z = (estimate - real(f"rejects[{label!r}]", float(wrong))) / stderr
+        power[label] = {"theory": float(wrong), "z_score": wrong_z, "rejected": abs(wrong_z) > z}
+    record = ClaimRecord(
+        claim_id=claim_id,
+        chapter=chapter,
+        statement=statement,
+        theory=theory,
+        estimate=estimate,
+        stderr=stderr,
+        z=z,
+        z_score=z_score,
+        detectable_relative=z * stderr / abs(theory) if theory != 0 else math.inf,
+        passed=abs(z_score) <= z and all(p["rejected"] for p in power.values()),
+        params=params,
+        rejects=power,
+        **meta,
+    )
+    _replace(claims_dir(), chapter, "claim_id", asdict(record))
+    if abs(z_score) > z:
+        raise AssertionError(f"{record.summary()}\n  claim: {statement}\n  parameters: {params}")
+    unrejected = [label for label, p in power.items() if not p["rejected"]]
+    if unrejected:
+        raise AssertionError(
+            f"{record.summary()}\n  the check lacks power: it would also pass {unrejected}"
+        )
+    return record
+
+
+# --- measurements ---
+
+
+def measure(
+    measure_id: str,
+    statement: str,
+    estimate,
+    stderr: float | None = None,
+    *,
+    min_stderr: float = 0.0,
+    **params,
+) -> Measurement:
+    """Record ``estimate ± stderr`` under ``measure_id`` in the current chapter and return it.
+
+    ``estimate`` is a number (then ``stderr`` is required), an
+    :class:`~icl.harness.montecarlo.Estimate` of a scalar, or per-prompt values
+    (their mean and its standard error, :meth:`Estimate.from_values`). The standard
+    error recorded is at least ``min_stderr`` (a resolution, such as a grid's step);
+    it must be positive.
+    """
+    if not isinstance(measure_id, str) or not measure_id.strip():
+        raise ValueError(f"measure_id must be a non-empty string, got {measure_id!r}")
+    if not isinstance(estimate, Estimate) and np.ndim(estimate) > 0:
+        estimate = Estimate.from_values(estimate)
+    if isinstance(estimate, Estimate):
+        if stderr is not None:
+            raise ValueError("stderr is taken from the estimate; do not pass it as well")
+        estimate, stderr = estimate.mean, estimate.stderr
+    if stderr is None:
+        raise ValueError("stderr is required when estimate is a number")
+    chapter = _current_chapter()
+    estimate = real("estimate", float(estimate))
+    min_stderr = real("min_stderr", min_stderr, minimum=0.0)
+    stderr = real("stderr", max(float(stderr), min_stderr), minimum=0.0, strict=True)
+    params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+    item = Measurement(measure_id, chapter, statement, estimate, stderr, estimate / stderr, params)
+    _replace(measurements_dir(), chapter, "measure_id", asdict(item))
+    return item

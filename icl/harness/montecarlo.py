@@ -1,0 +1,142 @@
+"""Monte Carlo means with standard errors.
+
+Every simulation in the book goes through :func:`estimate_mean`: it draws
+``n_samples`` independent values in chunks of at most ``chunk_size`` (each chunk
+one vectorised call, so memory stays bounded), and combines the chunks' means
+and sums of squared deviations exactly (Chan et al.'s pairwise update) in
+float64. The result, an :class:`Estimate`, carries its standard error
+``sqrt(var / n_samples)`` (``var`` with ``n_samples - 1`` degrees of freedom).
+Values already in hand (one per prompt, say) become an :class:`Estimate` with
+:meth:`Estimate.from_values`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from icl.harness.runtime import Timer, device, generator
+from icl.validation import integer
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A Monte Carlo mean with its standard error.
+
+    ``mean`` and ``stderr`` are floats for scalar samples and arrays of the
+    sample shape otherwise; ``n_samples`` independent draws went into it.
+    ``values`` holds the draws themselves, shape ``(n_samples, *sample shape)``
+    in float64, when they were kept (``estimate_mean(..., keep_values=True)``
+    or :meth:`from_values`), else ``None``.
+    """
+
+    mean: float | np.ndarray
+    stderr: float | np.ndarray
+    n_samples: int
+    seconds: float
+    device: str
+    dtype: str
+    seed: int | None
+    values: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_values(cls, values, *, seed: int | None = None, seconds: float = 0.0) -> Estimate:
+        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array, n >= 2)
+        and its standard error ``std(ddof=1) / sqrt(n)``, computed in float64.
+
+        The device and dtype recorded are those of ``values``; the values are kept.
+        """
+        if torch.is_tensor(values):
+            dev, dt = values.device.type, str(values.dtype).removeprefix("torch.")
+            array = values.detach().to("cpu", torch.float64).numpy()
+        else:
+            array = np.asarray(values)
+            dev, dt = "cpu", str(array.dtype)
+            array = array.astype(np.float64)
+        if array.ndim < 1 or array.shape[0] < 2:
+            raise ValueError(f"values must have a first axis of at least 2 draws, got shape {array.shape}")
+        n = array.shape[0]
+        mean, stderr = array.mean(0), array.std(0, ddof=1) / np.sqrt(n)
+        if array.ndim == 1:
+            mean, stderr = float(mean), float(stderr)
+        return cls(mean, stderr, n, seconds, dev, dt, seed, array)
+
+    def __getitem__(self, index) -> Estimate:
+        """The estimate of some components of a vector- or array-valued mean (with their values)."""
+        mean, stderr = np.asarray(self.mean)[index], np.asarray(self.stderr)[index]
+        if np.ndim(mean) == 0:
+            mean, stderr = float(mean), float(stderr)
+        index = index if isinstance(index, tuple) else (index,)
+        values = None if self.values is None else self.values[(slice(None), *index)]
+        return Estimate(mean, stderr, self.n_samples, self.seconds, self.device, self.dtype, self.seed, values)
+
+    def __str__(self) -> str:
+        if np.ndim(self.mean) == 0:
+            return f"{self.mean:.6g} ± {self.stderr:.2g}"
+        return f"{np.asarray(self.mean)} ± {np.asarray(self.stderr)}"
+
+
+def estimate_mean(
+    sample: Callable[[int, torch.Generator], torch.Tensor],
+    n_samples: int,
+    *,
+    seed: int,
+    chunk_size: int = 65536,
+    dev: torch.device | None = None,
+    keep_values: bool = False,
+) -> Estimate:
+    """Monte Carlo estimate of E[f] with its standard error.
+
+    ``sample(batch, generator)`` must return a tensor of shape ``(batch, *shape)``
+    holding ``batch`` independent draws of f (each row one draw), using only
+    ``generator`` for randomness. It is called with ``batch <= chunk_size``
+    until ``n_samples`` draws are made. Mean and variance are accumulated in
+    float64 whatever the sample dtype. With ``keep_values`` the draws are kept
+    in the estimate (``Estimate.values``, float64, on the CPU), for example to
+    pair its columns in :func:`icl.harness.claims.check_paired`.
+    """
+    n_samples = integer("n_samples", n_samples)
+    chunk_size = integer("chunk_size", chunk_size)
+    dev = device() if dev is None else torch.device(dev)
+    gen = generator(seed, dev)
+    timer = Timer()
+    count, mean, m2, sample_dtype, kept = 0, None, None, None, []
+    while count < n_samples:
+        batch = min(chunk_size, n_samples - count)
+        values = sample(batch, gen)
+        if not isinstance(values, torch.Tensor) or values.ndim < 1 or values.shape[0] != batch:
+            raise ValueError(
+                f"sample(batch, generator) must return a tensor with first dimension {batch}"
+            )
+        sample_dtype = values.dtype
+        values = values.detach().to(torch.float64)
+        if keep_values:
+            kept.append(values.cpu())
+        chunk_mean = values.mean(0)
+        chunk_m2 = ((values - chunk_mean) ** 2).sum(0)
+        if mean is None:
+            mean, m2 = chunk_mean, chunk_m2
+        else:
+            delta = chunk_mean - mean
+            total = count + batch
+            mean = mean + delta * batch / total
+            m2 = m2 + chunk_m2 + delta**2 * count * batch / total
+        count += batch
+    seconds = timer.seconds()
+    var = m2 / max(count - 1, 1)
+    mean_np, se_np = mean.cpu().numpy(), torch.sqrt(var / count).cpu().numpy()
+    if mean_np.ndim == 0:
+        mean_np, se_np = float(mean_np), float(se_np)
+    return Estimate(
+        mean_np,
+        se_np,
+        count,
+        seconds,
+        dev.type,
+        str(sample_dtype).removeprefix("torch."),
+        int(seed),
+        torch.cat(kept).numpy() if keep_values else None,
+    )

@@ -1,0 +1,110 @@
+"""The run environment: device, dtype, scale, seeded generators, a timer, and the book's root folder.
+
+Environment variables:
+
+``ICL_SCALE``
+    ``smoke`` (default without a GPU: every chapter in well under a minute on
+    two CPU cores) or ``full`` (default with a GPU: the paper's sizes).
+``ICL_DEVICE``
+    ``cpu`` or ``cuda`` to override the automatic choice (CUDA when present).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+import torch
+
+from icl.validation import integer
+
+SCALES = ("smoke", "full")
+
+
+def device() -> torch.device:
+    """The device simulations run on: ``$ICL_DEVICE`` if set, else CUDA when present, else the CPU."""
+    name = os.environ.get("ICL_DEVICE", "").strip().lower()
+    if name:
+        if name not in ("cpu", "cuda"):
+            raise ValueError(f"ICL_DEVICE must be 'cpu' or 'cuda', got {name!r}")
+        if name == "cuda" and not torch.cuda.is_available():
+            raise ValueError("ICL_DEVICE='cuda' but torch sees no CUDA device")
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def dtype(dev: torch.device | None = None) -> torch.dtype:
+    """float64 on the CPU (checks at round-off), float32 on a GPU (speed)."""
+    dev = device() if dev is None else torch.device(dev)
+    return torch.float64 if dev.type == "cpu" else torch.float32
+
+
+def scale() -> str:
+    """``$ICL_SCALE`` if set, else ``'full'`` on a GPU and ``'smoke'`` on the CPU."""
+    value = os.environ.get("ICL_SCALE", "").strip().lower()
+    if not value:
+        return "full" if device().type == "cuda" else "smoke"
+    if value not in SCALES:
+        raise ValueError(f"ICL_SCALE must be one of {SCALES}, got {value!r}")
+    return value
+
+
+def by_scale(smoke, full):
+    """Return ``smoke`` or ``full`` according to :func:`scale`."""
+    return full if scale() == "full" else smoke
+
+
+def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
+    """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one device)."""
+    seed = integer("seed", seed, minimum=0)
+    dev = device() if dev is None else torch.device(dev)
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(seed))
+    return gen
+
+
+def processor_name() -> str:
+    """The GPU's name when simulations run on CUDA, else the CPU model (from /proc/cpuinfo where
+    present)."""
+    dev = device()
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        match = re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def describe_run() -> str:
+    """One line naming the device, dtype, scale and versions, printed at the top of each chapter."""
+    dev = device()
+    name = processor_name()
+    return (
+        f"device: {dev.type} ({name}), dtype: {str(dtype(dev)).removeprefix('torch.')}, "
+        f"ICL_SCALE: {scale()}, torch {torch.__version__}, threads: {torch.get_num_threads()}"
+    )
+
+
+def book_root() -> Path:
+    """The nearest folder at or above the working directory that holds ``_config.yml`` (the book's
+    root), else the working directory."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "_config.yml").is_file()), here)
+
+
+class Timer:
+    """Wall-clock seconds since creation, synchronising CUDA first so GPU work is counted."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        """Seconds elapsed since the timer was created."""
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter() - self._start

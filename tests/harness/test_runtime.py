@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from icl.harness import runtime
+
+
+def test_scale_device_and_dtype(monkeypatch):
+    monkeypatch.setenv("ICL_SCALE", "full")
+    assert runtime.scale() == "full" and runtime.by_scale(1, 2) == 2
+    monkeypatch.setenv("ICL_SCALE", "smoke")
+    assert runtime.by_scale(1, 2) == 1
+    monkeypatch.setenv("ICL_SCALE", "huge")
+    with pytest.raises(ValueError, match="ICL_SCALE"):
+        runtime.scale()
+    monkeypatch.setenv("ICL_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="ICL_DEVICE"):
+        runtime.device()
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    assert runtime.device().type == "cpu" and runtime.dtype() == torch.float64
+    assert runtime.dtype(torch.device("cuda")) == torch.float32
+
+
+def test_generator_is_seeded_and_checks_the_seed():
+    a = torch.rand(3, generator=runtime.generator(4, "cpu"))
+    assert torch.equal(a, torch.rand(3, generator=runtime.generator(4, "cpu")))
+    with pytest.raises(ValueError, match="seed"):
+        runtime.generator(-1, "cpu")
+
+
+def test_describe_run_and_timer(monkeypatch):
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    line = runtime.describe_run()
+    assert line.startswith("device: cpu (") and "dtype: float64" in line and "ICL_SCALE" in line
+    assert runtime.processor_name()
+    assert runtime.Timer().seconds() >= 0
+
+
+def test_book_root_is_the_nearest_folder_with_a_config(tmp_path, monkeypatch):
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    inner = tmp_path / "book" / "data"
+    inner.mkdir(parents=True)
+    monkeypatch.chdir(inner)
+    assert runtime.book_root() == tmp_path.resolve()
