@@ -1,14 +1,16 @@
 """Companion code to 'Towards Theoretical Understanding of Transformer Test-Time Computing' (arXiv 2508.07571).
 
-Modules: :mod:`icl.tasks` (prompt samplers), :mod:`icl.transformer` (linear
-self-attention), :mod:`icl.training` (pretraining), :mod:`icl.decoding` (chains
-of GD thoughts, greedy or with noise injection), :mod:`icl.theory` (closed
-forms), :mod:`icl.montecarlo` (device, scale, estimates with standard errors),
-:mod:`icl.claims` (recorded checks), :mod:`icl.rewards` (best-of-N rewards and selection).
+The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import tasks``).
 """
 
-from icl import decoding, rewards, tasks, theory, training, transformer
-from icl import harness
+import importlib
 
-__all__ = ["harness", "decoding", "rewards", "tasks", "theory", "training", "transformer"]
+__all__ = ["answer_distribution", "binary_chains", "decoding", "harness", "models", "rewards",
+           "softmax_decoding", "tasks", "theory", "validation"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""Decoding the trained :class:`~icl.softmax_transformer.CoefficientDecoder` at a temperature.
+"""Decoding the trained :class:`~icl.models.softmax_transformer.CoefficientDecoder` at a temperature.
 
 Sampling is autoregressive over the d answer positions only: the example
 tokens are encoded once per prompt and their keys and values are shared by
@@ -23,7 +23,7 @@ import torch
 
 from icl import binary_chains
 from icl.answer_distribution import index_of, sign_vectors
-from icl.softmax_transformer import CoefficientDecoder
+from icl.models.softmax_transformer import CoefficientDecoder
 from icl.validation import integer, real
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from icl import answer_distribution as ad
-from icl import softmax_decoding as sd, softmax_transformer as st, tasks
+from icl import softmax_decoding as sd, tasks
+from icl.models import softmax_transformer as st
 from icl.harness import runtime
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)

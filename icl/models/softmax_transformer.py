@@ -16,11 +16,11 @@ Decoding at temperature T samples token + with probability
 cross-entropy of the true signs of w, teacher-forced, on freshly sampled
 rademacher prompts. :meth:`CoefficientDecoder.encode` and
 :meth:`CoefficientDecoder.step` run the same network one answer token at a
-time with cached keys and values (used by :mod:`icl.softmax_decoding`).
+time with cached keys and values (used by :mod:`icl.decoders.coefficient_sampler`).
 
 Command (seeded, repeatable on one device)::
 
-    python -m icl.softmax_transformer --out book/data/ch07_smoke.pt --scale smoke --seed 0
+    python -m icl.models.softmax_transformer --out book/data/ch07_smoke.pt --scale smoke --seed 0
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from icl import tasks
 from icl.harness import runtime
+from icl.models.training import TrainingHistory, train
 from icl.validation import integer, real
 
 
@@ -204,14 +204,6 @@ class CoefficientDecoder(nn.Module):
         return self.head(self.ln_final(h)), new_prefix
 
 
-@dataclass(frozen=True)
-class TrainingHistory:
-    """``loss[t]``: minibatch mean cross-entropy (nats per coefficient) at step t; ``seconds``: wall time."""
-
-    loss: np.ndarray
-    seconds: float
-
-
 def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Tensor:
     """Mean over prompts and coefficients of -log P(w_j | prompt, w_<j), teacher-forced (nats)."""
     logits = model(prompts.X, prompts.y, prompts.w)
@@ -221,31 +213,29 @@ def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Te
 def train_coefficient_decoder(model: CoefficientDecoder, training: TrainingConfig, *, seed: int) -> TrainingHistory:
     """Train ``model`` by AdamW on fresh rademacher prompts (drawn with a generator seeded by ``seed``).
 
-    The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0.
+    The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0; the loss
+    is :func:`cross_entropy`.
     """
     if not isinstance(training, TrainingConfig):
         raise ValueError(f"training must be a TrainingConfig, got {type(training).__name__}")
     steps, batch = integer("steps", training.steps), integer("batch", training.batch)
     real("lr", training.lr, minimum=0.0, strict=True)
     warmup = integer("warmup", training.warmup, minimum=0)
-    param = model.head.weight
-    gen = runtime.generator(seed, param.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: (t + 1) / warmup if t < warmup else 0.5 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1))))
-    cfg, losses, timer = model.config, np.empty(steps), runtime.Timer()
-    model.train()
-    for step in range(steps):
+    cfg, param = model.config, model.head.weight
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
         prompts = tasks.sample_prompts(batch, cfg.n, cfg.d, prior="rademacher", sigma2=cfg.sigma2, generator=gen,
                                        device=param.device, dtype=param.dtype)
-        loss = cross_entropy(model, prompts)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses[step] = loss.item()
-    model.eval()
-    return TrainingHistory(losses, timer.seconds())
+        return cross_entropy(model, prompts)
+
+    def rate(t: int) -> float:
+        if t < warmup:
+            return (t + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1)))
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    return train(model, batch_loss, optimizer, schedule, steps=steps, seed=seed)
 
 
 def save_checkpoint(path: str | Path, model: CoefficientDecoder, training: TrainingConfig, history: TrainingHistory,
@@ -286,14 +276,14 @@ def train_at_scale(scale: str, seed: int, *, device=None) -> tuple[CoefficientDe
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m icl.softmax_transformer --out PATH --scale smoke|full --seed S``."""
+    """``python -m icl.models.softmax_transformer --out PATH --scale smoke|full --seed S``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint file to write")
     parser.add_argument("--scale", choices=tuple(SCALES), default="smoke")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     model, training, history = train_at_scale(args.scale, args.seed)
-    command = f"python -m icl.softmax_transformer --out {args.out} --scale {args.scale} --seed {args.seed}"
+    command = f"python -m icl.models.softmax_transformer --out {args.out} --scale {args.scale} --seed {args.seed}"
     save_checkpoint(args.out, model, training, history, seed=args.seed, command=command)
     tail = history.loss[-max(len(history.loss) // 20, 1):].mean()
     print(f"trained {training.steps} steps in {history.seconds:.1f} s on {runtime.device()}; "

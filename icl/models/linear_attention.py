@@ -1,4 +1,4 @@
-"""The one-layer linear self-attention transformer on in-context regression prompts.
+"""The one-layer linear self-attention transformer on in-context regression prompts, and its training.
 
 Tokens are the columns of the embedding
 
@@ -17,6 +17,12 @@ entry of the query column, ``f(Z)[d, n]``. With ``W_pv`` zero but for
 
 one step of preconditioned gradient descent from w_0 = 0 (Chapter 1).
 Batched tensors carry the prompt index first: ``X (B, n, d)``, ``y (B, n)``.
+
+:func:`train_linear_attention` trains the layer on freshly sampled prompts
+(:func:`icl.models.training.train`), so its training loss estimates the
+prediction risk E (y_hat - y_q)^2 of the current weights without bias; the
+minimiser of the parameter risk is the minimiser of the prediction risk (they
+differ by sigma2).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from icl import tasks
+from icl.models.training import TrainingHistory, adam_with_cosine_decay, train
 from icl.validation import integer, real
 
 
@@ -97,3 +105,37 @@ class LinearSelfAttention(nn.Module):
         last row vanish (they do at the optimum, by symmetry of the prior).
         """
         return (self.W_pv[self.d, self.d] * self.W_kq[: self.d, : self.d].T).detach()
+
+
+def train_linear_attention(
+    model: LinearSelfAttention,
+    *,
+    n: int,
+    sigma2: float,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    prior: str = "gaussian",
+    record_every: int = 10,
+) -> TrainingHistory:
+    """Train ``model`` with Adam on fresh prompts of ``n`` examples; the learning rate decays as a
+    cosine to 0.
+
+    Prompts are drawn on the model's device and dtype with a generator seeded by ``seed``; the
+    loss is the mean of (y_hat - y_q)^2 over the batch. The history's snapshots are the
+    effective preconditioners Gamma, ``(len(recorded_steps), d, d)``, every ``record_every``
+    steps and after the last.
+    """
+    steps, batch = integer("steps", steps), integer("batch", batch)
+    lr = real("lr", lr, minimum=0.0, strict=True)
+    param = model.W_pv
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
+        p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
+                                 device=param.device, dtype=param.dtype)
+        return ((model.predict(p.X, p.y, p.x_query) - p.y_query) ** 2).mean()
+
+    optimizer, schedule = adam_with_cosine_decay(model, lr, steps)
+    return train(model, batch_loss, optimizer, schedule, steps=steps, seed=seed,
+                 snapshot=lambda m: m.effective_preconditioner().cpu().numpy(), record_every=record_every)

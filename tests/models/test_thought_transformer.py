@@ -4,7 +4,7 @@ import torch
 from icl import tasks
 from icl.harness import runtime
 from icl.decoding import sample_chains
-from icl.thought_transformer import ThoughtTransformer, embed_thoughts, train_thought_transformer
+from icl.models.thought_transformer import ThoughtTransformer, embed_thoughts, train_thought_transformer
 
 
 def _prompts(seed=0, batch=6, n=7, d=3):

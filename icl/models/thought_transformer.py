@@ -18,19 +18,20 @@ W_pv writes -eta times the first d entries into the w-slot, so
     w_{t+1} = w_t - eta (X^T X w_t - X^T y) / n      exactly.
 
 Batched shapes: ``X (B, n, d)``, ``y (B, n)``, thoughts ``(B, T, d)``.
+
+:func:`train_thought_transformer` teacher-forces the layer on the GD chains of
+:func:`icl.decoders.gd_chains.sample_chains` (greedy: the chain the layer should
+emit), on fresh prompts at every step (:func:`icl.models.training.train`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 from torch import nn
 
 from icl import tasks
-from icl.harness import runtime
 from icl.decoding import sample_chains
+from icl.models.training import TrainingHistory, adam_with_cosine_decay, train
 from icl.validation import integer, prompt_batch, real
 
 
@@ -107,14 +108,6 @@ class ThoughtTransformer(nn.Module):
         return thoughts
 
 
-@dataclass(frozen=True)
-class ThoughtTrainingHistory:
-    """``loss[t]``: mean squared error of the emitted thoughts (summed over coordinates) at step t."""
-
-    loss: np.ndarray
-    seconds: float
-
-
 def train_thought_transformer(
     model: ThoughtTransformer,
     *,
@@ -127,30 +120,24 @@ def train_thought_transformer(
     seed: int,
     sigma2: float = 0.0,
     prior: str = "gaussian",
-) -> ThoughtTrainingHistory:
+) -> TrainingHistory:
     """Teacher forcing on GD trajectories: on fresh prompts, input w_0..w_{T-1}, target w_1..w_T.
 
-    The trajectories are ``icl.decoding.sample_chains`` with step ``eta`` (gradient
-    divided by n); Adam with learning rate ``lr`` decayed as a cosine to 0; the
-    loss is the mean over prompts and positions of ||emitted - target||^2.
+    The trajectories are :func:`icl.decoders.gd_chains.sample_chains` with step ``eta`` (gradient
+    divided by n); Adam with learning rate ``lr`` decayed as a cosine to 0; the loss is the mean
+    over prompts and positions of ||emitted - target||^2.
     """
-    steps, batch, thoughts = integer("steps", steps), integer("batch", batch), integer("thoughts", thoughts)
+    steps, batch = integer("steps", steps), integer("batch", batch)
+    thoughts = integer("thoughts", thoughts)
     lr, eta = real("lr", lr, minimum=0.0, strict=True), real("eta", eta)
     param = model.W_pv
-    gen = runtime.generator(seed, param.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    losses = np.empty(steps)
-    timer = runtime.Timer()
-    for step in range(steps):
+
+    def batch_loss(gen: torch.Generator) -> torch.Tensor:
         p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
                                  device=param.device, dtype=param.dtype)
         path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
         emitted = model.next_thoughts(p.X, p.y, path[:, :-1])
-        loss = ((emitted - path[:, 1:]) ** 2).sum(-1).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses[step] = loss.item()
-    return ThoughtTrainingHistory(losses, timer.seconds())
+        return ((emitted - path[:, 1:]) ** 2).sum(-1).mean()
+
+    optimizer, schedule = adam_with_cosine_decay(model, lr, steps)
+    return train(model, batch_loss, optimizer, schedule, steps=steps, seed=seed)

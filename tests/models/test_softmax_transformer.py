@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from icl import softmax_transformer as st, tasks
+from icl import tasks
+from icl.models import softmax_transformer as st
 from icl.harness import runtime
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=1, heads=2)

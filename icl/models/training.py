@@ -1,0 +1,80 @@
+"""The training loop shared by the book's three models: a fresh batch of prompts at every step.
+
+:func:`train` runs ``steps`` optimisation steps. At each step ``batch_loss(generator)`` draws a
+new batch of prompts with ``generator`` (seeded by ``seed``, on the model's device) and returns
+the loss of the model on it, so the training loss is an unbiased estimate of the risk of the
+current weights; then the gradient step and the learning-rate schedule follow, and the loss
+is recorded. Optionally ``snapshot(model)`` is recorded every ``record_every`` steps and after
+the last. The model is in training mode during the loop and in evaluation mode after it.
+
+The trainers of :mod:`icl.models.linear_attention`, :mod:`icl.models.thought_transformer` and
+:mod:`icl.models.softmax_transformer` only say what a batch and its loss are, and which
+optimiser and schedule they use: Adam with a cosine decay to 0 (:func:`adam_with_cosine_decay`)
+for the first two, AdamW with a linear warm-up for the third.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from icl.harness.runtime import Timer, generator
+from icl.validation import integer
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """``loss[t]``: the loss on the batch of step t; ``snapshots[j]``: what ``snapshot(model)`` returned
+    after step ``recorded_steps[j]`` (empty without a snapshot); ``seconds``: the wall time."""
+
+    loss: np.ndarray
+    seconds: float
+    recorded_steps: np.ndarray
+    snapshots: np.ndarray
+
+
+def adam_with_cosine_decay(
+    model: nn.Module, lr: float, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam at learning rate ``lr``, decayed as a cosine to 0 over ``steps`` steps."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+
+
+def train(
+    model: nn.Module,
+    batch_loss: Callable[[torch.Generator], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    *,
+    steps: int,
+    seed: int,
+    snapshot: Callable[[nn.Module], np.ndarray] | None = None,
+    record_every: int = 10,
+) -> TrainingHistory:
+    """Run ``steps`` steps of ``optimizer`` on ``batch_loss``, a fresh batch each step (module docstring).
+
+    ``batch_loss(generator)`` draws its batch with ``generator`` only, so a seed fixes the
+    whole run on one device. Returns the :class:`TrainingHistory`.
+    """
+    steps, record_every = integer("steps", steps), integer("record_every", record_every)
+    gen = generator(seed, next(model.parameters()).device)
+    losses, recorded, snapshots = np.empty(steps), [], []
+    timer = Timer()
+    model.train()
+    for step in range(steps):
+        loss = batch_loss(gen)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses[step] = loss.item()
+        if snapshot is not None and ((step + 1) % record_every == 0 or step + 1 == steps):
+            recorded.append(step + 1)
+            snapshots.append(snapshot(model))
+    model.eval()
+    return TrainingHistory(losses, timer.seconds(), np.array(recorded, dtype=int), np.array(snapshots))
