@@ -14,6 +14,9 @@ Priors on w (``prior=``):
 - ``"rademacher"``: uniform on {-1, +1}^d;
 - ``"sparse-binary"``: a uniform k-subset of coordinates set to 1, the rest 0;
 - ``"sparse-gaussian"``: a uniform k-subset with N(0, 1) entries, the rest 0.
+
+A fixed task for every prompt (:func:`sample_prompts_for_tasks` with ``w.expand(B, -1)``) serves
+the authors' prototype's sparse experiment, whose task is :func:`prototype_support`.
 """
 
 from __future__ import annotations
@@ -132,3 +135,19 @@ def sample_prompts_for_tasks(w: torch.Tensor, n: int, *, sigma2: float = 0.0, ge
     eps = torch.randn(batch, n + 1, generator=generator, device=dev, dtype=dt)
     y = torch.einsum("bnd,bd->bn", X, w) + math.sqrt(sigma2) * eps
     return Prompts(X=X[:, :n], y=y[:, :n], w=w, x_query=X[:, n], y_query=y[:, n])
+
+
+def prototype_support(d: int, k: int) -> torch.Tensor:
+    """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d // k;
+    shape ``(d,)``.
+
+    For d = 50, k = 5 these are 0, 10, 20, 30, 40 (the prototype's ``w[:, ::10] = 1``), code
+    2^0 + 2^10 + 2^20 + 2^30 + 2^40 under :func:`icl.decoders.sparse_chains.support_codes`.
+    float64, on the CPU.
+    """
+    d, k = integer("d", d), integer("k", k)
+    if k > d:
+        raise ValueError(f"k must be <= d = {d}, got {k}")
+    w = torch.zeros(d, dtype=torch.float64)
+    w[torch.arange(k) * (d // k)] = 1.0
+    return w

@@ -4,7 +4,7 @@
                                        [--seed SEED] [--threads T] [--out FILE]
 
 Settings are the prototype's: d = 50, n = 30, k = 5, label-noise standard deviation 0.01,
-eta = 1/n on the undivided gradient (``eta = 1`` in :mod:`icl.binary_chains`), 50 steps.
+eta = 1/n on the undivided gradient (``eta = 1`` in :mod:`icl.decoders.sparse_chains`), 50 steps.
 Each protocol draws P prompts, runs greedy decoding and S sampled chains on each, and
 reports greedy exact recovery, the single-sample accuracy and the majority vote of the
 first N chains for N in 1, 10, 50, 100, 200, 500, 1000 (N <= S), each ± one standard
@@ -40,8 +40,9 @@ import numpy as np
 import torch
 
 from icl import tasks, theory
+from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
 from icl.harness import runtime
-from icl.binary_chains import majority_vote, prototype_support, sparse_binary_chains, support_codes
+from icl.techniques import plurality_vote
 
 D, N_EXAMPLES, K, STEPS, NOISE = 50, 30, 5, 50, 0.01
 VOTE_N = (1, 10, 50, 100, 200, 500, 1000)
@@ -51,7 +52,7 @@ TIE_OF = {"prototype": "smallest", "book": "uniform"}
 def draw_prompts(protocol: str, batch: int, gen: torch.Generator, dev: torch.device, dt: torch.dtype) -> tasks.Prompts:
     """``batch`` prompts of the protocol: the prototype's fixed support, or a uniform random support."""
     if protocol == "prototype":
-        w = prototype_support(D, K).to(dev, dt).expand(batch, -1)
+        w = tasks.prototype_support(D, K).to(dev, dt).expand(batch, -1)
         return tasks.sample_prompts_for_tasks(w, N_EXAMPLES, sigma2=NOISE**2, generator=gen)
     return tasks.sample_prompts(batch, N_EXAMPLES, D, prior="sparse-binary", k=K, sigma2=NOISE**2, generator=gen,
                                 device=dev, dtype=dt)
@@ -98,7 +99,7 @@ def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], 
     }
     for N in [N for N in VOTE_N if N <= samples]:
         for ties in ("uniform", "smallest"):
-            won = (majority_vote(codes[:, :N], gen, ties=ties) == truth).double().cpu().numpy()
+            won = (plurality_vote(codes[:, :N], gen, ties=ties) == truth).double().cpu().numpy()
             result["votes"][ties][str(N)] = mean_and_se(won)
         print(f"[{protocol}] vote N={N:5d}: " + "  ".join(
             f"{ties} {result['votes'][ties][str(N)]['mean']:.5f} ± {result['votes'][ties][str(N)]['se']:.5f}"

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from icl import tasks
+from icl.decoders.sparse_chains import support_codes
 from icl.harness import runtime
 
 
@@ -101,3 +102,19 @@ def test_prompts_for_a_fixed_task():
 def test_prompts_for_tasks_bad_input(w, kwargs, match):
     with pytest.raises(ValueError, match=match):
         tasks.sample_prompts_for_tasks(w, kwargs.pop("n", 4), **kwargs)
+
+
+def test_prototype_support_is_every_tenth_coordinate():
+    w = tasks.prototype_support(50, 5)
+    assert w.nonzero()[:, 0].tolist() == [0, 10, 20, 30, 40]
+    assert support_codes(w).item() == 1 + 2**10 + 2**20 + 2**30 + 2**40
+    assert tasks.prototype_support(12, 5).nonzero()[:, 0].tolist() == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: tasks.prototype_support(4, 5), "k must be <= d"),
+    (lambda: tasks.prototype_support(0, 1), "d must"),
+])
+def test_prototype_support_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from icl import binary_chains, decoding, rewards, tasks
+from icl import tasks, techniques
+from icl.decoders import gd_chains, sparse_chains
 from icl.harness import runtime
 
 # Peak dense FP32 (non-tensor-core) FLOP/s of common data-centre GPUs (SXM parts), from the vendors' data sheets.
@@ -71,7 +72,7 @@ class Result:
 # --- noisy chains (Chapter 3): N multiplicative-noise GD chains per prompt, risk of their average ---
 
 def _chains_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    chains = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
+    chains = gd_chains.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
                                     noise="multiplicative", level=p["level"], generator=gen)
     return ((chains.mean(1) - prompts.w) ** 2).sum(-1)
 
@@ -109,9 +110,9 @@ NOISY_CHAINS = Kernel(
 # --- best-of-N (Chapter 4): N noisy candidates per prompt, the in-context loss as reward ---
 
 def _best_of_n_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    candidates = decoding.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
+    candidates = gd_chains.sample_chains(prompts.X, prompts.y, eta=p["eta"], steps=p["steps"], n_chains=p["N"],
                                         noise="additive", level=p["tau"], generator=gen)
-    selected, _ = rewards.select_best(candidates, rewards.in_context_loss(candidates, prompts.X, prompts.y))
+    selected = techniques.best_of_n(candidates, techniques.in_context_loss(candidates, prompts.X, prompts.y)).selected
     return ((selected - prompts.w) ** 2).sum(-1)
 
 
@@ -151,20 +152,20 @@ BEST_OF_N = Kernel(
 
 def _vote_overlap(p: dict, prompts: tasks.Prompts, finals: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """|vote's support ∩ true support| / k for each prompt (1 exactly when the vote recovers w)."""
-    vote = binary_chains.majority_vote(binary_chains.support_codes(finals), generator=gen)
+    vote = techniques.plurality_vote(sparse_chains.support_codes(finals), generator=gen)
     bits = (vote.unsqueeze(-1) >> torch.arange(p["d"], device=vote.device)) & 1
     return (bits * prompts.w).sum(-1).double() / p["k"]
 
 
 def _sparse_vote_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    finals = binary_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"], steps=p["steps"],
+    finals = sparse_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"], steps=p["steps"],
                                                 n_chains=p["N"], generator=gen)
     return _vote_overlap(p, prompts, finals, gen)
 
 
 def _sparse_vote_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
     """The prototype's way: one chain at a time (vectorised over prompts), then the vote."""
-    finals = torch.stack([binary_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"],
+    finals = torch.stack([sparse_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"],
                                                              steps=p["steps"], generator=gen)[:, 0]
                           for _ in range(p["N"])], dim=1)
     return _vote_overlap(p, prompts, finals, gen)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from icl import tasks
-from icl.decoding import sample_chains
+from icl.decoders.gd_chains import sample_chains
 from icl.models.training import TrainingHistory, adam_with_cosine_decay, train
 from icl.validation import integer, prompt_batch, real
 

@@ -1,6 +1,6 @@
 """Closed forms, derived in the chapters with SymPy and checked there by Monte Carlo.
 
-Conventions (``shared/DESIGN.md``): x ~ N(0, I_d), w ~ N(0, psi2 I_d) with
+Conventions (the book's notation appendix): x ~ N(0, I_d), w ~ N(0, psi2 I_d) with
 ``psi2 = 1`` unless given, label-noise variance ``sigma2``. Risks are parameter
 errors E||w_hat - w||^2; the prediction risk on a fresh query adds ``sigma2``.
 Each submodule holds the closed forms of one chapter; all are re-exported here.
@@ -33,7 +33,9 @@ from icl.theory.binary_decoding import (
     plurality_vote_accuracy,
     sampled_sign_error,
     subsample_vote_accuracy,
+    unbiased_pass_at_k,
     vote_sign_accuracy,
+    votes_needed,
 )
 from icl.theory.gradient_descent import (
     bayes_ridge_penalty,
@@ -125,8 +127,10 @@ __all__ = [
     "stationary_chain_covariance",
     "step_weights",
     "subsample_vote_accuracy",
+    "unbiased_pass_at_k",
     "unstable_design_probability_bound",
     "vote_sign_accuracy",
+    "votes_needed",
     "wishart_eigenvalue_density",
     "wishart_linear_statistic",
 ]

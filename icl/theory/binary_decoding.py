@@ -26,9 +26,11 @@ With s2 = d - 1 + sigma2 and u = x_{.j}^T y w_j (so that w_hat_j w_j = eta u / n
   recovers the whole vector with an orthant probability averaged over ||y||^2
   (:func:`greedy_exact_recovery`).
 
-Votes over more than two answers (:func:`plurality_vote_accuracy`) and the
-unbiased pass@k estimator (:func:`pass_at_k`) serve Chapters 5 and 6.
-:func:`majority_vote_accuracy` and :func:`pass_at_k` are elementwise and also take
+Votes over more than two answers (:func:`plurality_vote_accuracy`), the
+unbiased pass@k estimator (:func:`unbiased_pass_at_k`; :func:`pass_at_k` is its
+former name) and the normal approximation to the votes a margin needs
+(:func:`votes_needed`) serve Chapters 5 to 7.
+:func:`majority_vote_accuracy` and :func:`unbiased_pass_at_k` are elementwise and also take
 torch tensors (Chapter 7's per-prompt answer distributions), returning a tensor on
 the same device.
 """
@@ -251,7 +253,7 @@ def vote_sign_accuracy(n: int, d: int, sigma2: float, eta: float, temperature: f
     return _expect_over_margin(lambda v: majority_vote_accuracy(special.expit(c * v), N), n, d, sigma2, c / math.sqrt(N))
 
 
-def pass_at_k(n, c, k: int):
+def unbiased_pass_at_k(n, c, k: int):
     """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) / C(n, k).
 
     Elementwise in the integers ``n`` and ``c`` (scalars, arrays or tensors; a tensor gives a
@@ -273,6 +275,23 @@ def pass_at_k(n, c, k: int):
     n, c = np.broadcast_arrays(n.astype(float)[..., None], c.astype(float)[..., None])
     j = np.arange(k)
     return back(1.0 - np.prod((n - c - j) / (n - j), axis=-1))
+
+
+pass_at_k = unbiased_pass_at_k  # its former name, kept so that icl.theory.pass_at_k still works
+
+
+def votes_needed(delta: float, target: float) -> float:
+    """Normal approximation to the votes N with V_N(1/2 + delta) = target: (Phi^{-1}(target) / (2 delta))^2.
+
+    V_N is :func:`majority_vote_accuracy`; by the central limit theorem
+    V_N(1/2 + delta) ~ Phi(2 delta sqrt(N)).
+    """
+    delta = real("delta", delta, minimum=0.0, strict=True)
+    target = real("target", target, minimum=0.5, strict=True)
+    if delta > 0.5 or target >= 1:
+        raise ValueError(f"need delta <= 0.5 and target < 1, got delta={delta}, target={target}")
+    z = math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * target - 1, dtype=torch.float64)).item()
+    return (z / (2 * delta)) ** 2
 
 
 def _gauss_legendre01(q: int):

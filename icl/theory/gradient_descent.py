@@ -1,6 +1,6 @@
 """Chapter 2: the risk of T steps of (ridge-regularised) gradient descent, given the design X.
 
-Convention (the same as ``icl.decoding``): the gradient is divided by n,
+Convention (the same as ``icl.decoders.gd_chains``): the gradient is divided by n,
 
     w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t),    w_0 = 0,
 
@@ -64,7 +64,7 @@ def _spectrum(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def ridge_gd_iterate(X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T: int) -> torch.Tensor:
     """The T-th iterate of w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) from w_0 = 0.
 
-    The gradient is divided by n, as in :func:`icl.decoding.sample_chains`
+    The gradient is divided by n, as in :func:`icl.decoders.gd_chains.sample_chains`
     (the authors' prototype does not divide: its step eta' is eta / n here and
     its penalty lam' is n lam). Computed in closed form, w_T = V diag(g) V^T X^T y / n
     (see :func:`gd_filter`). ``X (..., n, d)``, ``y (..., n)`` -> ``(..., d)``.

@@ -1,6 +1,6 @@
 """Chapter 3: the mean and covariance of noisy chains of GD thoughts, and the risk of their average.
 
-Same convention as ``icl.decoding.sample_chains`` (gradient divided by n):
+Same convention as ``icl.decoders.gd_chains.sample_chains`` (gradient divided by n):
 with S = X^T X / n, b = X^T y / n, a chain is
 
     additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,          xi_t ~ N(0, I_d),
@@ -159,7 +159,7 @@ def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
                         n_chains: int, lam: float = 0.0) -> torch.Tensor:
     """Exact E[||mean of N multiplicative-noise chains - w||^2 | X, y, w] = ||m_T - w||^2 + tr(C_T) / N.
 
-    Same convention as :func:`icl.decoding.sample_chains` with
+    Same convention as :func:`icl.decoders.gd_chains.sample_chains` with
     ``noise="multiplicative"`` (gradient divided by n, xi ~ N(0, level^2 I));
     ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)`` -> ``(...)``.
     """

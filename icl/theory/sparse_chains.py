@@ -1,4 +1,4 @@
-"""Chapter 6: one step of the sparse binary chain (:mod:`icl.binary_chains`) in closed form.
+"""Chapter 6: one step of the sparse binary chain (:mod:`icl.decoders.sparse_chains`) in closed form.
 
 Sampling k indices without replacement, each draw in proportion to the remaining
 weights p (normalised to sum 1), returns the set S (|S| = k) with probability

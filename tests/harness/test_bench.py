@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from icl import bench
+from icl.harness import bench
 
 
 @pytest.mark.parametrize("name", sorted(bench.KERNELS))

@@ -2,25 +2,21 @@ import numpy as np
 import pytest
 import torch
 
-from icl import tasks, theory
+from icl import theory
 from icl.harness import runtime
 from icl.models.linear_attention import LinearSelfAttention, embed_prompts, train_linear_attention
 
 
-def _prompts(batch=16, n=9, d=4, seed=0):
-    return tasks.sample_prompts(batch, n, d, sigma2=0.3, generator=runtime.generator(seed, "cpu"), device="cpu")
-
-
-def test_embedding_layout():
-    p = _prompts()
+def test_embedding_layout(draw_prompts):
+    p = draw_prompts(16, 9, 4, sigma2=0.3)
     Z = embed_prompts(p.X, p.y, p.x_query)
     assert Z.shape == (16, 5, 10)
     assert torch.equal(Z[:, :4, :9], p.X.transpose(1, 2)) and torch.equal(Z[:, 4, :9], p.y)
     assert torch.equal(Z[:, :4, 9], p.x_query) and torch.all(Z[:, 4, 9] == 0)
 
 
-def test_constructed_weights_give_the_preconditioned_gd_prediction():
-    p = _prompts()
+def test_constructed_weights_give_the_preconditioned_gd_prediction(draw_prompts):
+    p = draw_prompts(16, 9, 4, sigma2=0.3)
     gamma = torch.randn(4, 4, generator=runtime.generator(1, "cpu"), dtype=torch.float64)
     model = LinearSelfAttention.from_preconditioner(gamma)
     expected = torch.einsum("bd,de,bne,bn->b", p.x_query, gamma, p.X, p.y) / 9
@@ -30,15 +26,15 @@ def test_constructed_weights_give_the_preconditioned_gd_prediction():
     assert torch.allclose(model.effective_preconditioner(), gamma)
 
 
-def test_predict_equals_forward_for_random_weights():
-    p = _prompts()
+def test_predict_equals_forward_for_random_weights(draw_prompts):
+    p = draw_prompts(16, 9, 4, sigma2=0.3)
     model = LinearSelfAttention(4, init_std=0.5, generator=runtime.generator(2, "cpu"))
     full = model(embed_prompts(p.X, p.y, p.x_query))[:, 4, 9]
     assert torch.allclose(model.predict(p.X, p.y, p.x_query), full, rtol=1e-12, atol=1e-12)
 
 
-def test_bad_shapes_raise_value_error():
-    p = _prompts()
+def test_bad_shapes_raise_value_error(draw_prompts):
+    p = draw_prompts(16, 9, 4, sigma2=0.3)
     model = LinearSelfAttention(4)
     with pytest.raises(ValueError, match="Z must have shape"):
         model(torch.zeros(2, 3, 5, dtype=torch.float64))

@@ -2,16 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from icl import tasks
 from icl.models import softmax_transformer as st
-from icl.harness import runtime
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=1, heads=2)
-
-
-def _prompts(config=TINY, batch=4, seed=0):
-    return tasks.sample_prompts(batch, config.n, config.d, prior="rademacher", sigma2=config.sigma2,
-                                generator=runtime.generator(seed, "cpu"), device="cpu", dtype=torch.float32)
 
 
 def test_config_errors():
@@ -27,10 +20,10 @@ def test_config_errors():
         st.CoefficientDecoder(TINY, seed=-1)
 
 
-def test_forward_shape_seed_and_causality():
+def test_forward_shape_seed_and_causality(draw_prompts):
     model = st.CoefficientDecoder(TINY, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), st.CoefficientDecoder(TINY, seed=3).parameters()))
-    p = _prompts()
+    p = draw_prompts(4, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     logits = model(p.X, p.y, p.w)
     assert logits.shape == (4, 3, 2)
     flipped = p.w.clone()
@@ -44,9 +37,9 @@ def test_forward_shape_seed_and_causality():
         model(p.X[..., :2], p.y, p.w)
 
 
-def test_step_matches_forward():
+def test_step_matches_forward(draw_prompts):
     model = st.CoefficientDecoder(TINY, seed=1)
-    p = _prompts()
+    p = draw_prompts(4, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     with torch.no_grad():
         full = model(p.X, p.y, p.w)
         context, prefix = model.encode(p.X, p.y), None
@@ -72,14 +65,14 @@ def test_training_decreases_loss_and_is_repeatable():
         st.train_coefficient_decoder(model, st.TrainingConfig(steps=0, batch=4), seed=0)
 
 
-def test_checkpoint_round_trip(tmp_path):
+def test_checkpoint_round_trip(tmp_path, draw_prompts):
     model = st.CoefficientDecoder(TINY, seed=2)
     training = st.TrainingConfig(steps=3, batch=8)
     history = st.train_coefficient_decoder(model, training, seed=0)
     path = tmp_path / "tiny.pt"
     st.save_checkpoint(path, model, training, history, seed=2, command="test")
     loaded, meta = st.load_checkpoint(path)
-    p = _prompts()
+    p = draw_prompts(4, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     with torch.no_grad():
         assert torch.equal(model(p.X, p.y, p.w), loaded(p.X, p.y, p.w))
     assert meta["config"] == TINY and meta["training"] == training and meta["seed"] == 2 and meta["command"] == "test"

@@ -1,18 +1,13 @@
 import pytest
 import torch
 
-from icl import tasks
 from icl.harness import runtime
-from icl.decoding import sample_chains
+from icl.decoders.gd_chains import sample_chains
 from icl.models.thought_transformer import ThoughtTransformer, embed_thoughts, train_thought_transformer
 
 
-def _prompts(seed=0, batch=6, n=7, d=3):
-    return tasks.sample_prompts(batch, n, d, sigma2=0.2, generator=runtime.generator(seed, "cpu"), device="cpu")
-
-
-def test_embedding_layout():
-    p = _prompts(batch=2)
+def test_embedding_layout(draw_prompts):
+    p = draw_prompts(2, 7, 3, sigma2=0.2)
     thoughts = torch.randn(2, 4, 3, dtype=torch.float64)
     Z = embed_thoughts(p.X, p.y, thoughts)
     assert Z.shape == (2, 8, 11)
@@ -25,8 +20,8 @@ def test_embedding_layout():
         embed_thoughts(p.X, p.y[:, :3], thoughts)
 
 
-def test_gd_weights_emit_the_gd_step_and_the_next_token_exactly():
-    p = _prompts()
+def test_gd_weights_emit_the_gd_step_and_the_next_token_exactly(draw_prompts):
+    p = draw_prompts(6, 7, 3, sigma2=0.2)
     model = ThoughtTransformer.gd_weights(3, 0.2)
     path = sample_chains(p.X, p.y, eta=0.2, steps=6, return_path=True)[:, 0]
     assert torch.allclose(model.next_thoughts(p.X, p.y, path[:, :-1]), path[:, 1:], atol=1e-13)
@@ -34,16 +29,16 @@ def test_gd_weights_emit_the_gd_step_and_the_next_token_exactly():
     assert torch.allclose(out, embed_thoughts(p.X, p.y, path[:, 1:])[:, :, 7:], atol=1e-13)
 
 
-def test_rollout_is_autoregressive_gd():
-    p = _prompts()
+def test_rollout_is_autoregressive_gd(draw_prompts):
+    p = draw_prompts(6, 7, 3, sigma2=0.2)
     model = ThoughtTransformer.gd_weights(3, 0.2)
     roll = model.rollout(p.X, p.y, 30)
     assert roll.shape == (6, 31, 3) and torch.all(roll[:, 0] == 0)
     assert torch.allclose(roll, sample_chains(p.X, p.y, eta=0.2, steps=30, return_path=True)[:, 0], atol=1e-12)
 
 
-def test_masked_thought_attention_makes_thoughts_independent():
-    p = _prompts(batch=2)
+def test_masked_thought_attention_makes_thoughts_independent(draw_prompts):
+    p = draw_prompts(2, 7, 3, sigma2=0.2)
     model = ThoughtTransformer(3, init_std=0.3, generator=runtime.generator(1, "cpu"))
     thoughts = torch.randn(2, 5, 3, dtype=torch.float64)
     both = model.next_thoughts(p.X, p.y, thoughts)
@@ -65,8 +60,8 @@ def test_training_reduces_the_loss_and_is_seeded():
     assert runs[0].loss[-1] < 1e-3 * runs[0].loss[0]
 
 
-def test_errors():
-    p = _prompts()
+def test_errors(draw_prompts):
+    p = draw_prompts(6, 7, 3, sigma2=0.2)
     with pytest.raises(ValueError, match="d"):
         ThoughtTransformer(0)
     with pytest.raises(ValueError, match="init_std"):

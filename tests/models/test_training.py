@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from icl import tasks
-from icl.decoding import sample_chains
+from icl.decoders.gd_chains import sample_chains
 from icl.harness import runtime
 from icl.models import softmax_transformer as st
 from icl.models.linear_attention import LinearSelfAttention, train_linear_attention

@@ -1,21 +1,12 @@
-"""Exact answer distributions over the sign vectors {-1, +1}^d, and what decoding does with them.
+"""Exact answer distributions over the sign vectors {-1, +1}^d.
 
 For a small dimension d every answer a decoder can emit, a vector v in
 {-1, +1}^d, can be listed (:func:`sign_vectors`, 2^d rows). A decoder is then
-described per prompt by a log-probability for every v, shape ``(B, 2^d)``,
-and the accuracy of each decoding technique follows exactly from it:
-
-- a single sample is right with probability ``P(w)``;
-- pass@k (some of k i.i.d. samples is right): ``1 - (1 - P(w))^k``;
-- the majority vote of N samples on coefficient j, ties broken by a fair
-  coin, is right with probability
-  ``V_N(q) = P(Bin(N, q) > N/2) + P(Bin(N, q) = N/2) / 2``, where
-  ``q = P(v_j = w_j)`` is the marginal of coefficient j
-  (:func:`icl.theory.majority_vote_accuracy`, which takes tensors);
-- the whole-vector vote of 3 samples: :func:`vector_vote_accuracy_3`;
-- best-of-N with a reward r (keep the sample of largest reward; with a
-  continuous reward ties have probability 0) returns v with probability
-  ``F(r(v))^N - F^-(r(v))^N``, ``F(t) = P(r <= t)``, ``F^-(t) = P(r < t)``.
+described per prompt by a log-probability for every v, shape ``(B, 2^d)``:
+a single sample is right with probability ``P(w)`` (:func:`probability_of`),
+coefficient j with its marginal (:func:`marginals`), and the accuracy of each
+technique follows exactly from the table (:mod:`icl.techniques`: pass@k,
+votes, best-of-N).
 
 Two reference distributions are given here: the Bayes posterior of the
 rademacher prior (:func:`rademacher_log_posterior`) and Chapter 5's linear
@@ -26,12 +17,10 @@ Shapes: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``.
 
 from __future__ import annotations
 
-import math
 
 import torch
 
-from icl.binary_chains import support_codes
-from icl.rewards import in_context_loss
+from icl.decoders.sparse_chains import support_codes
 from icl.validation import integer, prompt_batch, real
 
 MAX_ENUMERATED_D = 16
@@ -54,7 +43,7 @@ def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> 
 def index_of(v: torch.Tensor) -> torch.Tensor:
     """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long.
 
-    The support code (:func:`icl.binary_chains.support_codes`) of the minus signs, read with
+    The support code (:func:`icl.decoders.sparse_chains.support_codes`) of the minus signs, read with
     the first coefficient as the most significant bit.
     """
     if v.ndim < 1 or v.shape[-1] < 1:
@@ -67,7 +56,8 @@ def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) ->
     prompt_batch(X, y)
     sigma2 = real("sigma2", sigma2, minimum=0.0, strict=True)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype).expand(X.shape[0], -1, -1)
-    log_lik = -in_context_loss(v, X, y) * X.shape[1] / (2 * sigma2)  # in_context_loss = ||X v - y||^2 / n
+    residual = v @ X.transpose(1, 2) - y.unsqueeze(1)  # (B, 2^d, n)
+    log_lik = -(residual**2).mean(-1) * X.shape[1] / (2 * sigma2)
     return log_lik - torch.logsumexp(log_lik, dim=1, keepdim=True)
 
 
@@ -89,7 +79,9 @@ def linear_log_probs(X: torch.Tensor, y: torch.Tensor, eta: float, temperature: 
     return torch.nn.functional.logsigmoid(2 * torch.einsum("bd,sd->bsd", w_hat, v) / temperature).sum(-1)
 
 
-def _check_log_probs(log_probs: torch.Tensor) -> int:
+def answer_dimension(log_probs: torch.Tensor) -> int:
+    """The dimension d of a table ``log_probs (B, 2^d)`` of log-probabilities over {-1, +1}^d, or
+    ``ValueError``."""
     if log_probs.ndim != 2 or log_probs.shape[1] < 2 or log_probs.shape[1] & (log_probs.shape[1] - 1):
         raise ValueError(f"log_probs must be (B, 2^d) with d >= 1, got shape {tuple(log_probs.shape)}")
     return log_probs.shape[1].bit_length() - 1
@@ -97,14 +89,14 @@ def _check_log_probs(log_probs: torch.Tensor) -> int:
 
 def marginals(log_probs: torch.Tensor) -> torch.Tensor:
     """P(v_j = +1) for each coefficient, shape ``(B, d)``, from ``log_probs (B, 2^d)``."""
-    d = _check_log_probs(log_probs)
+    d = answer_dimension(log_probs)
     plus = (sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype) > 0).to(log_probs.dtype)
     return (log_probs.exp() @ plus).clamp(0.0, 1.0)  # the clamp only removes round-off
 
 
 def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """P(w) for each prompt: ``log_probs (B, 2^d)``, ``w (B, d)`` -> ``(B,)``."""
-    d = _check_log_probs(log_probs)
+    d = answer_dimension(log_probs)
     if w.shape != (log_probs.shape[0], d):
         raise ValueError(f"w must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(w.shape)}")
     return log_probs.gather(1, index_of(w).unsqueeze(1)).squeeze(1).exp().clamp(max=1.0)
@@ -112,54 +104,6 @@ def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 def mode(log_probs: torch.Tensor) -> torch.Tensor:
     """The most probable vector of each prompt, shape ``(B, d)`` (the limit of the whole-vector vote)."""
-    d = _check_log_probs(log_probs)
+    d = answer_dimension(log_probs)
     return sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype)[log_probs.argmax(1)]
 
-
-def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
-    """1 - (1 - p)^k: the probability that some of k i.i.d. samples is right, elementwise in ``p``."""
-    k = integer("k", k)
-    if not torch.is_tensor(p) or p.numel() == 0 or p.min() < 0 or p.max() > 1:
-        raise ValueError("p must be a non-empty tensor of probabilities in [0, 1]")
-    return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
-
-
-def best_of_n_accuracy(log_probs: torch.Tensor, reward: torch.Tensor, target: torch.Tensor, n_samples: int) -> torch.Tensor:
-    """P(best-of-N returns ``target``): ``F(r_target)^N - F^-(r_target)^N`` per prompt, shape ``(B,)``.
-
-    ``log_probs (B, 2^d)`` is the sampler, ``reward (B, 2^d)`` the reward of
-    every vector (higher is better), ``target (B, d)``.
-    """
-    d = _check_log_probs(log_probs)
-    n_samples = integer("n_samples", n_samples)
-    if reward.shape != log_probs.shape:
-        raise ValueError(f"reward must have the shape of log_probs {tuple(log_probs.shape)}, got {tuple(reward.shape)}")
-    if target.shape != (log_probs.shape[0], d):
-        raise ValueError(f"target must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(target.shape)}")
-    probs = log_probs.double().exp()
-    r_target = reward.gather(1, index_of(target).unsqueeze(1))
-    below_or_equal = (probs * (reward <= r_target)).sum(1)
-    below = (probs * (reward < r_target)).sum(1)
-    return below_or_equal**n_samples - below**n_samples
-
-
-def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """P(the whole-vector vote of 3 i.i.d. samples returns ``target``), per prompt, shape ``(B,)``.
-
-    With ``p = P(target)`` and ``S2 = sum_v P(v)^2``: at least two samples equal the target
-    (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
-    with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
-    """
-    p = probability_of(log_probs, target).double()
-    s2 = (2 * log_probs.double()).exp().sum(1)
-    return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))
-
-
-def votes_needed(delta: float, target: float) -> float:
-    """Normal approximation to the votes N for V_N(1/2 + delta) = target: (Phi^{-1}(target) / (2 delta))^2."""
-    delta = real("delta", delta, minimum=0.0, strict=True)
-    target = real("target", target, minimum=0.5, strict=True)
-    if delta > 0.5 or target >= 1:
-        raise ValueError(f"need delta <= 0.5 and target < 1, got delta={delta}, target={target}")
-    z = math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * target - 1, dtype=torch.float64)).item()
-    return (z / (2 * delta)) ** 2

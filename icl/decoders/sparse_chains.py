@@ -1,8 +1,8 @@
-"""Chains of thought over sparse binary supports, and majority votes over their final answers.
+"""Chains of thought over sparse binary supports (Chapter 6), and integer codes of their answers.
 
 The authors' prototype's case 2: the task is w in {0, 1}^d with k ones, and each
 thought is a support of k coordinates. From the current support w_t (w_0 = 0) a
-step of gradient descent, with the gradient divided by n as in :mod:`icl.decoding`,
+step of gradient descent, with the gradient divided by n as in :mod:`icl.decoders.gd_chains`,
 
     v = w_t - eta * X^T (X w_t - y) / n,
 
@@ -18,6 +18,8 @@ eta' = 1/n, which is ``eta = 1`` here.)
 
 Shapes: ``X (B, n, d)``, ``y (B, n)``; supports come out as 0/1 tensors
 ``(B, N, d)``, N independent chains per prompt, all advanced together.
+:func:`support_codes` turns supports into integers, so that votes (:func:`icl.techniques.plurality_vote`)
+can count them. The one-step probabilities in closed form are :mod:`icl.theory.sparse_chains`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import torch
 from icl.validation import integer, prompt_batch, real
 
 MAX_CODE_DIM = 62
-VOTE_TIES = ("uniform", "smallest")
 
 
 def sparse_binary_chains(
@@ -95,46 +96,3 @@ def support_codes(w: torch.Tensor) -> torch.Tensor:
     powers = 2 ** torch.arange(d, device=w.device, dtype=torch.int64)
     return (w.to(torch.int64) * powers).sum(-1)
 
-
-def majority_vote(answers: torch.Tensor, generator: torch.Generator | None = None, *, ties: str = "uniform") -> torch.Tensor:
-    """The most frequent answer of each row of ``answers (B, N)`` (integer codes); returns ``(B,)``.
-
-    ``ties`` breaks ties among the answers with the top count:
-
-    - ``"uniform"``: each distinct answer of a row gets its count plus an independent
-      U(0, 1) key and the largest key wins, so each tied answer is chosen with equal
-      probability (draws from ``generator``);
-    - ``"smallest"``: the smallest code wins, deterministically, as ``scipy.stats.mode``
-      (the authors' prototype's vote) and ``torch.mode`` do.
-    """
-    if answers.ndim != 2 or answers.shape[1] < 1:
-        raise ValueError(f"answers must have shape (B, N) with N >= 1, got {tuple(answers.shape)}")
-    if answers.dtype.is_floating_point or answers.dtype == torch.bool:
-        raise ValueError(f"answers must be integer codes, got dtype {answers.dtype}")
-    if ties not in VOTE_TIES:
-        raise ValueError(f"ties must be one of {VOTE_TIES}, got {ties!r}")
-    ordered = answers.sort(dim=1).values
-    starts = torch.ones_like(ordered, dtype=torch.bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    run = starts.cumsum(1) - 1
-    counts = torch.zeros(ordered.shape, device=answers.device, dtype=torch.float64)
-    counts.scatter_add_(1, run, torch.ones_like(counts))
-    if ties == "uniform":
-        counts += torch.rand(counts.shape, generator=generator, device=answers.device, dtype=torch.float64)
-    winner = counts.argmax(1, keepdim=True)  # runs are in increasing order: the first maximum is the smallest code
-    first = (run == winner).to(torch.int8).argmax(1, keepdim=True)
-    return ordered.gather(1, first).squeeze(1)
-
-
-def prototype_support(d: int, k: int) -> torch.Tensor:
-    """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d // k; shape ``(d,)``.
-
-    For d = 50, k = 5 these are 0, 10, 20, 30, 40 (the prototype's ``w[:, ::10] = 1``), code
-    2^0 + 2^10 + 2^20 + 2^30 + 2^40 under :func:`support_codes`. float64, on the CPU.
-    """
-    d, k = integer("d", d), integer("k", k)
-    if k > d:
-        raise ValueError(f"k must be <= d = {d}, got {k}")
-    w = torch.zeros(d, dtype=torch.float64)
-    w[torch.arange(k) * (d // k)] = 1.0
-    return w

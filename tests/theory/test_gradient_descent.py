@@ -3,18 +3,14 @@ import math
 import pytest
 import torch
 
-from icl import tasks, theory
+from icl import theory
 from icl.harness import runtime
-from icl.decoding import sample_chains
-
-
-def _prompts(seed=0, batch=4, n=9, d=5, sigma2=0.3):
-    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=runtime.generator(seed, "cpu"), device="cpu")
+from icl.decoders.gd_chains import sample_chains
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.4])
-def test_ridge_gd_iterate_is_the_divided_by_n_recursion(lam):
-    p = _prompts()
+def test_ridge_gd_iterate_is_the_divided_by_n_recursion(lam, draw_prompts):
+    p = draw_prompts(4, 9, 5, sigma2=0.3)
     w = torch.zeros_like(p.w)
     for _ in range(13):
         w = w - 0.15 * (torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 9 + lam * w)
@@ -22,8 +18,8 @@ def test_ridge_gd_iterate_is_the_divided_by_n_recursion(lam):
     assert torch.allclose(sample_chains(p.X, p.y, eta=0.15, steps=13, lam=lam)[:, 0], w, atol=1e-12)
 
 
-def test_ridge_gd_iterate_batches_over_leading_dims_and_starts_at_zero():
-    p = _prompts(batch=6)
+def test_ridge_gd_iterate_batches_over_leading_dims_and_starts_at_zero(draw_prompts):
+    p = draw_prompts(6, 9, 5, sigma2=0.3)
     X, y = p.X.reshape(2, 3, 9, 5), p.y.reshape(2, 3, 9)
     out = theory.ridge_gd_iterate(X, y, 0.1, 0.2, 5)
     assert out.shape == (2, 3, 5)
@@ -31,15 +27,15 @@ def test_ridge_gd_iterate_batches_over_leading_dims_and_starts_at_zero():
     assert torch.all(theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.2, 0) == 0)
 
 
-def test_ridge_gd_iterate_converges_to_ridge_even_when_n_below_d():
-    p = _prompts(n=3, d=6)
+def test_ridge_gd_iterate_converges_to_ridge_even_when_n_below_d(draw_prompts):
+    p = draw_prompts(4, 3, 6, sigma2=0.3)
     ridge = torch.linalg.solve(p.X.transpose(1, 2) @ p.X / 3 + 0.5 * torch.eye(6, dtype=p.X.dtype),
                                torch.einsum("bnd,bn->bd", p.X, p.y) / 3)
     assert torch.allclose(theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.5, 5000), ridge, atol=1e-10)
 
 
-def test_ridge_gd_iterate_rejects_bad_input():
-    p = _prompts()
+def test_ridge_gd_iterate_rejects_bad_input(draw_prompts):
+    p = draw_prompts(4, 9, 5, sigma2=0.3)
     with pytest.raises(ValueError, match="X"):
         theory.ridge_gd_iterate(p.X, p.y[:, :3], 0.1, 0.0, 3)
     with pytest.raises(ValueError, match="T"):
@@ -63,9 +59,9 @@ def test_gd_filter_limits_and_errors():
         theory.gd_filter(s, eta=0.1, steps=1.5)
 
 
-def test_conditional_risk_matches_a_direct_expectation():
+def test_conditional_risk_matches_a_direct_expectation(draw_prompts):
     """E over w and eps of ||w_T - w||^2 = psi2 ||(I - G S)||_F^2 + sigma2/n tr(G S G), G the filter matrix."""
-    p = _prompts(batch=2, n=7, d=4)
+    p = draw_prompts(2, 7, 4, sigma2=0.3)
     eta, T, s2, p2, lam = 0.2, 6, 0.4, 1.7, 0.1
     S = p.X.transpose(1, 2) @ p.X / 7
     s, V = torch.linalg.eigh(S)
@@ -77,8 +73,8 @@ def test_conditional_risk_matches_a_direct_expectation():
     assert torch.allclose(theory.gd_risk_given_spectrum(s, 7, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam), direct)
 
 
-def test_conditional_risk_small_monte_carlo():
-    p = _prompts(batch=1, n=8, d=3)
+def test_conditional_risk_small_monte_carlo(draw_prompts):
+    p = draw_prompts(1, 8, 3, sigma2=0.3)
     X = p.X.expand(200000, -1, -1)
     gen = runtime.generator(3, "cpu")
     w = torch.randn(200000, 3, generator=gen, dtype=X.dtype)

@@ -8,6 +8,7 @@ import torch
 from scipy import integrate, special, stats
 
 from icl import tasks, theory
+from icl.techniques import plurality_vote
 from icl.harness import montecarlo, runtime
 
 
@@ -210,33 +211,34 @@ def test_pass_at_k_is_unbiased_and_matches_the_binomial_form():
     q = sp.Symbol("q")
     for n in range(1, 7):
         for k in range(1, n + 1):
-            mean = sum(sp.binomial(n, c) * q**c * (1 - q) ** (n - c) * sp.nsimplify(theory.pass_at_k(n, c, k), tolerance=1e-12)
+            mean = sum(sp.binomial(n, c) * q**c * (1 - q) ** (n - c) * sp.nsimplify(theory.unbiased_pass_at_k(n, c, k), tolerance=1e-12)
                        for c in range(n + 1))
             assert sp.expand(mean - (1 - (1 - q) ** k)) == 0
-    assert theory.pass_at_k(10, 0, 3) == 0.0
-    assert theory.pass_at_k(10, 8, 3) == 1.0
-    assert theory.pass_at_k(100, 5, 10) == pytest.approx(1 - math.comb(95, 10) / math.comb(100, 10))
+    assert theory.unbiased_pass_at_k(10, 0, 3) == 0.0
+    assert theory.pass_at_k is theory.unbiased_pass_at_k  # its former name still works
+    assert theory.unbiased_pass_at_k(10, 8, 3) == 1.0
+    assert theory.unbiased_pass_at_k(100, 5, 10) == pytest.approx(1 - math.comb(95, 10) / math.comb(100, 10))
 
 
 def test_pass_at_k_elementwise_on_tensors():
     n = torch.tensor([10, 10, 10, 5, 7])
     c = torch.tensor([0, 3, 9, 5, 2])
     expected = [1 - math.comb(int(nn - cc), 4) / math.comb(int(nn), 4) for nn, cc in zip(n, c)]
-    estimate = theory.pass_at_k(n, c, 4)
+    estimate = theory.unbiased_pass_at_k(n, c, 4)
     assert torch.is_tensor(estimate) and estimate.dtype == torch.float64
     assert np.allclose(estimate.numpy(), expected, atol=1e-12)
-    assert np.allclose(theory.pass_at_k(n.numpy(), c.numpy(), 4), expected, atol=1e-12)
+    assert np.allclose(theory.unbiased_pass_at_k(n.numpy(), c.numpy(), 4), expected, atol=1e-12)
     # unbiased: averaging over c ~ Bin(n, p) gives 1 - (1 - p)^k exactly
     nn, pp, k = 12, 0.3, 5
     cs = torch.arange(nn + 1)
-    mean = (theory.pass_at_k(torch.full_like(cs, nn), cs, k).numpy() * stats.binom.pmf(cs.numpy(), nn, pp)).sum()
+    mean = (theory.unbiased_pass_at_k(torch.full_like(cs, nn), cs, k).numpy() * stats.binom.pmf(cs.numpy(), nn, pp)).sum()
     assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
     with pytest.raises(ValueError, match="c must"):
-        theory.pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
+        theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
     with pytest.raises(ValueError, match="k must be <= n"):
-        theory.pass_at_k(torch.tensor([3]), torch.tensor([1]), 4)
+        theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([1]), 4)
     with pytest.raises(ValueError, match="integers"):
-        theory.pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
+        theory.unbiased_pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
 
 
 @pytest.mark.parametrize("probs,N", [([0.5, 0.3, 0.2], 7), ([0.2, 0.2, 0.2, 0.4], 6), ([0.1, 0.3, 0.3, 0.3], 9),
@@ -258,12 +260,11 @@ def test_plurality_vote_special_cases():
 
 
 def test_plurality_vote_against_simulation_with_many_answers():
-    from icl.binary_chains import majority_vote
     probs = np.r_[0.02, np.full(196, 0.005)]
     N = 300
     gen = runtime.generator(5, "cpu")
     answers = torch.multinomial(torch.tensor(probs), 4000 * N, replacement=True, generator=gen).reshape(4000, N)
-    won = (majority_vote(answers, gen) == 0).double()
+    won = (plurality_vote(answers, gen) == 0).double()
     exact = theory.plurality_vote_accuracy(probs, N)
     assert abs(won.mean().item() - exact) < 4 * math.sqrt(exact * (1 - exact) / 4000)
 
@@ -287,10 +288,10 @@ def test_plurality_vote_against_simulation_with_many_answers():
     (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
     (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
     (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
-    (lambda: theory.pass_at_k(5, 2, 6), "k must be <= n"),
-    (lambda: theory.pass_at_k(5, 6, 2), "c must be <= n"),
-    (lambda: theory.pass_at_k(5, -1, 2), "c must"),
-    (lambda: theory.pass_at_k(5, 1, 0), "k must"),
+    (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k must be <= n"),
+    (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c must be <= n"),
+    (lambda: theory.unbiased_pass_at_k(5, -1, 2), "c must"),
+    (lambda: theory.unbiased_pass_at_k(5, 1, 0), "k must"),
     (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
     (lambda: theory.plurality_vote_accuracy([[0.5, 0.5]], 3), "1-D"),
     (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, correct=2), "correct must index"),
@@ -342,5 +343,98 @@ def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
     (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, ties="x"), "ties must"),
 ])
 def test_subsample_vote_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def brute_vote(counts_of, weight_of, n_answers, N, correct, ties, codes):
+    """Sum over every tally of N answers of weight_of(tally) times the vote's chance of picking ``correct``."""
+    total = 0.0
+    for tally in itertools.product(range(N + 1), repeat=n_answers):
+        if sum(tally) != N or not counts_of(tally):
+            continue
+        top = max(tally)
+        tied = [a for a in range(n_answers) if tally[a] == top]
+        if correct not in tied:
+            continue
+        if ties == "uniform":
+            win = 1 / len(tied)
+        elif ties == "lose":
+            win = float(len(tied) == 1)
+        else:
+            win = float(min(tied, key=lambda a: codes[a]) == correct)
+        total += weight_of(tally) * win
+    return total
+
+
+@pytest.mark.parametrize("probs,codes,N", [([0.3, 0.3, 0.2, 0.2], [8, 2, 5, 11], 6), ([0.1, 0.3, 0.3, 0.3], [4, 1, 9, 2], 7),
+                                           ([0.25] * 4, [3, 0, 2, 1], 4), ([0.5, 0.25, 0.25], [9, 8, 10], 5)])
+def test_smallest_tie_rule_exact_vote_against_brute_force(probs, codes, N):
+    def multinomial(tally):
+        return math.factorial(N) * np.prod([p**c / math.factorial(c) for p, c in zip(probs, tally)])
+
+    for correct in range(len(probs)):
+        exact = {ties: theory.plurality_vote_accuracy(probs, N, correct=correct, ties=ties,
+                                                      codes=np.array(codes) if ties == "smallest" else None)
+                 for ties in ("uniform", "lose", "smallest")}
+        for ties, value in exact.items():
+            assert value == pytest.approx(brute_vote(lambda t: True, multinomial, len(probs), N, correct, ties, codes), abs=1e-10)
+        assert exact["lose"] <= exact["smallest"] + 1e-12
+        if codes[correct] == min(codes):
+            assert exact["smallest"] > exact["uniform"]
+        if codes[correct] == max(codes):
+            assert exact["smallest"] < exact["uniform"]
+
+
+@pytest.mark.parametrize("counts,codes,N", [([3, 2, 2, 1], [7, 1, 9, 4], 4), ([2, 1, 1, 1, 1], [3, 2, 5, 1, 4], 5), ([4, 4, 1], [2, 1, 0], 6)])
+def test_smallest_tie_rule_exact_subset_vote_against_brute_force(counts, codes, N):
+    S = sum(counts)
+
+    def hypergeometric(tally):
+        return np.prod([math.comb(c, t) for c, t in zip(counts, tally)]) / math.comb(S, N)
+
+    for correct in range(len(counts)):
+        exact = theory.subsample_vote_accuracy(np.array(counts), N, correct=correct, ties="smallest", codes=np.array(codes))
+        assert exact == pytest.approx(brute_vote(lambda t: all(a <= c for a, c in zip(t, counts)), hypergeometric,
+                                                 len(counts), N, correct, "smallest", codes), abs=1e-10)
+
+
+def test_smallest_tie_rule_exact_vote_against_simulated_votes():
+    """Many rare answers, as in Chapter 6: simulated votes with ties="smallest" match the exact sum, not the uniform one."""
+    probs = np.r_[0.03, np.full(97, 0.01)]
+    codes = np.r_[40, np.arange(97) + (np.arange(97) >= 40)]  # the correct answer has 40 smaller rivals and 57 larger ones
+    N, reps = 10, 40000
+    gen = runtime.generator(9, "cpu")
+    draws = torch.multinomial(torch.tensor(probs), reps * N, replacement=True, generator=gen).reshape(reps, N)
+    won = (plurality_vote(torch.tensor(codes)[draws], ties="smallest") == 40).double().mean().item()
+    exact = theory.plurality_vote_accuracy(probs, N, ties="smallest", codes=codes)
+    se = math.sqrt(exact * (1 - exact) / reps)
+    assert abs(won - exact) < 4 * se
+    assert abs(won - theory.plurality_vote_accuracy(probs, N)) > 8 * se
+
+
+def test_votes_needed_normal_approximation():
+    delta, target = 0.05, 0.9
+    n_star = theory.votes_needed(delta, target)
+    assert math.isclose(n_star, (stats.norm.ppf(target) / (2 * delta)) ** 2, rel_tol=1e-10)
+    exact = theory.majority_vote_accuracy(torch.tensor([0.5 + delta], dtype=torch.float64), round(n_star)).item()
+    assert abs(exact - target) < 0.01
+    with pytest.raises(ValueError, match="delta"):
+        theory.votes_needed(0.0, 0.9)
+    with pytest.raises(ValueError, match="target"):
+        theory.votes_needed(0.1, 0.5)
+    with pytest.raises(ValueError):
+        theory.votes_needed(0.6, 0.9)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest"), "codes must be given"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, codes=np.array([1, 2])), "codes must be given"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest", codes=np.array([1, 1])), "distinct integers"),
+    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest", codes=np.array([1.0, 2.0])), "distinct integers"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 2, ties="smallest", codes=np.array([1, 2, 3])), "distinct integers"),
+    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 2, ties="first"), "ties must"),
+])
+def test_exact_vote_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

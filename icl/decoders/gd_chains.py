@@ -1,4 +1,4 @@
-"""Decoding a chain of thought of gradient-descent iterates, deterministically or with noise injection.
+"""Chains of gradient-descent thoughts, decoded greedily or with noise injection (Chapters 2 to 4).
 
 The thought-emitting transformer (Chapter 2) emits the iterates of gradient
 descent on the in-context least-squares loss, with the gradient divided by n:
@@ -17,7 +17,8 @@ Sampled decoding is simulated by injecting noise into what the model emits
 
 Shapes: ``X (B, n, d)``, ``y (B, n)``; chains come out as ``(B, N, d)`` (or
 ``(B, N, steps + 1, d)`` with ``return_path``), N independent chains per prompt.
-All chains of all prompts advance together, one batched matrix product a step.
+All chains of all prompts advance together, one batched matrix product a step. Their average,
+and nested averages of the first N chains, are :func:`icl.techniques.nested_averages`.
 """
 
 from __future__ import annotations
@@ -78,30 +79,3 @@ def sample_chains(
             path.append(w)
     return torch.stack(path, dim=2) if return_path else w
 
-
-def running_chain_averages(
-    X: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    eta: float,
-    steps: int,
-    n_avg: list[int],
-    lam: float = 0.0,
-    noise: str = "multiplicative",
-    level: float,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The average of the first N final thoughts of one sequence of chains per prompt, for each N in ``n_avg``.
-
-    As in the authors' prototype, the averages are nested: running sums over one
-    sequence of max(n_avg) independent chains, so the average of N and of N' > N
-    chains share their first N chains. Returns ``(B, len(n_avg), d)``; the chains
-    are those of :func:`sample_chains` with the same arguments.
-    """
-    if not isinstance(n_avg, (list, tuple)) or not n_avg:
-        raise ValueError(f"n_avg must be a non-empty list of chain counts, got {n_avg!r}")
-    counts = [integer("n_avg entry", n) for n in n_avg]
-    chains = sample_chains(X, y, eta=eta, steps=steps, n_chains=max(counts), lam=lam, noise=noise, level=level,
-                           generator=generator)
-    sums = chains.cumsum(1)[:, [n - 1 for n in counts]]
-    return sums / torch.tensor(counts, device=sums.device, dtype=sums.dtype)[:, None]

@@ -13,16 +13,16 @@ at any temperature is
 
     log P_T(v) = sum_j log sigmoid(v_j m_j(v_<j) / T)      (:func:`log_probs_at`),
 
-in the row order of :func:`icl.answer_distribution.sign_vectors`.
-Shapes: ``X (B, n, d)``, ``y (B, n)``; samples ``(B, N, d)`` of +-1.
+in the row order of :func:`icl.decoders.answer_distribution.sign_vectors`.
+Shapes: ``X (B, n, d)``, ``y (B, n)``; samples ``(B, N, d)`` of +-1. Votes and best-of-N over
+the samples are in :mod:`icl.techniques`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from icl import binary_chains
-from icl.answer_distribution import index_of, sign_vectors
+from icl.decoders.answer_distribution import sign_vectors
 from icl.models.softmax_transformer import CoefficientDecoder
 from icl.validation import integer, real
 
@@ -97,34 +97,3 @@ def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
     v = sign_vectors(margins.shape[2], device=margins.device, dtype=margins.dtype)
     return torch.nn.functional.logsigmoid(v * margins / temperature).sum(-1)
 
-
-def majority_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin; ``(B, d)``."""
-    if samples.ndim != 3:
-        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
-    total = samples.sum(1)
-    coin = torch.where(torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0)
-    return torch.where(total == 0, coin.to(total.dtype), total.sign())
-
-
-def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Whole-vector majority vote: the most frequent of the N answers of each prompt, ties broken
-    uniformly at random among the most frequent; ``samples (B, N, d)`` -> ``(B, d)``.
-
-    The answers are coded by :func:`icl.answer_distribution.index_of` and voted on by
-    :func:`icl.binary_chains.majority_vote`; a sample bearing the winning code is returned.
-    """
-    if samples.ndim != 3:
-        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
-    codes = index_of(samples)  # (B, N)
-    winner = binary_chains.majority_vote(codes, generator)
-    first = (codes == winner.unsqueeze(1)).to(torch.int8).argmax(1)
-    return samples[torch.arange(samples.shape[0], device=samples.device), first]
-
-
-def best_of_n(samples: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
-    """The sample of largest ``reward (B, N)`` among ``samples (B, N, d)``; shape ``(B, d)``."""
-    if samples.ndim != 3 or reward.shape != samples.shape[:2]:
-        raise ValueError(f"need samples (B, N, d) and reward (B, N), got {tuple(samples.shape)} and {tuple(reward.shape)}")
-    best = reward.argmax(1)
-    return samples[torch.arange(samples.shape[0], device=samples.device), best]

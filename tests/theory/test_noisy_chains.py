@@ -6,11 +6,7 @@ import torch
 
 from icl import tasks, theory
 from icl.harness import runtime
-from icl.decoding import sample_chains
-
-
-def _prompts(seed=0, batch=3, n=8, d=4, sigma2=0.3):
-    return tasks.sample_prompts(batch, n, d, sigma2=sigma2, generator=runtime.generator(seed, "cpu"), device="cpu")
+from icl.decoders.gd_chains import sample_chains
 
 
 def test_gaussian_fourth_moment_brute_force():
@@ -31,8 +27,8 @@ def test_gaussian_fourth_moment_brute_force():
 
 
 @pytest.mark.parametrize("noise", ["multiplicative", "additive"])
-def test_mean_and_covariance_small_monte_carlo(noise):
-    p = _prompts(batch=1)
+def test_mean_and_covariance_small_monte_carlo(noise, draw_prompts):
+    p = draw_prompts(1, 8, 4, sigma2=0.3)
     gen = runtime.generator(5, "cpu")
     kw = dict(eta=0.15, steps=12, noise=noise, level=0.5, lam=0.05)
     chains = sample_chains(p.X, p.y, n_chains=100000, generator=gen, **kw)[0]
@@ -43,8 +39,8 @@ def test_mean_and_covariance_small_monte_carlo(noise):
     assert abs(sq.mean() - cov.trace()) < 4.5 * sq.std() / 100000**0.5
 
 
-def test_multiplicative_mean_is_ridge_iterate_at_lam_plus_delta2():
-    p = _prompts()
+def test_multiplicative_mean_is_ridge_iterate_at_lam_plus_delta2(draw_prompts):
+    p = draw_prompts(3, 8, 4, sigma2=0.3)
     m = theory.chain_mean(p.X, p.y, eta=0.1, steps=9, noise="multiplicative", level=0.6, lam=0.1)
     assert torch.allclose(m, theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.1 + 0.36, 9))
     a = theory.chain_mean(p.X, p.y, eta=0.1, steps=9, noise="additive", level=0.6)
@@ -52,8 +48,8 @@ def test_multiplicative_mean_is_ridge_iterate_at_lam_plus_delta2():
 
 
 @pytest.mark.parametrize("noise", ["multiplicative", "additive"])
-def test_diagonal_recursion_matches_full_recursion_and_fixed_point(noise):
-    p = _prompts(batch=2, n=10, d=4)
+def test_diagonal_recursion_matches_full_recursion_and_fixed_point(noise, draw_prompts):
+    p = draw_prompts(2, 10, 4, sigma2=0.3)
     kw = dict(eta=0.1, noise=noise, level=0.4, lam=0.02)
     bias2, trace = theory.chain_risk_terms(p.X, p.y, p.w, steps=25, **kw)
     full = theory.chain_covariance(p.X, p.y, steps=25, **kw)
@@ -69,8 +65,8 @@ def test_diagonal_recursion_matches_full_recursion_and_fixed_point(noise):
     assert torch.allclose(late, theory.stationary_chain_covariance(p.X, p.y, **kw), atol=1e-10)
 
 
-def test_averaged_chain_risk_is_bias_plus_trace_over_n_and_matches_simulation():
-    p = _prompts(batch=1, n=6, d=5)
+def test_averaged_chain_risk_is_bias_plus_trace_over_n_and_matches_simulation(draw_prompts):
+    p = draw_prompts(1, 6, 5, sigma2=0.3)
     kw = dict(eta=0.2, steps=15, level=0.7)
     bias2, trace = theory.chain_risk_terms(p.X, p.y, p.w, **kw)
     assert torch.allclose(theory.averaged_chain_risk(p.X, p.y, p.w, n_chains=8, **kw), bias2 + trace / 8)
@@ -81,8 +77,8 @@ def test_averaged_chain_risk_is_bias_plus_trace_over_n_and_matches_simulation():
     assert abs(err.mean() - theory_value) < 4 * err.std() / 20000**0.5
 
 
-def test_errors():
-    p = _prompts()
+def test_errors(draw_prompts):
+    p = draw_prompts(3, 8, 4, sigma2=0.3)
     with pytest.raises(ValueError, match="noise"):
         theory.chain_mean(p.X, p.y, eta=0.1, steps=3, noise="none", level=0.1)
     with pytest.raises(ValueError, match="level"):
@@ -97,7 +93,7 @@ def test_errors():
         theory.averaged_chain_risk(p.X, p.y, p.w, eta=0.1, steps=3, level=0.1, n_chains=0)
     with pytest.raises(ValueError, match="steps"):
         theory.chain_risk_terms(p.X, p.y, p.w, eta=0.1, steps=-2, level=0.1)
-    singular = _prompts(n=2, d=4)
+    singular = draw_prompts(3, 2, 4, sigma2=0.3)
     with pytest.raises(ValueError, match="no stationary covariance"):
         theory.stationary_chain_covariance(singular.X, singular.y, eta=0.1, noise="additive", level=0.1)
     with pytest.raises(ValueError, match="no stationary covariance"):
@@ -106,9 +102,9 @@ def test_errors():
 
 @pytest.mark.parametrize("noise", ["multiplicative", "additive"])
 @pytest.mark.parametrize("n, d", [(8, 5), (4, 7)])
-def test_chain_error_moments_match_the_full_covariance_recursion(noise, n, d):
+def test_chain_error_moments_match_the_full_covariance_recursion(noise, n, d, draw_prompts):
     """b^T C_T b with the closed-form off-diagonal entries equals the O(T d^3) recursion, for n > d and n < d."""
-    p = _prompts(batch=3, n=n, d=d)
+    p = draw_prompts(3, n, d, sigma2=0.3)
     for steps in (1, 2, 7, 40):
         kw = dict(eta=0.15, steps=steps, noise=noise, level=0.5, lam=0.05)
         bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
@@ -144,8 +140,8 @@ def test_geometric_sum_against_the_direct_sum():
         assert torch.allclose(_geometric_sum(r, q, steps), direct, rtol=1e-12, atol=1e-300)
 
 
-def test_averaged_chain_error_norm_first_order_and_bounds():
-    p = _prompts(seed=1, batch=1, n=6, d=3)
+def test_averaged_chain_error_norm_first_order_and_bounds(draw_prompts):
+    p = draw_prompts(1, 6, 3, sigma2=0.3, seed=1)
     kw = dict(eta=0.2, steps=15, level=1.0)
     bias2, trace, quadratic = theory.chain_error_moments(p.X, p.y, p.w, **kw)
     norm = bias2.sqrt()

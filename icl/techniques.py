@@ -1,0 +1,246 @@
+"""Test-time techniques: how several decoded answers of one prompt become one answer, or a success.
+
+**One convention for selection.** A verifier gives each candidate a *score*, a loss: lower is
+better. Best-of-N keeps the candidate of smallest score (:func:`best_of_n`). The scores:
+
+- :func:`oracle_score`: ||w - w*||^2, the true parameter error (an ideal verifier);
+- :func:`in_context_loss`: ||X w - y||^2 / n, the mean squared error on the prompt's own
+  examples (self-verification, no access to w*);
+- :func:`norm_score`: ||w||^2, the authors' prototype's choice (misspecified).
+
+Aggregation of N answers per prompt (candidates ``(B, N, d)``, B prompts):
+
+- averaging: the mean of the N answers; :func:`nested_averages` for every N of a list at once;
+- votes: :func:`plurality_vote` (the most frequent of N integer codes, ties uniform or to the
+  smallest code), :func:`sign_vote` (per coefficient of +-1 answers), :func:`vector_vote`
+  (the most frequent whole vector);
+- best-of-N: :func:`best_of_n`, and :func:`best_of_n_values` for every N <= N_max at once;
+- pass@k, whether some of k answers is right: :func:`pass_at_k` gives it exactly from the
+  probability p of one right answer, ``1 - (1 - p)^k``; :func:`unbiased_pass_at_k` (the closed
+  form of :mod:`icl.theory`) estimates it without bias from n >= k samples of which c are right.
+
+Exact accuracies given an answer distribution over {-1, +1}^d
+(:mod:`icl.decoders.answer_distribution`, a table ``log_probs (B, 2^d)``):
+:func:`best_of_n_accuracy`, :func:`vector_vote_accuracy_3`; the per-coefficient vote's
+``V_N(q)`` is :func:`icl.theory.majority_vote_accuracy` and the plurality vote's
+:func:`icl.theory.plurality_vote_accuracy`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from icl.decoders.answer_distribution import answer_dimension, index_of, probability_of
+from icl.theory import unbiased_pass_at_k as unbiased_pass_at_k  # re-exported: the estimator of pass@k
+from icl.validation import integer
+
+VOTE_TIES = ("uniform", "smallest")
+
+
+def _candidates(candidates: torch.Tensor) -> torch.Tensor:
+    if not isinstance(candidates, torch.Tensor) or candidates.ndim != 3:
+        shape = tuple(candidates.shape) if isinstance(candidates, torch.Tensor) else type(candidates).__name__
+        raise ValueError(f"candidates must be a tensor of shape (B, N, d), got {shape}")
+    return candidates
+
+
+# --- verifiers' scores (lower is better) ---
+
+
+def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B, N)``."""
+    candidates = _candidates(candidates)
+    if w.shape != (candidates.shape[0], candidates.shape[2]):
+        raise ValueError(f"w must have shape {(candidates.shape[0], candidates.shape[2])}, got {tuple(w.shape)}")
+    return ((candidates - w.unsqueeze(1)) ** 2).sum(-1)
+
+
+def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """||X w_k - y||^2 / n for candidates ``(B, N, d)``, ``X (B, n, d)``, ``y (B, n)``; returns ``(B, N)``.
+
+    Equals (w_k - w_LS)^T S (w_k - w_LS) + min_w ||X w - y||^2 / n with S = X^T X / n.
+    """
+    candidates = _candidates(candidates)
+    batch, _, d = candidates.shape
+    if X.ndim != 3 or X.shape[0] != batch or X.shape[2] != d or y.shape != X.shape[:2]:
+        raise ValueError(
+            f"expected X (B={batch}, n, d={d}) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    residual = candidates @ X.transpose(1, 2) - y.unsqueeze(1)
+    return (residual**2).mean(-1)
+
+
+def norm_score(candidates: torch.Tensor) -> torch.Tensor:
+    """||w_k||^2 for candidates ``(B, N, d)``; returns ``(B, N)``."""
+    return (_candidates(candidates) ** 2).sum(-1)
+
+
+# --- best-of-N ---
+
+
+class Selection(NamedTuple):
+    """What :func:`best_of_n` returns: the kept candidates ``(B, d)`` and their indices ``(B,)``."""
+
+    selected: torch.Tensor
+    index: torch.Tensor
+
+
+def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
+    """Best-of-N: each prompt's candidate of smallest score (the first of equal scores).
+
+    ``candidates (B, N, d)``, ``scores (B, N)`` -> ``Selection(selected (B, d), index (B,))``.
+    """
+    candidates = _candidates(candidates)
+    if not isinstance(scores, torch.Tensor) or scores.shape != candidates.shape[:2]:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"scores must have shape {tuple(candidates.shape[:2])}, got {shape}")
+    index = scores.argmin(1)
+    return Selection(candidates[torch.arange(candidates.shape[0], device=candidates.device), index], index)
+
+
+def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``values`` of the best-of-N candidate for every N = 1..N_max, from one draw of N_max candidates.
+
+    ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate);
+    entry ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``.
+    """
+    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
+        raise ValueError("scores must be a tensor of shape (B, N_max)")
+    if not isinstance(values, torch.Tensor) or values.shape != scores.shape:
+        raise ValueError(f"values must have the shape of scores {tuple(scores.shape)}")
+    index = torch.cummin(scores, dim=1).indices
+    return values.gather(1, index)
+
+
+# --- averaging ---
+
+
+def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
+    """The average of the first N answers of each prompt, for each N in ``n_avg``.
+
+    ``answers (B, N_max, d)`` with ``N_max >= max(n_avg)``; returns ``(B, len(n_avg), d)``. As in
+    the authors' prototype, the averages are nested (running sums over one sequence of answers),
+    so the averages of N and of N' > N answers share their first N answers.
+    """
+    answers = _candidates(answers)
+    if not isinstance(n_avg, list | tuple) or not n_avg:
+        raise ValueError(f"n_avg must be a non-empty list of answer counts, got {n_avg!r}")
+    counts = [integer("n_avg entry", n) for n in n_avg]
+    if max(counts) > answers.shape[1]:
+        raise ValueError(f"n_avg asks for {max(counts)} answers, but only {answers.shape[1]} are given")
+    sums = answers.cumsum(1)[:, [n - 1 for n in counts]]
+    return sums / torch.tensor(counts, device=sums.device, dtype=sums.dtype)[:, None]
+
+
+# --- votes ---
+
+
+def plurality_vote(
+    answers: torch.Tensor, generator: torch.Generator | None = None, *, ties: str = "uniform"
+) -> torch.Tensor:
+    """The most frequent answer of each row of ``answers (B, N)`` (integer codes); returns ``(B,)``.
+
+    ``ties`` breaks ties among the answers with the top count:
+
+    - ``"uniform"``: each distinct answer of a row gets its count plus an independent
+      U(0, 1) key and the largest key wins, so each tied answer is chosen with equal
+      probability (draws from ``generator``);
+    - ``"smallest"``: the smallest code wins, deterministically, as ``scipy.stats.mode``
+      (the authors' prototype's vote) and ``torch.mode`` do.
+    """
+    if answers.ndim != 2 or answers.shape[1] < 1:
+        raise ValueError(f"answers must have shape (B, N) with N >= 1, got {tuple(answers.shape)}")
+    if answers.dtype.is_floating_point or answers.dtype == torch.bool:
+        raise ValueError(f"answers must be integer codes, got dtype {answers.dtype}")
+    if ties not in VOTE_TIES:
+        raise ValueError(f"ties must be one of {VOTE_TIES}, got {ties!r}")
+    ordered = answers.sort(dim=1).values
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    run = starts.cumsum(1) - 1
+    counts = torch.zeros(ordered.shape, device=answers.device, dtype=torch.float64)
+    counts.scatter_add_(1, run, torch.ones_like(counts))
+    if ties == "uniform":
+        counts += torch.rand(counts.shape, generator=generator, device=answers.device, dtype=torch.float64)
+    winner = counts.argmax(1, keepdim=True)  # runs are in increasing order: the first maximum is the smallest code
+    first = (run == winner).to(torch.int8).argmax(1, keepdim=True)
+    return ordered.gather(1, first).squeeze(1)
+
+
+def _signs(samples: torch.Tensor) -> torch.Tensor:
+    if samples.ndim != 3:
+        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
+    return samples
+
+
+def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin;
+    ``(B, d)``."""
+    total = _signs(samples).sum(1)
+    coin = torch.where(torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0)
+    return torch.where(total == 0, coin.to(total.dtype), total.sign())
+
+
+def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Whole-vector vote: the most frequent of the N answers of each prompt, ties broken uniformly
+    at random among the most frequent; ``samples (B, N, d)`` of +-1 -> ``(B, d)``.
+
+    The answers are coded by :func:`icl.decoders.answer_distribution.index_of` and voted on by
+    :func:`plurality_vote`; a sample bearing the winning code is returned.
+    """
+    codes = index_of(_signs(samples))  # (B, N)
+    winner = plurality_vote(codes, generator)
+    first = (codes == winner.unsqueeze(1)).to(torch.int8).argmax(1)
+    return samples[torch.arange(samples.shape[0], device=samples.device), first]
+
+
+# --- pass@k ---
+
+
+def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
+    """1 - (1 - p)^k: the probability that some of k i.i.d. answers is right, each right with
+    probability ``p`` (elementwise in a tensor of probabilities)."""
+    k = integer("k", k)
+    if not torch.is_tensor(p) or p.numel() == 0 or p.min() < 0 or p.max() > 1:
+        raise ValueError("p must be a non-empty tensor of probabilities in [0, 1]")
+    return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
+
+
+# --- exact accuracies given an answer distribution ---
+
+
+def best_of_n_accuracy(
+    log_probs: torch.Tensor, scores: torch.Tensor, target: torch.Tensor, n_samples: int
+) -> torch.Tensor:
+    """P(best-of-N returns ``target``) = ``P(s >= s_target)^N - P(s > s_target)^N`` per prompt, ``(B,)``.
+
+    Best-of-N keeps the smallest score (module docstring), so it returns the target when no
+    sample scores below it and some sample scores as it does (with distinct scores, when the
+    target is drawn). ``log_probs (B, 2^d)`` is the sampler, ``scores (B, 2^d)`` the score of
+    every vector, ``target (B, d)``.
+    """
+    d = answer_dimension(log_probs)
+    n_samples = integer("n_samples", n_samples)
+    if scores.shape != log_probs.shape:
+        raise ValueError(f"scores must have the shape of log_probs {tuple(log_probs.shape)}, got {tuple(scores.shape)}")
+    if target.shape != (log_probs.shape[0], d):
+        raise ValueError(f"target must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(target.shape)}")
+    probs = log_probs.double().exp()
+    s_target = scores.gather(1, index_of(target).unsqueeze(1))
+    above_or_equal = (probs * (scores >= s_target)).sum(1)
+    above = (probs * (scores > s_target)).sum(1)
+    return above_or_equal**n_samples - above**n_samples
+
+
+def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """P(the whole-vector vote of 3 i.i.d. samples returns ``target``), per prompt, shape ``(B,)``.
+
+    With ``p = P(target)`` and ``S2 = sum_v P(v)^2``: at least two samples equal the target
+    (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
+    with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
+    """
+    p = probability_of(log_probs, target).double()
+    s2 = (2 * log_probs.double()).exp().sum(1)
+    return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))
