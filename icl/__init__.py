@@ -5,7 +5,7 @@ The subpackages and modules are imported on first use (``icl.tasks``, or ``from 
 
 import importlib
 
-__all__ = ["decoders", "harness", "models", "tasks", "techniques", "theory", "validation"]
+__all__ = ["decoders", "experiments", "harness", "models", "tasks", "techniques", "theory", "validation"]
 __version__ = "0.1.0"
 
 

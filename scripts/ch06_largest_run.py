@@ -5,6 +5,7 @@
 
 Settings are the prototype's: d = 50, n = 30, k = 5, label-noise standard deviation 0.01,
 eta = 1/n on the undivided gradient (``eta = 1`` in :mod:`icl.decoders.sparse_chains`), 50 steps.
+The experiment is :func:`icl.experiments.run_sparse_vote`, the one Chapter 6 runs at a small scale.
 Each protocol draws P prompts, runs greedy decoding and S sampled chains on each, and
 reports greedy exact recovery, the single-sample accuracy and the majority vote of the
 first N chains for N in 1, 10, 50, 100, 200, 500, 1000 (N <= S), each ± one standard
@@ -30,91 +31,61 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from icl import tasks, theory
-from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
+from icl import experiments
 from icl.harness import runtime
-from icl.techniques import plurality_vote
+from icl.harness.montecarlo import Estimate
 
-D, N_EXAMPLES, K, STEPS, NOISE = 50, 30, 5, 50, 0.01
+SETTINGS = experiments.SparseVoteSettings()  # the prototype's: d = 50, n = 30, k = 5, 50 steps, noise 0.01
 VOTE_N = (1, 10, 50, 100, 200, 500, 1000)
-TIE_OF = {"prototype": "smallest", "book": "uniform"}
 
 
-def draw_prompts(protocol: str, batch: int, gen: torch.Generator, dev: torch.device, dt: torch.dtype) -> tasks.Prompts:
-    """``batch`` prompts of the protocol: the prototype's fixed support, or a uniform random support."""
-    if protocol == "prototype":
-        w = tasks.prototype_support(D, K).to(dev, dt).expand(batch, -1)
-        return tasks.sample_prompts_for_tasks(w, N_EXAMPLES, sigma2=NOISE**2, generator=gen)
-    return tasks.sample_prompts(batch, N_EXAMPLES, D, prior="sparse-binary", k=K, sigma2=NOISE**2, generator=gen,
-                                device=dev, dtype=dt)
-
-
-def mean_and_se(values: np.ndarray) -> dict:
+def mean_and_se(values) -> dict:
     """Mean over prompts and its standard error (sample standard deviation / sqrt(prompts))."""
-    return {"mean": float(values.mean()), "se": float(values.std(ddof=1) / math.sqrt(len(values)))}
-
-
-def exact_subset_votes(codes: torch.Tensor, truth: torch.Tensor, N: int, ties: str) -> np.ndarray:
-    """Per prompt: exact P(a vote of N of its stored answers, drawn without replacement, is right) under ``ties``."""
-    out = np.zeros(len(codes))
-    for b in range(len(codes)):
-        values, counts = torch.unique(codes[b], return_counts=True)
-        where = (values == truth[b]).nonzero()
-        if len(where):
-            out[b] = theory.subsample_vote_accuracy(counts.cpu().numpy(), N, correct=int(where[0, 0]), ties=ties,
-                                                    codes=values.cpu().numpy() if ties == "smallest" else None)
-    return out
+    estimate = Estimate.from_values(values)
+    return {"mean": estimate.mean, "se": estimate.stderr}
 
 
 def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int) -> dict:
-    dev, dt = runtime.device(), runtime.dtype()
     timer = runtime.Timer()
-    gen = runtime.generator(seed, dev)
-    p = draw_prompts(protocol, prompts, gen, dev, dt)
-    truth = support_codes(p.w)
-    greedy = sparse_binary_chains(p.X, p.y, k=K, eta=1.0, steps=STEPS, greedy=True)[:, 0]
-    greedy_right = (support_codes(greedy) == truth).double().cpu().numpy()
-    codes = torch.cat([support_codes(sparse_binary_chains(p.X[i:i + chunk], p.y[i:i + chunk], k=K, eta=1.0, steps=STEPS,
-                                                          n_chains=samples, generator=gen))
-                       for i in range(0, prompts, chunk)])
-    chain_seconds = timer.seconds()
-    print(f"[{protocol}] {prompts} prompts: greedy and {samples} sampled chains each in {chain_seconds:.0f} s", flush=True)
-    right = (codes == truth[:, None]).double()
+    run = experiments.run_sparse_vote(protocol, prompts, samples, seed, settings=SETTINGS, chunk=chunk)
+    codes, truth = run.codes, run.truth
+    print(f"[{protocol}] {prompts} prompts: greedy and {samples} sampled chains each in {run.seconds:.0f} s", flush=True)
     result = {
-        "protocol": protocol, "tie_rule": TIE_OF[protocol], "prompts": prompts, "samples": samples, "seed": seed,
-        "greedy": mean_and_se(greedy_right),
-        "single_sample": mean_and_se(right.mean(1).cpu().numpy()),
-        "votes": {ties: {} for ties in ("uniform", "smallest")},
+        "protocol": protocol, "tie_rule": experiments.PROTOCOLS[protocol], "prompts": prompts, "samples": samples,
+        "seed": seed,
+        "greedy": mean_and_se(run.greedy_right()),
+        "single_sample": mean_and_se(run.single_sample_right()),
+        "votes": {},
         "exact_subset_votes": {ties: {} for ties in ("uniform", "smallest", "lose")},
-        "chain_seconds": chain_seconds,
+        "chain_seconds": run.seconds,
     }
-    for N in [N for N in VOTE_N if N <= samples]:
-        for ties in ("uniform", "smallest"):
-            won = (plurality_vote(codes[:, :N], gen, ties=ties) == truth).double().cpu().numpy()
-            result["votes"][ties][str(N)] = mean_and_se(won)
+    n_votes = [N for N in VOTE_N if N <= samples]
+    for ties in ("uniform", "smallest"):  # only the uniform rule draws from the generator
+        won = experiments.vote_wins(codes, truth, n_votes, ties, run.generator)
+        result["votes"][ties] = {str(N): mean_and_se(won[N]) for N in n_votes}
+    for N in n_votes:
         print(f"[{protocol}] vote N={N:5d}: " + "  ".join(
             f"{ties} {result['votes'][ties][str(N)]['mean']:.5f} ± {result['votes'][ties][str(N)]['se']:.5f}"
             for ties in ("uniform", "smallest")), flush=True)
     codes_cpu, truth_cpu = codes.cpu(), truth.cpu()
     for N in exact_n:
         for ties in ("uniform", "smallest", "lose"):
-            result["exact_subset_votes"][ties][str(N)] = mean_and_se(exact_subset_votes(codes_cpu, truth_cpu, N, ties))
+            result["exact_subset_votes"][ties][str(N)] = mean_and_se(
+                experiments.exact_subset_votes(codes_cpu, truth_cpu, N, ties))
         print(f"[{protocol}] exact vote of N={N} stored answers: " + "  ".join(
             f"{ties} {v[str(N)]['mean']:.5f} ± {v[str(N)]['se']:.5f}" for ties, v in result["exact_subset_votes"].items()),
             flush=True)
     is_wrong, is_larger = codes_cpu != truth_cpu[:, None], codes_cpu > truth_cpu[:, None]
     result["wrong_answers_with_a_larger_code"] = {
         "pooled": float(is_larger.sum() / is_wrong.sum()),
-        "per_prompt": mean_and_se((is_larger.sum(1) / is_wrong.sum(1).clamp_min(1)).double().numpy())}
+        "per_prompt": mean_and_se((is_larger.sum(1) / is_wrong.sum(1).clamp_min(1)).double())}
     result["seconds"] = timer.seconds()
     print(f"[{protocol}] greedy {result['greedy']['mean']:.5f} ± {result['greedy']['se']:.5f}, single sample "
           f"{result['single_sample']['mean']:.5f} ± {result['single_sample']['se']:.5f}; {result['seconds']:.0f} s", flush=True)
@@ -145,7 +116,8 @@ def main() -> None:
     record = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "run": runtime.describe_run(), "python": platform.python_version(),
-        "settings": {"d": D, "n": N_EXAMPLES, "k": K, "steps": STEPS, "noise_sd": NOISE, "eta": 1.0},
+        "settings": {"d": SETTINGS.d, "n": SETTINGS.n, "k": SETTINGS.k, "steps": SETTINGS.steps,
+                     "noise_sd": SETTINGS.noise_sd, "eta": SETTINGS.eta},
         "seconds": timer.seconds(), "protocols": results,
     }
     print(f"total {record['seconds']:.0f} s", flush=True)

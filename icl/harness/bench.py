@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from icl import tasks, techniques
+from icl import experiments, tasks, techniques
 from icl.decoders import gd_chains, sparse_chains
 from icl.harness import runtime
 
@@ -150,17 +150,17 @@ BEST_OF_N = Kernel(
 
 # --- sparse binary chains with a majority vote (Chapter 6) ---
 
-def _vote_overlap(p: dict, prompts: tasks.Prompts, finals: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _vote_overlap(p: dict, prompts: tasks.Prompts, codes: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """|vote's support ∩ true support| / k for each prompt (1 exactly when the vote recovers w)."""
-    vote = techniques.plurality_vote(sparse_chains.support_codes(finals), generator=gen)
+    vote = techniques.plurality_vote(codes, generator=gen)
     bits = (vote.unsqueeze(-1) >> torch.arange(p["d"], device=vote.device)) & 1
     return (bits * prompts.w).sum(-1).double() / p["k"]
 
 
 def _sparse_vote_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    finals = sparse_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"], steps=p["steps"],
-                                                n_chains=p["N"], generator=gen)
-    return _vote_overlap(p, prompts, finals, gen)
+    codes = experiments.sampled_answer_codes(prompts.X, prompts.y, k=p["k"], eta=p["eta"], steps=p["steps"],
+                                             samples=p["N"], generator=gen)
+    return _vote_overlap(p, prompts, codes, gen)
 
 
 def _sparse_vote_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
@@ -168,13 +168,13 @@ def _sparse_vote_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -
     finals = torch.stack([sparse_chains.sparse_binary_chains(prompts.X, prompts.y, k=p["k"], eta=p["eta"],
                                                              steps=p["steps"], generator=gen)[:, 0]
                           for _ in range(p["N"])], dim=1)
-    return _vote_overlap(p, prompts, finals, gen)
+    return _vote_overlap(p, prompts, sparse_chains.support_codes(finals), gen)
 
 
 SPARSE_VOTE = Kernel(
     name="sparse-binary-vote",
     prior="sparse-binary",
-    description="majority vote of N sampled sparse binary chains (Chapter 6); metric: overlap of the vote with the truth",
+    description="plurality vote of N sampled sparse binary chains (Chapter 6's experiment); metric: overlap of the vote with the truth",
     sizes={
         "tiny": dict(batch=256, N=16, steps=10, d=10, n=12, k=2, sigma2=0.01, eta=1.0),
         "prototype": dict(batch=8, N=1000, steps=50, d=50, n=30, k=5, sigma2=0.01, eta=1.0),

@@ -1,0 +1,175 @@
+"""Experiments that the chapters, the scripts and the benchmark share.
+
+**Chapter 6's sparse vote** (the authors' prototype's case 2). A prompt's task is a support of
+k ones in d coordinates; :func:`run_sparse_vote` draws prompts under a protocol, decodes each
+greedily, and samples S chains per prompt (:mod:`icl.decoders.sparse_chains`), whose final
+answers come out as integer codes; :func:`vote_wins` then says, for each N, whether the plurality
+vote of the first N answers recovers the task (:func:`icl.techniques.plurality_vote`), and
+:func:`exact_subset_votes` gives the exact accuracy of a vote of N of the S stored answers drawn
+without replacement (:func:`icl.theory.subsample_vote_accuracy`). The protocols:
+
+- ``"prototype"``: the prototype's protocol as it was: the same support in every prompt
+  (:func:`icl.tasks.prototype_support`), and a vote that breaks ties towards the smallest code,
+  as ``scipy.stats.mode`` does;
+- ``"book"``: a uniformly random support per prompt, and ties broken uniformly at random.
+
+Chapter 6 runs it at a small scale, ``scripts/ch06_largest_run.py`` at the largest scale run so
+far, and :mod:`icl.harness.bench` times :func:`sampled_answer_codes` against a loop over chains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from icl import tasks, theory
+from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
+from icl.harness import runtime
+from icl.techniques import plurality_vote
+from icl.validation import integer
+
+PROTOCOLS = {"book": "uniform", "prototype": "smallest"}  # protocol -> the tie rule of its vote
+
+
+@dataclass(frozen=True)
+class SparseVoteSettings:
+    """The task and the chains: dimension ``d``, ``n`` examples, ``k`` ones, ``steps`` steps of
+    step size ``eta`` (gradient divided by n), label-noise standard deviation ``noise_sd``.
+
+    The defaults are the prototype's (its step 1/n on the undivided gradient is ``eta = 1``).
+    """
+
+    d: int = 50
+    n: int = 30
+    k: int = 5
+    steps: int = 50
+    noise_sd: float = 0.01
+    eta: float = 1.0
+
+
+@dataclass(frozen=True)
+class SparseVoteRun:
+    """One protocol's run: the sampled prompts and their answers' codes ``(B, S)`` with the true codes
+    ``(B,)``; the greedily decoded prompts and their final supports ``(G, d)``; the generator, to
+    draw the votes' tie-breaks from next; the seconds the chains took."""
+
+    protocol: str
+    prompts: tasks.Prompts
+    codes: torch.Tensor
+    truth: torch.Tensor
+    greedy_prompts: tasks.Prompts
+    greedy_final: torch.Tensor
+    generator: torch.Generator
+    seconds: float
+
+    def greedy_right(self) -> torch.Tensor:
+        """Whether greedy decoding recovered the task, per greedy prompt, float64 ``(G,)``."""
+        return (self.greedy_final == self.greedy_prompts.w).all(-1).to(torch.float64)
+
+    def single_sample_right(self) -> torch.Tensor:
+        """The fraction of a prompt's S sampled answers that recover its task, float64 ``(B,)``."""
+        return (self.codes == self.truth[:, None]).to(torch.float64).mean(1)
+
+
+def draw_sparse_prompts(
+    protocol: str, batch: int, generator: torch.Generator, settings: SparseVoteSettings = SparseVoteSettings()
+) -> tasks.Prompts:
+    """``batch`` prompts of the protocol on the generator's device (in its default dtype): the
+    prototype's fixed support, or a uniformly random support per prompt."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {tuple(PROTOCOLS)}, got {protocol!r}")
+    s, dev = settings, generator.device
+    if protocol == "prototype":
+        w = tasks.prototype_support(s.d, s.k).to(dev, runtime.dtype(dev)).expand(batch, -1)
+        return tasks.sample_prompts_for_tasks(w, s.n, sigma2=s.noise_sd**2, generator=generator)
+    return tasks.sample_prompts(batch, s.n, s.d, prior="sparse-binary", k=s.k, sigma2=s.noise_sd**2,
+                                generator=generator, device=dev, dtype=runtime.dtype(dev))
+
+
+def sampled_answer_codes(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    k: int,
+    eta: float,
+    steps: int,
+    samples: int,
+    generator: torch.Generator,
+    chunk: int | None = None,
+) -> torch.Tensor:
+    """The codes of the final answers of ``samples`` sampled chains per prompt, ``(B, samples)``.
+
+    The chains (:func:`icl.decoders.sparse_chains.sparse_binary_chains`) run ``chunk`` prompts at a
+    time (all at once by default), which bounds memory; the chunk size changes the order of the
+    draws, so with one seed different chunk sizes give different (equally distributed) answers.
+    """
+    batch = X.shape[0]
+    chunk = batch if chunk is None else integer("chunk", chunk)
+    return torch.cat([
+        support_codes(sparse_binary_chains(X[i : i + chunk], y[i : i + chunk], k=k, eta=eta, steps=steps,
+                                           n_chains=samples, generator=generator))
+        for i in range(0, batch, chunk)
+    ])
+
+
+def run_sparse_vote(
+    protocol: str,
+    prompts: int,
+    samples: int,
+    seed: int,
+    *,
+    settings: SparseVoteSettings = SparseVoteSettings(),
+    greedy_prompts: int | None = None,
+    chunk: int | None = None,
+) -> SparseVoteRun:
+    """Run the protocol: draw ``prompts`` prompts and ``samples`` sampled chains on each, and decode
+    greedily (module docstring). All draws come from one generator seeded by ``seed``.
+
+    With ``greedy_prompts``, greedy decoding runs on that many prompts of its own, drawn first (it
+    is cheap, so it can have more); by default it runs on the sampled prompts.
+    """
+    prompts, samples = integer("prompts", prompts), integer("samples", samples)
+    s = settings
+    timer = runtime.Timer()
+    gen = runtime.generator(seed, runtime.device())
+    own_greedy = None if greedy_prompts is None else draw_sparse_prompts(protocol, greedy_prompts, gen, s)
+    p = draw_sparse_prompts(protocol, prompts, gen, s)
+    pg = p if own_greedy is None else own_greedy
+    greedy_final = sparse_binary_chains(pg.X, pg.y, k=s.k, eta=s.eta, steps=s.steps, greedy=True)[:, 0]
+    codes = sampled_answer_codes(p.X, p.y, k=s.k, eta=s.eta, steps=s.steps, samples=samples, generator=gen,
+                                 chunk=chunk)
+    return SparseVoteRun(protocol, p, codes, support_codes(p.w), pg, greedy_final, gen, timer.seconds())
+
+
+def vote_wins(
+    codes: torch.Tensor, truth: torch.Tensor, n_votes: list[int], ties: str, generator: torch.Generator
+) -> dict[int, torch.Tensor]:
+    """For each N in ``n_votes``: whether the plurality vote of the first N answers is the truth,
+    float64 ``(B,)`` per prompt (ties broken by ``ties``, uniform ones drawn from ``generator`` in
+    the order of ``n_votes``)."""
+    return {N: (plurality_vote(codes[:, :N], generator, ties=ties) == truth).to(torch.float64) for N in n_votes}
+
+
+def answer_counts(codes: torch.Tensor, true_code: torch.Tensor) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """One prompt's stored answers ``codes (S,)`` as (distinct codes, their counts, the index of the
+    true code among them or ``None`` when no answer is right), in increasing order of code."""
+    values, counts = torch.unique(codes, return_counts=True)
+    where = (values == true_code).nonzero()
+    return values.cpu().numpy(), counts.cpu().numpy(), (int(where[0, 0]) if len(where) else None)
+
+
+def exact_subset_votes(codes: torch.Tensor, truth: torch.Tensor, n_votes: int, ties: str) -> np.ndarray:
+    """Per prompt: the exact probability that a vote of ``n_votes`` of its stored answers, drawn
+    without replacement, recovers the task, under ``ties`` (``"uniform"``, ``"smallest"``, ``"lose"``);
+    0 where no stored answer is right. Its mean over prompts is an unbiased estimate of the
+    expected accuracy of a vote of N fresh chains."""
+    out = np.zeros(len(codes))
+    for b in range(len(codes)):
+        values, counts, correct = answer_counts(codes[b], truth[b])
+        if correct is not None:
+            out[b] = theory.subsample_vote_accuracy(counts, n_votes, correct=correct, ties=ties,
+                                                    codes=values if ties == "smallest" else None)
+    return out
+
