@@ -325,6 +325,27 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
     return record
 
 
+def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
+    """One line on the current chapter's checks, after asserting that every one passed and names a
+    wrong formula it rejects, and that there are at least ``at_least`` of them (``exactly``, if given)."""
+    chapter = _current_chapter()
+    records = load_records(chapter)
+    failed = [r["claim_id"] for r in records if not r["passed"]]
+    assert not failed, f"failed checks in {chapter}: {failed}"
+    powerless = [r["claim_id"] for r in records if not r["rejects"]]
+    assert not powerless, f"checks in {chapter} that name no wrong formula they reject: {powerless}"
+    if exactly is not None:
+        assert len(records) == exactly, f"{chapter} recorded {len(records)} checks, expected {exactly}"
+    assert len(records) >= at_least, f"{chapter} recorded {len(records)} checks, expected at least {at_least}"
+    line = (
+        f"{len(records)} recorded checks in this chapter, all passed, each rejecting at least one wrong formula; "
+        f"worst |z| = {max(abs(r['z_score']) for r in records):.2f}"
+    )
+    if any(r["z"] != 4.0 for r in records):
+        line += f", worst |z| / z = {max(abs(r['z_score']) / r['z'] for r in records):.2f}"
+    return line
+
+
 # --- measurements ---
 
 

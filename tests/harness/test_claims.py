@@ -160,3 +160,22 @@ def test_measure_errors():
         claims.measure("chX.a", "s", float("nan"), 1.0)
     with pytest.raises(ValueError, match="measure_id"):
         claims.measure(" ", "s", 1.0, 1.0)
+
+
+def test_chapter_summary_asserts_what_it_says():
+    claims.check("t.summary.a", "x = 1", 1.0, 1.01, 0.01, rejects={"x = 2": 2.0})
+    claims.check("t.summary.b", "x = 1", 1.0, 0.97, 0.01, 4.5, rejects={"x = 2": 2.0})
+    line = claims.chapter_summary(at_least=2)
+    assert line.startswith("2 recorded checks in this chapter, all passed") and "worst |z| = 3.00" in line
+    assert "worst |z| / z = 0.67" in line
+    with pytest.raises(AssertionError, match="expected 3"):
+        claims.chapter_summary(exactly=3)
+    with pytest.raises(AssertionError, match="at least 5"):
+        claims.chapter_summary(at_least=5)
+    claims.check("t.summary.c", "x = 1", 1.0, 1.0, 0.01)
+    with pytest.raises(AssertionError, match="no wrong formula"):
+        claims.chapter_summary()
+    with pytest.raises(AssertionError):
+        claims.check("t.summary.d", "x = 1", 1.0, 2.0, 0.01)
+    with pytest.raises(AssertionError, match="failed checks"):
+        claims.chapter_summary()
