@@ -57,6 +57,13 @@ def by_scale(smoke, full):
     return full if scale() == "full" else smoke
 
 
+def one_thread_on_cpu() -> None:
+    """On the CPU, run torch on one thread: for many tiny matrix products one thread beats several
+    competing for shared cores. Does nothing on a GPU."""
+    if device().type == "cpu":
+        torch.set_num_threads(1)
+
+
 def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
     """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one device)."""
     seed = integer("seed", seed, minimum=0)

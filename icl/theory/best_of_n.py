@@ -164,6 +164,14 @@ def _sample_counts(n_samples) -> tuple[np.ndarray, bool]:
     return values.astype(np.int64), False
 
 
+def _nonnegative_array(name: str, value) -> np.ndarray:
+    """``value`` as a float array, or ``ValueError`` naming ``name`` unless every entry is finite and >= 0."""
+    array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)) or np.any(array < 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {array!r}")
+    return array
+
+
 def _noncentral_log_sf(u: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray:
     """log P(chi'^2_d(lam) > u), as log1p(-F) where F < 1/2 (F in the accurate lower tail), else log sf."""
     F = stats.ncx2.cdf(u, d, lam)
@@ -232,9 +240,7 @@ def oracle_best_of_n_risk(n_samples, tau: float, bias2, d: int):
     counts, scalar_n = _sample_counts(n_samples)
     d = integer("d", d)
     tau = real("tau", tau, minimum=0.0, strict=True)
-    bias2 = np.asarray(bias2, dtype=float)
-    if not np.all(np.isfinite(bias2)) or np.any(bias2 < 0):
-        raise ValueError(f"bias2 must be finite and >= 0, got {bias2!r}")
+    bias2 = _nonnegative_array("bias2", bias2)
     value = tau**2 * _expected_minimum(counts, d, bias2.reshape(-1) / tau**2)
     value = value.reshape(counts.shape + bias2.shape)
     if scalar_n:
@@ -302,9 +308,7 @@ def norm_reward_shrinkage(n_samples, tau: float, mean_norm, d: int):
     counts, scalar_n = _sample_counts(n_samples)
     d = integer("d", d)
     tau = real("tau", tau, minimum=0.0, strict=True)
-    mean_norm = np.asarray(mean_norm, dtype=float)
-    if not np.all(np.isfinite(mean_norm)) or np.any(mean_norm < 0):
-        raise ValueError(f"mean_norm must be finite and >= 0, got {mean_norm!r}")
+    mean_norm = _nonnegative_array("mean_norm", mean_norm)
     kappa = _norm_reward_moments(counts, d, (mean_norm.reshape(-1) / tau) ** 2)[1].reshape(counts.shape + mean_norm.shape)
     if scalar_n:
         kappa = kappa[0]

@@ -119,6 +119,31 @@ def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float,
     return V @ Ct @ V.transpose(-1, -2)
 
 
+def _eigenbasis(S, b, w, eta, level, noise, lam):
+    """In the eigenbasis S = V diag(s) V^T: a_j = 1 - eta (s_j + lam [+ delta2]), kappa = eta^2 delta2^2,
+    beta = V^T b and V^T w."""
+    s, V = torch.linalg.eigh(S)
+    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
+    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
+    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
+    return 1 - eta * (s + shift), eta**2 * level**4, beta, w_tilde
+
+
+def _diagonal_moments(a, kappa, beta, eta, level, noise, steps):
+    """Yield (m_t, c_t) for t = 0..T in the eigenbasis: the mean and the diagonal of C_t, from
+    m_0 = c_0 = 0 (the recursion of :func:`chain_risk_terms`)."""
+    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
+    yield m, c
+    for _ in range(steps):
+        if noise == "multiplicative":
+            second = c + m**2
+            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
+        else:
+            c = a**2 * c + level**2
+        m = a * m + eta * beta
+        yield m, c
+
+
 def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
                      noise: str = "multiplicative", lam: float = 0.0,
                      every_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,26 +157,13 @@ def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: 
     steps = integer("steps", steps, minimum=0)
     if not isinstance(w, torch.Tensor) or w.shape != b.shape:
         raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
-    s, V = torch.linalg.eigh(S)
-    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
-    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
-    a = 1 - eta * (s + shift)
-    kappa = eta**2 * level**4
-    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
-    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
-    bias2, trace = [((m - w_tilde) ** 2).sum(-1)], [c.sum(-1)]
-    for _ in range(steps):
-        if noise == "multiplicative":
-            second = c + m**2
-            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
-        else:
-            c = a**2 * c + level**2
-        m = a * m + eta * beta
-        if every_step:
-            bias2.append(((m - w_tilde) ** 2).sum(-1))
-            trace.append(c.sum(-1))
+    a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
+    moments = _diagonal_moments(a, kappa, beta, eta, level, noise, steps)
     if every_step:
-        return torch.stack(bias2, -1), torch.stack(trace, -1)
+        terms = [(((m - w_tilde) ** 2).sum(-1), c.sum(-1)) for m, c in moments]
+        return torch.stack([t[0] for t in terms], -1), torch.stack([t[1] for t in terms], -1)
+    for m, c in moments:  # to the last step
+        pass
     return ((m - w_tilde) ** 2).sum(-1), c.sum(-1)
 
 
@@ -205,20 +217,9 @@ def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
         raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
     out_dtype = b.dtype
     S, b, w = S.double(), b.double(), w.double()
-    s, V = torch.linalg.eigh(S)
-    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
-    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
-    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
-    a = 1 - eta * (s + shift)
-    kappa = eta**2 * level**4
-    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
-    for _ in range(steps):
-        if noise == "multiplicative":
-            second = c + m**2
-            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
-        else:
-            c = a**2 * c + level**2
-        m = a * m + eta * beta
+    a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
+    for m, c in _diagonal_moments(a, kappa, beta, eta, level, noise, steps):  # to the last step
+        pass
     err = m - w_tilde
     bias2, trace = (err**2).sum(-1), c.sum(-1)
     quadratic = (err**2 * c).sum(-1)

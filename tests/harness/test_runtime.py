@@ -20,6 +20,16 @@ def test_scale_device_and_dtype(monkeypatch):
     assert runtime.dtype(torch.device("cuda")) == torch.float32
 
 
+def test_one_thread_on_cpu_only(monkeypatch):
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("ICL_DEVICE", "cpu")
+        runtime.one_thread_on_cpu()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_generator_is_seeded_and_checks_the_seed():
     a = torch.rand(3, generator=runtime.generator(4, "cpu"))
     assert torch.equal(a, torch.rand(3, generator=runtime.generator(4, "cpu")))
