@@ -21,7 +21,9 @@ class JupytextNotebook(IPyNbFile):
             options = defaultdict(bool, find_metadata_tags(cell.metadata))
             options.update(dict(find_comment_markers(cell.source)))
             options.setdefault("check", self.compare_outputs)
-            yield IPyNbCell.from_parent(self, name=f"Cell {number}", cell_num=number, cell=cell, options=options)
+            yield IPyNbCell.from_parent(
+                self, name=f"Cell {number}", cell_num=number, cell=cell, options=options
+            )
 
 
 def pytest_collect_file(file_path, parent):

@@ -51,9 +51,9 @@ class SparseVoteSettings:
 
 @dataclass(frozen=True)
 class SparseVoteRun:
-    """One protocol's run: the sampled prompts and their answers' codes ``(B, S)`` with the true codes
-    ``(B,)``; the greedily decoded prompts and their final supports ``(G, d)``; the generator, to
-    draw the votes' tie-breaks from next; the seconds the chains took."""
+    """One protocol's run: the sampled prompts and their answers' codes ``(B, S)`` with the true
+    codes ``(B,)``; the greedily decoded prompts and their final supports ``(G, d)``; the generator,
+    to draw the votes' tie-breaks from next; the seconds the chains took."""
 
     protocol: str
     prompts: tasks.Prompts
@@ -74,7 +74,10 @@ class SparseVoteRun:
 
 
 def draw_sparse_prompts(
-    protocol: str, batch: int, generator: torch.Generator, settings: SparseVoteSettings = SparseVoteSettings()
+    protocol: str,
+    batch: int,
+    generator: torch.Generator,
+    settings: SparseVoteSettings = SparseVoteSettings(),
 ) -> tasks.Prompts:
     """``batch`` prompts of the protocol on the generator's device (in its default dtype): the
     prototype's fixed support, or a uniformly random support per prompt."""
@@ -84,8 +87,17 @@ def draw_sparse_prompts(
     if protocol == "prototype":
         w = tasks.prototype_support(s.d, s.k).to(dev, runtime.dtype(dev)).expand(batch, -1)
         return tasks.sample_prompts_for_tasks(w, s.n, sigma2=s.noise_sd**2, generator=generator)
-    return tasks.sample_prompts(batch, s.n, s.d, prior="sparse-binary", k=s.k, sigma2=s.noise_sd**2,
-                                generator=generator, device=dev, dtype=runtime.dtype(dev))
+    return tasks.sample_prompts(
+        batch,
+        s.n,
+        s.d,
+        prior="sparse-binary",
+        k=s.k,
+        sigma2=s.noise_sd**2,
+        generator=generator,
+        device=dev,
+        dtype=runtime.dtype(dev),
+    )
 
 
 def sampled_answer_codes(
@@ -107,11 +119,22 @@ def sampled_answer_codes(
     """
     batch = X.shape[0]
     chunk = batch if chunk is None else integer("chunk", chunk)
-    return torch.cat([
-        support_codes(sparse_binary_chains(X[i : i + chunk], y[i : i + chunk], k=k, eta=eta, steps=steps,
-                                           n_chains=samples, generator=generator))
-        for i in range(0, batch, chunk)
-    ])
+    return torch.cat(
+        [
+            support_codes(
+                sparse_binary_chains(
+                    X[i : i + chunk],
+                    y[i : i + chunk],
+                    k=k,
+                    eta=eta,
+                    steps=steps,
+                    n_chains=samples,
+                    generator=generator,
+                )
+            )
+            for i in range(0, batch, chunk)
+        ]
+    )
 
 
 def run_sparse_vote(
@@ -134,25 +157,41 @@ def run_sparse_vote(
     s = settings
     timer = runtime.Timer()
     gen = runtime.generator(seed, runtime.device())
-    own_greedy = None if greedy_prompts is None else draw_sparse_prompts(protocol, greedy_prompts, gen, s)
+    own_greedy = (
+        None if greedy_prompts is None else draw_sparse_prompts(protocol, greedy_prompts, gen, s)
+    )
     p = draw_sparse_prompts(protocol, prompts, gen, s)
     pg = p if own_greedy is None else own_greedy
-    greedy_final = sparse_binary_chains(pg.X, pg.y, k=s.k, eta=s.eta, steps=s.steps, greedy=True)[:, 0]
-    codes = sampled_answer_codes(p.X, p.y, k=s.k, eta=s.eta, steps=s.steps, samples=samples, generator=gen,
-                                 chunk=chunk)
-    return SparseVoteRun(protocol, p, codes, support_codes(p.w), pg, greedy_final, gen, timer.seconds())
+    greedy_final = sparse_binary_chains(pg.X, pg.y, k=s.k, eta=s.eta, steps=s.steps, greedy=True)[
+        :, 0
+    ]
+    codes = sampled_answer_codes(
+        p.X, p.y, k=s.k, eta=s.eta, steps=s.steps, samples=samples, generator=gen, chunk=chunk
+    )
+    return SparseVoteRun(
+        protocol, p, codes, support_codes(p.w), pg, greedy_final, gen, timer.seconds()
+    )
 
 
 def vote_wins(
-    codes: torch.Tensor, truth: torch.Tensor, n_votes: list[int], ties: str, generator: torch.Generator
+    codes: torch.Tensor,
+    truth: torch.Tensor,
+    n_votes: list[int],
+    ties: str,
+    generator: torch.Generator,
 ) -> dict[int, torch.Tensor]:
     """For each N in ``n_votes``: whether the plurality vote of the first N answers is the truth,
     float64 ``(B,)`` per prompt (ties broken by ``ties``, uniform ones drawn from ``generator`` in
     the order of ``n_votes``)."""
-    return {N: (plurality_vote(codes[:, :N], generator, ties=ties) == truth).to(torch.float64) for N in n_votes}
+    return {
+        N: (plurality_vote(codes[:, :N], generator, ties=ties) == truth).to(torch.float64)
+        for N in n_votes
+    }
 
 
-def answer_counts(codes: torch.Tensor, true_code: torch.Tensor) -> tuple[np.ndarray, np.ndarray, int | None]:
+def answer_counts(
+    codes: torch.Tensor, true_code: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, int | None]:
     """One prompt's stored answers ``codes (S,)`` as (distinct codes, their counts, the index of the
     true code among them or ``None`` when no answer is right), in increasing order of code."""
     values, counts = torch.unique(codes, return_counts=True)
@@ -160,16 +199,22 @@ def answer_counts(codes: torch.Tensor, true_code: torch.Tensor) -> tuple[np.ndar
     return values.cpu().numpy(), counts.cpu().numpy(), (int(where[0, 0]) if len(where) else None)
 
 
-def exact_subset_votes(codes: torch.Tensor, truth: torch.Tensor, n_votes: int, ties: str) -> np.ndarray:
+def exact_subset_votes(
+    codes: torch.Tensor, truth: torch.Tensor, n_votes: int, ties: str
+) -> np.ndarray:
     """Per prompt: the exact probability that a vote of ``n_votes`` of its stored answers, drawn
-    without replacement, recovers the task, under ``ties`` (``"uniform"``, ``"smallest"``, ``"lose"``);
-    0 where no stored answer is right. Its mean over prompts is an unbiased estimate of the
-    expected accuracy of a vote of N fresh chains."""
+    without replacement, recovers the task, under ``ties`` (``"uniform"``, ``"smallest"``,
+    ``"lose"``); 0 where no stored answer is right. Its mean over prompts is an unbiased estimate of
+    the expected accuracy of a vote of N fresh chains."""
     out = np.zeros(len(codes))
     for b in range(len(codes)):
         values, counts, correct = answer_counts(codes[b], truth[b])
         if correct is not None:
-            out[b] = theory.subsample_vote_accuracy(counts, n_votes, correct=correct, ties=ties,
-                                                    codes=values if ties == "smallest" else None)
+            out[b] = theory.subsample_vote_accuracy(
+                counts,
+                n_votes,
+                correct=correct,
+                ties=ties,
+                codes=values if ties == "smallest" else None,
+            )
     return out
-

@@ -34,7 +34,8 @@ PRIORS = ("gaussian", "rademacher", "sparse-binary", "sparse-gaussian")
 
 @dataclass(frozen=True)
 class Prompts:
-    """A batch of prompts: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``, ``x_query (B, d)``, ``y_query (B,)``."""
+    """A batch of prompts: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``, ``x_query (B, d)``,
+    ``y_query (B,)``."""
 
     X: torch.Tensor
     y: torch.Tensor
@@ -44,7 +45,11 @@ class Prompts:
 
 
 def _resolve(device, dtype, generator):
-    dev = torch.device(device) if device is not None else (generator.device if generator is not None else runtime.device())
+    dev = (
+        torch.device(device)
+        if device is not None
+        else (generator.device if generator is not None else runtime.device())
+    )
     dt = dtype if dtype is not None else runtime.dtype(dev)
     if dt not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dt}")
@@ -108,26 +113,38 @@ def sample_prompts(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Prompts:
-    """Draw ``batch`` prompts of ``n`` examples in dimension ``d`` with label-noise variance ``sigma2``.
+    """Draw ``batch`` prompts of ``n`` examples in dimension ``d`` with label-noise variance
+    ``sigma2``.
 
     Returns :class:`Prompts`; ``y = X w + sqrt(sigma2) eps`` and likewise for the query.
     """
     n = integer("n", n)
     real("sigma2", sigma2, minimum=0.0)
-    w = sample_weights(batch, d, prior, psi=psi, k=k, generator=generator, device=device, dtype=dtype)
+    w = sample_weights(
+        batch, d, prior, psi=psi, k=k, generator=generator, device=device, dtype=dtype
+    )
     return sample_prompts_for_tasks(w, n, sigma2=sigma2, generator=generator)
 
 
-def sample_prompts_for_tasks(w: torch.Tensor, n: int, *, sigma2: float = 0.0, generator: torch.Generator | None = None) -> Prompts:
-    """Draw one prompt of ``n`` examples for each given task ``w (B, d)`` (on its device and dtype), label-noise variance ``sigma2``.
+def sample_prompts_for_tasks(
+    w: torch.Tensor, n: int, *, sigma2: float = 0.0, generator: torch.Generator | None = None
+) -> Prompts:
+    """Draw one prompt of ``n`` examples for each given task ``w (B, d)`` (on its device and dtype),
+    label-noise variance ``sigma2``.
 
     ``sample_prompts`` is ``sample_weights`` followed by this; a fixed task (the same ``w`` in every
     row, as the authors' prototype's sparse experiment uses) is ``w.expand(B, -1)``.
     """
     n = integer("n", n)
     sigma2 = real("sigma2", sigma2, minimum=0.0)
-    if not isinstance(w, torch.Tensor) or w.ndim != 2 or w.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"w must be a float32 or float64 tensor of shape (B, d), got {getattr(w, 'shape', w)}")
+    if (
+        not isinstance(w, torch.Tensor)
+        or w.ndim != 2
+        or w.dtype not in (torch.float32, torch.float64)
+    ):
+        raise ValueError(
+            f"w must be a float32 or float64 tensor of shape (B, d), got {getattr(w, 'shape', w)}"
+        )
     if generator is not None and generator.device.type != w.device.type:
         raise ValueError(f"generator is on {generator.device} but w is on {w.device}")
     (batch, d), dev, dt = w.shape, w.device, w.dtype
@@ -138,8 +155,8 @@ def sample_prompts_for_tasks(w: torch.Tensor, n: int, *, sigma2: float = 0.0, ge
 
 
 def prototype_support(d: int, k: int) -> torch.Tensor:
-    """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d // k;
-    shape ``(d,)``.
+    """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d //
+    k; shape ``(d,)``.
 
     For d = 50, k = 5 these are 0, 10, 20, 30, 40 (the prototype's ``w[:, ::10] = 1``), code
     2^0 + 2^10 + 2^20 + 2^30 + 2^40 under :func:`icl.decoders.sparse_chains.support_codes`.

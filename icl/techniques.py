@@ -33,7 +33,9 @@ from typing import NamedTuple
 import torch
 
 from icl.decoders.answer_distribution import answer_dimension, index_of, probability_of
-from icl.theory import unbiased_pass_at_k as unbiased_pass_at_k  # re-exported: the estimator of pass@k
+from icl.theory import (
+    unbiased_pass_at_k as unbiased_pass_at_k,
+)  # re-exported: the estimator of pass@k
 from icl.validation import integer
 
 VOTE_TIES = ("uniform", "smallest")
@@ -41,7 +43,11 @@ VOTE_TIES = ("uniform", "smallest")
 
 def _candidates(candidates: torch.Tensor) -> torch.Tensor:
     if not isinstance(candidates, torch.Tensor) or candidates.ndim != 3:
-        shape = tuple(candidates.shape) if isinstance(candidates, torch.Tensor) else type(candidates).__name__
+        shape = (
+            tuple(candidates.shape)
+            if isinstance(candidates, torch.Tensor)
+            else type(candidates).__name__
+        )
         raise ValueError(f"candidates must be a tensor of shape (B, N, d), got {shape}")
     return candidates
 
@@ -50,15 +56,19 @@ def _candidates(candidates: torch.Tensor) -> torch.Tensor:
 
 
 def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B, N)``."""
+    """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B,
+    N)``."""
     candidates = _candidates(candidates)
     if w.shape != (candidates.shape[0], candidates.shape[2]):
-        raise ValueError(f"w must have shape {(candidates.shape[0], candidates.shape[2])}, got {tuple(w.shape)}")
+        raise ValueError(
+            f"w must have shape {(candidates.shape[0], candidates.shape[2])}, got {tuple(w.shape)}"
+        )
     return ((candidates - w.unsqueeze(1)) ** 2).sum(-1)
 
 
 def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """||X w_k - y||^2 / n for candidates ``(B, N, d)``, ``X (B, n, d)``, ``y (B, n)``; returns ``(B, N)``.
+    """||X w_k - y||^2 / n for candidates ``(B, N, d)``, ``X (B, n, d)``, ``y (B, n)``; returns
+    ``(B, N)``.
 
     Equals (w_k - w_LS)^T S (w_k - w_LS) + min_w ||X w - y||^2 / n with S = X^T X / n.
     """
@@ -66,7 +76,8 @@ def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) 
     batch, _, d = candidates.shape
     if X.ndim != 3 or X.shape[0] != batch or X.shape[2] != d or y.shape != X.shape[:2]:
         raise ValueError(
-            f"expected X (B={batch}, n, d={d}) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+            f"expected X (B={batch}, n, d={d}) and y (B, n), "
+            f"got {tuple(X.shape)} and {tuple(y.shape)}"
         )
     residual = candidates @ X.transpose(1, 2) - y.unsqueeze(1)
     return (residual**2).mean(-1)
@@ -97,14 +108,17 @@ def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
         shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
         raise ValueError(f"scores must have shape {tuple(candidates.shape[:2])}, got {shape}")
     index = scores.argmin(1)
-    return Selection(candidates[torch.arange(candidates.shape[0], device=candidates.device), index], index)
+    return Selection(
+        candidates[torch.arange(candidates.shape[0], device=candidates.device), index], index
+    )
 
 
 def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """``values`` of the best-of-N candidate for every N = 1..N_max, from one draw of N_max candidates.
+    """``values`` of the best-of-N candidate for every N = 1..N_max, from one draw of N_max
+    candidates.
 
-    ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate);
-    entry ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``.
+    ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate); entry
+    ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``.
     """
     if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
         raise ValueError("scores must be a tensor of shape (B, N_max)")
@@ -129,7 +143,9 @@ def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
         raise ValueError(f"n_avg must be a non-empty list of answer counts, got {n_avg!r}")
     counts = [integer("n_avg entry", n) for n in n_avg]
     if max(counts) > answers.shape[1]:
-        raise ValueError(f"n_avg asks for {max(counts)} answers, but only {answers.shape[1]} are given")
+        raise ValueError(
+            f"n_avg asks for {max(counts)} answers, but only {answers.shape[1]} are given"
+        )
     sums = answers.cumsum(1)[:, [n - 1 for n in counts]]
     return sums / torch.tensor(counts, device=sums.device, dtype=sums.dtype)[:, None]
 
@@ -163,8 +179,12 @@ def plurality_vote(
     counts = torch.zeros(ordered.shape, device=answers.device, dtype=torch.float64)
     counts.scatter_add_(1, run, torch.ones_like(counts))
     if ties == "uniform":
-        counts += torch.rand(counts.shape, generator=generator, device=answers.device, dtype=torch.float64)
-    winner = counts.argmax(1, keepdim=True)  # runs are in increasing order: the first maximum is the smallest code
+        counts += torch.rand(
+            counts.shape, generator=generator, device=answers.device, dtype=torch.float64
+        )
+    winner = counts.argmax(
+        1, keepdim=True
+    )  # runs are in increasing order: the first maximum is the smallest code
     first = (run == winner).to(torch.int8).argmax(1, keepdim=True)
     return ordered.gather(1, first).squeeze(1)
 
@@ -179,7 +199,9 @@ def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin;
     ``(B, d)``."""
     total = _signs(samples).sum(1)
-    coin = torch.where(torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0)
+    coin = torch.where(
+        torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0
+    )
     return torch.where(total == 0, coin.to(total.dtype), total.sign())
 
 
@@ -214,7 +236,8 @@ def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
 def best_of_n_accuracy(
     log_probs: torch.Tensor, scores: torch.Tensor, target: torch.Tensor, n_samples: int
 ) -> torch.Tensor:
-    """P(best-of-N returns ``target``) = ``P(s >= s_target)^N - P(s > s_target)^N`` per prompt, ``(B,)``.
+    """P(best-of-N returns ``target``) = ``P(s >= s_target)^N - P(s > s_target)^N`` per prompt,
+    ``(B,)``.
 
     Best-of-N keeps the smallest score (module docstring), so it returns the target when no
     sample scores below it and some sample scores as it does (with distinct scores, when the
@@ -224,9 +247,14 @@ def best_of_n_accuracy(
     d = answer_dimension(log_probs)
     n_samples = integer("n_samples", n_samples)
     if scores.shape != log_probs.shape:
-        raise ValueError(f"scores must have the shape of log_probs {tuple(log_probs.shape)}, got {tuple(scores.shape)}")
+        raise ValueError(
+            f"scores must have the shape of log_probs {tuple(log_probs.shape)}, "
+            f"got {tuple(scores.shape)}"
+        )
     if target.shape != (log_probs.shape[0], d):
-        raise ValueError(f"target must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(target.shape)}")
+        raise ValueError(
+            f"target must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(target.shape)}"
+        )
     probs = log_probs.double().exp()
     s_target = scores.gather(1, index_of(target).unsqueeze(1))
     above_or_equal = (probs * (scores >= s_target)).sum(1)

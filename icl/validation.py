@@ -14,7 +14,8 @@ def integer(name: str, value, minimum: int = 1) -> int:
 
 
 def real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
-    """``value`` as a finite float, or ``ValueError``; with ``minimum``, also ``value >= minimum`` (``>`` if ``strict``)."""
+    """``value`` as a finite float, or ``ValueError``; with ``minimum``, also ``value >= minimum``
+    (``>`` if ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and (value < minimum or (strict and value == minimum)):
@@ -23,7 +24,16 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
 
 
 def prompt_batch(X, y) -> tuple[int, int, int]:
-    """``(B, n, d)`` of a prompt batch ``X (B, n, d)``, ``y (B, n)``, or ``ValueError`` naming both shapes."""
-    if not hasattr(X, "ndim") or X.ndim != 3 or not hasattr(y, "shape") or tuple(y.shape) != tuple(X.shape[:2]):
-        raise ValueError(f"expected X (B, n, d) and y (B, n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+    """``(B, n, d)`` of a prompt batch ``X (B, n, d)``, ``y (B, n)``, or ``ValueError`` naming both
+    shapes."""
+    if (
+        not hasattr(X, "ndim")
+        or X.ndim != 3
+        or not hasattr(y, "shape")
+        or tuple(y.shape) != tuple(X.shape[:2])
+    ):
+        raise ValueError(
+            "expected X (B, n, d) and y (B, n), "
+            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
+        )
     return tuple(X.shape)

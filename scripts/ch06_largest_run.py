@@ -42,7 +42,9 @@ from icl import experiments
 from icl.harness import runtime
 from icl.harness.montecarlo import Estimate
 
-SETTINGS = experiments.SparseVoteSettings()  # the prototype's: d = 50, n = 30, k = 5, 50 steps, noise 0.01
+SETTINGS = (
+    experiments.SparseVoteSettings()
+)  # the prototype's: d = 50, n = 30, k = 5, 50 steps, noise 0.01
 VOTE_N = (1, 10, 50, 100, 200, 500, 1000)
 
 
@@ -52,13 +54,24 @@ def mean_and_se(values) -> dict:
     return {"mean": estimate.mean, "se": estimate.stderr}
 
 
-def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int) -> dict:
+def run_protocol(
+    protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int
+) -> dict:
     timer = runtime.Timer()
-    run = experiments.run_sparse_vote(protocol, prompts, samples, seed, settings=SETTINGS, chunk=chunk)
+    run = experiments.run_sparse_vote(
+        protocol, prompts, samples, seed, settings=SETTINGS, chunk=chunk
+    )
     codes, truth = run.codes, run.truth
-    print(f"[{protocol}] {prompts} prompts: greedy and {samples} sampled chains each in {run.seconds:.0f} s", flush=True)
+    print(
+        f"[{protocol}] {prompts} prompts: greedy and {samples} sampled chains each "
+        f"in {run.seconds:.0f} s",
+        flush=True,
+    )
     result = {
-        "protocol": protocol, "tie_rule": experiments.PROTOCOLS[protocol], "prompts": prompts, "samples": samples,
+        "protocol": protocol,
+        "tie_rule": experiments.PROTOCOLS[protocol],
+        "prompts": prompts,
+        "samples": samples,
         "seed": seed,
         "greedy": mean_and_se(run.greedy_right()),
         "single_sample": mean_and_se(run.single_sample_right()),
@@ -71,33 +84,54 @@ def run_protocol(protocol: str, prompts: int, samples: int, exact_n: list[int], 
         won = experiments.vote_wins(codes, truth, n_votes, ties, run.generator)
         result["votes"][ties] = {str(N): mean_and_se(won[N]) for N in n_votes}
     for N in n_votes:
-        print(f"[{protocol}] vote N={N:5d}: " + "  ".join(
-            f"{ties} {result['votes'][ties][str(N)]['mean']:.5f} ± {result['votes'][ties][str(N)]['se']:.5f}"
-            for ties in ("uniform", "smallest")), flush=True)
+        print(
+            f"[{protocol}] vote N={N:5d}: "
+            + "  ".join(
+                f"{ties} {result['votes'][ties][str(N)]['mean']:.5f} "
+                f"± {result['votes'][ties][str(N)]['se']:.5f}"
+                for ties in ("uniform", "smallest")
+            ),
+            flush=True,
+        )
     codes_cpu, truth_cpu = codes.cpu(), truth.cpu()
     for N in exact_n:
         for ties in ("uniform", "smallest", "lose"):
             result["exact_subset_votes"][ties][str(N)] = mean_and_se(
-                experiments.exact_subset_votes(codes_cpu, truth_cpu, N, ties))
-        print(f"[{protocol}] exact vote of N={N} stored answers: " + "  ".join(
-            f"{ties} {v[str(N)]['mean']:.5f} ± {v[str(N)]['se']:.5f}" for ties, v in result["exact_subset_votes"].items()),
-            flush=True)
+                experiments.exact_subset_votes(codes_cpu, truth_cpu, N, ties)
+            )
+        print(
+            f"[{protocol}] exact vote of N={N} stored answers: "
+            + "  ".join(
+                f"{ties} {v[str(N)]['mean']:.5f} ± {v[str(N)]['se']:.5f}"
+                for ties, v in result["exact_subset_votes"].items()
+            ),
+            flush=True,
+        )
     is_wrong, is_larger = codes_cpu != truth_cpu[:, None], codes_cpu > truth_cpu[:, None]
     result["wrong_answers_with_a_larger_code"] = {
         "pooled": float(is_larger.sum() / is_wrong.sum()),
-        "per_prompt": mean_and_se((is_larger.sum(1) / is_wrong.sum(1).clamp_min(1)).double())}
+        "per_prompt": mean_and_se((is_larger.sum(1) / is_wrong.sum(1).clamp_min(1)).double()),
+    }
     result["seconds"] = timer.seconds()
-    print(f"[{protocol}] greedy {result['greedy']['mean']:.5f} ± {result['greedy']['se']:.5f}, single sample "
-          f"{result['single_sample']['mean']:.5f} ± {result['single_sample']['se']:.5f}; {result['seconds']:.0f} s", flush=True)
+    print(
+        f"[{protocol}] greedy {result['greedy']['mean']:.5f} ± {result['greedy']['se']:.5f}, "
+        f"single sample {result['single_sample']['mean']:.5f} "
+        f"± {result['single_sample']['se']:.5f}; {result['seconds']:.0f} s",
+        flush=True,
+    )
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--protocol", nargs="+", choices=("book", "prototype"), default=["book", "prototype"])
+    parser.add_argument(
+        "--protocol", nargs="+", choices=("book", "prototype"), default=["book", "prototype"]
+    )
     parser.add_argument("--prompts", type=int, default=runtime.by_scale(smoke=64, full=4096))
     parser.add_argument("--samples", type=int, default=runtime.by_scale(smoke=200, full=1000))
-    parser.add_argument("--exact-N", type=int, nargs="*", default=[2, 10], help="N of the exact subset votes")
+    parser.add_argument(
+        "--exact-N", type=int, nargs="*", default=[2, 10], help="N of the exact subset votes"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the results")
@@ -111,14 +145,26 @@ def main() -> None:
     print(runtime.describe_run(), flush=True)
     chunk = 512 if runtime.device().type == "cuda" else 16
     timer = runtime.Timer()
-    results = {protocol: run_protocol(protocol, args.prompts, args.samples, args.exact_N, args.seed + i, chunk)
-               for i, protocol in enumerate(args.protocol)}
+    results = {
+        protocol: run_protocol(
+            protocol, args.prompts, args.samples, args.exact_N, args.seed + i, chunk
+        )
+        for i, protocol in enumerate(args.protocol)
+    }
     record = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "run": runtime.describe_run(), "python": platform.python_version(),
-        "settings": {"d": SETTINGS.d, "n": SETTINGS.n, "k": SETTINGS.k, "steps": SETTINGS.steps,
-                     "noise_sd": SETTINGS.noise_sd, "eta": SETTINGS.eta},
-        "seconds": timer.seconds(), "protocols": results,
+        "run": runtime.describe_run(),
+        "python": platform.python_version(),
+        "settings": {
+            "d": SETTINGS.d,
+            "n": SETTINGS.n,
+            "k": SETTINGS.k,
+            "steps": SETTINGS.steps,
+            "noise_sd": SETTINGS.noise_sd,
+            "eta": SETTINGS.eta,
+        },
+        "seconds": timer.seconds(),
+        "protocols": results,
     }
     print(f"total {record['seconds']:.0f} s", flush=True)
     if args.out is not None:

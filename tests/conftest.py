@@ -7,15 +7,29 @@ from icl import tasks
 from icl.harness import runtime
 
 
-def _draw_prompts(batch, n, d, *, sigma2=0.0, prior="gaussian", k=None, seed=0, generator=None,
-                  dtype=torch.float64):
-    """``batch`` prompts on the CPU, drawn with ``generator`` or else a generator seeded by ``seed``."""
+def _draw_prompts(
+    batch,
+    n,
+    d,
+    *,
+    sigma2=0.0,
+    prior="gaussian",
+    k=None,
+    seed=0,
+    generator=None,
+    dtype=torch.float64,
+):
+    """``batch`` prompts on the CPU, drawn with ``generator`` or else a generator seeded by
+    ``seed``."""
     gen = runtime.generator(seed, "cpu") if generator is None else generator
-    return tasks.sample_prompts(batch, n, d, prior=prior, k=k, sigma2=sigma2, generator=gen, device="cpu", dtype=dtype)
+    return tasks.sample_prompts(
+        batch, n, d, prior=prior, k=k, sigma2=sigma2, generator=gen, device="cpu", dtype=dtype
+    )
 
 
 def _random_log_probs(batch, d, seed=0):
-    """A random answer distribution over {-1, +1}^d per prompt: log-probabilities ``(batch, 2^d)``."""
+    """A random answer distribution over {-1, +1}^d per prompt: log-probabilities ``(batch,
+    2^d)``."""
     g = torch.Generator().manual_seed(seed)
     return torch.log_softmax(torch.randn(batch, 2**d, generator=g, dtype=torch.float64), dim=1)
 

@@ -20,15 +20,30 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 HTML_ROOT = Path(__file__).resolve().parents[1] / "_build" / "html"
-BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+BROWSER = next(
+    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+    None,
+)
 PAGES = sorted(HTML_ROOT.glob("book/*.html")) if HTML_ROOT.is_dir() else []
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=30000", "--dump-dom"]
-# Runs in the page after load: records how many MathJax elements exist and which images failed to load.
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=30000",
+    "--dump-dom",
+]
+# Runs in the page after load: records how many MathJax elements exist and which images failed to
+# load.
 PROBE = """<script>
 window.addEventListener('load', () => setTimeout(() => {
-  const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  const broken = [...document.images]
+    .filter(i => !(i.complete && i.naturalWidth > 0))
+    .map(i => i.getAttribute('src'));
   document.body.setAttribute('data-probe-broken', JSON.stringify(broken));
   document.body.setAttribute('data-probe-done', '1');
 }, 5000));
@@ -36,7 +51,8 @@ window.addEventListener('load', () => setTimeout(() => {
 
 
 class _Page(HTMLParser):
-    """Collects ids, links, math nodes, MathJax output, and the visible text outside code and math."""
+    """Collects ids, links, math nodes, MathJax output, and the visible text outside code and
+    math."""
 
     SKIP = {"script", "style", "pre", "code", "mjx-container", "textarea"}
 
@@ -79,18 +95,26 @@ def _parse(html: str) -> _Page:
 
 def _render(path: Path) -> _Page:
     probe = path.with_name(f".probe-{path.name}")
-    probe.write_text(path.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8")
+    probe.write_text(
+        path.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8"
+    )
     try:
         with tempfile.TemporaryDirectory() as profile:
-            dom = subprocess.run([BROWSER, *FLAGS, f"--user-data-dir={profile}", probe.as_uri()],
-                                 capture_output=True, text=True, timeout=120, check=True).stdout
+            dom = subprocess.run(
+                [BROWSER, *FLAGS, f"--user-data-dir={profile}", probe.as_uri()],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            ).stdout
     finally:
         probe.unlink()
     return _parse(dom)
 
 
 def rendering_problems(path: Path) -> list[str]:
-    """What a reader would see wrong on the page: unrendered math, raw TeX, images that did not load."""
+    """What a reader would see wrong on the page: unrendered math, raw TeX, images that did not
+    load."""
     page = _render(path)
     if page.body_attrs.get("data-probe-done") != "1":
         return ["the page did not finish loading in Chromium"]
@@ -117,13 +141,20 @@ def broken_links(path: Path) -> list[str]:
         target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
         if not target.exists():
             broken.append(href)
-        elif parts.fragment and target.suffix == ".html" and parts.fragment not in _parse(target.read_text(encoding="utf-8")).ids:
+        elif (
+            parts.fragment
+            and target.suffix == ".html"
+            and parts.fragment not in _parse(target.read_text(encoding="utf-8")).ids
+        ):
             broken.append(href)
     return broken
 
 
 pytestmark = pytest.mark.skipif(
-    BROWSER is None, reason="Chromium is not installed (Debian: apt-get install chromium); the rendered-book test needs it")
+    BROWSER is None,
+    reason="Chromium is not installed (Debian: apt-get install chromium); "
+    "the rendered-book test needs it",
+)
 
 
 def test_the_book_is_built():
@@ -141,12 +172,15 @@ def test_internal_links_resolve(path):
 
 
 def test_the_checks_catch_a_broken_page(tmp_path):
-    """A page with raw TeX, an unrendered math node, a missing image and a dead link fails every check."""
+    """A page with raw TeX, an unrendered math node, a missing image and a dead link fails every
+    check."""
     (tmp_path / "other.html").write_text('<html><body><p id="here">x</p></body></html>')
     page = tmp_path / "bad.html"
-    page.write_text('<html><body><p>worst $|z|$ and \\(x\\)</p><span class="math">\\(a\\)</span>'
-                    '<img src="missing.png"><a href="other.html#nowhere">a</a><a href="gone.html">b</a>'
-                    '<a href="other.html#here">ok</a></body></html>')
+    page.write_text(
+        '<html><body><p>worst $|z|$ and \\(x\\)</p><span class="math">\\(a\\)</span>'
+        '<img src="missing.png"><a href="other.html#nowhere">a</a><a href="gone.html">b</a>'
+        '<a href="other.html#here">ok</a></body></html>'
+    )
     problems = " | ".join(rendering_problems(page))
     assert "images that failed to load" in problems and "missing.png" in problems
     assert "MathJax rendered 0 of 1" in problems and "raw TeX" in problems and "$|z|$" in problems

@@ -20,8 +20,16 @@ def candidates(draw_prompts):
     def draw(batch=5, n_chains=7, n=9, d=3, seed=0):
         gen = runtime.generator(seed, "cpu")
         p = draw_prompts(batch, n, d, sigma2=0.3, generator=gen)
-        cand = gd_chains.sample_chains(p.X, p.y, eta=0.5, steps=1, n_chains=n_chains, noise="additive", level=0.4,
-                                       generator=gen)
+        cand = gd_chains.sample_chains(
+            p.X,
+            p.y,
+            eta=0.5,
+            steps=1,
+            n_chains=n_chains,
+            noise="additive",
+            level=0.4,
+            generator=gen,
+        )
         return p, cand
 
     return draw
@@ -32,8 +40,13 @@ def test_scores_against_direct_loops(candidates):
     for b in range(cand.shape[0]):
         for k in range(cand.shape[1]):
             w = cand[b, k]
-            assert torch.isclose(techniques.oracle_score(cand, p.w)[b, k], ((w - p.w[b]) ** 2).sum())
-            assert torch.isclose(techniques.in_context_loss(cand, p.X, p.y)[b, k], ((p.X[b] @ w - p.y[b]) ** 2).mean())
+            assert torch.isclose(
+                techniques.oracle_score(cand, p.w)[b, k], ((w - p.w[b]) ** 2).sum()
+            )
+            assert torch.isclose(
+                techniques.in_context_loss(cand, p.X, p.y)[b, k],
+                ((p.X[b] @ w - p.y[b]) ** 2).mean(),
+            )
             assert torch.isclose(techniques.norm_score(cand)[b, k], (w**2).sum())
 
 
@@ -45,13 +58,18 @@ def test_in_context_loss_is_the_S_metric_distance_to_least_squares(candidates):
     diff = cand - w_ls.unsqueeze(1)
     floor = ((torch.einsum("bnd,bd->bn", p.X, w_ls) - p.y) ** 2).mean(1, keepdim=True)
     expected = torch.einsum("bkd,bde,bke->bk", diff, S, diff) + floor
-    assert torch.allclose(techniques.in_context_loss(cand, p.X, p.y), expected, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(
+        techniques.in_context_loss(cand, p.X, p.y), expected, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_in_context_loss_of_a_shared_candidate_set(draw_prompts):
-    """Chapter 7 scores one set of 2^d sign vectors for every prompt, passed as a free ``expand``."""
+    """Chapter 7 scores one set of 2^d sign vectors for every prompt, passed as a free
+    ``expand``."""
     p = draw_prompts(5, 6, 3, sigma2=1.0, prior="rademacher")
-    v = torch.tensor(list(itertools.product([1.0, -1.0], repeat=3)), dtype=torch.float64)  # all 2^d sign vectors
+    v = torch.tensor(
+        list(itertools.product([1.0, -1.0], repeat=3)), dtype=torch.float64
+    )  # all 2^d sign vectors
     loss = techniques.in_context_loss(v.expand(5, -1, -1), p.X, p.y)
     b, s = 2, 5
     expected = float(((p.X[b].numpy() @ v[s].numpy() - p.y[b].numpy()) ** 2).sum() / 6)
@@ -121,36 +139,50 @@ def test_plurality_vote_returns_the_mode_and_breaks_ties_uniformly():
 
 
 def test_uniform_ties_are_uniform_whatever_the_codes():
-    """A 5-way tie (plus a losing answer) among codes of very different sizes: each tied code wins 1/5 of the time."""
+    """A 5-way tie (plus a losing answer) among codes of very different sizes: each tied code wins
+    1/5 of the time."""
     gen = runtime.generator(8, "cpu")
     row = torch.tensor([2**40, 3, 3, 2**40, 17, 17, 1, 1, 2**62 - 1, 2**62 - 1, 5])
-    winners = plurality_vote(row[torch.randperm(len(row), generator=gen)].expand(50000, -1), gen).tolist()
+    winners = plurality_vote(
+        row[torch.randperm(len(row), generator=gen)].expand(50000, -1), gen
+    ).tolist()
     tied = [1, 3, 17, 2**40, 2**62 - 1]
     assert set(winners) == set(tied)
     observed = [winners.count(code) for code in tied]
     assert stats.chisquare(observed).pvalue > 1e-3
     smallest_first = plurality_vote(row[None], ties="smallest").item()
-    assert smallest_first == 1 and observed[0] < 0.25 * len(winners)  # the uniform rule is not the smallest-code rule
+    assert smallest_first == 1 and observed[0] < 0.25 * len(
+        winners
+    )  # the uniform rule is not the smallest-code rule
 
 
 @pytest.mark.parametrize("alphabet,N", [(3, 4), (5, 6), (10, 10), (40, 12), (200, 30)])
 def test_smallest_tie_rule_is_scipy_mode(alphabet, N):
-    """On random code arrays with frequent ties, ties="smallest" picks what scipy.stats.mode picks."""
+    """On random code arrays with frequent ties, ties="smallest" picks what scipy.stats.mode
+    picks."""
     gen = runtime.generator(alphabet, "cpu")
     labels = torch.randint(0, alphabet, (4000, N), generator=gen)
     codes = torch.randint(0, 2**62, (alphabet,), generator=gen)[labels]  # large, unordered codes
     counts = torch.zeros(len(codes), alphabet).scatter_add_(1, labels, torch.ones(labels.shape))
-    assert ((counts == counts.max(1, keepdim=True).values).sum(1) > 1).double().mean() > 0.2  # many ties
+    assert (
+        (counts == counts.max(1, keepdim=True).values).sum(1) > 1
+    ).double().mean() > 0.2  # many ties
     expected = stats.mode(codes.numpy(), axis=1, keepdims=False).mode
     assert np.array_equal(plurality_vote(codes, ties="smallest").numpy(), expected)
     assert not np.array_equal(plurality_vote(codes, gen).numpy(), expected)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: techniques.plurality_vote(torch.zeros(3, dtype=torch.int64)), "shape"),
-    (lambda: techniques.plurality_vote(torch.zeros(3, 2)), "integer codes"),
-    (lambda: techniques.plurality_vote(torch.zeros(3, 2, dtype=torch.int64), ties="lose"), "ties must"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: techniques.plurality_vote(torch.zeros(3, dtype=torch.int64)), "shape"),
+        (lambda: techniques.plurality_vote(torch.zeros(3, 2)), "integer codes"),
+        (
+            lambda: techniques.plurality_vote(torch.zeros(3, 2, dtype=torch.int64), ties="lose"),
+            "ties must",
+        ),
+    ],
+)
 def test_plurality_vote_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -158,7 +190,9 @@ def test_plurality_vote_bad_input(call, match):
 
 def test_sign_vote_and_fair_ties():
     samples = torch.tensor([[[1.0, -1.0], [1.0, 1.0], [-1.0, -1.0]]])
-    assert torch.equal(techniques.sign_vote(samples, torch.Generator().manual_seed(0)), torch.tensor([[1.0, -1.0]]))
+    assert torch.equal(
+        techniques.sign_vote(samples, torch.Generator().manual_seed(0)), torch.tensor([[1.0, -1.0]])
+    )
     tie = torch.tensor([[[1.0], [-1.0]]]).expand(4000, -1, -1)
     outcome = techniques.sign_vote(tie, torch.Generator().manual_seed(0))
     assert abs(outcome.mean().item()) < 4 / 4000**0.5
@@ -169,7 +203,9 @@ def test_sign_vote_and_fair_ties():
 def test_vector_vote_mode_and_uniform_ties():
     a, b, c = [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]
     samples = torch.tensor([[a, b, b, c, a, b]])
-    assert torch.equal(techniques.vector_vote(samples, torch.Generator().manual_seed(0)), torch.tensor([b]))
+    assert torch.equal(
+        techniques.vector_vote(samples, torch.Generator().manual_seed(0)), torch.tensor([b])
+    )
     tie = torch.tensor([[a, b, c, b, a, c]]).expand(6000, -1, -1)  # three answers, twice each
     winners = ad.index_of(techniques.vector_vote(tie, torch.Generator().manual_seed(1)))
     frequencies = torch.bincount(winners, minlength=4).double() / 6000
@@ -183,7 +219,9 @@ def test_vector_vote_mode_and_uniform_ties():
 def test_best_of_n_keeps_the_smallest_score():
     samples = torch.tensor([[[1.0], [-1.0], [1.0]], [[-1.0], [1.0], [1.0]]])
     scores = -torch.tensor([[0.1, 0.5, 0.2], [0.9, 0.0, 0.3]])
-    assert torch.equal(techniques.best_of_n(samples, scores).selected, torch.tensor([[-1.0], [-1.0]]))
+    assert torch.equal(
+        techniques.best_of_n(samples, scores).selected, torch.tensor([[-1.0], [-1.0]])
+    )
     assert techniques.best_of_n(samples, scores).index.tolist() == [1, 0]
     with pytest.raises(ValueError, match="scores"):
         techniques.best_of_n(samples, scores[:, :2])
@@ -207,10 +245,19 @@ def test_best_of_n_accuracy_brute_force(random_log_probs):
     probs = lp.exp().numpy()
     for b in range(3):
         t = int(ad.index_of(target[b]))
-        total = sum(np.prod(probs[b][list(draw)]) for draw in itertools.product(range(4), repeat=n_samples)
-                    if min(draw, key=lambda s: scores[b, s].item()) == t)
-        assert math.isclose(techniques.best_of_n_accuracy(lp, scores, target, n_samples)[b].item(), total, rel_tol=1e-10)
-    assert torch.allclose(techniques.best_of_n_accuracy(lp, scores, target, 1), ad.probability_of(lp, target))
+        total = sum(
+            np.prod(probs[b][list(draw)])
+            for draw in itertools.product(range(4), repeat=n_samples)
+            if min(draw, key=lambda s: scores[b, s].item()) == t
+        )
+        assert math.isclose(
+            techniques.best_of_n_accuracy(lp, scores, target, n_samples)[b].item(),
+            total,
+            rel_tol=1e-10,
+        )
+    assert torch.allclose(
+        techniques.best_of_n_accuracy(lp, scores, target, 1), ad.probability_of(lp, target)
+    )
     with pytest.raises(ValueError, match="scores"):
         techniques.best_of_n_accuracy(lp, scores[:, :2], target, 2)
     with pytest.raises(ValueError, match="target"):
@@ -220,7 +267,8 @@ def test_best_of_n_accuracy_brute_force(random_log_probs):
 
 
 def test_best_of_n_with_a_loss_uses_its_survival_functions(random_log_probs, draw_prompts):
-    """Keeping the smallest loss L returns w w.p. P(L >= L(w))^N - P(L > L(w))^N, not F(L(w))^N - F^-(L(w))^N."""
+    """Keeping the smallest loss L returns w w.p. P(L >= L(w))^N - P(L > L(w))^N, not F(L(w))^N -
+    F^-(L(w))^N."""
     d, n_samples = 3, 4
     p = draw_prompts(6, 5, d, sigma2=1.0, prior="rademacher", seed=3)
     lp = random_log_probs(6, d, seed=4)
@@ -230,7 +278,9 @@ def test_best_of_n_with_a_loss_uses_its_survival_functions(random_log_probs, dra
     kept = techniques.best_of_n_accuracy(lp, loss, p.w, n_samples)
     assert torch.allclose(kept, survival**n_samples - strictly_above**n_samples, atol=1e-14)
     cdf, strictly_below = (probs * (loss <= at_w)).sum(1), (probs * (loss < at_w)).sum(1)
-    assert not torch.allclose(kept, cdf**n_samples - strictly_below**n_samples, atol=1e-3)  # the loss maximised
+    assert not torch.allclose(
+        kept, cdf**n_samples - strictly_below**n_samples, atol=1e-3
+    )  # the loss maximised
 
 
 def test_vector_vote_accuracy_3_brute_force(random_log_probs):
@@ -246,7 +296,9 @@ def test_vector_vote_accuracy_3_brute_force(random_log_probs):
             top = max(counts.values())
             winners = [s for s, c in counts.items() if c == top]
             total += np.prod(probs[b][list(draw)]) * (t in winners) / len(winners)
-        assert math.isclose(techniques.vector_vote_accuracy_3(lp, target)[b].item(), total, rel_tol=1e-10)
+        assert math.isclose(
+            techniques.vector_vote_accuracy_3(lp, target)[b].item(), total, rel_tol=1e-10
+        )
     with pytest.raises(ValueError, match="w"):
         techniques.vector_vote_accuracy_3(lp, target[:, :1])
 
@@ -254,11 +306,15 @@ def test_vector_vote_accuracy_3_brute_force(random_log_probs):
 def test_nested_averages_are_running_means_of_one_sequence_of_chains(draw_prompts):
     p = draw_prompts(3, 12, 4, sigma2=0.2)
     kw = dict(eta=0.1, steps=6, noise="multiplicative", level=0.4)
-    chains = gd_chains.sample_chains(p.X, p.y, n_chains=10, generator=runtime.generator(7, "cpu"), **kw)
+    chains = gd_chains.sample_chains(
+        p.X, p.y, n_chains=10, generator=runtime.generator(7, "cpu"), **kw
+    )
     avgs = techniques.nested_averages(chains, [1, 3, 10])
     assert avgs.shape == (3, 3, 4)
-    assert torch.allclose(avgs[:, 0], chains[:, 0])                      # N = 1: the first chain
-    assert torch.allclose(avgs[:, 1], chains[:, :3].mean(1))             # N = 3: the first three, not three new ones
+    assert torch.allclose(avgs[:, 0], chains[:, 0])  # N = 1: the first chain
+    assert torch.allclose(
+        avgs[:, 1], chains[:, :3].mean(1)
+    )  # N = 3: the first three, not three new ones
     assert torch.allclose(avgs[:, 2], chains.mean(1))
     assert not torch.allclose(avgs[:, 1], chains[:, 3:6].mean(1))
     for bad in ([], [0, 2], 5, [11]):

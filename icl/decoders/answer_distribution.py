@@ -17,7 +17,6 @@ Shapes: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``.
 
 from __future__ import annotations
 
-
 import torch
 
 from icl.decoders.sparse_chains import support_codes
@@ -27,7 +26,8 @@ MAX_ENUMERATED_D = 16
 
 
 def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """All 2^d vectors of {-1, +1}^d, shape ``(2^d, d)``; row r has v_j = +1 iff bit (d-1-j) of r is 0.
+    """All 2^d vectors of {-1, +1}^d, shape ``(2^d, d)``; row r has v_j = +1 iff bit (d-1-j) of r is
+    0.
 
     So row 0 is all +1 and the order is that of an autoregressive tree whose
     first coefficient is the most significant bit (``+1`` before ``-1``).
@@ -43,8 +43,8 @@ def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> 
 def index_of(v: torch.Tensor) -> torch.Tensor:
     """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long.
 
-    The support code (:func:`icl.decoders.sparse_chains.support_codes`) of the minus signs, read with
-    the first coefficient as the most significant bit.
+    The support code (:func:`icl.decoders.sparse_chains.support_codes`) of the minus signs, read
+    with the first coefficient as the most significant bit.
     """
     if v.ndim < 1 or v.shape[-1] < 1:
         raise ValueError(f"v must have a last dimension d >= 1, got shape {tuple(v.shape)}")
@@ -52,7 +52,8 @@ def index_of(v: torch.Tensor) -> torch.Tensor:
 
 
 def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) -> torch.Tensor:
-    """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)`` normalised; ``(B, 2^d)``."""
+    """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)``
+    normalised; ``(B, 2^d)``."""
     prompt_batch(X, y)
     sigma2 = real("sigma2", sigma2, minimum=0.0, strict=True)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype).expand(X.shape[0], -1, -1)
@@ -68,22 +69,33 @@ def linear_estimate(X: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tenso
     return eta * torch.einsum("bnd,bn->bd", X, y) / X.shape[1]
 
 
-def linear_log_probs(X: torch.Tensor, y: torch.Tensor, eta: float, temperature: float) -> torch.Tensor:
-    """log P_T(v) of the linear decoder: independent coefficients, logits ``+-w_hat_j / T``; ``(B, 2^d)``.
+def linear_log_probs(
+    X: torch.Tensor, y: torch.Tensor, eta: float, temperature: float
+) -> torch.Tensor:
+    """log P_T(v) of the linear decoder: independent coefficients, logits ``+-w_hat_j / T``; ``(B,
+    2^d)``.
 
     ``log P_T(v) = sum_j log sigmoid(2 v_j w_hat_j / T)``.
     """
     temperature = real("temperature", temperature, minimum=0.0, strict=True)
     w_hat = linear_estimate(X, y, eta)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype)
-    return torch.nn.functional.logsigmoid(2 * torch.einsum("bd,sd->bsd", w_hat, v) / temperature).sum(-1)
+    return torch.nn.functional.logsigmoid(
+        2 * torch.einsum("bd,sd->bsd", w_hat, v) / temperature
+    ).sum(-1)
 
 
 def answer_dimension(log_probs: torch.Tensor) -> int:
     """The dimension d of a table ``log_probs (B, 2^d)`` of log-probabilities over {-1, +1}^d, or
     ``ValueError``."""
-    if log_probs.ndim != 2 or log_probs.shape[1] < 2 or log_probs.shape[1] & (log_probs.shape[1] - 1):
-        raise ValueError(f"log_probs must be (B, 2^d) with d >= 1, got shape {tuple(log_probs.shape)}")
+    if (
+        log_probs.ndim != 2
+        or log_probs.shape[1] < 2
+        or log_probs.shape[1] & (log_probs.shape[1] - 1)
+    ):
+        raise ValueError(
+            f"log_probs must be (B, 2^d) with d >= 1, got shape {tuple(log_probs.shape)}"
+        )
     return log_probs.shape[1].bit_length() - 1
 
 
@@ -103,7 +115,7 @@ def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def mode(log_probs: torch.Tensor) -> torch.Tensor:
-    """The most probable vector of each prompt, shape ``(B, d)`` (the limit of the whole-vector vote)."""
+    """The most probable vector of each prompt, shape ``(B, d)`` (the limit of the whole-vector
+    vote)."""
     d = answer_dimension(log_probs)
     return sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype)[log_probs.argmax(1)]
-

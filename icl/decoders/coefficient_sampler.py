@@ -1,4 +1,5 @@
-"""Decoding the trained :class:`~icl.models.softmax_transformer.CoefficientDecoder` at a temperature.
+"""Decoding the trained :class:`~icl.models.softmax_transformer.CoefficientDecoder` at a
+temperature.
 
 Sampling is autoregressive over the d answer positions only: the example
 tokens are encoded once per prompt and their keys and values are shared by
@@ -39,8 +40,14 @@ def _margin(logits: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_coefficients(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor, n_samples: int,
-                        temperature: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_coefficients(
+    model: CoefficientDecoder,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    n_samples: int,
+    temperature: float,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_samples`` answers per prompt at temperature ``temperature`` (0: greedy).
 
     Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
@@ -64,36 +71,47 @@ def sample_coefficients(model: CoefficientDecoder, X: torch.Tensor, y: torch.Ten
             signs[:, :, j] = 2 * p_plus - 1
         else:
             p_plus = torch.softmax(logits.double() / temperature, dim=-1)[..., 0]
-            u = torch.rand(p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype)
+            u = torch.rand(
+                p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype
+            )
             signs[:, :, j] = torch.where(u < p_plus, 1.0, -1.0)
         probs[:, :, j] = p_plus
     return signs, probs
 
 
-def greedy_coefficients(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def greedy_coefficients(
+    model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """Greedy decoding (argmax at every position), shape ``(B, d)``."""
     return sample_coefficients(model, X, y, 1, 0.0, None)[0][:, 0]
 
 
 @torch.no_grad()
 def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)`` (float64)."""
+    """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)``
+    (float64)."""
     context, inputs = _start(model, X, y)
     d, prefix, levels = model.d, None, []
     for j in range(d):
         if j > 0:
-            previous = torch.tensor([1.0, -1.0], device=inputs.device).repeat(2 ** (j - 1)).expand(X.shape[0], -1)
+            previous = (
+                torch.tensor([1.0, -1.0], device=inputs.device)
+                .repeat(2 ** (j - 1))
+                .expand(X.shape[0], -1)
+            )
             inputs = model.answer_inputs(previous, j)
         logits, prefix = model.step(inputs, context, prefix)
         levels.append(_margin(logits))  # (B, 2^j)
-    return torch.stack([m.repeat_interleave(2 ** (d - j), dim=1) for j, m in enumerate(levels)], dim=-1)
+    return torch.stack(
+        [m.repeat_interleave(2 ** (d - j), dim=1) for j, m in enumerate(levels)], dim=-1
+    )
 
 
 def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B, 2^d)``."""
+    """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B,
+    2^d)``."""
     temperature = real("temperature", temperature, minimum=0.0, strict=True)
     if margins.ndim != 3 or margins.shape[1] != 2 ** margins.shape[2]:
         raise ValueError(f"margins must be (B, 2^d, d), got shape {tuple(margins.shape)}")
     v = sign_vectors(margins.shape[2], device=margins.device, dtype=margins.dtype)
     return torch.nn.functional.logsigmoid(v * margins / temperature).sum(-1)
-

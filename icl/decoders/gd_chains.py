@@ -48,7 +48,8 @@ def sample_chains(
     generator: torch.Generator | None = None,
     return_path: bool = False,
 ) -> torch.Tensor:
-    """Run ``n_chains`` chains of ``steps`` GD thoughts per prompt, decoded with ``noise`` at ``level``.
+    """Run ``n_chains`` chains of ``steps`` GD thoughts per prompt, decoded with ``noise`` at
+    ``level``.
 
     Returns the final thoughts ``(B, N, d)``, or with ``return_path`` every
     thought including w_0 = 0, ``(B, N, steps + 1, d)``.
@@ -62,7 +63,8 @@ def sample_chains(
         raise ValueError(f"noise {noise!r} needs level > 0; use noise='none' for greedy decoding")
     gram, xty = _moments(X, y)
     batch, d = xty.shape
-    # One fused product a step: w_{t+1} = w_t A + c, A = (1 - eta lam) I - eta gram (symmetric), c = eta X^T y / n.
+    # One fused product a step: w_{t+1} = w_t A + c, with A = (1 - eta lam) I - eta gram (symmetric)
+    # and c = eta X^T y / n.
     step = (1 - eta * lam) * torch.eye(d, device=X.device, dtype=X.dtype) - eta * gram
     shift = (eta * xty).unsqueeze(1)
     w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
@@ -73,9 +75,11 @@ def sample_chains(
             z = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
             w_next.addcmul_((z * w).sum(-1, keepdim=True), z, value=-eta * level**2)
         elif noise == "additive":
-            w_next.add_(torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype), alpha=level)
+            w_next.add_(
+                torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype),
+                alpha=level,
+            )
         w = w_next
         if return_path:
             path.append(w)
     return torch.stack(path, dim=2) if return_path else w
-

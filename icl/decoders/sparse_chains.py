@@ -17,9 +17,9 @@ to sum 1, and decoded into the next support w_{t+1}:
 eta' = 1/n, which is ``eta = 1`` here.)
 
 Shapes: ``X (B, n, d)``, ``y (B, n)``; supports come out as 0/1 tensors
-``(B, N, d)``, N independent chains per prompt, all advanced together.
-:func:`support_codes` turns supports into integers, so that votes (:func:`icl.techniques.plurality_vote`)
-can count them. The one-step probabilities in closed form are :mod:`icl.theory.sparse_chains`.
+``(B, N, d)``, N independent chains per prompt, all advanced together. :func:`support_codes` turns
+supports into integers, so that votes (:func:`icl.techniques.plurality_vote`) can count them. The
+one-step probabilities in closed form are :mod:`icl.theory.sparse_chains`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def sparse_binary_chains(
     clip: float = 1e-10,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Run ``n_chains`` chains of ``steps`` support-valued thoughts per prompt; return the final supports ``(B, N, d)``.
+    """Run ``n_chains`` chains of ``steps`` support-valued thoughts per prompt; return the final
+    supports ``(B, N, d)``.
 
     With ``greedy`` every chain of a prompt is the same deterministic chain;
     ``n_chains`` then only repeats it.
@@ -52,7 +53,10 @@ def sparse_binary_chains(
     k = integer("k", k)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
-    eta, clip = real("eta", eta, minimum=0.0, strict=True), real("clip", clip, minimum=0.0, strict=True)
+    eta, clip = (
+        real("eta", eta, minimum=0.0, strict=True),
+        real("clip", clip, minimum=0.0, strict=True),
+    )
     steps, n_chains = integer("steps", steps), integer("n_chains", n_chains)
     gram = X.transpose(1, 2) @ X / n
     xty = torch.einsum("bnd,bn->bd", X, y).unsqueeze(1) / n
@@ -79,12 +83,15 @@ def decode_support(
         support = weights.topk(k, dim=-1).indices
     else:
         flat = (weights / weights.sum(-1, keepdim=True)).reshape(-1, d)
-        support = torch.multinomial(flat, k, replacement=False, generator=generator).reshape(*weights.shape[:-1], k)
+        support = torch.multinomial(flat, k, replacement=False, generator=generator).reshape(
+            *weights.shape[:-1], k
+        )
     return torch.zeros_like(weights).scatter_(-1, support, 1.0)
 
 
 def support_codes(w: torch.Tensor) -> torch.Tensor:
-    """Encode 0/1 vectors ``(..., d)`` (d <= 62) as integers sum_j w_j 2^j, shape ``(...)``, dtype int64.
+    """Encode 0/1 vectors ``(..., d)`` (d <= 62) as integers sum_j w_j 2^j, shape ``(...)``, dtype
+    int64.
 
     Two supports are equal exactly when their codes are, so votes can count codes.
     """
@@ -95,4 +102,3 @@ def support_codes(w: torch.Tensor) -> torch.Tensor:
         raise ValueError("w must hold only 0s and 1s")
     powers = 2 ** torch.arange(d, device=w.device, dtype=torch.int64)
     return (w.to(torch.int64) * powers).sum(-1)
-

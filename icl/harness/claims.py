@@ -259,7 +259,9 @@ def _per_prompt(name: str, values) -> Estimate:
         return values
     estimate = Estimate.from_values(values)
     if estimate.values.ndim != 1:
-        raise ValueError(f"{name} must hold one value per prompt, shape (P,), got {estimate.values.shape}")
+        raise ValueError(
+            f"{name} must hold one value per prompt, shape (P,), got {estimate.values.shape}"
+        )
     return estimate
 
 
@@ -327,7 +329,8 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
 
 def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     """One line on the current chapter's checks, after asserting that every one passed and names a
-    wrong formula it rejects, and that there are at least ``at_least`` of them (``exactly``, if given)."""
+    wrong formula it rejects, and that there are at least ``at_least`` of them (``exactly``, if
+    given)."""
     chapter = _current_chapter()
     records = load_records(chapter)
     failed = [r["claim_id"] for r in records if not r["passed"]]
@@ -335,10 +338,15 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     powerless = [r["claim_id"] for r in records if not r["rejects"]]
     assert not powerless, f"checks in {chapter} that name no wrong formula they reject: {powerless}"
     if exactly is not None:
-        assert len(records) == exactly, f"{chapter} recorded {len(records)} checks, expected {exactly}"
-    assert len(records) >= at_least, f"{chapter} recorded {len(records)} checks, expected at least {at_least}"
+        assert len(records) == exactly, (
+            f"{chapter} recorded {len(records)} checks, expected {exactly}"
+        )
+    assert len(records) >= at_least, (
+        f"{chapter} recorded {len(records)} checks, expected at least {at_least}"
+    )
     line = (
-        f"{len(records)} recorded checks in this chapter, all passed, each rejecting at least one wrong formula; "
+        f"{len(records)} recorded checks in this chapter, all passed, "
+        "each rejecting at least one wrong formula; "
         f"worst |z| = {max(abs(r['z_score']) for r in records):.2f}"
     )
     if any(r["z"] != 4.0 for r in records):

@@ -44,8 +44,8 @@ class Estimate:
 
     @classmethod
     def from_values(cls, values, *, seed: int | None = None, seconds: float = 0.0) -> Estimate:
-        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array, n >= 2)
-        and its standard error ``std(ddof=1) / sqrt(n)``, computed in float64.
+        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array, n >=
+        2) and its standard error ``std(ddof=1) / sqrt(n)``, computed in float64.
 
         The device and dtype recorded are those of ``values``; the values are kept.
         """
@@ -57,7 +57,9 @@ class Estimate:
             dev, dt = "cpu", str(array.dtype)
             array = array.astype(np.float64)
         if array.ndim < 1 or array.shape[0] < 2:
-            raise ValueError(f"values must have a first axis of at least 2 draws, got shape {array.shape}")
+            raise ValueError(
+                f"values must have a first axis of at least 2 draws, got shape {array.shape}"
+            )
         n = array.shape[0]
         mean, stderr = array.mean(0), array.std(0, ddof=1) / np.sqrt(n)
         if array.ndim == 1:
@@ -71,7 +73,9 @@ class Estimate:
             mean, stderr = float(mean), float(stderr)
         index = index if isinstance(index, tuple) else (index,)
         values = None if self.values is None else self.values[(slice(None), *index)]
-        return Estimate(mean, stderr, self.n_samples, self.seconds, self.device, self.dtype, self.seed, values)
+        return Estimate(
+            mean, stderr, self.n_samples, self.seconds, self.device, self.dtype, self.seed, values
+        )
 
     def __str__(self) -> str:
         if np.ndim(self.mean) == 0:

@@ -18,23 +18,30 @@ from pathlib import Path
 
 
 def toc_chapters(toc_path: str | Path) -> dict[str, str]:
-    """Map each chapter's record name to its document, for the ``chNN_*`` files listed in ``_toc.yml``."""
+    """Map each chapter's record name to its document, for the ``chNN_*`` files listed in
+    ``_toc.yml``."""
     text = Path(toc_path).read_text()
     docs = re.findall(r"file:\s*(\S+)", text)
-    return {Path(doc).name.split("_")[0]: doc for doc in docs if re.match(r"ch\d+_", Path(doc).name)}
+    return {
+        Path(doc).name.split("_")[0]: doc for doc in docs if re.match(r"ch\d+_", Path(doc).name)
+    }
 
 
 def check_records(records: list[dict], chapters: dict[str, str]) -> None:
     """Raise ``AssertionError`` if a claim id is used twice, a check failed, a check names no wrong
     formula it rejects (a check without power), or a listed chapter recorded nothing."""
-    duplicates = [cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1]
+    duplicates = [
+        cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1
+    ]
     assert not duplicates, f"claim ids used more than once in the book: {duplicates}"
     failed = [r["claim_id"] for r in records if not r["passed"]]
     assert not failed, f"failed checks: {failed}"
     powerless = [r["claim_id"] for r in records if not r.get("rejects")]
     assert not powerless, f"checks that name no wrong formula they reject: {powerless}"
     silent = sorted(set(chapters) - {r["chapter"] for r in records})
-    assert not silent, f"chapters with no recorded checks (not executed before this page?): {silent}"
+    assert not silent, (
+        f"chapters with no recorded checks (not executed before this page?): {silent}"
+    )
 
 
 def summary(records: list[dict]) -> dict:
@@ -55,46 +62,85 @@ def _number(x: float) -> str:
 
 
 def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
-    """An HTML table with one row per record; each id links to the chapter page that makes the claim."""
-    head = ["claim", "statement", "parameters", "theory", "estimate ± SE", "z", "detects", "rejects",
-            "samples", "device", "dtype", "seconds", "verdict"]
+    """An HTML table with one row per record; each id links to the chapter page that makes the
+    claim."""
+    head = [
+        "claim",
+        "statement",
+        "parameters",
+        "theory",
+        "estimate ± SE",
+        "z",
+        "detects",
+        "rejects",
+        "samples",
+        "device",
+        "dtype",
+        "seconds",
+        "verdict",
+    ]
     rows = []
     for r in records:
         doc = chapters.get(r["chapter"])
-        link = f'{Path(doc).relative_to(page_dir)}.html' if doc else None
+        link = f"{Path(doc).relative_to(page_dir)}.html" if doc else None
         cid = html.escape(r["claim_id"])
-        rejects = "; ".join(f"{html.escape(k)} ({abs(v['z_score']):.0f} SE)" for k, v in r.get("rejects", {}).items())
-        params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in r.get("params", {}).items())
+        rejects = "; ".join(
+            f"{html.escape(k)} ({abs(v['z_score']):.0f} SE)"
+            for k, v in r.get("rejects", {}).items()
+        )
+        params = ", ".join(
+            f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in r.get("params", {}).items()
+        )
         cells = [
             f'<a href="{link}"><code>{cid}</code></a>' if link else f"<code>{cid}</code>",
-            html.escape(r["statement"]), params, _number(r["theory"]),
-            f'{_number(r["estimate"])} ± {r["stderr"]:.2g}', f'{r["z_score"]:+.2f}',
-            f'{r["detectable_relative"]:.2%}' if math.isfinite(r["detectable_relative"]) else "–",
-            rejects or "–", f'{r["samples"]:,}' if r.get("samples") else "–",
-            r.get("device") or "–", r.get("dtype") or "–",
-            f'{r["seconds"]:.2f}' if r.get("seconds") is not None else "–",
+            html.escape(r["statement"]),
+            params,
+            _number(r["theory"]),
+            f"{_number(r['estimate'])} ± {r['stderr']:.2g}",
+            f"{r['z_score']:+.2f}",
+            f"{r['detectable_relative']:.2%}" if math.isfinite(r["detectable_relative"]) else "–",
+            rejects or "–",
+            f"{r['samples']:,}" if r.get("samples") else "–",
+            r.get("device") or "–",
+            r.get("dtype") or "–",
+            f"{r['seconds']:.2f}" if r.get("seconds") is not None else "–",
             "pass" if r["passed"] else "FAIL",
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
-    return (f'<div style="overflow-x:auto"><table class="table claims-table" style="font-size:0.8em">'
-            f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f'<div style="overflow-x:auto"><table class="table claims-table" style="font-size:0.8em">'
+        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
-def measurements_table_html(items: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
+def measurements_table_html(
+    items: list[dict], chapters: dict[str, str], page_dir: str = "book"
+) -> str:
     """An HTML table of recorded measurements (:func:`icl.harness.claims.measure`): id, statement,
     parameters, estimate ± SE."""
     rows = []
     for m in items:
         doc = chapters.get(m["chapter"])
-        mid = f'<code>{html.escape(m["measure_id"])}</code>'
-        params = ", ".join(f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in m.get("params", {}).items())
-        cells = [f'<a href="{Path(doc).relative_to(page_dir)}.html">{mid}</a>' if doc else mid,
-                 html.escape(m["statement"]), params, f'{_number(m["estimate"])} ± {m["stderr"]:.2g}']
+        mid = f"<code>{html.escape(m['measure_id'])}</code>"
+        params = ", ".join(
+            f"{html.escape(str(k))}={html.escape(str(v))}" for k, v in m.get("params", {}).items()
+        )
+        cells = [
+            f'<a href="{Path(doc).relative_to(page_dir)}.html">{mid}</a>' if doc else mid,
+            html.escape(m["statement"]),
+            params,
+            f"{_number(m['estimate'])} ± {m['stderr']:.2g}",
+        ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    header = "".join(f"<th>{h}</th>" for h in ("measurement", "statement", "parameters", "estimate ± SE"))
-    return (f'<div style="overflow-x:auto"><table class="table" style="font-size:0.8em"><thead><tr>{header}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+    header = "".join(
+        f"<th>{h}</th>" for h in ("measurement", "statement", "parameters", "estimate ± SE")
+    )
+    return (
+        '<div style="overflow-x:auto"><table class="table" style="font-size:0.8em">'
+        f"<thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def package_versions(requirements: str | Path) -> dict[str, str]:

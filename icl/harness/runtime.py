@@ -1,4 +1,5 @@
-"""The run environment: device, dtype, scale, seeded generators, a timer, and the book's root folder.
+"""The run environment: device, dtype, scale, seeded generators, a timer, and the book's root
+folder.
 
 Environment variables:
 
@@ -25,7 +26,8 @@ SCALES = ("smoke", "full")
 
 
 def device() -> torch.device:
-    """The device simulations run on: ``$ICL_DEVICE`` if set, else CUDA when present, else the CPU."""
+    """The device simulations run on: ``$ICL_DEVICE`` if set, else CUDA when present, else the
+    CPU."""
     name = os.environ.get("ICL_DEVICE", "").strip().lower()
     if name:
         if name not in ("cpu", "cuda"):
@@ -65,7 +67,8 @@ def one_thread_on_cpu() -> None:
 
 
 def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
-    """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one device)."""
+    """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one
+    device)."""
     seed = integer("seed", seed, minimum=0)
     dev = device() if dev is None else torch.device(dev)
     gen = torch.Generator(device=dev)
@@ -101,7 +104,9 @@ def book_root() -> Path:
     """The nearest folder at or above the working directory that holds ``_config.yml`` (the book's
     root), else the working directory."""
     here = Path.cwd().resolve()
-    return next((folder for folder in (here, *here.parents) if (folder / "_config.yml").is_file()), here)
+    return next(
+        (folder for folder in (here, *here.parents) if (folder / "_config.yml").is_file()), here
+    )
 
 
 class Timer:

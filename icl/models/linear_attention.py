@@ -1,4 +1,5 @@
-"""The one-layer linear self-attention transformer on in-context regression prompts, and its training.
+"""The one-layer linear self-attention transformer on in-context regression prompts, and its
+training.
 
 Tokens are the columns of the embedding
 
@@ -36,10 +37,12 @@ from icl.validation import integer, real
 
 
 def embed_prompts(X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
-    """The token matrix Z of shape ``(B, d + 1, n + 1)`` from ``X (B, n, d)``, ``y (B, n)``, ``x_query (B, d)``."""
+    """The token matrix Z of shape ``(B, d + 1, n + 1)`` from ``X (B, n, d)``, ``y (B, n)``,
+    ``x_query (B, d)``."""
     if X.ndim != 3 or y.shape != X.shape[:2] or x_query.shape != (X.shape[0], X.shape[2]):
         raise ValueError(
-            f"expected X (B, n, d), y (B, n), x_query (B, d); got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(x_query.shape)}"
+            "expected X (B, n, d), y (B, n), x_query (B, d); "
+            f"got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(x_query.shape)}"
         )
     tokens = torch.cat([X, y.unsqueeze(-1)], dim=-1)
     query = torch.cat([x_query, torch.zeros_like(x_query[:, :1])], dim=-1)
@@ -47,7 +50,8 @@ def embed_prompts(X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> to
 
 
 class LinearSelfAttention(nn.Module):
-    """One linear self-attention layer with residual; parameters ``W_pv`` and ``W_kq``, each ``(d + 1, d + 1)``.
+    """One linear self-attention layer with residual; parameters ``W_pv`` and ``W_kq``, each ``(d +
+    1, d + 1)``.
 
     ``init_std`` is the standard deviation of the i.i.d. Gaussian initial
     entries (drawn with ``generator``; 0 gives zero matrices).
@@ -66,14 +70,21 @@ class LinearSelfAttention(nn.Module):
         self.d = integer("d", d)
         init_std = real("init_std", init_std, minimum=0.0)
         shape = (d + 1, d + 1)
-        self.W_pv = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
-        self.W_kq = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+        self.W_pv = nn.Parameter(
+            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        )
+        self.W_kq = nn.Parameter(
+            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        )
 
     @classmethod
     def from_preconditioner(cls, gamma: torch.Tensor) -> LinearSelfAttention:
-        """The weights whose prediction is ``x_q^T gamma X^T y / n`` (``W_pv[d, d] = 1``, ``W_kq[:d, :d] = gamma^T``)."""
+        """The weights whose prediction is ``x_q^T gamma X^T y / n`` (``W_pv[d, d] = 1``, ``W_kq[:d,
+        :d] = gamma^T``)."""
         if gamma.ndim != 2 or gamma.shape[0] != gamma.shape[1]:
-            raise ValueError(f"gamma must be a square (d, d) matrix, got shape {tuple(gamma.shape)}")
+            raise ValueError(
+                f"gamma must be a square (d, d) matrix, got shape {tuple(gamma.shape)}"
+            )
         d = gamma.shape[0]
         model = cls(d, device=gamma.device, dtype=gamma.dtype)
         with torch.no_grad():
@@ -84,14 +95,17 @@ class LinearSelfAttention(nn.Module):
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """f(Z) for ``Z`` of shape ``(B, d + 1, n + 1)``; the last column is the query token."""
         if Z.ndim != 3 or Z.shape[1] != self.d + 1 or Z.shape[2] < 2:
-            raise ValueError(f"Z must have shape (B, {self.d + 1}, n + 1) with n >= 1, got {tuple(Z.shape)}")
+            raise ValueError(
+                f"Z must have shape (B, {self.d + 1}, n + 1) with n >= 1, got {tuple(Z.shape)}"
+            )
         n = Z.shape[2] - 1
         keys = Z[:, :, :n]
         attention = keys @ keys.transpose(1, 2) / n
         return Z + self.W_pv @ attention @ self.W_kq @ Z
 
     def predict(self, X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
-        """The prediction ``f(Z)[:, d, n]`` for the query, shape ``(B,)``, computing only the query column."""
+        """The prediction ``f(Z)[:, d, n]`` for the query, shape ``(B,)``, computing only the query
+        column."""
         Z = embed_prompts(X, y, x_query)
         n = X.shape[1]
         keys = Z[:, :, :n]
@@ -99,7 +113,8 @@ class LinearSelfAttention(nn.Module):
         return torch.einsum("i,bij,jk,bk->b", self.W_pv[self.d], attention, self.W_kq, Z[:, :, n])
 
     def effective_preconditioner(self) -> torch.Tensor:
-        """Gamma = W_pv[d, d] W_kq[:d, :d]^T, the preconditioner of the GD step the weights implement.
+        """Gamma = W_pv[d, d] W_kq[:d, :d]^T, the preconditioner of the GD step the weights
+        implement.
 
         Exact when the other entries of ``W_pv``'s last row and of ``W_kq``'s
         last row vanish (they do at the optimum, by symmetry of the prior).
@@ -132,10 +147,26 @@ def train_linear_attention(
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
-                                 device=param.device, dtype=param.dtype)
+        p = tasks.sample_prompts(
+            batch,
+            n,
+            model.d,
+            prior=prior,
+            sigma2=sigma2,
+            generator=gen,
+            device=param.device,
+            dtype=param.dtype,
+        )
         return ((model.predict(p.X, p.y, p.x_query) - p.y_query) ** 2).mean()
 
     optimizer, schedule = adam_with_cosine_decay(model, lr, steps)
-    return train(model, batch_loss, optimizer, schedule, steps=steps, seed=seed,
-                 snapshot=lambda m: m.effective_preconditioner().cpu().numpy(), record_every=record_every)
+    return train(
+        model,
+        batch_loss,
+        optimizer,
+        schedule,
+        steps=steps,
+        seed=seed,
+        snapshot=lambda m: m.effective_preconditioner().cpu().numpy(),
+        record_every=record_every,
+    )

@@ -56,12 +56,15 @@ class DecoderConfig:
             integer(name, getattr(self, name))
         real("sigma2", self.sigma2, minimum=0.0)
         if self.width % self.heads:
-            raise ValueError(f"width must be divisible by heads, got width={self.width}, heads={self.heads}")
+            raise ValueError(
+                f"width must be divisible by heads, got width={self.width}, heads={self.heads}"
+            )
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimisation of :func:`train_coefficient_decoder`: AdamW, linear warm-up then cosine decay to 0."""
+    """Optimisation of :func:`train_coefficient_decoder`: AdamW, linear warm-up then cosine decay to
+    0."""
 
     steps: int
     batch: int
@@ -71,10 +74,14 @@ class TrainingConfig:
 
 
 SCALES = {
-    "smoke": (DecoderConfig(d=8, n=16, sigma2=4.0, width=48, layers=3, heads=4),
-              TrainingConfig(steps=1500, batch=256, lr=3e-3, warmup=100)),
-    "full": (DecoderConfig(d=8, n=16, sigma2=4.0, width=128, layers=4, heads=8),
-             TrainingConfig(steps=20000, batch=1024, lr=1e-3, warmup=500)),
+    "smoke": (
+        DecoderConfig(d=8, n=16, sigma2=4.0, width=48, layers=3, heads=4),
+        TrainingConfig(steps=1500, batch=256, lr=3e-3, warmup=100),
+    ),
+    "full": (
+        DecoderConfig(d=8, n=16, sigma2=4.0, width=128, layers=4, heads=8),
+        TrainingConfig(steps=20000, batch=1024, lr=1e-3, warmup=500),
+    ),
 }
 
 
@@ -84,7 +91,9 @@ class _Block(nn.Module):
         self.heads = heads
         self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.out = nn.Linear(width, 3 * width), nn.Linear(width, width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width)
+        )
 
     def _split(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         q, k, v = self.qkv(h).chunk(3, dim=-1)
@@ -92,7 +101,8 @@ class _Block(nn.Module):
         return q.reshape(shape), k.reshape(shape), v.reshape(shape)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Causal block on ``x (B, L, D)``; returns the output and this layer's keys and values ``(B, H, L, D/H)``."""
+        """Causal block on ``x (B, L, D)``; returns the output and this layer's keys and values
+        ``(B, H, L, D/H)``."""
         q, k, v = (t.transpose(1, 2) for t in self._split(self.ln1(x)))
         attended = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.out(attended.transpose(1, 2).reshape(x.shape))
@@ -102,33 +112,50 @@ class _Block(nn.Module):
         """One new token per sequence, ``x (B, S, D)``, attending to the shared context keys/values
         ``(B, H, n, D/H)`` and to the earlier answer tokens of its own sequence.
 
-        ``prefix[i] = (k_i, v_i)``, each ``(B, S_i, H, D/H)`` with ``S_i`` dividing ``S``, holds the keys
-        and values of answer position i; sequence s reads entry ``s // (S / S_i)`` (so a tree of
-        prefixes, whose children 2s, 2s + 1 extend s, shares its ancestors' entries without copies).
-        Returns the output and this token's keys and values ``(B, S, H, D/H)``.
+        ``prefix[i] = (k_i, v_i)``, each ``(B, S_i, H, D/H)`` with ``S_i`` dividing ``S``, holds the
+        keys and values of answer position i; sequence s reads entry ``s // (S / S_i)`` (so a tree
+        of prefixes, whose children 2s, 2s + 1 extend s, shares its ancestors' entries without
+        copies). Returns the output and this token's keys and values ``(B, S, H, D/H)``.
         """
         q, k, v = self._split(self.ln1(x))  # (B, S, H, e)
         B, S, H, e = q.shape
-        scale = e ** -0.5
+        scale = e**-0.5
         context_scores = q.transpose(1, 2) @ context[0].transpose(-1, -2) * scale  # (B, H, S, n)
         entries = [*prefix, (k, v)]
-        own = torch.stack([(q.reshape(B, ki.shape[1], -1, H, e) * ki.unsqueeze(2)).sum(-1).reshape(B, S, H)
-                           for ki, _ in entries], dim=-1) * scale  # (B, S, H, j + 1)
+        own = (
+            torch.stack(
+                [
+                    (q.reshape(B, ki.shape[1], -1, H, e) * ki.unsqueeze(2)).sum(-1).reshape(B, S, H)
+                    for ki, _ in entries
+                ],
+                dim=-1,
+            )
+            * scale
+        )  # (B, S, H, j + 1)
         weights = torch.cat([context_scores, own.transpose(1, 2)], dim=-1).softmax(-1)
         n = context[0].shape[2]
         attended = (weights[..., :n] @ context[1]).transpose(1, 2)  # (B, S, H, e)
         own_weights = weights[..., n:].transpose(1, 2)  # (B, S, H, j + 1)
         for i, (_, vi) in enumerate(entries):
-            attended = attended + (own_weights[..., i, None].reshape(B, vi.shape[1], -1, H, 1)
-                                   * vi.unsqueeze(2)).reshape(B, S, H, e)
+            attended = attended + (
+                own_weights[..., i, None].reshape(B, vi.shape[1], -1, H, 1) * vi.unsqueeze(2)
+            ).reshape(B, S, H, e)
         x = x + self.out(attended.reshape(x.shape))
         return x + self.mlp(self.ln2(x)), (k, v)
 
 
 class CoefficientDecoder(nn.Module):
-    """The decoder of the module docstring; parameters initialised from ``seed`` (PyTorch defaults)."""
+    """The decoder of the module docstring; parameters initialised from ``seed`` (PyTorch
+    defaults)."""
 
-    def __init__(self, config: DecoderConfig, *, seed: int = 0, device=None, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        config: DecoderConfig,
+        *,
+        seed: int = 0,
+        device=None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
         super().__init__()
         if not isinstance(config, DecoderConfig):
             raise ValueError(f"config must be a DecoderConfig, got {type(config).__name__}")
@@ -152,45 +179,58 @@ class CoefficientDecoder(nn.Module):
 
     def _examples(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if X.ndim != 3 or y.shape != X.shape[:2] or X.shape[2] != self.d:
-            raise ValueError(f"expected X (B, n, {self.d}) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"expected X (B, n, {self.d}) and y (B, n), "
+                f"got {tuple(X.shape)} and {tuple(y.shape)}"
+            )
         p = self.head.weight
         scale = math.sqrt(self.d + self.config.sigma2)
-        features = torch.cat([X, y.unsqueeze(-1) / scale], dim=-1).to(device=p.device, dtype=p.dtype)
+        features = torch.cat([X, y.unsqueeze(-1) / scale], dim=-1).to(
+            device=p.device, dtype=p.dtype
+        )
         return self.embed_example(features)
 
     def answer_inputs(self, previous: torch.Tensor | None, position: int) -> torch.Tensor:
-        """Input vector at answer position ``position``: ``p_j`` plus the start vector (j = 0) or the
-        embedding of ``previous`` (the signs emitted for coefficient j - 1, shape ``(B, S)``)."""
+        """Input vector at answer position ``position``: ``p_j`` plus the start vector (j = 0) or
+        the embedding of ``previous`` (the signs emitted for coefficient j - 1, shape ``(B,
+        S)``)."""
         position_vector = self.embed_position.weight[position]
         if position == 0:
             return (self.start + position_vector).expand(1, 1, -1)
         return self.embed_token((previous < 0).long()) + position_vector
 
     def forward(self, X: torch.Tensor, y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits ``(B, d, 2)`` (token 0 is +1, token 1 is -1) of coefficient j given ``signs[:, :j]``.
+        """Teacher-forced logits ``(B, d, 2)`` (token 0 is +1, token 1 is -1) of coefficient j given
+        ``signs[:, :j]``.
 
         ``signs (B, d)`` holds +-1; its last column is not read.
         """
         if signs.shape != (X.shape[0], self.d):
-            raise ValueError(f"signs must be (B, d) = {(X.shape[0], self.d)}, got {tuple(signs.shape)}")
+            raise ValueError(
+                f"signs must be (B, d) = {(X.shape[0], self.d)}, got {tuple(signs.shape)}"
+            )
         examples = self._examples(X, y)
         answers = self.embed_token((signs[:, :-1] < 0).long()) + self.embed_position.weight[1:]
         first = (self.start + self.embed_position.weight[0]).expand(X.shape[0], 1, -1)
         h = torch.cat([examples, first, answers], dim=1)
         for block in self.blocks:
             h = block(h)[0]
-        return self.head(self.ln_final(h[:, X.shape[1]:]))
+        return self.head(self.ln_final(h[:, X.shape[1] :]))
 
     def encode(self, X: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Keys and values ``(B, H, n, D/H)`` of every layer for the example tokens (shared by all samples)."""
+        """Keys and values ``(B, H, n, D/H)`` of every layer for the example tokens (shared by all
+        samples)."""
         h, cache = self._examples(X, y), []
         for block in self.blocks:
             h, k, v = block(h)
             cache.append((k, v))
         return cache
 
-    def step(self, inputs: torch.Tensor, context: list, prefix: list | None) -> tuple[torch.Tensor, list]:
-        """Logits ``(B, S, 2)`` at the next answer position for ``inputs (B, S, D)`` (from :meth:`answer_inputs`).
+    def step(
+        self, inputs: torch.Tensor, context: list, prefix: list | None
+    ) -> tuple[torch.Tensor, list]:
+        """Logits ``(B, S, 2)`` at the next answer position for ``inputs (B, S, D)`` (from
+        :meth:`answer_inputs`).
 
         ``prefix`` is ``None`` at position 0, else what the previous call returned: per layer, the
         list of keys/values of the earlier answer positions (see :meth:`_Block.step` for how
@@ -207,11 +247,16 @@ class CoefficientDecoder(nn.Module):
 def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Tensor:
     """Mean over prompts and coefficients of -log P(w_j | prompt, w_<j), teacher-forced (nats)."""
     logits = model(prompts.X, prompts.y, prompts.w)
-    return F.cross_entropy(logits.reshape(-1, 2), (prompts.w < 0).long().reshape(-1).to(logits.device))
+    return F.cross_entropy(
+        logits.reshape(-1, 2), (prompts.w < 0).long().reshape(-1).to(logits.device)
+    )
 
 
-def train_coefficient_decoder(model: CoefficientDecoder, training: TrainingConfig, *, seed: int) -> TrainingHistory:
-    """Train ``model`` by AdamW on fresh rademacher prompts (drawn with a generator seeded by ``seed``).
+def train_coefficient_decoder(
+    model: CoefficientDecoder, training: TrainingConfig, *, seed: int
+) -> TrainingHistory:
+    """Train ``model`` by AdamW on fresh rademacher prompts (drawn with a generator seeded by
+    ``seed``).
 
     The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0; the loss
     is :func:`cross_entropy`.
@@ -224,8 +269,16 @@ def train_coefficient_decoder(model: CoefficientDecoder, training: TrainingConfi
     cfg, param = model.config, model.head.weight
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        prompts = tasks.sample_prompts(batch, cfg.n, cfg.d, prior="rademacher", sigma2=cfg.sigma2, generator=gen,
-                                       device=param.device, dtype=param.dtype)
+        prompts = tasks.sample_prompts(
+            batch,
+            cfg.n,
+            cfg.d,
+            prior="rademacher",
+            sigma2=cfg.sigma2,
+            generator=gen,
+            device=param.device,
+            dtype=param.dtype,
+        )
         return cross_entropy(model, prompts)
 
     def rate(t: int) -> float:
@@ -233,25 +286,45 @@ def train_coefficient_decoder(model: CoefficientDecoder, training: TrainingConfi
             return (t + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (t - warmup) / max(steps - warmup, 1)))
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=training.lr, weight_decay=training.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     return train(model, batch_loss, optimizer, schedule, steps=steps, seed=seed)
 
 
-def save_checkpoint(path: str | Path, model: CoefficientDecoder, training: TrainingConfig, history: TrainingHistory,
-                    *, seed: int, command: str) -> None:
-    """Write the weights (float32, CPU), both configs, the seed, the command and the loss curve to ``path``."""
+def save_checkpoint(
+    path: str | Path,
+    model: CoefficientDecoder,
+    training: TrainingConfig,
+    history: TrainingHistory,
+    *,
+    seed: int,
+    command: str,
+) -> None:
+    """Write the weights (float32, CPU), both configs, the seed, the command and the loss curve to
+    ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({
-        "state_dict": {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()},
-        "config": asdict(model.config), "training": asdict(training), "seed": int(seed), "command": command,
-        "loss": torch.tensor(history.loss, dtype=torch.float32), "seconds": float(history.seconds),
-    }, path)
+    torch.save(
+        {
+            "state_dict": {
+                k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()
+            },
+            "config": asdict(model.config),
+            "training": asdict(training),
+            "seed": int(seed),
+            "command": command,
+            "loss": torch.tensor(history.loss, dtype=torch.float32),
+            "seconds": float(history.seconds),
+        },
+        path,
+    )
 
 
 def load_checkpoint(path: str | Path, *, device=None) -> tuple[CoefficientDecoder, dict]:
-    """The model stored at ``path`` (in eval mode, float32, on ``device``) and the checkpoint's metadata."""
+    """The model stored at ``path`` (in eval mode, float32, on ``device``) and the checkpoint's
+    metadata."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a checkpoint file")
@@ -265,13 +338,18 @@ def load_checkpoint(path: str | Path, *, device=None) -> tuple[CoefficientDecode
     return model, meta
 
 
-def train_at_scale(scale: str, seed: int, *, device=None) -> tuple[CoefficientDecoder, TrainingConfig, TrainingHistory]:
-    """Build and train the model of ``SCALES[scale]`` from ``seed`` (initialisation ``seed``, data ``seed + 1``)."""
+def train_at_scale(
+    scale: str, seed: int, *, device=None
+) -> tuple[CoefficientDecoder, TrainingConfig, TrainingHistory]:
+    """Build and train the model of ``SCALES[scale]`` from ``seed`` (initialisation ``seed``, data
+    ``seed + 1``)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     seed = integer("seed", seed, minimum=0)
     config, training = SCALES[scale]
-    model = CoefficientDecoder(config, seed=seed, device=runtime.device() if device is None else device)
+    model = CoefficientDecoder(
+        config, seed=seed, device=runtime.device() if device is None else device
+    )
     return model, training, train_coefficient_decoder(model, training, seed=seed + 1)
 
 
@@ -283,11 +361,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     model, training, history = train_at_scale(args.scale, args.seed)
-    command = f"python -m icl.models.softmax_transformer --out {args.out} --scale {args.scale} --seed {args.seed}"
+    command = (
+        f"python -m icl.models.softmax_transformer --out {args.out} --scale {args.scale} "
+        f"--seed {args.seed}"
+    )
     save_checkpoint(args.out, model, training, history, seed=args.seed, command=command)
-    tail = history.loss[-max(len(history.loss) // 20, 1):].mean()
-    print(f"trained {training.steps} steps in {history.seconds:.1f} s on {runtime.device()}; "
-          f"final loss {tail:.4f} nats/coefficient; wrote {args.out}")
+    tail = history.loss[-max(len(history.loss) // 20, 1) :].mean()
+    print(
+        f"trained {training.steps} steps in {history.seconds:.1f} s on {runtime.device()}; "
+        f"final loss {tail:.4f} nats/coefficient; wrote {args.out}"
+    )
 
 
 if __name__ == "__main__":

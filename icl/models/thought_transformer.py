@@ -1,4 +1,5 @@
-"""A linear-attention transformer that emits gradient-descent iterates as thought tokens (Chapter 2).
+"""A linear-attention transformer that emits gradient-descent iterates as thought tokens (Chapter
+2).
 
 Tokens have width 2(d + 1), laid out as [x (d), y (1), w (d), flag (1)]:
 
@@ -48,44 +49,67 @@ def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> 
 
 
 class ThoughtTransformer(nn.Module):
-    """One linear self-attention layer on width-2(d+1) tokens; parameters ``W_pv``, ``W_kq``, each ``(2d+2, 2d+2)``.
+    """One linear self-attention layer on width-2(d+1) tokens; parameters ``W_pv``, ``W_kq``, each
+    ``(2d+2, 2d+2)``.
 
     ``init_std``: standard deviation of the i.i.d. Gaussian initial entries
     (drawn with ``generator``; 0 gives zero matrices).
     """
 
-    def __init__(self, d: int, *, init_std: float = 0.0, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        d: int,
+        *,
+        init_std: float = 0.0,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
         super().__init__()
         self.d = integer("d", d)
         init_std = real("init_std", init_std, minimum=0.0)
         shape = (2 * d + 2, 2 * d + 2)
-        self.W_pv = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
-        self.W_kq = nn.Parameter(init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype))
+        self.W_pv = nn.Parameter(
+            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        )
+        self.W_kq = nn.Parameter(
+            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        )
 
     @classmethod
-    def gd_weights(cls, d: int, eta: float, *, device: torch.device | str | None = None,
-                   dtype: torch.dtype = torch.float64) -> ThoughtTransformer:
+    def gd_weights(
+        cls,
+        d: int,
+        eta: float,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> ThoughtTransformer:
         """The weights whose emitted thought is exactly w_t - eta (X^T X w_t - X^T y) / n."""
         eta = real("eta", eta)
         model = cls(d, device=device, dtype=dtype)
         idx = torch.arange(d, device=model.W_pv.device)
         with torch.no_grad():
-            model.W_kq[idx, d + 1 + idx] = 1.0      # x-block of the key-query image <- w_t
-            model.W_kq[d, 2 * d + 1] = -1.0         # y-slot <- -flag
-            model.W_pv[d + 1 + idx, idx] = -eta     # w-slot <- -eta (S w_t - X^T y / n)
+            model.W_kq[idx, d + 1 + idx] = 1.0  # x-block of the key-query image <- w_t
+            model.W_kq[d, 2 * d + 1] = -1.0  # y-slot <- -flag
+            model.W_pv[d + 1 + idx, idx] = -eta  # w-slot <- -eta (S w_t - X^T y / n)
         return model
 
     def forward(self, Z: torch.Tensor, n: int) -> torch.Tensor:
         """f(Z) for ``Z (B, 2d + 2, n + T)`` whose first ``n`` columns are the context tokens."""
         n = integer("n", n)
         if Z.ndim != 3 or Z.shape[1] != 2 * self.d + 2 or Z.shape[2] < n:
-            raise ValueError(f"Z must have shape (B, {2 * self.d + 2}, >= {n}), got {tuple(Z.shape)}")
+            raise ValueError(
+                f"Z must have shape (B, {2 * self.d + 2}, >= {n}), got {tuple(Z.shape)}"
+            )
         keys = Z[:, :, :n]
         return Z + self.W_pv @ (keys @ keys.transpose(1, 2) / n) @ self.W_kq @ Z
 
-    def next_thoughts(self, X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
-        """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T, d)``."""
+    def next_thoughts(
+        self, X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor
+    ) -> torch.Tensor:
+        """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T,
+        d)``."""
         n, d = X.shape[1], self.d
         out = self(embed_thoughts(X, y, thoughts), n)
         return out[:, d + 1 : 2 * d + 1, n:].transpose(1, 2)
@@ -133,8 +157,16 @@ def train_thought_transformer(
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        p = tasks.sample_prompts(batch, n, model.d, prior=prior, sigma2=sigma2, generator=gen,
-                                 device=param.device, dtype=param.dtype)
+        p = tasks.sample_prompts(
+            batch,
+            n,
+            model.d,
+            prior=prior,
+            sigma2=sigma2,
+            generator=gen,
+            device=param.device,
+            dtype=param.dtype,
+        )
         path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
         emitted = model.next_thoughts(p.X, p.y, path[:, :-1])
         return ((emitted - path[:, 1:]) ** 2).sum(-1).mean()

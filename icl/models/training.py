@@ -28,8 +28,9 @@ from icl.validation import integer
 
 @dataclass(frozen=True)
 class TrainingHistory:
-    """``loss[t]``: the loss on the batch of step t; ``snapshots[j]``: what ``snapshot(model)`` returned
-    after step ``recorded_steps[j]`` (empty without a snapshot); ``seconds``: the wall time."""
+    """``loss[t]``: the loss on the batch of step t; ``snapshots[j]``: what ``snapshot(model)``
+    returned after step ``recorded_steps[j]`` (empty without a snapshot); ``seconds``: the wall
+    time."""
 
     loss: np.ndarray
     seconds: float
@@ -56,7 +57,8 @@ def train(
     snapshot: Callable[[nn.Module], np.ndarray] | None = None,
     record_every: int = 10,
 ) -> TrainingHistory:
-    """Run ``steps`` steps of ``optimizer`` on ``batch_loss``, a fresh batch each step (module docstring).
+    """Run ``steps`` steps of ``optimizer`` on ``batch_loss``, a fresh batch each step (module
+    docstring).
 
     ``batch_loss(generator)`` draws its batch with ``generator`` only, so a seed fixes the
     whole run on one device. Returns the :class:`TrainingHistory`.
@@ -77,4 +79,6 @@ def train(
             recorded.append(step + 1)
             snapshots.append(snapshot(model))
     model.eval()
-    return TrainingHistory(losses, timer.seconds(), np.array(recorded, dtype=int), np.array(snapshots))
+    return TrainingHistory(
+        losses, timer.seconds(), np.array(recorded, dtype=int), np.array(snapshots)
+    )

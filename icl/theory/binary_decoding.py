@@ -72,7 +72,8 @@ def _spread(d: int, sigma2: float) -> float:
 
 
 def greedy_sign_error(n: int, d: int, sigma2: float) -> float:
-    """P(sign(w_hat_j) != w_j) = P(t_n > sqrt(n / (d - 1 + sigma2))) for the rademacher prior, any eta > 0.
+    """P(sign(w_hat_j) != w_j) = P(t_n > sqrt(n / (d - 1 + sigma2))) for the rademacher prior, any
+    eta > 0.
 
     t_n is Student's t with n degrees of freedom; exact for every finite n, d.
     (With d = 1 and sigma2 = 0 the estimate is never wrong: the result is 0.)
@@ -83,25 +84,38 @@ def greedy_sign_error(n: int, d: int, sigma2: float) -> float:
 
 
 def margin_density(u, n: int, d: int, sigma2: float):
-    """Density of the margin u = w_j x_{.j}^T y (so w_j w_hat_j = eta u / n), at ``u`` (scalar or array).
+    """Density of the margin u = w_j x_{.j}^T y (so w_j w_hat_j = eta u / n), at ``u`` (scalar or
+    array).
 
-    Variance-gamma: f(u) = (alpha^2 - beta^2)^lam |u|^(lam - 1/2) K_(lam - 1/2)(alpha |u|) e^(beta u)
-    / (sqrt(pi) Gamma(lam) (2 alpha)^(lam - 1/2)), lam = n/2, alpha = sqrt(1 + s2)/s2,
-    beta = 1/s2, s2 = d - 1 + sigma2 > 0. Needs d >= 2 or sigma2 > 0.
+    Variance-gamma: f(u) = (alpha^2 - beta^2)^lam |u|^(lam - 1/2) K_(lam - 1/2)(alpha |u|) e^(beta
+    u) / (sqrt(pi) Gamma(lam) (2 alpha)^(lam - 1/2)), lam = n/2, alpha = sqrt(1 + s2)/s2, beta =
+    1/s2, s2 = d - 1 + sigma2 > 0. Needs d >= 2 or sigma2 > 0.
     """
     n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
     s2 = _spread(d, sigma2)
     if s2 == 0:
-        raise ValueError("margin_density needs d >= 2 or sigma2 > 0 (otherwise u is chi-square, not variance-gamma)")
+        raise ValueError(
+            "margin_density needs d >= 2 or sigma2 > 0 "
+            "(otherwise u is chi-square, not variance-gamma)"
+        )
     lam, alpha, beta = n / 2, math.sqrt(1 + s2) / s2, 1 / s2
     nu = lam - 0.5
-    log_c = lam * math.log(alpha**2 - beta**2) - 0.5 * math.log(math.pi) - special.gammaln(lam) - nu * math.log(2 * alpha)
+    log_c = (
+        lam * math.log(alpha**2 - beta**2)
+        - 0.5 * math.log(math.pi)
+        - special.gammaln(lam)
+        - nu * math.log(2 * alpha)
+    )
     u = np.asarray(u, dtype=float)
     a = np.abs(u)
     with np.errstate(divide="ignore", invalid="ignore"):
-        body = np.exp(log_c + nu * np.log(a) + np.log(special.kve(nu, alpha * a)) + beta * u - alpha * a)
+        body = np.exp(
+            log_c + nu * np.log(a) + np.log(special.kve(nu, alpha * a)) + beta * u - alpha * a
+        )
     if nu > 0:  # |u|^nu K_nu(alpha |u|) -> Gamma(nu) 2^(nu - 1) alpha^(-nu) at u = 0
-        at_zero = math.exp(log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha))
+        at_zero = math.exp(
+            log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha)
+        )
         body = np.where(a == 0, at_zero, body)
     else:
         body = np.where(a == 0, np.inf, body)
@@ -109,7 +123,8 @@ def margin_density(u, n: int, d: int, sigma2: float):
 
 
 def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float:
-    """E[g(u)] under :func:`margin_density` (or the chi-square law when s2 = 0), by adaptive quadrature."""
+    """E[g(u)] under :func:`margin_density` (or the chi-square law when s2 = 0), by adaptive
+    quadrature."""
     if _spread(d, sigma2) == 0:
         value, _ = integrate.quad(lambda v: g(v) * stats.chi2.pdf(v, n), 0, np.inf, limit=200)
         return value
@@ -120,12 +135,15 @@ def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float
         edges += [min(width, 1 / scale)] if 1 / scale < width else []
     edges += [width, n + 40 * width, np.inf]
     edges = sorted(set(edges))
-    return sum(integrate.quad(density, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-10)[0]
-               for lo, hi in zip(edges[:-1], edges[1:]))
+    return sum(
+        integrate.quad(density, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-10)[0]
+        for lo, hi in zip(edges[:-1], edges[1:])
+    )
 
 
 def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: float) -> float:
-    """P(one coefficient sampled at temperature T is wrong) = E[sigmoid(-2 eta u / (n T))], u ~ :func:`margin_density`.
+    """P(one coefficient sampled at temperature T is wrong) = E[sigmoid(-2 eta u / (n T))], u ~
+    :func:`margin_density`.
 
     Tends to :func:`greedy_sign_error` as T -> 0 and to 1/2 - eta / (2 T) as T -> infinity.
     """
@@ -137,14 +155,15 @@ def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: f
 
 
 def calibration_temperature(n: int, d: int, sigma2: float, eta: float) -> float:
-    """T_cal = eta (d - 1 + sigma2) / n: the temperature at which the linear decoder is exactly calibrated.
+    """T_cal = eta (d - 1 + sigma2) / n: the temperature at which the linear decoder is exactly
+    calibrated.
 
-    For the rademacher prior, every finite n and d, P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j / T_cal),
-    with w_hat = eta X^T y / n. Given w_j = +1, w_hat_j = eta u / n with u of density f
+    For the rademacher prior, every finite n and d, P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j /
+    T_cal), with w_hat = eta X^T y / n. Given w_j = +1, w_hat_j = eta u / n with u of density f
     (:func:`margin_density`); given w_j = -1, w_hat_j = -eta u / n. Since f(-u) = exp(-2u/s2) f(u)
-    (s2 = d - 1 + sigma2; each Gaussian N(v, v s2) of the mixture has this ratio, whatever v),
-    P(w_j = +1 | w_hat_j = h) = f(nh/eta) / (f(nh/eta) + f(-nh/eta)) = sigmoid(2 n h / (eta s2)).
-    With d = 1 and sigma2 = 0 the result is 0: w_hat_j then always has the sign of w_j.
+    (s2 = d - 1 + sigma2; each Gaussian N(v, v s2) of the mixture has this ratio, whatever v), P(w_j
+    = +1 | w_hat_j = h) = f(nh/eta) / (f(nh/eta) + f(-nh/eta)) = sigmoid(2 n h / (eta s2)). With d =
+    1 and sigma2 = 0 the result is 0: w_hat_j then always has the sign of w_j.
     """
     n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
     eta = real("eta", eta, minimum=0.0, strict=True)
@@ -152,21 +171,23 @@ def calibration_temperature(n: int, d: int, sigma2: float, eta: float) -> float:
 
 
 def _equicorrelated_orthant(k: float, d: int, s2: float) -> float:
-    """P(Z_1 < k, ..., Z_d < k) for unit-variance Gaussians Z with equal correlation -r, r = 1/s2, s2 >= d - 1 >= 1.
+    """P(Z_1 < k, ..., Z_d < k) for unit-variance Gaussians Z with equal correlation -r, r = 1/s2,
+    s2 >= d - 1 >= 1.
 
     With a^2 = 1 + r the density of Z is proportional to exp(-|z|^2/(2a^2) - q (sum_j z_j)^2 / 2),
     q = r / (a^2 (1 + r - r d)) >= 0. Writing exp(-q S^2/2) = E_W[exp(i sqrt(q) W S)], W ~ N(0, 1),
     factorises the orthant integral into d equal one-dimensional ones; after rescaling W,
 
-        P = (1 + r) / sqrt(2 pi r) * int Re[F(theta)^d] exp(-(1 + r)(1 - r (d - 1)) theta^2 / (2 r)) dtheta,
+        P = (1 + r) / sqrt(2 pi r) * int Re[F(theta)^d] exp(-(1 + r)(1 - r (d - 1)) theta^2 / (2 r))
+        dtheta,
 
-    over the real line, with F(theta) = exp(-a^2 theta^2/2) Phi(k/a - i a theta)
-    = int_{z<k} exp(-z^2/(2a^2) + i theta z) dz / (a sqrt(2 pi)), the Fourier transform of a Gaussian
-    truncated at k, so |F| <= Phi(k/a): the integrand is bounded (no cancellation of large terms). The Gaussian factor is 1
-    when s2 = d - 1 (sigma2 = 0, the margins' sum fixed); F^d then decays like theta^-d. Numerically
-    F = exp(-a^2 theta^2/2) - exp(-k^2/(2a^2) + i k theta) erfcx((k/a - i a theta)/sqrt 2) / 2 (bounded
-    for k >= 0); beyond theta = 9/a, F^d = G(theta) exp(i k d theta) with G slowly varying, integrated
-    with Fourier weights (QUADPACK's QAWF).
+    over the real line, with F(theta) = exp(-a^2 theta^2/2) Phi(k/a - i a theta) = int_{z<k}
+    exp(-z^2/(2a^2) + i theta z) dz / (a sqrt(2 pi)), the Fourier transform of a Gaussian truncated
+    at k, so |F| <= Phi(k/a): the integrand is bounded (no cancellation of large terms). The
+    Gaussian factor is 1 when s2 = d - 1 (sigma2 = 0, the margins' sum fixed); F^d then decays like
+    theta^-d. Numerically F = exp(-a^2 theta^2/2) - exp(-k^2/(2a^2) + i k theta) erfcx((k/a - i a
+    theta)/sqrt 2) / 2 (bounded for k >= 0); beyond theta = 9/a, F^d = G(theta) exp(i k d theta)
+    with G slowly varying, integrated with Fourier weights (QUADPACK's QAWF).
     """
     r = 1 / s2
     a2 = 1 + r
@@ -177,14 +198,40 @@ def _equicorrelated_orthant(k: float, d: int, s2: float) -> float:
 
     def slow(theta):  # F(theta)^d exp(-i k d theta) exp(-damping theta^2)
         tail = 0.5 * jump * special.erfcx((k / a - 1j * a * theta) / math.sqrt(2))
-        return (np.exp(-a2 * theta**2 / 2 - 1j * k * theta) - tail) ** d * np.exp(-damping * theta**2)
+        return (np.exp(-a2 * theta**2 / 2 - 1j * k * theta) - tail) ** d * np.exp(
+            -damping * theta**2
+        )
 
     edge = 9 / a
-    head = integrate.quad(lambda t: (slow(t) * np.exp(1j * omega * t)).real, 0, edge,
-                          limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+    head = integrate.quad(
+        lambda t: (slow(t) * np.exp(1j * omega * t)).real,
+        0,
+        edge,
+        limit=400,
+        epsabs=1e-14,
+        epsrel=1e-12,
+    )[0]
     if omega > 0:
-        tail = (integrate.quad(lambda t: slow(t).real, edge, np.inf, weight="cos", wvar=omega, limlst=200, epsabs=1e-14)[0]
-                - integrate.quad(lambda t: slow(t).imag, edge, np.inf, weight="sin", wvar=omega, limlst=200, epsabs=1e-14)[0])
+        tail = (
+            integrate.quad(
+                lambda t: slow(t).real,
+                edge,
+                np.inf,
+                weight="cos",
+                wvar=omega,
+                limlst=200,
+                epsabs=1e-14,
+            )[0]
+            - integrate.quad(
+                lambda t: slow(t).imag,
+                edge,
+                np.inf,
+                weight="sin",
+                wvar=omega,
+                limlst=200,
+                epsabs=1e-14,
+            )[0]
+        )
     else:
         tail = integrate.quad(lambda t: slow(t).real, edge, np.inf, limit=400, epsabs=1e-14)[0]
     return 2 * a2 / math.sqrt(2 * math.pi * r) * (head + tail)
@@ -193,11 +240,12 @@ def _equicorrelated_orthant(k: float, d: int, s2: float) -> float:
 def greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     """P(sign(w_hat) = w): greedy decoding recovers the whole rademacher vector (any eta > 0).
 
-    With w_j x_{.j} =: z_{.j}, the rows z_i ~ N(0, I_d) and y_i = sum_j z_ij + sigma eps_i, so given y
-    the rows are independent N(y_i 1 / D, I - 1 1^T / D), D = d + sigma2. The margins u_j = z_{.j}^T y
-    are then jointly Gaussian: mean ||y||^2 / D, variance ||y||^2 (1 - 1/D), equal correlation
-    -1/(D - 1) = -1/s2 (s2 = d - 1 + sigma2), and ||y||^2 = D V with V ~ chi^2_n. All d margins are
-    positive with the probability that d such unit Gaussians stay below k = sqrt(V / s2):
+    With w_j x_{.j} =: z_{.j}, the rows z_i ~ N(0, I_d) and y_i = sum_j z_ij + sigma eps_i, so given
+    y the rows are independent N(y_i 1 / D, I - 1 1^T / D), D = d + sigma2. The margins u_j =
+    z_{.j}^T y are then jointly Gaussian: mean ||y||^2 / D, variance ||y||^2 (1 - 1/D), equal
+    correlation -1/(D - 1) = -1/s2 (s2 = d - 1 + sigma2), and ||y||^2 = D V with V ~ chi^2_n. All d
+    margins are positive with the probability that d such unit Gaussians stay below k = sqrt(V /
+    s2):
 
         P = E_V[ P(Z_1 < k, ..., Z_d < k) ],   corr(Z_i, Z_j) = -1/s2,
 
@@ -213,16 +261,23 @@ def greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     log_norm = (n / 2 - 1) * math.log(2) + special.gammaln(n / 2)
 
     def integrand(t: float) -> float:
-        chi_density = math.exp((n - 1) * math.log(t) - t * t / 2 - log_norm) if t > 0 else float(n == 1) * math.sqrt(2 / math.pi)
+        chi_density = (
+            math.exp((n - 1) * math.log(t) - t * t / 2 - log_norm)
+            if t > 0
+            else float(n == 1) * math.sqrt(2 / math.pi)
+        )
         return chi_density * _equicorrelated_orthant(t / math.sqrt(s2), d, s2)
 
     centre = math.sqrt(n)
-    value = integrate.quad(integrand, max(0.0, centre - 12), centre + 12, limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+    value = integrate.quad(
+        integrand, max(0.0, centre - 12), centre + 12, limit=200, epsabs=1e-13, epsrel=1e-11
+    )[0]
     return float(min(max(value, 0.0), 1.0))
 
 
 def majority_vote_accuracy(p, N: int):
-    """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly at random.
+    """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly
+    at random.
 
     A_N(p) = P(Bin(N, p) > N/2) + 1/2 P(Bin(N, p) = N/2); elementwise in ``p`` (a float, an
     array, or a tensor, which gives a tensor of its dtype on its device).
@@ -239,22 +294,28 @@ def majority_vote_accuracy(p, N: int):
     return back(accuracy)
 
 
-def vote_sign_accuracy(n: int, d: int, sigma2: float, eta: float, temperature: float, N: int) -> float:
-    """P(a majority vote of N samples of one coefficient at temperature T is right) = E[A_N(sigmoid(2 eta u / (n T)))].
+def vote_sign_accuracy(
+    n: int, d: int, sigma2: float, eta: float, temperature: float, N: int
+) -> float:
+    """P(a majority vote of N samples of one coefficient at temperature T is right) =
+    E[A_N(sigmoid(2 eta u / (n T)))].
 
-    Tends to 1 - :func:`greedy_sign_error` as N -> infinity, from below, with a deficit ~ f'(0) (n T / eta)^2 / (2 N)
-    (f the margin density).
+    Tends to 1 - :func:`greedy_sign_error` as N -> infinity, from below, with a deficit ~ f'(0) (n T
+    / eta)^2 / (2 N) (f the margin density).
     """
     n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
     eta = real("eta", eta, minimum=0.0, strict=True)
     temperature = real("temperature", temperature, minimum=0.0, strict=True)
     N = integer("N", N)
     c = 2 * eta / (n * temperature)
-    return _expect_over_margin(lambda v: majority_vote_accuracy(special.expit(c * v), N), n, d, sigma2, c / math.sqrt(N))
+    return _expect_over_margin(
+        lambda v: majority_vote_accuracy(special.expit(c * v), N), n, d, sigma2, c / math.sqrt(N)
+    )
 
 
 def unbiased_pass_at_k(n, c, k: int):
-    """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) / C(n, k).
+    """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) /
+    C(n, k).
 
     Elementwise in the integers ``n`` and ``c`` (scalars, arrays or tensors; a tensor gives a
     tensor on its device), computed as 1 - prod_{j<k} (n - c - j) / (n - j), which is 1 when
@@ -281,7 +342,8 @@ pass_at_k = unbiased_pass_at_k  # its former name, kept so that icl.theory.pass_
 
 
 def votes_needed(delta: float, target: float) -> float:
-    """Normal approximation to the votes N with V_N(1/2 + delta) = target: (Phi^{-1}(target) / (2 delta))^2.
+    """Normal approximation to the votes N with V_N(1/2 + delta) = target: (Phi^{-1}(target) / (2
+    delta))^2.
 
     V_N is :func:`majority_vote_accuracy`; by the central limit theorem
     V_N(1/2 + delta) ~ Phi(2 delta sqrt(N)).
@@ -290,7 +352,10 @@ def votes_needed(delta: float, target: float) -> float:
     target = real("target", target, minimum=0.5, strict=True)
     if delta > 0.5 or target >= 1:
         raise ValueError(f"need delta <= 0.5 and target < 1, got delta={delta}, target={target}")
-    z = math.sqrt(2) * torch.special.erfinv(torch.tensor(2 * target - 1, dtype=torch.float64)).item()
+    z = (
+        math.sqrt(2)
+        * torch.special.erfinv(torch.tensor(2 * target - 1, dtype=torch.float64)).item()
+    )
     return (z / (2 * delta)) ** 2
 
 
@@ -299,7 +364,9 @@ def _gauss_legendre01(q: int):
     return (nodes + 1) / 2, weights / 2
 
 
-def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str, smaller: np.ndarray) -> float:
+def _others_at_most(
+    law, total, mult: np.ndarray, m: int, s: int, tol: float, ties: str, smaller: np.ndarray
+) -> float:
     """E[1{max_i C_i <= m} / (1 + #{i: C_i = m})] for counts C of the other answers that sum to s.
 
     With ``ties="lose"``: P(max_i C_i < m). With ``ties="smallest"``: P(C_i < m for the groups
@@ -311,9 +378,9 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
     answers in each group.
 
     The expectation is [z^s] prod_i (sum_{c<m} P_i(c) z^c + t P_i(m) z^m), integrated over t in
-    [0, 1] (1/(1+J) = int t^J dt), divided by P(sum = s). The coefficient is read off a
-    discrete Fourier transform of length L > s + 12 sqrt(s) + 30 (no wrap-around). The t-integrand is
-    a polynomial of degree at most min(s // m, number of answers); Gauss-Legendre with Q nodes is
+    [0, 1] (1/(1+J) = int t^J dt), divided by P(sum = s). The coefficient is read off a discrete
+    Fourier transform of length L > s + 12 sqrt(s) + 30 (no wrap-around). The t-integrand is a
+    polynomial of degree at most min(s // m, number of answers); Gauss-Legendre with Q nodes is
     exact up to degree 2Q - 1, and Q doubles from 2 until it reaches that degree, or the ties it
     neglects provably weigh less than ``tol`` (P(J >= 2Q) <= 3 sqrt(s) mu^(2Q) / (2Q)!), or two
     successive rules agree to ``tol``.
@@ -330,7 +397,9 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
     def value(t: np.ndarray) -> np.ndarray:  # t: (nodes, groups)
         with np.errstate(divide="ignore"):
             logs = np.log(A[None] + t[:, :, None] * B[None])
-        F = np.exp((mult[None, :, None] * logs.real).sum(1) + 1j * (mult[None, :, None] * logs.imag).sum(1))
+        F = np.exp(
+            (mult[None, :, None] * logs.real).sum(1) + 1j * (mult[None, :, None] * logs.imag).sum(1)
+        )
         return (F @ read).real / normaliser
 
     if ties == "lose":
@@ -340,10 +409,14 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
     bound = float(value(np.ones((1, mult.size)))[0])  # t = 1: P(max_i C_i <= m) >= the expectation
     if bound < tol:
         return bound
-    log_mu = math.log(max(float((mult * at_m).sum()), 1e-300))  # mu: Poissonised mean number of others at m
+    log_mu = math.log(
+        max(float((mult * at_m).sum()), 1e-300)
+    )  # mu: Poissonised mean number of others at m
 
     def tail_small(q: int) -> bool:  # P(J >= 2q) <= 3 sqrt(s) mu^(2q) / (2q)! < tol
-        return math.log(3 * math.sqrt(s)) + 2 * q * log_mu - special.gammaln(2 * q + 1) < math.log(tol)
+        return math.log(3 * math.sqrt(s)) + 2 * q * log_mu - special.gammaln(2 * q + 1) < math.log(
+            tol
+        )
 
     exact = min(s // m, int(mult.sum())) // 2 + 1  # enough nodes for every possible number of ties
     q_nodes, previous = 2, None
@@ -351,13 +424,18 @@ def _others_at_most(law, total, mult: np.ndarray, m: int, s: int, tol: float, ti
         q_nodes = min(q_nodes, exact)
         nodes, weights = _gauss_legendre01(q_nodes)
         estimate = float(weights @ value(np.repeat(nodes[:, None], mult.size, axis=1)))
-        if q_nodes == exact or tail_small(q_nodes) or (previous is not None and abs(estimate - previous) < tol):
+        if (
+            q_nodes == exact
+            or tail_small(q_nodes)
+            or (previous is not None and abs(estimate - previous) < tol)
+        ):
             return estimate
         previous, q_nodes = estimate, 2 * q_nodes
 
 
 def _split_correct(name: str, values: np.ndarray, correct: int, ties: str, codes):
-    """``values[correct]``, the positive entries among the others, and which of those win a tie against ``correct``.
+    """``values[correct]``, the positive entries among the others, and which of those win a tie
+    against ``correct``.
 
     ``ties`` and ``codes`` are checked here: ``ties="smallest"`` needs ``codes``, distinct integers
     labelling the answers (a tie goes to the smallest code), and no other rule takes them.
@@ -368,32 +446,50 @@ def _split_correct(name: str, values: np.ndarray, correct: int, ties: str, codes
     if correct >= values.size:
         raise ValueError(f"correct must index {name} (size {values.size}), got {correct}")
     if (ties == "smallest") != (codes is not None):
-        raise ValueError(f"codes must be given exactly when ties='smallest' (ties={ties!r}, codes {'given' if codes is not None else 'missing'})")
+        raise ValueError(
+            "codes must be given exactly when ties='smallest' "
+            f"(ties={ties!r}, codes {'given' if codes is not None else 'missing'})"
+        )
     smaller = np.zeros(values.size, dtype=bool)
     if codes is not None:
         codes = np.asarray(codes)
-        if codes.shape != values.shape or not np.issubdtype(codes.dtype, np.integer) or np.unique(codes).size != codes.size:
-            raise ValueError(f"codes must be {values.size} distinct integers, one per answer of {name}")
+        if (
+            codes.shape != values.shape
+            or not np.issubdtype(codes.dtype, np.integer)
+            or np.unique(codes).size != codes.size
+        ):
+            raise ValueError(
+                f"codes must be {values.size} distinct integers, one per answer of {name}"
+            )
         smaller = codes < codes[correct]
     keep = np.delete(values, correct) > 0
-    return values[correct].item(), np.delete(values, correct)[keep], np.delete(smaller, correct)[keep]
+    return (
+        values[correct].item(),
+        np.delete(values, correct)[keep],
+        np.delete(smaller, correct)[keep],
+    )
 
 
 def _groups(others: np.ndarray, smaller: np.ndarray):
     """Distinct (value, wins-a-tie) pairs of the other answers: values, flags, multiplicities."""
-    keys, mult = np.unique(np.stack([others.astype(float), smaller.astype(float)]), axis=1, return_counts=True)
+    keys, mult = np.unique(
+        np.stack([others.astype(float), smaller.astype(float)]), axis=1, return_counts=True
+    )
     return keys[0], keys[1].astype(bool), mult
 
 
-def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None) -> float:
-    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties broken by ``ties``.
+def plurality_vote_accuracy(
+    probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None
+) -> float:
+    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties
+    broken by ``ties``.
 
-    Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct = m],
-    evaluated numerically: terms of weight below ``tol / N`` are dropped and each conditional term is
-    integrated to ``tol`` (see ``_others_at_most``), so the result is within a few ``tol`` plus
-    floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of
-    probabilities summing to 1 (answers of equal probability are grouped, so a distribution
-    estimated from counts is cheap). For two answers it equals :func:`majority_vote_accuracy`.
+    Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct
+    = m], evaluated numerically: terms of weight below ``tol / N`` are dropped and each conditional
+    term is integrated to ``tol`` (see ``_others_at_most``), so the result is within a few ``tol``
+    plus floating round-off (~1e-10) of the exact value. ``probs`` is a 1-D array of probabilities
+    summing to 1 (answers of equal probability are grouped, so a distribution estimated from counts
+    is cheap). For two answers it equals :func:`majority_vote_accuracy`.
 
     ``ties`` is the tie-breaking rule: ``"uniform"`` (each tied answer equally likely, as above),
     ``"lose"`` (the probability that the correct answer is strictly the most frequent, a rule that
@@ -422,8 +518,11 @@ def plurality_vote_accuracy(probs, N: int, correct: int = 0, tol: float = 1e-12,
     return _vote_sum(stats.binom(N, p0), others_law, mult, flags, N, tol, ties)
 
 
-def _vote_sum(correct_law, others_law, mult: np.ndarray, smaller: np.ndarray, N: int, tol: float, ties: str) -> float:
-    """sum_m P(M = m) E[win | M = m], M ~ ``correct_law``; the others' counts given M = m from ``others_law(N - m)``."""
+def _vote_sum(
+    correct_law, others_law, mult: np.ndarray, smaller: np.ndarray, N: int, tol: float, ties: str
+) -> float:
+    """sum_m P(M = m) E[win | M = m], M ~ ``correct_law``; the others' counts given M = m from
+    ``others_law(N - m)``."""
     m_all = np.arange(1, N + 1)
     weight = correct_law.pmf(m_all)
     total = 0.0
@@ -436,12 +535,17 @@ def _vote_sum(correct_law, others_law, mult: np.ndarray, smaller: np.ndarray, N:
             continue
         if m * mult.sum() < s:  # the other answers cannot all stay at or below m
             continue
-        total += w_m * _others_at_most(*others_law(s), mult, int(m), s, tol / (N * w_m), ties, smaller)
+        total += w_m * _others_at_most(
+            *others_law(s), mult, int(m), s, tol / (N * w_m), ties, smaller
+        )
     return float(min(max(total, 0.0), 1.0))
 
 
-def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None) -> float:
-    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer ``correct``).
+def subsample_vote_accuracy(
+    counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None
+) -> float:
+    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer
+    ``correct``).
 
     ``counts`` (1-D, non-negative integers, sum S >= N) are the stored sample's answer counts. If
     the S stored answers are i.i.d. from pi, every N-subset is an i.i.d. sample of size N, so this
@@ -454,7 +558,12 @@ def subsample_vote_accuracy(counts, N: int, correct: int = 0, tol: float = 1e-12
     N = integer("N", N)
     tol = real("tol", tol, minimum=0.0, strict=True)
     counts = np.asarray(counts)
-    if counts.ndim != 1 or counts.size < 1 or not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
+    if (
+        counts.ndim != 1
+        or counts.size < 1
+        or not np.issubdtype(counts.dtype, np.integer)
+        or np.any(counts < 0)
+    ):
         raise ValueError("counts must be a non-empty 1-D array of non-negative integers")
     c0, others, smaller = _split_correct("counts", counts, correct, ties, codes)
     S = int(counts.sum())

@@ -36,7 +36,8 @@ def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
 
 
 def gd_filter(s: torch.Tensor, *, eta: float, steps: int | None, lam: float = 0.0) -> torch.Tensor:
-    """The spectral filter g_j with w_T = V diag(g) V^T b; ``steps=None`` gives ridge, 1 / (s_j + lam).
+    """The spectral filter g_j with w_T = V diag(g) V^T b; ``steps=None`` gives ridge, 1 / (s_j +
+    lam).
 
     ``s`` holds eigenvalues of S (any shape); the result has the same shape.
     """
@@ -46,12 +47,16 @@ def gd_filter(s: torch.Tensor, *, eta: float, steps: int | None, lam: float = 0.
     shifted = s + lam
     if steps is None:
         if bool((shifted <= 0).any()):
-            raise ValueError("steps=None (ridge) needs s + lam > 0; pass lam > 0 when S is singular")
+            raise ValueError(
+                "steps=None (ridge) needs s + lam > 0; pass lam > 0 when S is singular"
+            )
         return 1.0 / shifted
     steps = integer("steps", steps, minimum=0)
     tiny = shifted.abs() < 1e-12
     safe = torch.where(tiny, torch.ones_like(shifted), shifted)
-    return torch.where(tiny, torch.full_like(shifted, eta * steps), (1 - (1 - eta * safe) ** steps) / safe)
+    return torch.where(
+        tiny, torch.full_like(shifted, eta * steps), (1 - (1 - eta * safe) ** steps) / safe
+    )
 
 
 def _spectrum(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +66,9 @@ def _spectrum(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.linalg.eigh(S)
 
 
-def ridge_gd_iterate(X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T: int) -> torch.Tensor:
+def ridge_gd_iterate(
+    X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T: int
+) -> torch.Tensor:
     """The T-th iterate of w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) from w_0 = 0.
 
     The gradient is divided by n, as in :func:`icl.decoders.gd_chains.sample_chains`
@@ -69,8 +76,16 @@ def ridge_gd_iterate(X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T
     its penalty lam' is n lam). Computed in closed form, w_T = V diag(g) V^T X^T y / n
     (see :func:`gd_filter`). ``X (..., n, d)``, ``y (..., n)`` -> ``(..., d)``.
     """
-    if not isinstance(y, torch.Tensor) or not isinstance(X, torch.Tensor) or X.ndim < 2 or y.shape != X.shape[:-1]:
-        raise ValueError(f"expected X (..., n, d) and y (..., n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+    if (
+        not isinstance(y, torch.Tensor)
+        or not isinstance(X, torch.Tensor)
+        or X.ndim < 2
+        or y.shape != X.shape[:-1]
+    ):
+        raise ValueError(
+            "expected X (..., n, d) and y (..., n), "
+            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
+        )
     s, V = _spectrum(X)
     b = (X.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / X.shape[-2]
     g = gd_filter(s, eta=eta, steps=integer("T", T, minimum=0), lam=lam)
@@ -78,9 +93,17 @@ def ridge_gd_iterate(X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T
 
 
 def gd_risk_given_spectrum(
-    s: torch.Tensor, n: int, *, eta: float, steps: int | None, sigma2: float, psi2: float = 1.0, lam: float = 0.0
+    s: torch.Tensor,
+    n: int,
+    *,
+    eta: float,
+    steps: int | None,
+    sigma2: float,
+    psi2: float = 1.0,
+    lam: float = 0.0,
 ) -> torch.Tensor:
-    """E[||w_T - w||^2 | X] = sum_j psi2 (1 - g_j s_j)^2 + sigma2 g_j^2 s_j / n, for w ~ N(0, psi2 I).
+    """E[||w_T - w||^2 | X] = sum_j psi2 (1 - g_j s_j)^2 + sigma2 g_j^2 s_j / n, for w ~ N(0, psi2
+    I).
 
     ``s (..., d)``: eigenvalues of S = X^T X / n; returns ``(...)``. ``steps=None``
     gives ridge regression with penalty ``lam`` (the T -> infinity limit).
@@ -92,15 +115,25 @@ def gd_risk_given_spectrum(
 
 
 def gd_risk_given_X(
-    X: torch.Tensor, *, eta: float, steps: int | None, sigma2: float, psi2: float = 1.0, lam: float = 0.0
+    X: torch.Tensor,
+    *,
+    eta: float,
+    steps: int | None,
+    sigma2: float,
+    psi2: float = 1.0,
+    lam: float = 0.0,
 ) -> torch.Tensor:
-    """:func:`gd_risk_given_spectrum` at the eigenvalues of X^T X / n; ``X (..., n, d)`` -> ``(...)``."""
+    """:func:`gd_risk_given_spectrum` at the eigenvalues of X^T X / n; ``X (..., n, d)`` ->
+    ``(...)``."""
     s, _ = _spectrum(X)
-    return gd_risk_given_spectrum(s.clamp(min=0.0), X.shape[-2], eta=eta, steps=steps, sigma2=sigma2, psi2=psi2, lam=lam)
+    return gd_risk_given_spectrum(
+        s.clamp(min=0.0), X.shape[-2], eta=eta, steps=steps, sigma2=sigma2, psi2=psi2, lam=lam
+    )
 
 
 def least_squares_risk(n: int, d: int, sigma2: float) -> float:
-    """E||(X^T X)^{-1} X^T y - w||^2 = sigma2 d / (n - d - 1) for Gaussian X (the T -> infinity GD limit).
+    """E||(X^T X)^{-1} X^T y - w||^2 = sigma2 d / (n - d - 1) for Gaussian X (the T -> infinity GD
+    limit).
 
     Finite for n >= d + 2; infinite for n = d, d + 1 when sigma2 > 0 (E tr (X^T X)^{-1}
     diverges); ``ValueError`` for n < d, where least squares is not unique.
@@ -109,5 +142,3 @@ def least_squares_risk(n: int, d: int, sigma2: float) -> float:
     if n < d:
         raise ValueError(f"n must be >= d = {d} for least squares, got {n}")
     return sigma2 * d / (n - d - 1) if n >= d + 2 else (math.inf if sigma2 > 0 else 0.0)
-
-

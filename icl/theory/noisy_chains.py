@@ -3,8 +3,9 @@
 Same convention as ``icl.decoders.gd_chains.sample_chains`` (gradient divided by n):
 with S = X^T X / n, b = X^T y / n, a chain is
 
-    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,          xi_t ~ N(0, I_d),
-    multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t), xi_t ~ N(0, delta2 I_d),
+    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,          xi_t ~ N(0,
+    I_d), multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t), xi_t ~
+    N(0, delta2 I_d),
 
 (``level`` is tau, resp. delta = sqrt(delta2)). Given (X, y):
 
@@ -23,6 +24,7 @@ Prompt averages are over typical designs, eta (s_max(S) + lam + delta2) <= 1;
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import torch
 
@@ -33,18 +35,29 @@ NOISES = ("additive", "multiplicative")
 
 
 def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
-    """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d, d)``."""
+    """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d,
+    d)``."""
     delta2 = real("delta2", delta2, minimum=0.0)
     if not isinstance(M, torch.Tensor) or M.ndim < 2 or M.shape[-1] != M.shape[-2]:
-        raise ValueError(f"M must be a tensor of square matrices (..., d, d), got {getattr(M, 'shape', M)!r}")
+        raise ValueError(
+            f"M must be a tensor of square matrices (..., d, d), got {getattr(M, 'shape', M)!r}"
+        )
     eye = torch.eye(M.shape[-1], device=M.device, dtype=M.dtype)
     trace = M.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
     return delta2**2 * (M + M.transpose(-1, -2) + trace * eye)
 
 
 def _setup(X, y, eta, level, noise, lam):
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor) or X.ndim < 2 or y.shape != X.shape[:-1]:
-        raise ValueError(f"expected X (..., n, d) and y (..., n), got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}")
+    if (
+        not isinstance(X, torch.Tensor)
+        or not isinstance(y, torch.Tensor)
+        or X.ndim < 2
+        or y.shape != X.shape[:-1]
+    ):
+        raise ValueError(
+            "expected X (..., n, d) and y (..., n), "
+            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
+        )
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
     eta, lam = real("eta", eta, minimum=0.0, strict=True), real("lam", lam, minimum=0.0)
@@ -55,16 +68,36 @@ def _setup(X, y, eta, level, noise, lam):
     return S, b, eta, level, lam
 
 
-def chain_mean(X: torch.Tensor, y: torch.Tensor, *, eta: float, steps: int, noise: str, level: float,
-               lam: float = 0.0) -> torch.Tensor:
-    """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam (additive); ``(..., d)``."""
+def chain_mean(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    noise: str,
+    level: float,
+    lam: float = 0.0,
+) -> torch.Tensor:
+    """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam
+    (additive); ``(..., d)``."""
     _, _, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    return ridge_gd_iterate(X, y, eta, lam + (level**2 if noise == "multiplicative" else 0.0), steps)
+    return ridge_gd_iterate(
+        X, y, eta, lam + (level**2 if noise == "multiplicative" else 0.0), steps
+    )
 
 
-def chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float, steps: int, noise: str, level: float,
-                     lam: float = 0.0) -> torch.Tensor:
-    """Cov[w_T | X, y] by the exact recursion of the module docstring, from C_0 = 0; ``(..., d, d)``."""
+def chain_covariance(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    noise: str,
+    level: float,
+    lam: float = 0.0,
+) -> torch.Tensor:
+    """Cov[w_T | X, y] by the exact recursion of the module docstring, from C_0 = 0; ``(..., d,
+    d)``."""
     S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
     steps = integer("steps", steps, minimum=0)
     d = S.shape[-1]
@@ -82,8 +115,9 @@ def chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float, steps: int
     return C
 
 
-def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float, noise: str, level: float,
-                                lam: float = 0.0) -> torch.Tensor:
+def stationary_chain_covariance(
+    X: torch.Tensor, y: torch.Tensor, *, eta: float, noise: str, level: float, lam: float = 0.0
+) -> torch.Tensor:
     """The fixed point C_inf of the covariance recursion, ``(..., d, d)``.
 
     In the eigenbasis of S (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2,
@@ -101,7 +135,10 @@ def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float,
     if noise == "additive":
         a = 1 - eta * (s + lam)
         if bool((a.abs() >= 1).any()):
-            raise ValueError("no stationary covariance: some |1 - eta (s_j + lam)| >= 1 (pass lam > 0 if S is singular)")
+            raise ValueError(
+                "no stationary covariance: some |1 - eta (s_j + lam)| >= 1 "
+                "(pass lam > 0 if S is singular)"
+            )
         return V @ torch.diag_embed(level**2 / (1 - a**2)) @ V.transpose(-1, -2)
     delta2 = level**2
     a = 1 - eta * (s + lam + delta2)
@@ -111,7 +148,10 @@ def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float,
     Dd = D.diagonal(dim1=-2, dim2=-1)
     gain = (kappa / Dd).sum(-1)
     if bool((Dd <= 0).any()) or bool((gain >= 1).any()):
-        raise ValueError("no stationary covariance: the multiplicative-noise recursion is unstable at this eta and level")
+        raise ValueError(
+            "no stationary covariance: "
+            "the multiplicative-noise recursion is unstable at this eta and level"
+        )
     m2 = (m**2).sum(-1, keepdim=True)
     trace = (kappa * (m**2 + m2) / Dd).sum(-1, keepdim=True) / (1 - gain.unsqueeze(-1))
     eye = torch.eye(s.shape[-1], device=s.device, dtype=s.dtype)
@@ -120,8 +160,8 @@ def stationary_chain_covariance(X: torch.Tensor, y: torch.Tensor, *, eta: float,
 
 
 def _eigenbasis(S, b, w, eta, level, noise, lam):
-    """In the eigenbasis S = V diag(s) V^T: a_j = 1 - eta (s_j + lam [+ delta2]), kappa = eta^2 delta2^2,
-    beta = V^T b and V^T w."""
+    """In the eigenbasis S = V diag(s) V^T: a_j = 1 - eta (s_j + lam [+ delta2]), kappa = eta^2
+    delta2^2, beta = V^T b and V^T w."""
     s, V = torch.linalg.eigh(S)
     beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
     w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
@@ -144,14 +184,24 @@ def _diagonal_moments(a, kappa, beta, eta, level, noise, steps):
         yield m, c
 
 
-def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
-                     noise: str = "multiplicative", lam: float = 0.0,
-                     every_step: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``; with ``every_step``, for t = 0..T, ``(..., T + 1)``.
+def chain_risk_terms(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    level: float,
+    noise: str = "multiplicative",
+    lam: float = 0.0,
+    every_step: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``; with ``every_step``, for t = 0..T,
+    ``(..., T + 1)``.
 
-    Uses the diagonal of C_t in the eigenbasis of S, which the recursion
-    keeps closed: c_{t+1,j} = a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2))
-    (multiplicative), c_{t+1,j} = a_j^2 c_{t,j} + tau^2 (additive); O(T d) per prompt.
+    Uses the diagonal of C_t in the eigenbasis of S, which the recursion keeps closed: c_{t+1,j} =
+    a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2)) (multiplicative),
+    c_{t+1,j} = a_j^2 c_{t,j} + tau^2 (additive); O(T d) per prompt.
     """
     S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
     steps = integer("steps", steps, minimum=0)
@@ -162,14 +212,23 @@ def chain_risk_terms(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: 
     if every_step:
         terms = [(((m - w_tilde) ** 2).sum(-1), c.sum(-1)) for m, c in moments]
         return torch.stack([t[0] for t in terms], -1), torch.stack([t[1] for t in terms], -1)
-    for m, c in moments:  # to the last step
-        pass
+    m, c = deque(moments, maxlen=1)[0]  # the last step's
     return ((m - w_tilde) ** 2).sum(-1), c.sum(-1)
 
 
-def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
-                        n_chains: int, lam: float = 0.0) -> torch.Tensor:
-    """Exact E[||mean of N multiplicative-noise chains - w||^2 | X, y, w] = ||m_T - w||^2 + tr(C_T) / N.
+def averaged_chain_risk(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    level: float,
+    n_chains: int,
+    lam: float = 0.0,
+) -> torch.Tensor:
+    """Exact E[||mean of N multiplicative-noise chains - w||^2 | X, y, w] = ||m_T - w||^2 + tr(C_T)
+    / N.
 
     Same convention as :func:`icl.decoders.gd_chains.sample_chains` with
     ``noise="multiplicative"`` (gradient divided by n, xi ~ N(0, level^2 I));
@@ -181,27 +240,38 @@ def averaged_chain_risk(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
 
 
 def _geometric_sum(r: torch.Tensor, q: torch.Tensor, steps: int) -> torch.Tensor:
-    """sum_{t=0}^{T-1} r^(T-1-t) q^t = (r^T - q^T) / (r - q), accurate also when q is close to r (T r^(T-1) at q = r)."""
-    u = q / torch.where(r == 0, torch.ones_like(r), r) - 1          # q = r (1 + u)
+    """sum_{t=0}^{T-1} r^(T-1-t) q^t = (r^T - q^T) / (r - q), accurate also when q is close to r (T
+    r^(T-1) at q = r)."""
+    u = q / torch.where(r == 0, torch.ones_like(r), r) - 1  # q = r (1 + u)
     near = (u.abs() < 0.5) & (r != 0)
     u_safe = torch.where(near & (u != 0), u, torch.ones_like(u))
-    close = torch.pow(r, steps - 1) * torch.where(u == 0, torch.full_like(u, float(steps)),
-                                                   torch.expm1(steps * torch.log1p(u_safe)) / u_safe)
+    close = torch.pow(r, steps - 1) * torch.where(
+        u == 0, torch.full_like(u, float(steps)), torch.expm1(steps * torch.log1p(u_safe)) / u_safe
+    )
     diff = torch.where(near, torch.ones_like(r), r - q)
     far = (torch.pow(r, steps) - torch.pow(q, steps)) / diff
     return torch.where(near, close, far)
 
 
-def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
-                        noise: str = "multiplicative", lam: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def chain_error_moments(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    level: float,
+    noise: str = "multiplicative",
+    lam: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(||b||^2, tr C_T, b^T C_T b) with b = m_T - w, each ``(...)``, given (X, y, w).
 
     These are the moments that the error norm ||mean of N chains - w|| depends on
     to order 1/N (:func:`averaged_chain_error_norm`). In the eigenbasis of S
     (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2, m_j(t) = mu_j (1 - a_j^t),
-    mu_j = beta_j / (s_j + lam + delta2)), the off-diagonal entries of the
-    multiplicative-noise covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t) m_k(t),
-    so with r = a_j a_k + kappa and G(q) = sum_{t<T} r^(T-1-t) q^t = (r^T - q^T) / (r - q),
+    mu_j = beta_j / (s_j + lam + delta2)), the off-diagonal entries of the multiplicative-noise
+    covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t) m_k(t), so with r = a_j a_k
+    + kappa and G(q) = sum_{t<T} r^(T-1-t) q^t = (r^T - q^T) / (r - q),
 
         C_jk(T) = kappa mu_j mu_k [G(1) - G(a_j) - G(a_k) + G(a_j a_k)]     (j != k),
 
@@ -218,8 +288,7 @@ def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
     out_dtype = b.dtype
     S, b, w = S.double(), b.double(), w.double()
     a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
-    for m, c in _diagonal_moments(a, kappa, beta, eta, level, noise, steps):  # to the last step
-        pass
+    m, c = deque(_diagonal_moments(a, kappa, beta, eta, level, noise, steps), maxlen=1)[0]
     err = m - w_tilde
     bias2, trace = (err**2).sum(-1), c.sum(-1)
     quadratic = (err**2 * c).sum(-1)
@@ -231,16 +300,32 @@ def chain_error_moments(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, et
         aj, ak = a.unsqueeze(-1), a.unsqueeze(-2)
         r = aj * ak + kappa
         one = torch.ones_like(r)
-        G = (_geometric_sum(r, one, steps) - _geometric_sum(r, aj.expand_as(r), steps)
-             - _geometric_sum(r, ak.expand_as(r), steps) + _geometric_sum(r, aj * ak, steps))
+        G = (
+            _geometric_sum(r, one, steps)
+            - _geometric_sum(r, aj.expand_as(r), steps)
+            - _geometric_sum(r, ak.expand_as(r), steps)
+            + _geometric_sum(r, aj * ak, steps)
+        )
         off = kappa * mu.unsqueeze(-1) * mu.unsqueeze(-2) * G
         off = off - torch.diag_embed(off.diagonal(dim1=-2, dim2=-1))
-        quadratic = quadratic + (err.unsqueeze(-2) @ off @ err.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+        quadratic = quadratic + (err.unsqueeze(-2) @ off @ err.unsqueeze(-1)).squeeze(-1).squeeze(
+            -1
+        )
     return bias2.to(out_dtype), trace.to(out_dtype), quadratic.to(out_dtype)
 
 
-def averaged_chain_error_norm(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, steps: int, level: float,
-                              n_chains: int, noise: str = "multiplicative", lam: float = 0.0) -> torch.Tensor:
+def averaged_chain_error_norm(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    eta: float,
+    steps: int,
+    level: float,
+    n_chains: int,
+    noise: str = "multiplicative",
+    lam: float = 0.0,
+) -> torch.Tensor:
     """E[||mean of N chains - w|| | X, y, w] to first order in 1/N, ``(...)``.
 
     With b = m_T - w and the average's deviation e (mean 0, covariance C_T / N),
@@ -253,13 +338,16 @@ def averaged_chain_error_norm(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor,
     Same conventions as :func:`chain_error_moments`.
     """
     n_chains = integer("n_chains", n_chains)
-    bias2, trace, quadratic = chain_error_moments(X, y, w, eta=eta, steps=steps, level=level, noise=noise, lam=lam)
+    bias2, trace, quadratic = chain_error_moments(
+        X, y, w, eta=eta, steps=steps, level=level, noise=noise, lam=lam
+    )
     norm = bias2.sqrt()
     return norm + (trace - quadratic / bias2) / (2 * n_chains * norm)
 
 
 def unstable_design_probability_bound(n: int, d: int, eta: float, shift: float = 0.0) -> float:
-    """An upper bound on P(eta (s_max(S) + shift) > 1) for S = X^T X / n, X (n, d) with N(0, 1) entries.
+    """An upper bound on P(eta (s_max(S) + shift) > 1) for S = X^T X / n, X (n, d) with N(0, 1)
+    entries.
 
     Davidson and Szarek (2001, Thm II.13): the top singular value of X satisfies
     P(s_max(X) > sqrt(n) + sqrt(d) + r) <= exp(-r^2 / 2) (Gordon's bound on its mean plus

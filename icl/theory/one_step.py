@@ -17,8 +17,12 @@ from icl.validation import integer, real
 
 
 def _check_common(n, d, sigma2, psi2):
-    return (integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0),
-            real("psi2", psi2, minimum=0.0, strict=True))
+    return (
+        integer("n", n),
+        integer("d", d),
+        real("sigma2", sigma2, minimum=0.0),
+        real("psi2", psi2, minimum=0.0, strict=True),
+    )
 
 
 def one_step_risk(n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0) -> float:
@@ -41,7 +45,8 @@ def optimal_one_step_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -
 
 
 def preconditioned_risk(gamma, n: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """E||Gamma X^T y / n - w||^2 = psi2 [(n+d+1)/n ||Gamma||_F^2 - 2 tr Gamma + d] + sigma2/n ||Gamma||_F^2.
+    """E||Gamma X^T y / n - w||^2 = psi2 [(n+d+1)/n ||Gamma||_F^2 - 2 tr Gamma + d] + sigma2/n
+    ||Gamma||_F^2.
 
     ``gamma`` is a square ``(d, d)`` array or tensor (any preconditioner, not
     necessarily symmetric).

@@ -1,4 +1,5 @@
-"""Chapter 2: averages over the Gaussian design, from the exact eigenvalue density of the real Wishart matrix.
+"""Chapter 2: averages over the Gaussian design, from the exact eigenvalue density of the real
+Wishart matrix.
 
 **Setting.** X is n x d with i.i.d. N(0, 1) entries and S = X^T X / n. With m = min(n, d)
 and p = max(n, d), S has d - m eigenvalues 0 and m eigenvalues s = x / n, where x are the
@@ -18,7 +19,8 @@ with rho the one-point density, normalised to the expected number of eigenvalues
 the weight x^alpha e^{-x} (normalised Laguerre L_i^(alpha)), r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}
 and b_j = sqrt(j (j + alpha)). The functions psi_w = x^a e^{-x/2} and
 
-    psi_j = (x^{a+1} e^{-x/2} R_j)' = x^a e^{-x/2} (b_{j+1} R_{j+1} - b_j R_{j-1}) / 2,   j = 0..m-2,
+    psi_j = (x^{a+1} e^{-x/2} R_j)' = x^a e^{-x/2} (b_{j+1} R_{j+1} - b_j R_{j-1}) / 2,   j =
+    0..m-2,
 
 span x^a e^{-x/2} times the polynomials of degree < m, and their transforms
 Phi_k(x) = int sign(y - x) psi_k(y) dy are elementary:
@@ -38,9 +40,9 @@ d/d eps log Pf A = tr(A^{-1} A') / 2 at eps = 0 gives, with B = A(0)^{-1},
 Far beyond the bulk, rho(x) = C x^a e^{-x/2} (m-1)! |L_{m-1}^(alpha)(x)| up to a relative error
 exponentially small in x, with C = sqrt(pi) 2^{-(m+p-1)/2} / (Gamma(p/2) Gamma(m/2)): one eigenvalue
 at x, the other m - 1 those of the m-1 x m-1 Wishart with p - 1 degrees of freedom, whose mean
-characteristic polynomial E det(x - W') is the monic Laguerre polynomial (m-1)! (-1)^{m-1} L_{m-1}^(alpha)(x).
-For complex Gaussian X (beta = 2, the Laguerre unitary ensemble, E|X_ij|^2 = 1) the density is
-instead sum_{i<m} r_i(x)^2.
+characteristic polynomial E det(x - W') is the monic Laguerre polynomial (m-1)! (-1)^{m-1}
+L_{m-1}^(alpha)(x). For complex Gaussian X (beta = 2, the Laguerre unitary ensemble, E|X_ij|^2 = 1)
+the density is instead sum_{i<m} r_i(x)^2.
 
 **GD averaged over X.** T steps of GD from w_0 = 0 (gradient divided by n, step eta) have
 risk R_T(X) = sum_j f_T(s_j) given X (:func:`icl.theory.gd_risk_given_spectrum`), with
@@ -70,9 +72,10 @@ panels, checked against the same rule on halved panels).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from scipy import special
@@ -92,13 +95,14 @@ _QUADRATURE_TOL = 1e-10
 
 @dataclass(frozen=True)
 class _Ensemble:
-    """The m x m real Wishart matrix with p degrees of freedom: the pieces of its one-point density."""
+    """The m x m real Wishart matrix with p degrees of freedom: the pieces of its one-point
+    density."""
 
     m: int
     p: int
     alpha: int
     a: float
-    c_w: float        # 2^{a+1} Gamma(a+1) = int psi_w
+    c_w: float  # 2^{a+1} Gamma(a+1) = int psi_w
     quad: np.ndarray  # (m-1, m): the psi_j Phi_k (k a chain index) part, a quadratic form in r
     lin_w: np.ndarray  # (m,): the psi_j Phi_w part, (r . lin_w) Phi_w x^{-1/2}
     lin_e: np.ndarray  # (m,): the odd-m border, (r . lin_e) x^{-1/2}
@@ -129,7 +133,8 @@ def _ensemble(m: int, p: int) -> _Ensemble:
     B = np.linalg.inv(A)
     off = 1 if odd else 0
     Bb = B[off:, off:]  # basis order: w, 0, 1, ..., m-2
-    # sqrt(x) psi_basis = r @ Psi: psi_w -> sqrt(Gamma(alpha+1)) r_0; psi_j -> (b_{j+1} r_{j+1} - b_j r_{j-1}) / 2
+    # sqrt(x) psi_basis = r @ Psi: psi_w -> sqrt(Gamma(alpha+1)) r_0;
+    # psi_j -> (b_{j+1} r_{j+1} - b_j r_{j-1}) / 2
     Psi = np.zeros((m, m))
     Psi[0, 0] = math.sqrt(math.gamma(alpha + 1))
     for j in range(m - 1):
@@ -143,7 +148,8 @@ def _ensemble(m: int, p: int) -> _Ensemble:
 
 
 def _laguerre_functions(x: np.ndarray, m: int, alpha: int) -> np.ndarray:
-    """r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}, i < m, by the three-term recurrence: ``(len(x), m)``."""
+    """r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}, i < m, by the three-term recurrence: ``(len(x),
+    m)``."""
     r = np.empty((x.size, m))
     with np.errstate(divide="ignore"):
         log_x = np.log(x) if alpha > 0 else np.zeros_like(x)
@@ -166,7 +172,9 @@ def _density_in_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
     r = _laguerre_functions(x, e.m, e.alpha)
     if beta == 2:
         return 2 * t * (r * r).sum(1)
-    quadratic = np.einsum("xk,kx->x", r[:, : e.m - 1], e.quad @ r.T) if e.m > 1 else np.zeros_like(x)
+    quadratic = (
+        np.einsum("xk,kx->x", r[:, : e.m - 1], e.quad @ r.T) if e.m > 1 else np.zeros_like(x)
+    )
     return 2 * t * quadratic + 2 * (r @ e.lin_w * _phi_w(e, x) + r @ e.lin_e)
 
 
@@ -207,7 +215,8 @@ def _log_density(e: _Ensemble, x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=512)
 def _bulk_end(m: int, p: int) -> float:
-    """An x beyond the bulk with rho(x) (x + 4) < 1e-40: the density's mass above it is negligible."""
+    """An x beyond the bulk with rho(x) (x + 4) < 1e-40: the density's mass above it is
+    negligible."""
     e = _ensemble(m, p)
     k = np.arange(1, 400)
     x = e.edge * (1 + 0.05 * k) + 2.0 * k
@@ -225,7 +234,8 @@ def _halved(breaks: np.ndarray) -> np.ndarray:
 
 
 def _integrate_t(values: Callable[[np.ndarray], np.ndarray], breaks: np.ndarray) -> float:
-    """int values(t) dt over the panels, checked against halved panels (refined until they agree)."""
+    """int values(t) dt over the panels, checked against halved panels (refined until they
+    agree)."""
     t, w = _panels(breaks)
     coarse = float(w @ values(t))
     for _ in range(4):
@@ -233,14 +243,19 @@ def _integrate_t(values: Callable[[np.ndarray], np.ndarray], breaks: np.ndarray)
         t, w = _panels(breaks)
         v = values(t)
         fine = float(w @ v)
-        if abs(fine - coarse) <= _QUADRATURE_TOL * max(abs(fine), 1e-3 * float(w @ np.abs(v)), 1e-300):
+        if abs(fine - coarse) <= _QUADRATURE_TOL * max(
+            abs(fine), 1e-3 * float(w @ np.abs(v)), 1e-300
+        ):
             return fine
         coarse = fine
-    raise RuntimeError(f"the quadrature did not converge: {coarse!r} (last change above {_QUADRATURE_TOL:g})")
+    raise RuntimeError(
+        f"the quadrature did not converge: {coarse!r} (last change above {_QUADRATURE_TOL:g})"
+    )
 
 
 def _bulk_breaks(e: _Ensemble, t_top: float, fine: list[tuple[float, float, float]]) -> np.ndarray:
-    """Panels on [0, t_top]: width 2.5 / sqrt(4m + 2 alpha + 2) (the oscillation of r_i in t), finer where asked.
+    """Panels on [0, t_top]: width 2.5 / sqrt(4m + 2 alpha + 2) (the oscillation of r_i in t), finer
+    where asked.
 
     ``fine``: (start, stop, width) triples in t, for functions of s that vary fast.
     """
@@ -253,8 +268,11 @@ def _bulk_breaks(e: _Ensemble, t_top: float, fine: list[tuple[float, float, floa
     return np.unique(np.concatenate(pieces))
 
 
-def _log_integral_above(e: _Ensemble, x0: float, log_f: Callable[[np.ndarray], np.ndarray]) -> float:
-    """log int_{x0}^inf exp(log_f(x)) rho(x) dx, in log form (values far beyond the float range are fine)."""
+def _log_integral_above(
+    e: _Ensemble, x0: float, log_f: Callable[[np.ndarray], np.ndarray]
+) -> float:
+    """log int_{x0}^inf exp(log_f(x)) rho(x) dx, in log form (values far beyond the float range are
+    fine)."""
     probe = x0 + np.concatenate([[0.0], np.geomspace(1e-4, 1e8, 1200)])
     phi = log_f(probe) + _log_density(e, probe)
     phi = np.where(np.isnan(phi), -np.inf, phi)
@@ -266,7 +284,9 @@ def _log_integral_above(e: _Ensemble, x0: float, log_f: Callable[[np.ndarray], n
     lo, hi = probe[max(inside[0] - 1, 0)], probe[min(inside[-1] + 1, probe.size - 1)]
     x_pk = probe[top]
     h = 1e-3 * max(1.0, x_pk)
-    around = log_f(np.array([x_pk - h, x_pk, x_pk + h])) + _log_density(e, np.array([x_pk - h, x_pk, x_pk + h]))
+    around = log_f(np.array([x_pk - h, x_pk, x_pk + h])) + _log_density(
+        e, np.array([x_pk - h, x_pk, x_pk + h])
+    )
     curvature = -(around[0] - 2 * around[1] + around[2]) / h**2 if x_pk - h > x0 else 0.0
     slope = abs(around[2] - around[1]) / h
     width = 1 / math.sqrt(curvature) if curvature > 0 else 1 / max(slope, 1e-3)
@@ -289,7 +309,9 @@ def _log_integral_above(e: _Ensemble, x0: float, log_f: Callable[[np.ndarray], n
 def _sizes(n, d) -> tuple[int, int, int, int]:
     n, d = integer("n", n), integer("d", d)
     if max(n, d) > MAX_SIZE:
-        raise ValueError(f"n and d must be <= {MAX_SIZE} (the validated range), got n = {n}, d = {d}")
+        raise ValueError(
+            f"n and d must be <= {MAX_SIZE} (the validated range), got n = {n}, d = {d}"
+        )
     return n, d, min(n, d), max(n, d)
 
 
@@ -316,8 +338,14 @@ def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarra
     return (n * np.exp(_log_density(e, x))).reshape(s_arr.shape)
 
 
-def wishart_linear_statistic(g: Callable[[np.ndarray], np.ndarray], n: int, d: int, *,
-                             upper: float | None = None, beta: int = 1) -> float:
+def wishart_linear_statistic(
+    g: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    d: int,
+    *,
+    upper: float | None = None,
+    beta: int = 1,
+) -> float:
     """E sum_{j=1}^d g(s_j) 1{s_j <= upper} over the eigenvalues s_j of S = X^T X / n.
 
     ``g`` maps an array of eigenvalues s >= 0 to an array of the same shape
@@ -335,7 +363,9 @@ def wishart_linear_statistic(g: Callable[[np.ndarray], np.ndarray], n: int, d: i
     e = _ensemble(m, p)
     x_top = _bulk_end(m, p) if upper is None else min(n * upper, _bulk_end(m, p))
     zeros = (d - m) * float(np.asarray(g(np.zeros(1)))[0]) if d > m else 0.0
-    integral = _integrate_t(lambda t: g(t * t / n) * _density_in_t(e, t, beta), _bulk_breaks(e, math.sqrt(x_top), []))
+    integral = _integrate_t(
+        lambda t: g(t * t / n) * _density_in_t(e, t, beta), _bulk_breaks(e, math.sqrt(x_top), [])
+    )
     return zeros + integral
 
 
@@ -353,12 +383,17 @@ def _gd_arguments(n, d, sigma2, eta, T, psi2, lam=0.0):
     psi2 = real("psi2", psi2, minimum=0.0, strict=True)
     lam = real("lam", lam, minimum=0.0)
     if eta * lam >= 2:
-        raise ValueError(f"eta lam must be < 2 (else GD diverges on every design), got eta = {eta}, lam = {lam}")
+        raise ValueError(
+            f"eta lam must be < 2 (else GD diverges on every design), got eta = {eta}, lam = {lam}"
+        )
     return n, d, m, p, sigma2, eta, T, psi2, lam
 
 
-def _gd_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
-    """f_T(s) = psi2 (1 - g s)^2 + (sigma2 / n) g^2 s, g = (1 - c^T) / (s + lam), c = 1 - eta (s + lam); stable near 0.
+def _gd_integrand(
+    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float = 0.0
+) -> Callable[[np.ndarray], np.ndarray]:
+    """f_T(s) = psi2 (1 - g s)^2 + (sigma2 / n) g^2 s, g = (1 - c^T) / (s + lam), c = 1 - eta (s +
+    lam); stable near 0.
 
     1 - g s = (lam + s c^T) / (s + lam); with lam = 0 this is Chapter 2's
     psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s.
@@ -380,7 +415,9 @@ def _gd_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float, lam: f
     return f
 
 
-def _gd_log_integrand(n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> Callable[[np.ndarray], np.ndarray]:
+def _gd_log_integrand(
+    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> Callable[[np.ndarray], np.ndarray]:
     """log f_T(x / n) where eta (x / n + lam) >= 2, in log form (|c|^T = e^L, L >= 0)."""
 
     def log_f(x: np.ndarray) -> np.ndarray:
@@ -413,11 +450,13 @@ class GDRiskParts(NamedTuple):
     """The parts of the average of R_T(X) over Gaussian designs (see :func:`gd_risk_parts`)."""
 
     typical: float
-    """L_T = E sum_j f_T(s_j) 1{eta (s_j + lam) <= 2}: with lam = 0, the value of :func:`expected_gd_risk`."""
+    """L_T = E sum_j f_T(s_j) 1{eta (s_j + lam) <= 2}: with lam = 0, the value of
+    :func:`expected_gd_risk`."""
     bound: float
     """A certified bound on L_T - E[R_T(X); eta (s_max + lam) <= 2] (which is >= 0)."""
     log10_p_divergent: float
-    """log10 of an upper bound on P(eta (s_max + lam) > 2), the probability of a design on which GD diverges."""
+    """log10 of an upper bound on P(eta (s_max + lam) > 2), the probability of a design on which GD
+    diverges."""
     log10_divergent_part: float
     """log10 of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2} (-inf when it is 0)."""
     log10_plain_average: float
@@ -441,12 +480,17 @@ def _typical(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam
     x_cut = _cut(n, eta, lam)
     x_top = min(x_cut, _bulk_end(m, p))
     f = _gd_integrand(n, sigma2, eta, T, psi2, lam)
-    integral = _integrate_t(lambda t: f(t * t / n) * _density_in_t(e, t), _gd_breaks(e, n, eta, T, x_top, x_cut))
+    integral = _integrate_t(
+        lambda t: f(t * t / n) * _density_in_t(e, t), _gd_breaks(e, n, eta, T, x_top, x_cut)
+    )
     return (d - m) * float(f(np.zeros(1))[0]) + integral
 
 
-def _typical_bound(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> tuple[float, float]:
-    """(bound on L_T - E[R_T; stable], log10 of the bound min(1, E #{j : eta (s_j + lam) > 2}) on P(not stable)).
+def _typical_bound(
+    n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> tuple[float, float]:
+    """(bound on L_T - E[R_T; stable], log10 of the bound min(1, E #{j : eta (s_j + lam) > 2}) on
+    P(not stable)).
 
     The bound is (d - 1) sup f_T P(not stable), plus sup f_T times the density's mass
     beyond the end of the quadrature when that end is below the cut.
@@ -461,7 +505,9 @@ def _typical_bound(n: int, d: int, sigma2: float, eta: float, T: int, psi2: floa
     return (d - 1) * sup_f * math.exp(log_count) + sup_f * beyond, log_count / math.log(10)
 
 
-def gd_risk_parts(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0) -> GDRiskParts:
+def gd_risk_parts(
+    n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
+) -> GDRiskParts:
     """The average of R_T(X) over Gaussian designs, split at the designs on which GD diverges.
 
     R_T(X) = sum_j f_T(s_j) is the risk of T steps of GD given X (module
@@ -479,12 +525,16 @@ def gd_risk_parts(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: fl
     n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
     typical = _typical(n, d, sigma2, eta, T, psi2, lam)
     bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
-    log_tail = _log_integral_above(_ensemble(m, p), _cut(n, eta, lam), _gd_log_integrand(n, sigma2, eta, T, psi2, lam))
+    log_tail = _log_integral_above(
+        _ensemble(m, p), _cut(n, eta, lam), _gd_log_integrand(n, sigma2, eta, T, psi2, lam)
+    )
     log10_plain = float(np.logaddexp(math.log(typical), log_tail)) / math.log(10)
     return GDRiskParts(typical, bound, log10_p, log_tail / math.log(10), log10_plain)
 
 
-def expected_gd_risk(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0) -> float:
+def expected_gd_risk(
+    n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
+) -> float:
     """The prompt-averaged risk of T steps of GD, over the designs on which GD does not diverge.
 
     GD from w_0 = 0 with the gradient divided by n (as in
@@ -515,14 +565,19 @@ def expected_gd_risk(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2:
     bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
     if bound > RELATIVE_BOUND * typical or log10_p > math.log10(RELATIVE_BOUND):
         raise ValueError(
-            f"eta = {eta:g} is too large for n = {n}, d = {d}, T = {T}: GD diverges on designs of probability up to "
-            f"{10**log10_p:.2g} (eta s_max > 2), with a bound {bound:.2g} on the gap to the typical-design risk "
-            f"{typical:.6g}; both must be below {RELATIVE_BOUND:g} (relative); see icl.theory.gd_risk_parts")
+            f"eta = {eta:g} is too large for n = {n}, d = {d}, T = {T}: GD diverges on designs "
+            f"of probability up to {10**log10_p:.2g} (eta s_max > 2), with a bound {bound:.2g} on "
+            f"the gap to the typical-design risk {typical:.6g}; both must be below "
+            f"{RELATIVE_BOUND:g} (relative); see icl.theory.gd_risk_parts"
+        )
     return typical
 
 
-def gd_parting_steps(n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0, lam: float = 0.0) -> int:
-    """The smallest T at which the divergent designs carry at least half of the plain average E R_T(X).
+def gd_parting_steps(
+    n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0, lam: float = 0.0
+) -> int:
+    """The smallest T at which the divergent designs carry at least half of the plain average E
+    R_T(X).
 
     That is, the smallest T with D_T >= L_T in the notation of :func:`gd_risk_parts`
     (``lam`` as there): before it the plain average and the typical-design risk agree
@@ -548,9 +603,11 @@ def gd_parting_steps(n: int, d: int, sigma2: float, eta: float, *, psi2: float =
     return hi
 
 
-def gd_divergent_part_laplace(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0,
-                              lam: float = 0.0) -> float:
-    """log10 of the Laplace estimate of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2}, the divergent designs' part.
+def gd_divergent_part_laplace(
+    n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
+) -> float:
+    """log10 of the Laplace estimate of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2}, the divergent
+    designs' part.
 
     With k = n / (2 eta), the tail density C x^a e^{-x/2} (m-1)! |L_{m-1}^(alpha)(x)|
     (module docstring), f_T(s) ~ |c|^{2T} (psi2 s^2 + sigma2 s / n) / (s + lam)^2 for
@@ -568,17 +625,37 @@ def gd_divergent_part_laplace(n: int, d: int, sigma2: float, eta: float, T: int,
     n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
     alpha, a = p - m, (p - m - 1) / 2
     k = n / (2 * eta)
-    log_c = 0.5 * math.log(math.pi) - (m + p - 1) / 2 * math.log(2) - special.gammaln(p / 2) - special.gammaln(m / 2)
+    log_c = (
+        0.5 * math.log(math.pi)
+        - (m + p - 1) / 2 * math.log(2)
+        - special.gammaln(p / 2)
+        - special.gammaln(m / 2)
+    )
     x_star = n / eta * (1 + 4 * eta * T / n) - n * lam
     s_star = x_star / n
-    log_h = (a * math.log(x_star) + special.gammaln(m) + math.log(abs(special.eval_genlaguerre(m - 1, alpha, x_star)))
-             + math.log((psi2 * s_star**2 + sigma2 * s_star / n) / (s_star + lam) ** 2))
-    log_d = log_c + math.log(n / eta) - k + n * lam / 2 + special.gammaln(2 * T + 1) - (2 * T + 1) * math.log(k) + log_h
+    log_h = (
+        a * math.log(x_star)
+        + special.gammaln(m)
+        + math.log(abs(special.eval_genlaguerre(m - 1, alpha, x_star)))
+        + math.log((psi2 * s_star**2 + sigma2 * s_star / n) / (s_star + lam) ** 2)
+    )
+    log_d = (
+        log_c
+        + math.log(n / eta)
+        - k
+        + n * lam / 2
+        + special.gammaln(2 * T + 1)
+        - (2 * T + 1) * math.log(k)
+        + log_h
+    )
     return log_d / math.log(10)
 
 
-def expected_gd_risk_marchenko_pastur(n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0) -> float:
-    """The Marchenko-Pastur limit of :func:`expected_gd_risk`: d int f_T dMP_{d/n}, plus (d - n)^+ psi2.
+def expected_gd_risk_marchenko_pastur(
+    n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
+) -> float:
+    """The Marchenko-Pastur limit of :func:`expected_gd_risk`: d int f_T dMP_{d/n}, plus (d - n)^+
+    psi2.
 
     The eigenvalue distribution of S is replaced by its n, d -> infinity limit at
     gamma = d / n: density sqrt((b - s)(s - a)) / (2 pi gamma s) on [a, b],
@@ -590,17 +667,24 @@ def expected_gd_risk_marchenko_pastur(n: int, d: int, sigma2: float, eta: float,
     gamma = d / n
     lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
     if eta * hi >= 2:
-        raise ValueError(f"eta = {eta:g} puts the Marchenko-Pastur edge {hi:.4g} above 2 / eta: GD diverges in the limit")
+        raise ValueError(
+            f"eta = {eta:g} puts the Marchenko-Pastur edge {hi:.4g} above 2 / eta: "
+            "GD diverges in the limit"
+        )
     f = _gd_integrand(n, sigma2, eta, T, psi2)
     half = (hi - lo) / 2
 
-    def integrand(theta):  # s = (lo + hi) / 2 - half cos(theta): sqrt((b - s)(s - a)) ds = half^2 sin^2 dtheta
+    def integrand(
+        theta,
+    ):  # s = (lo + hi) / 2 - half cos(theta): sqrt((b - s)(s - a)) ds = half^2 sin^2 dtheta
         s = (lo + hi) / 2 - half * np.cos(theta)
         return f(s) * half**2 * np.sin(theta) ** 2 / (2 * math.pi * gamma * s)
 
     breaks = [np.linspace(0, math.pi, 65)]
     if T > 0:
-        theta0 = math.sqrt(2 / (eta * T * half))  # s - lo ~ half theta^2 / 2 varies on the scale 1 / (eta T)
+        theta0 = math.sqrt(
+            2 / (eta * T * half)
+        )  # s - lo ~ half theta^2 / 2 varies on the scale 1 / (eta T)
         stop = min(12 * theta0, math.pi)
         if theta0 / 2 < math.pi / 64:
             breaks.append(np.linspace(0, stop, max(2, math.ceil(stop / (theta0 / 2)) + 1)))

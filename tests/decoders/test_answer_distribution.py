@@ -12,7 +12,9 @@ def test_sign_vectors_order_and_index():
     v = ad.sign_vectors(3)
     assert v.shape == (8, 3)
     assert torch.equal(v[0], torch.ones(3)) and torch.equal(v[-1], -torch.ones(3))
-    assert torch.equal(v[1], torch.tensor([1.0, 1.0, -1.0]))  # last coefficient is the least significant bit
+    assert torch.equal(
+        v[1], torch.tensor([1.0, 1.0, -1.0])
+    )  # last coefficient is the least significant bit
     assert len({tuple(r.tolist()) for r in v}) == 8
     assert torch.equal(ad.index_of(v), torch.arange(8))
     assert torch.equal(ad.index_of(v.reshape(2, 4, 3)), torch.arange(8).reshape(2, 4))
@@ -33,7 +35,12 @@ def test_rademacher_posterior_is_normalised_bayes(draw_prompts):
     assert torch.allclose(lp.exp().sum(1), torch.ones(5, dtype=torch.float64))
     v = ad.sign_vectors(3, dtype=torch.float64)
     b = 3
-    log_lik = np.array([stats.norm.logpdf(p.y[b].numpy(), p.X[b].numpy() @ row.numpy(), math.sqrt(2.0)).sum() for row in v])
+    log_lik = np.array(
+        [
+            stats.norm.logpdf(p.y[b].numpy(), p.X[b].numpy() @ row.numpy(), math.sqrt(2.0)).sum()
+            for row in v
+        ]
+    )
     expected = log_lik - np.logaddexp.reduce(log_lik)
     assert np.allclose(lp[b].numpy(), expected, atol=1e-10)
     with pytest.raises(ValueError, match="sigma2"):
@@ -59,9 +66,13 @@ def test_marginals_probability_and_mode_brute_force(random_log_probs):
     probs = lp.exp()
     for b in range(4):
         for j in range(3):
-            assert math.isclose(ad.marginals(lp)[b, j].item(), probs[b][v[:, j] > 0].sum().item(), rel_tol=1e-12)
+            assert math.isclose(
+                ad.marginals(lp)[b, j].item(), probs[b][v[:, j] > 0].sum().item(), rel_tol=1e-12
+            )
     w = v[torch.tensor([0, 5, 7, 2])]
-    assert torch.allclose(ad.probability_of(lp, w), probs[torch.arange(4), torch.tensor([0, 5, 7, 2])])
+    assert torch.allclose(
+        ad.probability_of(lp, w), probs[torch.arange(4), torch.tensor([0, 5, 7, 2])]
+    )
     assert torch.equal(ad.mode(lp), v[probs.argmax(1)])
     with pytest.raises(ValueError, match="log_probs"):
         ad.marginals(torch.zeros(4, 6))

@@ -6,7 +6,6 @@ from icl.decoders import coefficient_sampler as sampler
 from icl.harness import runtime
 from icl.models import softmax_transformer as st
 
-
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)
 
 
@@ -14,7 +13,9 @@ TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)
 def model():
     m = st.CoefficientDecoder(TINY, seed=4)
     with torch.no_grad():
-        m.head.weight.mul_(20)  # make the margins large enough that the answer distribution is far from uniform
+        m.head.weight.mul_(
+            20
+        )  # make the margins large enough that the answer distribution is far from uniform
     return m.eval()
 
 
@@ -44,7 +45,9 @@ def test_log_probs_at_is_normalised_and_checks_input(model, draw_prompts):
 def test_sampling_matches_the_enumerated_distribution(model, draw_prompts):
     p = draw_prompts(2, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     n_samples, temperature = 20000, 1.5
-    samples, probs = sampler.sample_coefficients(model, p.X, p.y, n_samples, temperature, runtime.generator(0, "cpu"))
+    samples, probs = sampler.sample_coefficients(
+        model, p.X, p.y, n_samples, temperature, runtime.generator(0, "cpu")
+    )
     assert samples.shape == probs.shape == (2, n_samples, 3)
     exact = sampler.log_probs_at(sampler.enumerate_margins(model, p.X, p.y), temperature).exp()
     counts = torch.nn.functional.one_hot(ad.index_of(samples), 8).double().mean(1)

@@ -10,7 +10,9 @@ def test_greedy_chain_is_the_gd_recursion(draw_prompts):
     eta, lam, steps = 0.2, 0.3, 7
     w = torch.zeros_like(p.w)
     for _ in range(steps):
-        grad = torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 12 + lam * w
+        grad = (
+            torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 12 + lam * w
+        )
         w = w - eta * grad
     chains = gd_chains.sample_chains(p.X, p.y, eta=eta, steps=steps, n_chains=3, lam=lam)
     assert chains.shape == (5, 3, 4)
@@ -21,7 +23,9 @@ def test_path_starts_at_zero_and_ends_at_final(draw_prompts):
     p = draw_prompts(5, 12, 4, sigma2=0.2)
     path = gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=4, n_chains=2, return_path=True)
     assert path.shape == (5, 2, 5, 4) and torch.all(path[:, :, 0] == 0)
-    assert torch.allclose(path[:, :, -1], gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=4, n_chains=2))
+    assert torch.allclose(
+        path[:, :, -1], gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=4, n_chains=2)
+    )
 
 
 def test_multiplicative_noise_mean_is_ridge_and_additive_mean_is_greedy(draw_prompts):
@@ -30,26 +34,39 @@ def test_multiplicative_noise_mean_is_ridge_and_additive_mean_is_greedy(draw_pro
     ridge = gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=10, lam=0.25)[:, 0]
     greedy = gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=10)[:, 0]
     for noise, target in (("multiplicative", ridge), ("additive", greedy)):
-        chains = gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=10, n_chains=40000, noise=noise, level=0.5, generator=gen)
+        chains = gd_chains.sample_chains(
+            p.X, p.y, eta=0.1, steps=10, n_chains=40000, noise=noise, level=0.5, generator=gen
+        )
         se = chains.std(1) / 40000**0.5
         assert torch.all((chains.mean(1) - target).abs() < 4.5 * se)
 
 
 def test_seeded_noise_repeats(draw_prompts):
     p = draw_prompts(5, 12, 4, sigma2=0.2)
-    run = lambda: gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=3, n_chains=2, noise="additive", level=0.1,
-                                         generator=runtime.generator(4, "cpu"))
+    run = lambda: gd_chains.sample_chains(
+        p.X,
+        p.y,
+        eta=0.1,
+        steps=3,
+        n_chains=2,
+        noise="additive",
+        level=0.1,
+        generator=runtime.generator(4, "cpu"),
+    )
     assert torch.equal(run(), run())
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(eta=0.1, steps=-1), "steps"),
-    (dict(eta=0.1, steps=2, n_chains=0), "n_chains"),
-    (dict(eta=0.1, steps=2, lam=-1.0), "lam"),
-    (dict(eta=0.1, steps=2, noise="gumbel", level=1.0), "noise must"),
-    (dict(eta=0.1, steps=2, noise="additive"), "level > 0"),
-    (dict(eta=float("inf"), steps=2), "eta"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(eta=0.1, steps=-1), "steps"),
+        (dict(eta=0.1, steps=2, n_chains=0), "n_chains"),
+        (dict(eta=0.1, steps=2, lam=-1.0), "lam"),
+        (dict(eta=0.1, steps=2, noise="gumbel", level=1.0), "noise must"),
+        (dict(eta=0.1, steps=2, noise="additive"), "level > 0"),
+        (dict(eta=float("inf"), steps=2), "eta"),
+    ],
+)
 def test_bad_input(kwargs, match, draw_prompts):
     p = draw_prompts(5, 12, 4, sigma2=0.2)
     with pytest.raises(ValueError, match=match):

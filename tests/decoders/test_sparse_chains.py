@@ -11,8 +11,12 @@ from icl.harness import runtime
 
 def test_chains_are_supports_of_size_k_and_seeded(draw_prompts):
     p = draw_prompts(64, 30, 12, prior="sparse-binary", k=3, sigma2=0.0001)
-    a = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu"))
-    b = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu"))
+    a = sparse_binary_chains(
+        p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu")
+    )
+    b = sparse_binary_chains(
+        p.X, p.y, k=3, eta=1.0, steps=5, n_chains=4, generator=runtime.generator(1, "cpu")
+    )
     assert a.shape == (64, 4, 12) and torch.equal(a, b)
     assert bool(((a == 0) | (a == 1)).all()) and bool((a.sum(-1) == 3).all())
 
@@ -52,28 +56,34 @@ def test_support_codes_are_unique_per_support():
 
 
 def test_chains_commute_with_permutations_of_the_coordinates(draw_prompts):
-    """Permuting the coordinates of a prompt permutes its greedy answer, so a fixed support is a random one relabelled."""
+    """Permuting the coordinates of a prompt permutes its greedy answer, so a fixed support is a
+    random one relabelled."""
     p = draw_prompts(32, 30, 12, prior="sparse-binary", k=3, sigma2=0.0001)
     perm = torch.randperm(12, generator=runtime.generator(11, "cpu"))
     plain = sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=20, greedy=True)[:, 0]
     permuted = sparse_binary_chains(p.X[..., perm], p.y, k=3, eta=1.0, steps=20, greedy=True)[:, 0]
     assert torch.equal(permuted, plain[:, perm])
     weights = theory.step_weights(p.X, p.y, plain, eta=1.0)
-    assert torch.allclose(theory.step_weights(p.X[..., perm], p.y, plain[:, perm], eta=1.0), weights[:, perm])
+    assert torch.allclose(
+        theory.step_weights(p.X[..., perm], p.y, plain[:, perm], eta=1.0), weights[:, perm]
+    )
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda p: sparse_binary_chains(p.X, p.y, k=0, eta=1.0, steps=2), "k must"),
-    (lambda p: sparse_binary_chains(p.X, p.y, k=13, eta=1.0, steps=2), "k must be <= d"),
-    (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=0.0, steps=2), "eta"),
-    (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=0), "steps"),
-    (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=2, n_chains=0), "n_chains"),
-    (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=2, clip=0.0), "clip"),
-    (lambda p: sparse_binary_chains(p.X[0], p.y, k=2, eta=1.0, steps=2), "expected X"),
-    (lambda p: decode_support(torch.ones(2, 3), 4), "k must be <= d"),
-    (lambda p: support_codes(torch.zeros(2, 63)), "d <= 62"),
-    (lambda p: support_codes(torch.full((2, 3), 0.5)), "0s and 1s"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda p: sparse_binary_chains(p.X, p.y, k=0, eta=1.0, steps=2), "k must"),
+        (lambda p: sparse_binary_chains(p.X, p.y, k=13, eta=1.0, steps=2), "k must be <= d"),
+        (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=0.0, steps=2), "eta"),
+        (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=0), "steps"),
+        (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=2, n_chains=0), "n_chains"),
+        (lambda p: sparse_binary_chains(p.X, p.y, k=2, eta=1.0, steps=2, clip=0.0), "clip"),
+        (lambda p: sparse_binary_chains(p.X[0], p.y, k=2, eta=1.0, steps=2), "expected X"),
+        (lambda p: decode_support(torch.ones(2, 3), 4), "k must be <= d"),
+        (lambda p: support_codes(torch.zeros(2, 63)), "d <= 62"),
+        (lambda p: support_codes(torch.full((2, 3), 0.5)), "0s and 1s"),
+    ],
+)
 def test_bad_input_raises_value_error(call, match, draw_prompts):
     p = draw_prompts(2, 30, 12, prior="sparse-binary", k=3, sigma2=0.0001)
     with pytest.raises(ValueError, match=match):

@@ -9,13 +9,19 @@ from icl.harness import bench
 def test_batched_and_looped_agree_in_distribution(name):
     result = bench.run(bench.KERNELS[name], "tiny", seed=0)
     assert result.agree, f"{name}: z = {result.z_difference:.2f}"
-    assert result.seconds_batched > 0 and result.seconds_looped > 0 and result.chain_steps_per_second > 0
+    assert (
+        result.seconds_batched > 0
+        and result.seconds_looped > 0
+        and result.chain_steps_per_second > 0
+    )
 
 
 def test_the_comparison_detects_a_different_distribution():
     kernel = bench.KERNELS["noisy-chains"]
     wrong_level = dict(kernel.sizes["tiny"], level=0.0001)
-    wrong = dataclasses.replace(kernel, looped=lambda p, prompts, gen: kernel.looped(wrong_level, prompts, gen))
+    wrong = dataclasses.replace(
+        kernel, looped=lambda p, prompts, gen: kernel.looped(wrong_level, prompts, gen)
+    )
     assert not bench.run(wrong, "tiny", seed=0).agree
 
 

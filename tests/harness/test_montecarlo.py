@@ -15,12 +15,21 @@ def test_mean_and_standard_error_match_numpy_across_chunks():
     values = torch.cat([sample(77, gen) for _ in range(12)] + [sample(1000 - 12 * 77, gen)]).numpy()
     assert np.isclose(est.mean, values.mean(), rtol=1e-12)
     assert np.isclose(est.stderr, values.std(ddof=1) / np.sqrt(1000), rtol=1e-10)
-    assert est.n_samples == 1000 and est.seed == 3 and est.device == "cpu" and est.dtype == "float64"
+    assert (
+        est.n_samples == 1000 and est.seed == 3 and est.device == "cpu" and est.dtype == "float64"
+    )
 
 
 def test_vector_valued_estimate_and_indexing():
-    est = montecarlo.estimate_mean(lambda b, g: torch.rand(b, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64),
-                                   20000, seed=0, dev="cpu")
+    est = montecarlo.estimate_mean(
+        lambda b, g: (
+            torch.rand(b, 3, generator=g, dtype=torch.float64)
+            * torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+        ),
+        20000,
+        seed=0,
+        dev="cpu",
+    )
     assert est.mean.shape == (3,)
     for i, expected in enumerate([0.5, 1.0, 2.0]):
         assert abs(est[i].mean - expected) < 4 * est[i].stderr
@@ -33,11 +42,14 @@ def test_same_seed_same_estimate():
     assert a.mean == b.mean and a.stderr == b.stderr
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(n_samples=0, seed=0), "n_samples"),
-    (dict(n_samples=10, seed=-1), "seed"),
-    (dict(n_samples=10, seed=0, chunk_size=0), "chunk_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(n_samples=0, seed=0), "n_samples"),
+        (dict(n_samples=10, seed=-1), "seed"),
+        (dict(n_samples=10, seed=0, chunk_size=0), "chunk_size"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         montecarlo.estimate_mean(lambda b, g: torch.zeros(b), dev="cpu", **kwargs)
@@ -52,7 +64,11 @@ def test_kept_values_give_the_same_estimate_and_columns():
     sample = lambda b, g: torch.randn(b, 2, 3, generator=g, dtype=torch.float64)  # noqa: E731
     est = montecarlo.estimate_mean(sample, 300, seed=2, chunk_size=70, dev="cpu", keep_values=True)
     plain = montecarlo.estimate_mean(sample, 300, seed=2, chunk_size=70, dev="cpu")
-    assert np.array_equal(est.mean, plain.mean) and plain.values is None and est.values.shape == (300, 2, 3)
+    assert (
+        np.array_equal(est.mean, plain.mean)
+        and plain.values is None
+        and est.values.shape == (300, 2, 3)
+    )
     assert np.allclose(est.values.mean(0), est.mean, rtol=0, atol=1e-15)
     column = est[1, 2]
     assert column.mean == est.mean[1, 2] and np.array_equal(column.values, est.values[:, 1, 2])

@@ -6,14 +6,33 @@ from icl.harness import report
 
 
 def _record(cid, chapter="ch01", passed=True, z=1.0, samples=10):
-    return dict(claim_id=cid, chapter=chapter, statement="a < b", params={"n": 2}, theory=1.0, estimate=1.1,
-                stderr=0.1, z=4.0, z_score=z, detectable_relative=0.4, passed=passed, rejects={"wrong": {"z_score": 9.0}},
-                samples=samples, device="cpu", dtype="float64", seed=0, seconds=0.1)
+    return dict(
+        claim_id=cid,
+        chapter=chapter,
+        statement="a < b",
+        params={"n": 2},
+        theory=1.0,
+        estimate=1.1,
+        stderr=0.1,
+        z=4.0,
+        z_score=z,
+        detectable_relative=0.4,
+        passed=passed,
+        rejects={"wrong": {"z_score": 9.0}},
+        samples=samples,
+        device="cpu",
+        dtype="float64",
+        seed=0,
+        seconds=0.1,
+    )
 
 
 def test_toc_chapters(tmp_path):
     toc = tmp_path / "_toc.yml"
-    toc.write_text("root: book/intro\nchapters:\n  - file: book/ch01_one\n  - file: book/notation\n  - file: book/ch12_two\n")
+    toc.write_text(
+        "root: book/intro\nchapters:\n  - file: book/ch01_one\n  - file: book/notation\n"
+        "  - file: book/ch12_two\n"
+    )
     assert report.toc_chapters(toc) == {"ch01": "book/ch01_one", "ch12": "book/ch12_two"}
 
 
@@ -36,14 +55,30 @@ def test_check_records_rejects_duplicates_failures_and_silent_chapters():
 def test_summary_and_table():
     records = [_record("a", z=-2.5, samples=100), _record("b", z=1.0, samples=None)]
     s = report.summary(records)
-    assert s == {"claims": 2, "passed": 2, "without_rejects": 0, "samples": 100, "worst_abs_z": 2.5, "chapters": 1}
+    assert s == {
+        "claims": 2,
+        "passed": 2,
+        "without_rejects": 0,
+        "samples": 100,
+        "worst_abs_z": 2.5,
+        "chapters": 1,
+    }
     table = report.claims_table_html(records, {"ch01": "book/ch01_x"})
     assert table.count("<tr>") == 3 and 'href="ch01_x.html"' in table and "wrong (9 SE)" in table
     assert math.isnan(report.summary([])["worst_abs_z"])
 
 
 def test_measurements_table():
-    items = [dict(measure_id="m<1>", chapter="ch07", statement="gap", params={"T": 1}, estimate=0.1, stderr=0.01)]
+    items = [
+        dict(
+            measure_id="m<1>",
+            chapter="ch07",
+            statement="gap",
+            params={"T": 1},
+            estimate=0.1,
+            stderr=0.01,
+        )
+    ]
     table = report.measurements_table_html(items, {"ch07": "book/ch07_z"})
     assert "m&lt;1&gt;" in table and 'href="ch07_z.html"' in table and "0.1 ± 0.01" in table
 
@@ -52,5 +87,8 @@ def test_package_versions(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("# comment\nnumpy==1.0\nnot-a-real-package-xyz>=2\n")
     versions = report.package_versions(req)
-    assert versions["numpy"] != "not installed" and versions["not-a-real-package-xyz"] == "not installed"
+    assert (
+        versions["numpy"] != "not installed"
+        and versions["not-a-real-package-xyz"] == "not installed"
+    )
     assert "python" in versions

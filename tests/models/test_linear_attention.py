@@ -49,8 +49,12 @@ def test_bad_shapes_raise_value_error(draw_prompts):
 
 
 def _train(seed=0, steps=200):
-    model = LinearSelfAttention(3, init_std=0.1, generator=runtime.generator(seed, "cpu"), device="cpu")
-    history = train_linear_attention(model, n=8, sigma2=0.2, steps=steps, batch=256, lr=3e-2, seed=seed, record_every=50)
+    model = LinearSelfAttention(
+        3, init_std=0.1, generator=runtime.generator(seed, "cpu"), device="cpu"
+    )
+    history = train_linear_attention(
+        model, n=8, sigma2=0.2, steps=steps, batch=256, lr=3e-2, seed=seed, record_every=50
+    )
     return model, history
 
 

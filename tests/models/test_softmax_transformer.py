@@ -22,7 +22,10 @@ def test_config_errors():
 
 def test_forward_shape_seed_and_causality(draw_prompts):
     model = st.CoefficientDecoder(TINY, seed=3)
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), st.CoefficientDecoder(TINY, seed=3).parameters()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.parameters(), st.CoefficientDecoder(TINY, seed=3).parameters())
+    )
     p = draw_prompts(4, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     logits = model(p.X, p.y, p.w)
     assert logits.shape == (4, 3, 2)
@@ -75,7 +78,12 @@ def test_checkpoint_round_trip(tmp_path, draw_prompts):
     p = draw_prompts(4, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
     with torch.no_grad():
         assert torch.equal(model(p.X, p.y, p.w), loaded(p.X, p.y, p.w))
-    assert meta["config"] == TINY and meta["training"] == training and meta["seed"] == 2 and meta["command"] == "test"
+    assert (
+        meta["config"] == TINY
+        and meta["training"] == training
+        and meta["seed"] == 2
+        and meta["command"] == "test"
+    )
     assert np.allclose(meta["loss"].numpy(), history.loss)
     with pytest.raises(ValueError, match="path"):
         st.load_checkpoint(tmp_path / "missing.pt")
@@ -88,7 +96,10 @@ def test_command_line_writes_a_checkpoint(tmp_path, monkeypatch, capsys):
     loaded, meta = st.load_checkpoint(out)
     assert meta["seed"] == 5 and meta["command"].endswith("--scale smoke --seed 5")
     reference, _, _ = st.train_at_scale("smoke", 5, device="cpu")
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), reference.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(loaded.state_dict().values(), reference.state_dict().values())
+    )
     assert "wrote" in capsys.readouterr().out
     with pytest.raises(ValueError, match="scale"):
         st.train_at_scale("huge", 0)

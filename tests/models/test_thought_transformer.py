@@ -1,9 +1,13 @@
 import pytest
 import torch
 
-from icl.harness import runtime
 from icl.decoders.gd_chains import sample_chains
-from icl.models.thought_transformer import ThoughtTransformer, embed_thoughts, train_thought_transformer
+from icl.harness import runtime
+from icl.models.thought_transformer import (
+    ThoughtTransformer,
+    embed_thoughts,
+    train_thought_transformer,
+)
 
 
 def test_embedding_layout(draw_prompts):
@@ -34,7 +38,9 @@ def test_rollout_is_autoregressive_gd(draw_prompts):
     model = ThoughtTransformer.gd_weights(3, 0.2)
     roll = model.rollout(p.X, p.y, 30)
     assert roll.shape == (6, 31, 3) and torch.all(roll[:, 0] == 0)
-    assert torch.allclose(roll, sample_chains(p.X, p.y, eta=0.2, steps=30, return_path=True)[:, 0], atol=1e-12)
+    assert torch.allclose(
+        roll, sample_chains(p.X, p.y, eta=0.2, steps=30, return_path=True)[:, 0], atol=1e-12
+    )
 
 
 def test_masked_thought_attention_makes_thoughts_independent(draw_prompts):
@@ -53,7 +59,11 @@ def test_training_reduces_the_loss_and_is_seeded():
     try:
         for _ in range(2):
             model = ThoughtTransformer(3, init_std=0.01, generator=runtime.generator(1, "cpu"))
-            runs.append(train_thought_transformer(model, n=7, eta=0.2, thoughts=4, steps=200, batch=64, lr=1e-2, seed=2))
+            runs.append(
+                train_thought_transformer(
+                    model, n=7, eta=0.2, thoughts=4, steps=200, batch=64, lr=1e-2, seed=2
+                )
+            )
     finally:
         torch.set_num_threads(threads)
     assert runs[0].loss.shape == (200,) and (runs[0].loss == runs[1].loss).all()

@@ -34,18 +34,24 @@ def _plain_loop(model, batch_loss, optimizer, schedule, steps, seed):
 
 
 def _same_weights(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_linear_attention_trainer_is_the_plain_adam_loop():
     n, sigma2, steps, batch, lr = 6, 0.3, 40, 64, 2e-2
     trained = LinearSelfAttention(3, init_std=0.1, generator=runtime.generator(1, "cpu"))
     reference = LinearSelfAttention(3, init_std=0.1, generator=runtime.generator(1, "cpu"))
-    history = train_linear_attention(trained, n=n, sigma2=sigma2, steps=steps, batch=batch, lr=lr, seed=2,
-                                     record_every=15)
+    history = train_linear_attention(
+        trained, n=n, sigma2=sigma2, steps=steps, batch=batch, lr=lr, seed=2, record_every=15
+    )
 
     def batch_loss(gen):
-        p = tasks.sample_prompts(batch, n, 3, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64)
+        p = tasks.sample_prompts(
+            batch, n, 3, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64
+        )
         return ((reference.predict(p.X, p.y, p.x_query) - p.y_query) ** 2).mean()
 
     optimizer = torch.optim.Adam(reference.parameters(), lr=lr)
@@ -60,11 +66,22 @@ def test_thought_transformer_trainer_is_the_plain_adam_loop():
     n, eta, thoughts, steps, batch, lr = 5, 0.2, 3, 30, 32, 1e-2
     trained = ThoughtTransformer(2, init_std=0.01, generator=runtime.generator(1, "cpu"))
     reference = ThoughtTransformer(2, init_std=0.01, generator=runtime.generator(1, "cpu"))
-    history = train_thought_transformer(trained, n=n, eta=eta, thoughts=thoughts, steps=steps, batch=batch, lr=lr,
-                                        seed=3, sigma2=0.1)
+    history = train_thought_transformer(
+        trained,
+        n=n,
+        eta=eta,
+        thoughts=thoughts,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        seed=3,
+        sigma2=0.1,
+    )
 
     def batch_loss(gen):
-        p = tasks.sample_prompts(batch, n, 2, sigma2=0.1, generator=gen, device="cpu", dtype=torch.float64)
+        p = tasks.sample_prompts(
+            batch, n, 2, sigma2=0.1, generator=gen, device="cpu", dtype=torch.float64
+        )
         path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
         return ((reference.next_thoughts(p.X, p.y, path[:, :-1]) - path[:, 1:]) ** 2).sum(-1).mean()
 
@@ -78,20 +95,35 @@ def test_thought_transformer_trainer_is_the_plain_adam_loop():
 def test_softmax_trainer_is_the_plain_adamw_loop_with_warm_up():
     config = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)
     training = st.TrainingConfig(steps=25, batch=16, lr=3e-3, warmup=5, weight_decay=0.01)
-    trained, reference = st.CoefficientDecoder(config, seed=3), st.CoefficientDecoder(config, seed=3)
+    trained, reference = (
+        st.CoefficientDecoder(config, seed=3),
+        st.CoefficientDecoder(config, seed=3),
+    )
     history = st.train_coefficient_decoder(trained, training, seed=4)
 
     def batch_loss(gen):
-        p = tasks.sample_prompts(training.batch, config.n, config.d, prior="rademacher", sigma2=config.sigma2,
-                                 generator=gen, device="cpu", dtype=torch.float32)
+        p = tasks.sample_prompts(
+            training.batch,
+            config.n,
+            config.d,
+            prior="rademacher",
+            sigma2=config.sigma2,
+            generator=gen,
+            device="cpu",
+            dtype=torch.float32,
+        )
         return st.cross_entropy(reference, p)
 
     def rate(t):
         if t < training.warmup:
             return (t + 1) / training.warmup
-        return 0.5 * (1 + math.cos(math.pi * (t - training.warmup) / (training.steps - training.warmup)))
+        return 0.5 * (
+            1 + math.cos(math.pi * (t - training.warmup) / (training.steps - training.warmup))
+        )
 
-    optimizer = torch.optim.AdamW(reference.parameters(), lr=training.lr, weight_decay=training.weight_decay)
+    optimizer = torch.optim.AdamW(
+        reference.parameters(), lr=training.lr, weight_decay=training.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
     reference.train()
     losses = _plain_loop(reference, batch_loss, optimizer, schedule, training.steps, seed=4)

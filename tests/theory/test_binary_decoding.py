@@ -8,8 +8,8 @@ import torch
 from scipy import integrate, special, stats
 
 from icl import tasks, theory
-from icl.techniques import plurality_vote
 from icl.harness import montecarlo, runtime
+from icl.techniques import plurality_vote
 
 
 def brute_plurality(probs, N, correct=0, ties="uniform"):
@@ -19,28 +19,41 @@ def brute_plurality(probs, N, correct=0, ties="uniform"):
             continue
         tied = sum(c == counts[correct] for c in counts)
         weight = 1 / tied if ties == "uniform" else float(tied == 1)
-        total += weight * math.factorial(N) * np.prod([p**c / math.factorial(c) for p, c in zip(probs, counts)])
+        total += (
+            weight
+            * math.factorial(N)
+            * np.prod([p**c / math.factorial(c) for p, c in zip(probs, counts)])
+        )
     return total
 
 
 @pytest.mark.parametrize("n,d,s2", [(20, 10, 0.25), (5, 10, 0.5), (3, 30, 0.0), (1, 2, 1.0)])
 def test_greedy_error_is_the_mass_of_the_margin_density_below_zero(n, d, s2):
     below = integrate.quad(lambda u: theory.margin_density(u, n, d, s2), -np.inf, 0, limit=200)[0]
-    total = below + integrate.quad(lambda u: theory.margin_density(u, n, d, s2), 0, np.inf, limit=200)[0]
+    total = (
+        below
+        + integrate.quad(lambda u: theory.margin_density(u, n, d, s2), 0, np.inf, limit=200)[0]
+    )
     assert abs(total - 1) < 1e-7
     assert abs(below - theory.greedy_sign_error(n, d, s2)) < 1e-7
 
 
 def test_greedy_error_formula_and_degenerate_case():
-    assert theory.greedy_sign_error(20, 10, 0.25) == pytest.approx(stats.t.sf(math.sqrt(20 / 9.25), 20))
+    assert theory.greedy_sign_error(20, 10, 0.25) == pytest.approx(
+        stats.t.sf(math.sqrt(20 / 9.25), 20)
+    )
     assert theory.greedy_sign_error(7, 1, 0.0) == 0.0
 
 
 def test_margin_density_moments_match_the_mgf():
     n, d, s2 = 6, 4, 0.5  # E u = n, Var u = n (2 + s2) with s2 = d - 1 + sigma2
     spread = d - 1 + s2
-    mean = integrate.quad(lambda u: u * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200)[0]
-    second = integrate.quad(lambda u: u**2 * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200)[0]
+    mean = integrate.quad(
+        lambda u: u * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200
+    )[0]
+    second = integrate.quad(
+        lambda u: u**2 * theory.margin_density(u, n, d, s2), -np.inf, np.inf, limit=200
+    )[0]
     assert mean == pytest.approx(n, rel=1e-7)
     assert second - mean**2 == pytest.approx(n * (2 + spread), rel=1e-6)
     assert theory.margin_density(np.array([-1.0, 0.0, 2.0]), n, d, s2).shape == (3,)
@@ -50,9 +63,13 @@ def test_greedy_and_sampled_error_against_small_monte_carlo():
     n, d, s2, T = 8, 5, 0.5, 0.7
 
     def sample(batch, gen):
-        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+        p = tasks.sample_prompts(
+            batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu"
+        )
         u = p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
-        wrong_sample = torch.rand(u.shape, generator=gen, dtype=u.dtype) >= torch.sigmoid(2 * u / (n * T))
+        wrong_sample = torch.rand(u.shape, generator=gen, dtype=u.dtype) >= torch.sigmoid(
+            2 * u / (n * T)
+        )
         return torch.stack([(u < 0).to(u.dtype).mean(1), wrong_sample.to(u.dtype).mean(1)], 1)
 
     est = montecarlo.estimate_mean(sample, 40000, seed=3, dev="cpu")
@@ -62,9 +79,13 @@ def test_greedy_and_sampled_error_against_small_monte_carlo():
 
 def test_sampled_error_limits_and_eta_over_T():
     n, d, s2 = 20, 10, 0.25
-    assert theory.sampled_sign_error(n, d, s2, 1.0, 1e-4) == pytest.approx(theory.greedy_sign_error(n, d, s2), abs=1e-5)
+    assert theory.sampled_sign_error(n, d, s2, 1.0, 1e-4) == pytest.approx(
+        theory.greedy_sign_error(n, d, s2), abs=1e-5
+    )
     assert theory.sampled_sign_error(n, d, s2, 1.0, 1e3) == pytest.approx(0.5 - 1 / 2e3, abs=1e-8)
-    assert theory.sampled_sign_error(n, d, s2, 2.0, 1.0) == pytest.approx(theory.sampled_sign_error(n, d, s2, 1.0, 0.5))
+    assert theory.sampled_sign_error(n, d, s2, 2.0, 1.0) == pytest.approx(
+        theory.sampled_sign_error(n, d, s2, 1.0, 0.5)
+    )
     assert theory.sampled_sign_error(3, 1, 0.0, 1.0, 1.0) < 0.5
 
 
@@ -75,10 +96,16 @@ def test_majority_vote_accuracy_against_sympy_and_identities():
         if N % 2 == 0:
             exact += sp.Rational(1, 2) * sp.binomial(N, N // 2) * (p * (1 - p)) ** (N // 2)
         for value in (0.0, 0.3, 0.5, 0.81, 1.0):
-            assert theory.majority_vote_accuracy(value, N) == pytest.approx(float(exact.subs(p, value)))
+            assert theory.majority_vote_accuracy(value, N) == pytest.approx(
+                float(exact.subs(p, value))
+            )
     grid = np.linspace(0, 1, 11)
-    assert np.allclose(theory.majority_vote_accuracy(grid, 6), theory.majority_vote_accuracy(grid, 5))
-    assert np.allclose(theory.majority_vote_accuracy(1 - grid, 7), 1 - theory.majority_vote_accuracy(grid, 7))
+    assert np.allclose(
+        theory.majority_vote_accuracy(grid, 6), theory.majority_vote_accuracy(grid, 5)
+    )
+    assert np.allclose(
+        theory.majority_vote_accuracy(1 - grid, 7), 1 - theory.majority_vote_accuracy(grid, 7)
+    )
 
 
 @pytest.mark.parametrize("N", [1, 2, 3, 4, 7, 10])
@@ -99,7 +126,9 @@ def test_majority_vote_accuracy_on_tensors_brute_force(N):
 
 def test_majority_vote_accuracy_on_tensors_errors_and_even_identity():
     q = torch.rand(10, dtype=torch.float64)
-    assert torch.allclose(theory.majority_vote_accuracy(q, 2), q)  # a tie of two is a coin: A_2(q) = q
+    assert torch.allclose(
+        theory.majority_vote_accuracy(q, 2), q
+    )  # a tie of two is a coin: A_2(q) = q
     with pytest.raises(ValueError, match="N must"):
         theory.majority_vote_accuracy(q, 0)
     with pytest.raises(ValueError, match="p must"):
@@ -108,8 +137,12 @@ def test_majority_vote_accuracy_on_tensors_errors_and_even_identity():
 
 def test_vote_sign_accuracy_limits():
     n, d, s2 = 20, 10, 0.25
-    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1) == pytest.approx(1 - theory.sampled_sign_error(n, d, s2, 1.0, 1.0))
-    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 2) == pytest.approx(theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1))
+    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1) == pytest.approx(
+        1 - theory.sampled_sign_error(n, d, s2, 1.0, 1.0)
+    )
+    assert theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 2) == pytest.approx(
+        theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 1)
+    )
     big = theory.vote_sign_accuracy(n, d, s2, 1.0, 1.0, 5000)
     assert big < 1 - theory.greedy_sign_error(n, d, s2) < big + 1e-3
 
@@ -129,8 +162,17 @@ def test_calibration_temperature_value_and_posterior():
     assert theory.calibration_temperature(5, 1, 0.0, 1.0) == 0.0
     n, d, s2, eta = 6, 4, 0.5, 0.7
     t_cal = theory.calibration_temperature(n, d, s2, eta)
-    for h in (-1.3, -0.2, 0.05, 0.6, 2.0):  # P(w_j = +1 | w_hat_j = h) from the two conditional densities
-        plus, minus = theory.margin_density(n * h / eta, n, d, s2), theory.margin_density(-n * h / eta, n, d, s2)
+    for h in (
+        -1.3,
+        -0.2,
+        0.05,
+        0.6,
+        2.0,
+    ):  # P(w_j = +1 | w_hat_j = h) from the two conditional densities
+        plus, minus = (
+            theory.margin_density(n * h / eta, n, d, s2),
+            theory.margin_density(-n * h / eta, n, d, s2),
+        )
         assert plus / (plus + minus) == pytest.approx(1 / (1 + math.exp(-2 * h / t_cal)), rel=1e-9)
 
 
@@ -138,12 +180,18 @@ def test_linear_decoder_is_calibrated_against_monte_carlo():
     n, d, s2, eta = 5, 3, 0.5, 1.0
     t_cal = theory.calibration_temperature(n, d, s2, eta)
 
-    def paired(batch, gen):  # (1{w_j = +1} - sigmoid(2 w_hat_j / T)) sign(w_hat_j), averaged over j, at T_cal and two slips
-        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+    def paired(
+        batch, gen
+    ):  # (1{w_j = +1} - sigmoid(2 w_hat_j / T)) sign(w_hat_j), averaged over j, at T_cal, two slips
+        p = tasks.sample_prompts(
+            batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu"
+        )
         w_hat = eta * torch.einsum("bnd,bn->bd", p.X, p.y) / n
         plus = (p.w > 0).to(w_hat.dtype)
         temps = [t_cal, eta * (d + s2) / n, eta * (d - 1) / n]
-        return torch.stack([((plus - torch.sigmoid(2 * w_hat / t)) * torch.sign(w_hat)).mean(1) for t in temps], 1)
+        return torch.stack(
+            [((plus - torch.sigmoid(2 * w_hat / t)) * torch.sign(w_hat)).mean(1) for t in temps], 1
+        )
 
     est = montecarlo.estimate_mean(paired, 100_000, seed=4, dev="cpu")
     assert abs(est[0].mean) < 4 * est[0].stderr
@@ -156,40 +204,83 @@ def test_vote_never_beats_greedy_and_the_pairing_identity(N, T):
     n, d, s2, eta = 20, 10, 0.25, 1.0
     spread, c = d - 1 + s2, 2 * eta / (n * T)
     gap = theory.vote_sign_accuracy(n, d, s2, eta, T, N) - (1 - theory.greedy_sign_error(n, d, s2))
-    paired = integrate.quad(lambda u: theory.margin_density(u, n, d, s2) * (1 - theory.majority_vote_accuracy(1 / (1 + math.exp(-c * u)), N))
-                            * math.expm1(-2 * u / spread), 0, np.inf, limit=400, epsabs=1e-13)[0]
+    paired = integrate.quad(
+        lambda u: (
+            theory.margin_density(u, n, d, s2)
+            * (1 - theory.majority_vote_accuracy(1 / (1 + math.exp(-c * u)), N))
+            * math.expm1(-2 * u / spread)
+        ),
+        0,
+        np.inf,
+        limit=400,
+        epsabs=1e-13,
+    )[0]
     assert gap < 0 and paired < 0
     assert gap == pytest.approx(paired, rel=1e-6, abs=1e-11)
 
 
 def _orthant_by_recursion(k, d, rho):
-    """P(Z_1 < k, ..., Z_d < k), equicorrelated rho: condition on Z_1, the rest are equicorrelated rho/(1 + rho)."""
+    """P(Z_1 < k, ..., Z_d < k), equicorrelated rho: condition on Z_1, the rest are equicorrelated
+    rho/(1 + rho)."""
     if d == 1:
         return float(special.ndtr(k))
     sd = math.sqrt(1 - rho**2)
-    return integrate.quad(lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi) * _orthant_by_recursion((k - rho * z) / sd, d - 1, rho / (1 + rho)),
-                          -np.inf, k, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+    return integrate.quad(
+        lambda z: (
+            math.exp(-z * z / 2)
+            / math.sqrt(2 * math.pi)
+            * _orthant_by_recursion((k - rho * z) / sd, d - 1, rho / (1 + rho))
+        ),
+        -np.inf,
+        k,
+        epsabs=1e-14,
+        epsrel=1e-12,
+        limit=200,
+    )[0]
 
 
 def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
     from icl.theory.binary_decoding import _equicorrelated_orthant
+
     for d, s2, k in [(2, 1.25, 0.7), (2, 3.0, 1.5), (3, 2.001, 0.4), (3, 12.0, 2.2)]:
-        assert _equicorrelated_orthant(k, d, s2) == pytest.approx(_orthant_by_recursion(k, d, -1 / s2), abs=1e-12)
+        assert _equicorrelated_orthant(k, d, s2) == pytest.approx(
+            _orthant_by_recursion(k, d, -1 / s2), abs=1e-12
+        )
     for k in (0.1, 1.0, 3.0):  # d = 2, correlation -1: P(|Z| < k)
-        assert _equicorrelated_orthant(k, 2, 1.0) == pytest.approx(2 * stats.norm.cdf(k) - 1, abs=1e-12)
-    assert _equicorrelated_orthant(0.0, 4, 3.0) == pytest.approx(0.0, abs=1e-13)  # sum zero: not all below 0
+        assert _equicorrelated_orthant(k, 2, 1.0) == pytest.approx(
+            2 * stats.norm.cdf(k) - 1, abs=1e-12
+        )
+    assert _equicorrelated_orthant(0.0, 4, 3.0) == pytest.approx(
+        0.0, abs=1e-13
+    )  # sum zero: not all below 0
     assert _equicorrelated_orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_greedy_exact_recovery_exact_values():
-    for n in (1, 4, 20):  # d = 1: one sign; d = 2 and sigma2 = 0: |Z| < sqrt(V), Z^2 / (V / n) ~ F(1, n)
-        assert theory.greedy_exact_recovery(n, 1, 0.4) == pytest.approx(1 - theory.greedy_sign_error(n, 1, 0.4), abs=1e-14)
-        assert theory.greedy_exact_recovery(n, 2, 0.0) == pytest.approx(stats.f.cdf(n, 1, n), abs=1e-11)
+    for n in (
+        1,
+        4,
+        20,
+    ):  # d = 1: one sign; d = 2 and sigma2 = 0: |Z| < sqrt(V), Z^2 / (V / n) ~ F(1, n)
+        assert theory.greedy_exact_recovery(n, 1, 0.4) == pytest.approx(
+            1 - theory.greedy_sign_error(n, 1, 0.4), abs=1e-14
+        )
+        assert theory.greedy_exact_recovery(n, 2, 0.0) == pytest.approx(
+            stats.f.cdf(n, 1, n), abs=1e-11
+        )
     n, d, s2 = 6, 2, 0.5
     spread = d - 1 + s2
-    chi_pdf = lambda t: math.exp((n - 1) * math.log(t) - t * t / 2 - (n / 2 - 1) * math.log(2) - math.lgamma(n / 2))
-    brute = integrate.quad(lambda t: chi_pdf(t) * _orthant_by_recursion(t / math.sqrt(spread), d, -1 / spread),
-                           0, 20, epsabs=1e-13, epsrel=1e-11, limit=200)[0]
+    chi_pdf = lambda t: math.exp(
+        (n - 1) * math.log(t) - t * t / 2 - (n / 2 - 1) * math.log(2) - math.lgamma(n / 2)
+    )
+    brute = integrate.quad(
+        lambda t: chi_pdf(t) * _orthant_by_recursion(t / math.sqrt(spread), d, -1 / spread),
+        0,
+        20,
+        epsabs=1e-13,
+        epsrel=1e-11,
+        limit=200,
+    )[0]
     assert theory.greedy_exact_recovery(n, d, s2) == pytest.approx(brute, abs=1e-11)
     assert theory.greedy_exact_recovery(7, 1, 0.0) == 1.0
 
@@ -198,26 +289,37 @@ def test_greedy_exact_recovery_against_monte_carlo():
     n, d, s2 = 8, 4, 0.3
 
     def all_right(batch, gen):
-        p = tasks.sample_prompts(batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu")
+        p = tasks.sample_prompts(
+            batch, n, d, prior="rademacher", sigma2=s2, generator=gen, device="cpu"
+        )
         return (p.w * torch.einsum("bnd,bn->bd", p.X, p.y) > 0).all(1).to(p.X.dtype)
 
     est = montecarlo.estimate_mean(all_right, 200_000, seed=6, dev="cpu")
     exact = theory.greedy_exact_recovery(n, d, s2)
     assert abs(est.mean - exact) < 4 * est.stderr
-    assert abs(est.mean - (1 - theory.greedy_sign_error(n, d, s2)) ** d) > 4 * est.stderr  # independent coefficients
+    assert (
+        abs(est.mean - (1 - theory.greedy_sign_error(n, d, s2)) ** d) > 4 * est.stderr
+    )  # independent coefficients
 
 
 def test_pass_at_k_is_unbiased_and_matches_the_binomial_form():
     q = sp.Symbol("q")
     for n in range(1, 7):
         for k in range(1, n + 1):
-            mean = sum(sp.binomial(n, c) * q**c * (1 - q) ** (n - c) * sp.nsimplify(theory.unbiased_pass_at_k(n, c, k), tolerance=1e-12)
-                       for c in range(n + 1))
+            mean = sum(
+                sp.binomial(n, c)
+                * q**c
+                * (1 - q) ** (n - c)
+                * sp.nsimplify(theory.unbiased_pass_at_k(n, c, k), tolerance=1e-12)
+                for c in range(n + 1)
+            )
             assert sp.expand(mean - (1 - (1 - q) ** k)) == 0
     assert theory.unbiased_pass_at_k(10, 0, 3) == 0.0
     assert theory.pass_at_k is theory.unbiased_pass_at_k  # its former name still works
     assert theory.unbiased_pass_at_k(10, 8, 3) == 1.0
-    assert theory.unbiased_pass_at_k(100, 5, 10) == pytest.approx(1 - math.comb(95, 10) / math.comb(100, 10))
+    assert theory.unbiased_pass_at_k(100, 5, 10) == pytest.approx(
+        1 - math.comb(95, 10) / math.comb(100, 10)
+    )
 
 
 def test_pass_at_k_elementwise_on_tensors():
@@ -231,7 +333,10 @@ def test_pass_at_k_elementwise_on_tensors():
     # unbiased: averaging over c ~ Bin(n, p) gives 1 - (1 - p)^k exactly
     nn, pp, k = 12, 0.3, 5
     cs = torch.arange(nn + 1)
-    mean = (theory.unbiased_pass_at_k(torch.full_like(cs, nn), cs, k).numpy() * stats.binom.pmf(cs.numpy(), nn, pp)).sum()
+    mean = (
+        theory.unbiased_pass_at_k(torch.full_like(cs, nn), cs, k).numpy()
+        * stats.binom.pmf(cs.numpy(), nn, pp)
+    ).sum()
     assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
     with pytest.raises(ValueError, match="c must"):
         theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
@@ -241,17 +346,31 @@ def test_pass_at_k_elementwise_on_tensors():
         theory.unbiased_pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
 
 
-@pytest.mark.parametrize("probs,N", [([0.5, 0.3, 0.2], 7), ([0.2, 0.2, 0.2, 0.4], 6), ([0.1, 0.3, 0.3, 0.3], 9),
-                                     ([0.34, 0.33, 0.33], 10), ([0.25, 0.25, 0.25, 0.25], 4), ([0.05, 0.05, 0.9], 5)])
+@pytest.mark.parametrize(
+    "probs,N",
+    [
+        ([0.5, 0.3, 0.2], 7),
+        ([0.2, 0.2, 0.2, 0.4], 6),
+        ([0.1, 0.3, 0.3, 0.3], 9),
+        ([0.34, 0.33, 0.33], 10),
+        ([0.25, 0.25, 0.25, 0.25], 4),
+        ([0.05, 0.05, 0.9], 5),
+    ],
+)
 def test_plurality_vote_against_brute_force(probs, N):
     for correct in range(len(probs)):
-        assert theory.plurality_vote_accuracy(probs, N, correct=correct) == pytest.approx(brute_plurality(probs, N, correct), abs=1e-10)
-        assert theory.plurality_vote_accuracy(probs, N, correct=correct, ties="lose") == pytest.approx(
-            brute_plurality(probs, N, correct, ties="lose"), abs=1e-10)
+        assert theory.plurality_vote_accuracy(probs, N, correct=correct) == pytest.approx(
+            brute_plurality(probs, N, correct), abs=1e-10
+        )
+        assert theory.plurality_vote_accuracy(
+            probs, N, correct=correct, ties="lose"
+        ) == pytest.approx(brute_plurality(probs, N, correct, ties="lose"), abs=1e-10)
 
 
 def test_plurality_vote_special_cases():
-    assert theory.plurality_vote_accuracy([0.6, 0.4], 8) == pytest.approx(theory.majority_vote_accuracy(0.6, 8))
+    assert theory.plurality_vote_accuracy([0.6, 0.4], 8) == pytest.approx(
+        theory.majority_vote_accuracy(0.6, 8)
+    )
     assert theory.plurality_vote_accuracy([1.0], 5) == 1.0
     assert theory.plurality_vote_accuracy([0.0, 1.0], 5) == 0.0
     assert theory.plurality_vote_accuracy([0.3, 0.7, 0.0], 1) == pytest.approx(0.3)
@@ -263,42 +382,47 @@ def test_plurality_vote_against_simulation_with_many_answers():
     probs = np.r_[0.02, np.full(196, 0.005)]
     N = 300
     gen = runtime.generator(5, "cpu")
-    answers = torch.multinomial(torch.tensor(probs), 4000 * N, replacement=True, generator=gen).reshape(4000, N)
+    answers = torch.multinomial(
+        torch.tensor(probs), 4000 * N, replacement=True, generator=gen
+    ).reshape(4000, N)
     won = (plurality_vote(answers, gen) == 0).double()
     exact = theory.plurality_vote_accuracy(probs, N)
     assert abs(won.mean().item() - exact) < 4 * math.sqrt(exact * (1 - exact) / 4000)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: theory.greedy_sign_error(0, 2, 0.1), "n must"),
-    (lambda: theory.greedy_sign_error(2, 0, 0.1), "d must"),
-    (lambda: theory.greedy_sign_error(2, 2, -1.0), "sigma2"),
-    (lambda: theory.margin_density(0.5, 3, 1, 0.0), "d >= 2"),
-    (lambda: theory.sampled_sign_error(3, 2, 0.1, 0.0, 1.0), "eta"),
-    (lambda: theory.sampled_sign_error(3, 2, 0.1, 1.0, 0.0), "temperature"),
-    (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, 1.0, 0), "N must"),
-    (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, -1.0, 3), "temperature"),
-    (lambda: theory.calibration_temperature(0, 2, 0.1, 1.0), "n must"),
-    (lambda: theory.calibration_temperature(3, 0, 0.1, 1.0), "d must"),
-    (lambda: theory.calibration_temperature(3, 2, -0.1, 1.0), "sigma2"),
-    (lambda: theory.calibration_temperature(3, 2, 0.1, 0.0), "eta"),
-    (lambda: theory.greedy_exact_recovery(0, 2, 0.1), "n must"),
-    (lambda: theory.greedy_exact_recovery(3, 0, 0.1), "d must"),
-    (lambda: theory.greedy_exact_recovery(3, 2, -1.0), "sigma2"),
-    (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
-    (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
-    (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
-    (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k must be <= n"),
-    (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c must be <= n"),
-    (lambda: theory.unbiased_pass_at_k(5, -1, 2), "c must"),
-    (lambda: theory.unbiased_pass_at_k(5, 1, 0), "k must"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
-    (lambda: theory.plurality_vote_accuracy([[0.5, 0.5]], 3), "1-D"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, correct=2), "correct must index"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 0), "N must"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="first"), "ties must"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, tol=0.0), "tol"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: theory.greedy_sign_error(0, 2, 0.1), "n must"),
+        (lambda: theory.greedy_sign_error(2, 0, 0.1), "d must"),
+        (lambda: theory.greedy_sign_error(2, 2, -1.0), "sigma2"),
+        (lambda: theory.margin_density(0.5, 3, 1, 0.0), "d >= 2"),
+        (lambda: theory.sampled_sign_error(3, 2, 0.1, 0.0, 1.0), "eta"),
+        (lambda: theory.sampled_sign_error(3, 2, 0.1, 1.0, 0.0), "temperature"),
+        (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, 1.0, 0), "N must"),
+        (lambda: theory.vote_sign_accuracy(3, 2, 0.1, 1.0, -1.0, 3), "temperature"),
+        (lambda: theory.calibration_temperature(0, 2, 0.1, 1.0), "n must"),
+        (lambda: theory.calibration_temperature(3, 0, 0.1, 1.0), "d must"),
+        (lambda: theory.calibration_temperature(3, 2, -0.1, 1.0), "sigma2"),
+        (lambda: theory.calibration_temperature(3, 2, 0.1, 0.0), "eta"),
+        (lambda: theory.greedy_exact_recovery(0, 2, 0.1), "n must"),
+        (lambda: theory.greedy_exact_recovery(3, 0, 0.1), "d must"),
+        (lambda: theory.greedy_exact_recovery(3, 2, -1.0), "sigma2"),
+        (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
+        (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
+        (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
+        (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k must be <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c must be <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, -1, 2), "c must"),
+        (lambda: theory.unbiased_pass_at_k(5, 1, 0), "k must"),
+        (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
+        (lambda: theory.plurality_vote_accuracy([[0.5, 0.5]], 3), "1-D"),
+        (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, correct=2), "correct must index"),
+        (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 0), "N must"),
+        (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="first"), "ties must"),
+        (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, tol=0.0), "tol"),
+    ],
+)
 def test_bad_input_raises_value_error_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -317,38 +441,59 @@ def brute_subsample(counts, N, correct=0, ties="uniform"):
     return total / subsets
 
 
-@pytest.mark.parametrize("counts,N", [([3, 2, 2, 1], 4), ([2, 1, 1, 1, 1, 1], 5), ([1, 1, 1, 1, 1, 1, 1], 3), ([4, 4, 1], 6), ([2, 3], 5)])
+@pytest.mark.parametrize(
+    "counts,N",
+    [
+        ([3, 2, 2, 1], 4),
+        ([2, 1, 1, 1, 1, 1], 5),
+        ([1, 1, 1, 1, 1, 1, 1], 3),
+        ([4, 4, 1], 6),
+        ([2, 3], 5),
+    ],
+)
 def test_subsample_vote_against_brute_force(counts, N):
     for correct in range(len(counts)):
         for ties in ("uniform", "lose"):
-            assert theory.subsample_vote_accuracy(np.array(counts), N, correct=correct, ties=ties) == pytest.approx(
-                brute_subsample(counts, N, correct, ties), abs=1e-10)
+            assert theory.subsample_vote_accuracy(
+                np.array(counts), N, correct=correct, ties=ties
+            ) == pytest.approx(brute_subsample(counts, N, correct, ties), abs=1e-10)
 
 
 def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
     probs, S, N = np.array([0.4, 0.35, 0.25]), 12, 5
     rng = np.random.default_rng(0)
-    draws = np.array([theory.subsample_vote_accuracy(rng.multinomial(S, probs), N) for _ in range(3000)])
-    assert abs(draws.mean() - theory.plurality_vote_accuracy(probs, N)) < 4 * draws.std() / math.sqrt(len(draws))
+    draws = np.array(
+        [theory.subsample_vote_accuracy(rng.multinomial(S, probs), N) for _ in range(3000)]
+    )
+    assert abs(
+        draws.mean() - theory.plurality_vote_accuracy(probs, N)
+    ) < 4 * draws.std() / math.sqrt(len(draws))
     assert theory.subsample_vote_accuracy(np.array([5, 0, 3]), 8) == 1.0
     assert theory.subsample_vote_accuracy(np.array([0, 3]), 2) == 0.0
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), "stored sample size"),
-    (lambda: theory.subsample_vote_accuracy(np.array([0.5, 0.5]), 1), "integers"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, -1]), 1), "integers"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, correct=2), "correct must index"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 0), "N must"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, ties="x"), "ties must"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), "stored sample size"),
+        (lambda: theory.subsample_vote_accuracy(np.array([0.5, 0.5]), 1), "integers"),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, -1]), 1), "integers"),
+        (
+            lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, correct=2),
+            "correct must index",
+        ),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 0), "N must"),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 1, ties="x"), "ties must"),
+    ],
+)
 def test_subsample_vote_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
 
 def brute_vote(counts_of, weight_of, n_answers, N, correct, ties, codes):
-    """Sum over every tally of N answers of weight_of(tally) times the vote's chance of picking ``correct``."""
+    """Sum over every tally of N answers of weight_of(tally) times the vote's chance of picking
+    ``correct``."""
     total = 0.0
     for tally in itertools.product(range(N + 1), repeat=n_answers):
         if sum(tally) != N or not counts_of(tally):
@@ -367,18 +512,35 @@ def brute_vote(counts_of, weight_of, n_answers, N, correct, ties, codes):
     return total
 
 
-@pytest.mark.parametrize("probs,codes,N", [([0.3, 0.3, 0.2, 0.2], [8, 2, 5, 11], 6), ([0.1, 0.3, 0.3, 0.3], [4, 1, 9, 2], 7),
-                                           ([0.25] * 4, [3, 0, 2, 1], 4), ([0.5, 0.25, 0.25], [9, 8, 10], 5)])
+@pytest.mark.parametrize(
+    "probs,codes,N",
+    [
+        ([0.3, 0.3, 0.2, 0.2], [8, 2, 5, 11], 6),
+        ([0.1, 0.3, 0.3, 0.3], [4, 1, 9, 2], 7),
+        ([0.25] * 4, [3, 0, 2, 1], 4),
+        ([0.5, 0.25, 0.25], [9, 8, 10], 5),
+    ],
+)
 def test_smallest_tie_rule_exact_vote_against_brute_force(probs, codes, N):
     def multinomial(tally):
         return math.factorial(N) * np.prod([p**c / math.factorial(c) for p, c in zip(probs, tally)])
 
     for correct in range(len(probs)):
-        exact = {ties: theory.plurality_vote_accuracy(probs, N, correct=correct, ties=ties,
-                                                      codes=np.array(codes) if ties == "smallest" else None)
-                 for ties in ("uniform", "lose", "smallest")}
+        exact = {
+            ties: theory.plurality_vote_accuracy(
+                probs,
+                N,
+                correct=correct,
+                ties=ties,
+                codes=np.array(codes) if ties == "smallest" else None,
+            )
+            for ties in ("uniform", "lose", "smallest")
+        }
         for ties, value in exact.items():
-            assert value == pytest.approx(brute_vote(lambda t: True, multinomial, len(probs), N, correct, ties, codes), abs=1e-10)
+            assert value == pytest.approx(
+                brute_vote(lambda t: True, multinomial, len(probs), N, correct, ties, codes),
+                abs=1e-10,
+            )
         assert exact["lose"] <= exact["smallest"] + 1e-12
         if codes[correct] == min(codes):
             assert exact["smallest"] > exact["uniform"]
@@ -386,7 +548,14 @@ def test_smallest_tie_rule_exact_vote_against_brute_force(probs, codes, N):
             assert exact["smallest"] < exact["uniform"]
 
 
-@pytest.mark.parametrize("counts,codes,N", [([3, 2, 2, 1], [7, 1, 9, 4], 4), ([2, 1, 1, 1, 1], [3, 2, 5, 1, 4], 5), ([4, 4, 1], [2, 1, 0], 6)])
+@pytest.mark.parametrize(
+    "counts,codes,N",
+    [
+        ([3, 2, 2, 1], [7, 1, 9, 4], 4),
+        ([2, 1, 1, 1, 1], [3, 2, 5, 1, 4], 5),
+        ([4, 4, 1], [2, 1, 0], 6),
+    ],
+)
 def test_smallest_tie_rule_exact_subset_vote_against_brute_force(counts, codes, N):
     S = sum(counts)
 
@@ -394,18 +563,35 @@ def test_smallest_tie_rule_exact_subset_vote_against_brute_force(counts, codes, 
         return np.prod([math.comb(c, t) for c, t in zip(counts, tally)]) / math.comb(S, N)
 
     for correct in range(len(counts)):
-        exact = theory.subsample_vote_accuracy(np.array(counts), N, correct=correct, ties="smallest", codes=np.array(codes))
-        assert exact == pytest.approx(brute_vote(lambda t: all(a <= c for a, c in zip(t, counts)), hypergeometric,
-                                                 len(counts), N, correct, "smallest", codes), abs=1e-10)
+        exact = theory.subsample_vote_accuracy(
+            np.array(counts), N, correct=correct, ties="smallest", codes=np.array(codes)
+        )
+        assert exact == pytest.approx(
+            brute_vote(
+                lambda t: all(a <= c for a, c in zip(t, counts)),
+                hypergeometric,
+                len(counts),
+                N,
+                correct,
+                "smallest",
+                codes,
+            ),
+            abs=1e-10,
+        )
 
 
 def test_smallest_tie_rule_exact_vote_against_simulated_votes():
-    """Many rare answers, as in Chapter 6: simulated votes with ties="smallest" match the exact sum, not the uniform one."""
+    """Many rare answers, as in Chapter 6: simulated votes with ties="smallest" match the exact sum,
+    not the uniform one."""
     probs = np.r_[0.03, np.full(97, 0.01)]
-    codes = np.r_[40, np.arange(97) + (np.arange(97) >= 40)]  # the correct answer has 40 smaller rivals and 57 larger ones
+    codes = np.r_[
+        40, np.arange(97) + (np.arange(97) >= 40)
+    ]  # the correct answer has 40 smaller rivals and 57 larger ones
     N, reps = 10, 40000
     gen = runtime.generator(9, "cpu")
-    draws = torch.multinomial(torch.tensor(probs), reps * N, replacement=True, generator=gen).reshape(reps, N)
+    draws = torch.multinomial(
+        torch.tensor(probs), reps * N, replacement=True, generator=gen
+    ).reshape(reps, N)
     won = (plurality_vote(torch.tensor(codes)[draws], ties="smallest") == 40).double().mean().item()
     exact = theory.plurality_vote_accuracy(probs, N, ties="smallest", codes=codes)
     se = math.sqrt(exact * (1 - exact) / reps)
@@ -417,7 +603,9 @@ def test_votes_needed_normal_approximation():
     delta, target = 0.05, 0.9
     n_star = theory.votes_needed(delta, target)
     assert math.isclose(n_star, (stats.norm.ppf(target) / (2 * delta)) ** 2, rel_tol=1e-10)
-    exact = theory.majority_vote_accuracy(torch.tensor([0.5 + delta], dtype=torch.float64), round(n_star)).item()
+    exact = theory.majority_vote_accuracy(
+        torch.tensor([0.5 + delta], dtype=torch.float64), round(n_star)
+    ).item()
     assert abs(exact - target) < 0.01
     with pytest.raises(ValueError, match="delta"):
         theory.votes_needed(0.0, 0.9)
@@ -427,14 +615,38 @@ def test_votes_needed_normal_approximation():
         theory.votes_needed(0.6, 0.9)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest"), "codes must be given"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, codes=np.array([1, 2])), "codes must be given"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest", codes=np.array([1, 1])), "distinct integers"),
-    (lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest", codes=np.array([1.0, 2.0])), "distinct integers"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 2, ties="smallest", codes=np.array([1, 2, 3])), "distinct integers"),
-    (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 2, ties="first"), "ties must"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (
+            lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, ties="smallest"),
+            "codes must be given",
+        ),
+        (
+            lambda: theory.plurality_vote_accuracy([0.5, 0.5], 3, codes=np.array([1, 2])),
+            "codes must be given",
+        ),
+        (
+            lambda: theory.plurality_vote_accuracy(
+                [0.5, 0.5], 3, ties="smallest", codes=np.array([1, 1])
+            ),
+            "distinct integers",
+        ),
+        (
+            lambda: theory.plurality_vote_accuracy(
+                [0.5, 0.5], 3, ties="smallest", codes=np.array([1.0, 2.0])
+            ),
+            "distinct integers",
+        ),
+        (
+            lambda: theory.subsample_vote_accuracy(
+                np.array([2, 1]), 2, ties="smallest", codes=np.array([1, 2, 3])
+            ),
+            "distinct integers",
+        ),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 2, ties="first"), "ties must"),
+    ],
+)
 def test_exact_vote_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

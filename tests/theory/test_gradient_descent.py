@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from icl import theory
-from icl.harness import runtime
 from icl.decoders.gd_chains import sample_chains
+from icl.harness import runtime
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.4])
@@ -13,7 +13,9 @@ def test_ridge_gd_iterate_is_the_divided_by_n_recursion(lam, draw_prompts):
     p = draw_prompts(4, 9, 5, sigma2=0.3)
     w = torch.zeros_like(p.w)
     for _ in range(13):
-        w = w - 0.15 * (torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 9 + lam * w)
+        w = w - 0.15 * (
+            torch.einsum("bnd,bn->bd", p.X, torch.einsum("bnd,bd->bn", p.X, w) - p.y) / 9 + lam * w
+        )
     assert torch.allclose(theory.ridge_gd_iterate(p.X, p.y, 0.15, lam, 13), w, atol=1e-12)
     assert torch.allclose(sample_chains(p.X, p.y, eta=0.15, steps=13, lam=lam)[:, 0], w, atol=1e-12)
 
@@ -29,8 +31,10 @@ def test_ridge_gd_iterate_batches_over_leading_dims_and_starts_at_zero(draw_prom
 
 def test_ridge_gd_iterate_converges_to_ridge_even_when_n_below_d(draw_prompts):
     p = draw_prompts(4, 3, 6, sigma2=0.3)
-    ridge = torch.linalg.solve(p.X.transpose(1, 2) @ p.X / 3 + 0.5 * torch.eye(6, dtype=p.X.dtype),
-                               torch.einsum("bnd,bn->bd", p.X, p.y) / 3)
+    ridge = torch.linalg.solve(
+        p.X.transpose(1, 2) @ p.X / 3 + 0.5 * torch.eye(6, dtype=p.X.dtype),
+        torch.einsum("bnd,bn->bd", p.X, p.y) / 3,
+    )
     assert torch.allclose(theory.ridge_gd_iterate(p.X, p.y, 0.1, 0.5, 5000), ridge, atol=1e-10)
 
 
@@ -60,17 +64,22 @@ def test_gd_filter_limits_and_errors():
 
 
 def test_conditional_risk_matches_a_direct_expectation(draw_prompts):
-    """E over w and eps of ||w_T - w||^2 = psi2 ||(I - G S)||_F^2 + sigma2/n tr(G S G), G the filter matrix."""
+    """E over w and eps of ||w_T - w||^2 = psi2 ||(I - G S)||_F^2 + sigma2/n tr(G S G), G the filter
+    matrix."""
     p = draw_prompts(2, 7, 4, sigma2=0.3)
     eta, T, s2, p2, lam = 0.2, 6, 0.4, 1.7, 0.1
     S = p.X.transpose(1, 2) @ p.X / 7
     s, V = torch.linalg.eigh(S)
     G = V @ torch.diag_embed(theory.gd_filter(s, eta=eta, steps=T, lam=lam)) @ V.transpose(1, 2)
-    I = torch.eye(4, dtype=S.dtype)
-    direct = p2 * ((I - G @ S) ** 2).sum((1, 2)) + s2 / 7 * (G @ S @ G).diagonal(dim1=1, dim2=2).sum(1)
+    eye = torch.eye(4, dtype=S.dtype)
+    direct = p2 * ((eye - G @ S) ** 2).sum((1, 2)) + s2 / 7 * (G @ S @ G).diagonal(
+        dim1=1, dim2=2
+    ).sum(1)
     risk = theory.gd_risk_given_X(p.X, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam)
     assert torch.allclose(risk, direct, atol=1e-12)
-    assert torch.allclose(theory.gd_risk_given_spectrum(s, 7, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam), direct)
+    assert torch.allclose(
+        theory.gd_risk_given_spectrum(s, 7, eta=eta, steps=T, sigma2=s2, psi2=p2, lam=lam), direct
+    )
 
 
 def test_conditional_risk_small_monte_carlo(draw_prompts):
@@ -78,7 +87,9 @@ def test_conditional_risk_small_monte_carlo(draw_prompts):
     X = p.X.expand(200000, -1, -1)
     gen = runtime.generator(3, "cpu")
     w = torch.randn(200000, 3, generator=gen, dtype=X.dtype)
-    y = torch.einsum("bnd,bd->bn", X, w) + 0.7 * torch.randn(200000, 8, generator=gen, dtype=X.dtype)
+    y = torch.einsum("bnd,bd->bn", X, w) + 0.7 * torch.randn(
+        200000, 8, generator=gen, dtype=X.dtype
+    )
     err = ((theory.ridge_gd_iterate(X, y, 0.2, 0.0, 9) - w) ** 2).sum(1)
     theory_value = theory.gd_risk_given_X(p.X, eta=0.2, steps=9, sigma2=0.49)[0]
     assert abs(err.mean() - theory_value) < 4 * err.std() / 200000**0.5

@@ -17,19 +17,45 @@ def trace_moment(n, d, k):
         1: n * d,
         2: n * d * (n + d + 1),
         3: n * d * (n**2 + d**2 + 3 * n * d + 3 * n + 3 * d + 4),
-        4: n * d * (n**3 + d**3 + 6 * n**2 * d + 6 * n * d**2 + 6 * n**2 + 6 * d**2 + 17 * n * d + 21 * n + 21 * d + 20),
+        4: n
+        * d
+        * (
+            n**3
+            + d**3
+            + 6 * n**2 * d
+            + 6 * n * d**2
+            + 6 * n**2
+            + 6 * d**2
+            + 17 * n * d
+            + 21 * n
+            + 21 * d
+            + 20
+        ),
     }[k]
 
 
 def two_step_risk(n, d, sigma2, eta, psi2=1.0):
-    """E R_2(X) from the exact moments: f_2(s) = psi2 (1 - eta s)^4 + (sigma2/n) s (2 eta - eta^2 s)^2."""
+    """E R_2(X) from the exact moments: f_2(s) = psi2 (1 - eta s)^4 + (sigma2/n) s (2 eta - eta^2
+    s)^2."""
     M = [d] + [trace_moment(n, d, k) / n**k for k in range(1, 5)]
     bias = M[0] - 4 * eta * M[1] + 6 * eta**2 * M[2] - 4 * eta**3 * M[3] + eta**4 * M[4]
     noise = 4 * eta**2 * M[1] - 4 * eta**3 * M[2] + eta**4 * M[3]
     return psi2 * bias + sigma2 / n * noise
 
 
-SIZES = [(1, 1), (7, 1), (1, 6), (2, 2), (3, 5), (12, 10), (10, 12), (40, 10), (30, 50), (64, 64), (64, 63)]
+SIZES = [
+    (1, 1),
+    (7, 1),
+    (1, 6),
+    (2, 2),
+    (3, 5),
+    (12, 10),
+    (10, 12),
+    (40, 10),
+    (30, 50),
+    (64, 64),
+    (64, 63),
+]
 
 
 @pytest.mark.parametrize("n,d", SIZES)
@@ -37,68 +63,141 @@ def test_density_has_mass_min_n_d_and_the_exact_wishart_moments(n, d):
     mass = wishart.wishart_linear_statistic(lambda s: (s > 0) * 1.0, n, d)
     assert math.isclose(mass, min(n, d), rel_tol=1e-12)
     for k in range(1, 5):
-        moment = wishart.wishart_linear_statistic(lambda s: s**k, n, d)
+        moment = wishart.wishart_linear_statistic(lambda s, k=k: s**k, n, d)
         assert math.isclose(moment, trace_moment(n, d, k) / n**k, rel_tol=1e-12), k
 
 
 def test_complex_density_has_the_complex_moments_which_differ_from_the_real_ones():
     n, d = 12, 10
-    assert math.isclose(wishart.wishart_linear_statistic(lambda s: s, n, d, beta=2), d, rel_tol=1e-12)
+    assert math.isclose(
+        wishart.wishart_linear_statistic(lambda s: s, n, d, beta=2), d, rel_tol=1e-12
+    )
     complex_second = wishart.wishart_linear_statistic(lambda s: s**2, n, d, beta=2)
-    assert math.isclose(complex_second, d * (n + d) / n, rel_tol=1e-12)  # n + d: not the real n + d + 1
+    assert math.isclose(
+        complex_second, d * (n + d) / n, rel_tol=1e-12
+    )  # n + d: not the real n + d + 1
     assert not math.isclose(complex_second, trace_moment(n, d, 2) / n**2, rel_tol=1e-3)
 
 
 @pytest.mark.parametrize("p", [1, 4, 9])
 def test_one_eigenvalue_is_chi_square(p):
     s = np.array([0.05, 0.7, 3.0, 11.0])
-    assert np.allclose(wishart.wishart_eigenvalue_density(s, p, 1), p * stats.chi2.pdf(p * s, p), rtol=1e-12)
-    assert np.allclose(wishart.wishart_eigenvalue_density(s, 1, p), stats.chi2.pdf(s, p), rtol=1e-12)
+    assert np.allclose(
+        wishart.wishart_eigenvalue_density(s, p, 1), p * stats.chi2.pdf(p * s, p), rtol=1e-12
+    )
+    assert np.allclose(
+        wishart.wishart_eigenvalue_density(s, 1, p), stats.chi2.pdf(s, p), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("p", [2, 3, 6])
 def test_two_eigenvalues_against_the_joint_density(p):
-    """rho(x) = 2 int f(x, y) dy with f the joint density of the two unordered eigenvalues (no Pfaffian)."""
+    """rho(x) = 2 int f(x, y) dy with f the joint density of the two unordered eigenvalues (no
+    Pfaffian)."""
     a = (p - 3) / 2
-    ordered = math.pi**2 / (2**p * math.pi * math.gamma(p / 2) * math.gamma((p - 1) / 2) * math.gamma(0.5))
+    ordered = math.pi**2 / (
+        2**p * math.pi * math.gamma(p / 2) * math.gamma((p - 1) / 2) * math.gamma(0.5)
+    )
     for x in [0.3, 2.0, 7.5, 25.0]:
-        inner = (integrate.quad(lambda y: y**a * math.exp(-y / 2) * (x - y), 0, x, epsabs=0, epsrel=1e-13, limit=200)[0]
-                 + integrate.quad(lambda y: y**a * math.exp(-y / 2) * (y - x), x, np.inf, epsabs=0, epsrel=1e-13, limit=200)[0])
+        inner = (
+            integrate.quad(
+                lambda y, x=x: y**a * math.exp(-y / 2) * (x - y),
+                0,
+                x,
+                epsabs=0,
+                epsrel=1e-13,
+                limit=200,
+            )[0]
+            + integrate.quad(
+                lambda y, x=x: y**a * math.exp(-y / 2) * (y - x),
+                x,
+                np.inf,
+                epsabs=0,
+                epsrel=1e-13,
+                limit=200,
+            )[0]
+        )
         direct = ordered * x**a * math.exp(-x / 2) * inner  # 2 * (ordered / 2!) * ...
-        assert math.isclose(wishart.wishart_eigenvalue_density(np.array([x / p]), p, 2)[0] / p, direct, rel_tol=1e-9), x
+        assert math.isclose(
+            wishart.wishart_eigenvalue_density(np.array([x / p]), p, 2)[0] / p, direct, rel_tol=1e-9
+        ), x
 
 
 @pytest.mark.parametrize("m,p", [(2, 5), (10, 12), (30, 50)])
 def test_density_tail_is_one_eigenvalue_above_the_rest(m, p):
-    """Far above the bulk, rho(x) = C x^a e^{-x/2} (m-1)! |L_{m-1}^(p-m)(x)| with C = sqrt(pi) 2^{-(m+p-1)/2} / (G(p/2) G(m/2))."""
+    """Far above the bulk, rho(x) = C x^a e^{-x/2} (m-1)! |L_{m-1}^(p-m)(x)| with C = sqrt(pi)
+    2^{-(m+p-1)/2} / (G(p/2) G(m/2))."""
     x = np.array([4.0, 8.0]) * (math.sqrt(m) + math.sqrt(p)) ** 2
     exact = wishart.wishart_eigenvalue_density(x / p, p, m) / p
-    log_c = 0.5 * math.log(math.pi) - (m + p - 1) / 2 * math.log(2) - special.gammaln(p / 2) - special.gammaln(m / 2)
-    tail = np.exp(log_c + (p - m - 1) / 2 * np.log(x) - x / 2 + special.gammaln(m)
-                  + np.log(np.abs(special.eval_genlaguerre(m - 1, p - m, x))))
+    log_c = (
+        0.5 * math.log(math.pi)
+        - (m + p - 1) / 2 * math.log(2)
+        - special.gammaln(p / 2)
+        - special.gammaln(m / 2)
+    )
+    tail = np.exp(
+        log_c
+        + (p - m - 1) / 2 * np.log(x)
+        - x / 2
+        + special.gammaln(m)
+        + np.log(np.abs(special.eval_genlaguerre(m - 1, p - m, x)))
+    )
     assert np.allclose(exact, tail, rtol=1e-9, atol=0)
-    assert not np.allclose(exact, m * tail, rtol=0.1, atol=0)  # the m! (ordered) normalisation in place of the unordered one
+    assert not np.allclose(
+        exact, m * tail, rtol=0.1, atol=0
+    )  # the m! (ordered) normalisation in place of the unordered one
 
 
-@pytest.mark.parametrize("n,d,sigma2,eta", [(12, 10, 1.0, 0.2), (5, 20, 0.3, 0.05), (64, 64, 2.0, 0.02), (1, 1, 0.5, 0.01)])
+@pytest.mark.parametrize(
+    "n,d,sigma2,eta",
+    [(12, 10, 1.0, 0.2), (5, 20, 0.3, 0.05), (64, 64, 2.0, 0.02), (1, 1, 0.5, 0.01)],
+)
 def test_one_step_is_chapter_one(n, d, sigma2, eta):
     parts = theory.gd_risk_parts(n, d, sigma2, eta, 1)
-    assert math.isclose(parts.typical + 10**parts.log10_divergent_part, theory.one_step_risk(n, d, sigma2, eta), rel_tol=1e-12)
-    assert math.isclose(theory.expected_gd_risk(n, d, sigma2, eta, 1), theory.one_step_risk(n, d, sigma2, eta), rel_tol=1e-10)
+    assert math.isclose(
+        parts.typical + 10**parts.log10_divergent_part,
+        theory.one_step_risk(n, d, sigma2, eta),
+        rel_tol=1e-12,
+    )
+    assert math.isclose(
+        theory.expected_gd_risk(n, d, sigma2, eta, 1),
+        theory.one_step_risk(n, d, sigma2, eta),
+        rel_tol=1e-10,
+    )
 
 
-@pytest.mark.parametrize("n,d,sigma2,eta", [(12, 10, 1.0, 0.2), (3, 9, 0.7, 0.02), (64, 5, 0.1, 0.1), (20, 20, 1.0, 0.05)])
+@pytest.mark.parametrize(
+    "n,d,sigma2,eta",
+    [(12, 10, 1.0, 0.2), (3, 9, 0.7, 0.02), (64, 5, 0.1, 0.1), (20, 20, 1.0, 0.05)],
+)
 def test_two_steps_against_the_exact_moments(n, d, sigma2, eta):
     parts = theory.gd_risk_parts(n, d, sigma2, eta, 2, psi2=1.5)
-    assert math.isclose(parts.typical + 10**parts.log10_divergent_part, two_step_risk(n, d, sigma2, eta, 1.5), rel_tol=1e-12)
+    assert math.isclose(
+        parts.typical + 10**parts.log10_divergent_part,
+        two_step_risk(n, d, sigma2, eta, 1.5),
+        rel_tol=1e-12,
+    )
 
 
 def test_many_steps_reach_least_squares_and_the_minimum_norm_interpolator():
-    assert math.isclose(theory.expected_gd_risk(40, 10, 1.0, 0.2, 100_000), theory.least_squares_risk(40, 10, 1.0), rel_tol=1e-10)
-    assert not math.isclose(theory.expected_gd_risk(40, 10, 1.0, 0.2, 100_000), 1.0 * 10 / (40 - 10), rel_tol=1e-3)
-    n, d, sigma2, psi2 = 5, 20, 0.4, 2.0  # n < d: (d - n) psi2 unlearned, plus sigma2 E tr (X X^T)^{-1} = sigma2 n / (d - n - 1)
+    assert math.isclose(
+        theory.expected_gd_risk(40, 10, 1.0, 0.2, 100_000),
+        theory.least_squares_risk(40, 10, 1.0),
+        rel_tol=1e-10,
+    )
+    assert not math.isclose(
+        theory.expected_gd_risk(40, 10, 1.0, 0.2, 100_000), 1.0 * 10 / (40 - 10), rel_tol=1e-3
+    )
+    n, d, sigma2, psi2 = (
+        5,
+        20,
+        0.4,
+        2.0,
+    )  # n < d: (d - n) psi2 unlearned, plus sigma2 E tr (X X^T)^{-1} = sigma2 n / (d - n - 1)
     limit = (d - n) * psi2 + sigma2 * n / (d - n - 1)
-    assert math.isclose(theory.expected_gd_risk(n, d, sigma2, 0.05, 100_000, psi2=psi2), limit, rel_tol=1e-10)
+    assert math.isclose(
+        theory.expected_gd_risk(n, d, sigma2, 0.05, 100_000, psi2=psi2), limit, rel_tol=1e-10
+    )
 
 
 def test_expected_gd_risk_against_monte_carlo_and_not_marchenko_pastur():
@@ -111,13 +210,19 @@ def test_expected_gd_risk_against_monte_carlo_and_not_marchenko_pastur():
     est = montecarlo.estimate_mean(sample, 40_000, seed=3, dev="cpu")
     exact = theory.expected_gd_risk(n, d, sigma2, eta, T)
     assert abs(est.mean - exact) < 4 * est.stderr
-    assert abs(est.mean - theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, T)) > 4 * est.stderr
+    assert (
+        abs(est.mean - theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, T))
+        > 4 * est.stderr
+    )
 
 
 def test_plain_average_parts_from_the_typical_risk_at_the_parting_step():
     n, d, sigma2, eta = 12, 10, 1.0, 0.2
     T_part = theory.gd_parting_steps(n, d, sigma2, eta)
-    before, at = theory.gd_risk_parts(n, d, sigma2, eta, T_part - 1), theory.gd_risk_parts(n, d, sigma2, eta, T_part)
+    before, at = (
+        theory.gd_risk_parts(n, d, sigma2, eta, T_part - 1),
+        theory.gd_risk_parts(n, d, sigma2, eta, T_part),
+    )
     assert before.log10_divergent_part < math.log10(before.typical) <= at.log10_divergent_part
     assert theory.gd_risk_parts(n, d, sigma2, eta, 10).log10_divergent_part < -10
     assert math.isclose(at.typical, theory.expected_gd_risk(n, d, sigma2, eta, T_part))
@@ -125,9 +230,16 @@ def test_plain_average_parts_from_the_typical_risk_at_the_parting_step():
 
 
 def test_divergent_part_against_laplace_and_the_reviewer_bounds():
-    for n, d, sigma2, eta, T in [(12, 10, 1.0, 0.2, 300), (30, 50, 1 / 30, 0.03, 1000), (13, 6, 0.36, 0.07, 160)]:
+    for n, d, sigma2, eta, T in [
+        (12, 10, 1.0, 0.2, 300),
+        (30, 50, 1 / 30, 0.03, 1000),
+        (13, 6, 0.36, 0.07, 160),
+    ]:
         parts = theory.gd_risk_parts(n, d, sigma2, eta, T)
-        assert abs(parts.log10_divergent_part - theory.gd_divergent_part_laplace(n, d, sigma2, eta, T)) < 0.2
+        assert (
+            abs(parts.log10_divergent_part - theory.gd_divergent_part_laplace(n, d, sigma2, eta, T))
+            < 0.2
+        )
         assert parts.log10_plain_average >= parts.log10_divergent_part
     assert theory.gd_risk_parts(30, 50, 1 / 30, 0.03, 1000).log10_divergent_part >= 156
     assert theory.gd_risk_parts(13, 6, 0.36, 0.07, 160).log10_divergent_part >= 7
@@ -137,35 +249,68 @@ def test_divergent_part_against_a_direct_quadrature_of_the_tail():
     n, d, sigma2, eta, T = 12, 10, 1.0, 0.2, 40
 
     def integrand(s):
-        f = theory.gd_risk_given_spectrum(torch.tensor([[s]], dtype=torch.float64), n, eta=eta, steps=T, sigma2=sigma2).item()
+        f = theory.gd_risk_given_spectrum(
+            torch.tensor([[s]], dtype=torch.float64), n, eta=eta, steps=T, sigma2=sigma2
+        ).item()
         return f * theory.wishart_eigenvalue_density(np.array([s]), n, d)[0]
 
-    direct = integrate.quad(integrand, 2 / eta, 60.0, points=[18.0], epsabs=0, epsrel=1e-11, limit=400)[0]
-    assert math.isclose(10 ** theory.gd_risk_parts(n, d, sigma2, eta, T).log10_divergent_part, direct, rel_tol=1e-8)
+    direct = integrate.quad(
+        integrand, 2 / eta, 60.0, points=[18.0], epsabs=0, epsrel=1e-11, limit=400
+    )[0]
+    assert math.isclose(
+        10 ** theory.gd_risk_parts(n, d, sigma2, eta, T).log10_divergent_part, direct, rel_tol=1e-8
+    )
 
 
 @pytest.mark.parametrize("lam", [0.05, 0.4])
 def test_ridge_gd_parts(lam):
     n, d, sigma2, eta = 13, 6, 0.36, 0.07
-    assert math.isclose(theory.gd_risk_parts(n, d, sigma2, eta, 1, lam=lam).typical, theory.one_step_risk(n, d, sigma2, eta), rel_tol=1e-12)
-    ridge = theory.wishart_linear_statistic(lambda s: (lam**2 + sigma2 / n * s) / (s + lam) ** 2, n, d)
-    assert math.isclose(theory.gd_risk_parts(n, d, sigma2, eta, 100_000, lam=lam).typical, ridge, rel_tol=1e-10)
+    assert math.isclose(
+        theory.gd_risk_parts(n, d, sigma2, eta, 1, lam=lam).typical,
+        theory.one_step_risk(n, d, sigma2, eta),
+        rel_tol=1e-12,
+    )
+    ridge = theory.wishart_linear_statistic(
+        lambda s: (lam**2 + sigma2 / n * s) / (s + lam) ** 2, n, d
+    )
+    assert math.isclose(
+        theory.gd_risk_parts(n, d, sigma2, eta, 100_000, lam=lam).typical, ridge, rel_tol=1e-10
+    )
     x = n * (2 / eta - lam) * np.array([1.01, 1.5, 3.0])
     for T in (1, 7, 40):
-        given = theory.gd_risk_given_spectrum(torch.tensor(x / n)[:, None], n, eta=eta, steps=T, sigma2=sigma2, lam=lam).numpy()
-        assert np.allclose(wishart._gd_log_integrand(n, sigma2, eta, T, 1.0, lam)(x), np.log(given), rtol=1e-12, atol=0)
+        given = theory.gd_risk_given_spectrum(
+            torch.tensor(x / n)[:, None], n, eta=eta, steps=T, sigma2=sigma2, lam=lam
+        ).numpy()
+        assert np.allclose(
+            wishart._gd_log_integrand(n, sigma2, eta, T, 1.0, lam)(x),
+            np.log(given),
+            rtol=1e-12,
+            atol=0,
+        )
     with pytest.raises(ValueError, match="eta lam"):
         theory.gd_risk_parts(n, d, sigma2, eta, 5, lam=2 / eta)
 
 
 def test_marchenko_pastur_limit():
     n, d, sigma2, eta = 12, 10, 1.0, 0.1
-    assert math.isclose(theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, 0), d, rel_tol=1e-12)
+    assert math.isclose(
+        theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, 0), d, rel_tol=1e-12
+    )
     n_plus_d = d * (1 - 2 * eta + eta**2 * (n + d) / n + eta**2 * sigma2 / n)
-    assert math.isclose(theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, 1), n_plus_d, rel_tol=1e-12)
-    assert math.isclose(theory.expected_gd_risk_marchenko_pastur(5, 20, 0.0, 0.05, 0), 20, rel_tol=1e-12)
-    gaps = [abs(theory.expected_gd_risk_marchenko_pastur(k, k // 2, 1.0, 0.1, 50) / theory.expected_gd_risk(k, k // 2, 1.0, 0.1, 50) - 1)
-            for k in (8, 32, 128)]
+    assert math.isclose(
+        theory.expected_gd_risk_marchenko_pastur(n, d, sigma2, eta, 1), n_plus_d, rel_tol=1e-12
+    )
+    assert math.isclose(
+        theory.expected_gd_risk_marchenko_pastur(5, 20, 0.0, 0.05, 0), 20, rel_tol=1e-12
+    )
+    gaps = [
+        abs(
+            theory.expected_gd_risk_marchenko_pastur(k, k // 2, 1.0, 0.1, 50)
+            / theory.expected_gd_risk(k, k // 2, 1.0, 0.1, 50)
+            - 1
+        )
+        for k in (8, 32, 128)
+    ]
     assert gaps[0] > gaps[1] > gaps[2]
 
 
@@ -185,7 +330,9 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="psi2"):
         theory.expected_gd_risk(10, 3, 1.0, 0.1, 5, psi2=0.0)
     with pytest.raises(ValueError, match="too large"):
-        theory.expected_gd_risk(1, 1, 1.0, 0.2, 5)  # P(chi2_1 > 10) = 1.6e-3: GD diverges on too many designs
+        theory.expected_gd_risk(
+            1, 1, 1.0, 0.2, 5
+        )  # P(chi2_1 > 10) = 1.6e-3: GD diverges on too many designs
     with pytest.raises(ValueError, match="Marchenko-Pastur edge"):
         theory.expected_gd_risk_marchenko_pastur(12, 10, 1.0, 0.6, 5)
     with pytest.raises(ValueError, match="beta"):
