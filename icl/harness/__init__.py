@@ -9,10 +9,15 @@
 - :mod:`icl.harness.report`: the generated appendices (the claims table, the run's environment);
 - :mod:`icl.harness.bench`: the benchmark, ``python -m icl.harness.bench``.
 
-``report`` and ``bench`` are imported by name; they use the rest of the package, which itself uses
-``runtime``.
+The modules are imported on first use (``from icl.harness import claims``).
 """
 
-from icl.harness import claims, montecarlo, runtime
+import importlib
 
-__all__ = ["claims", "montecarlo", "runtime"]
+__all__ = ["bench", "claims", "montecarlo", "report", "runtime"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -301,6 +301,8 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
+    """``python -m icl.harness.bench [--size S] [--kernel K ...] [--seed N] [--json FILE]``: run the
+    kernels, print a table, and return their results."""
     parser = argparse.ArgumentParser(
         prog="python -m icl.harness.bench", description=__doc__.split("\n\n")[0]
     )

@@ -1,0 +1,116 @@
+"""The package as a whole: its docstring names every module, each package lists its modules, the
+import graph has no cycle, and the API page of the built book documents every public function."""
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import pytest
+
+import icl
+
+ROOT = Path(icl.__file__).parent
+API_PAGE = ROOT.parent / "_build" / "html" / "book" / "api.html"
+
+
+def module_names() -> list[str]:
+    """Every module and package of icl, dotted."""
+    names = []
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def imports_of(module: str) -> set[str]:
+    """The modules of icl that ``module`` imports (``from icl.x import y`` counts icl.x.y when y is
+    a module, else icl.x)."""
+    path = ROOT.parent.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    known = set(module_names())
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("icl")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("icl"):
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in known else node.module)
+    return found - {module}
+
+
+def test_the_package_docstring_names_every_module():
+    missing = [
+        name for name in module_names() if name != "icl" and f":mod:`{name}`" not in icl.__doc__
+    ]
+    assert not missing, f"modules the package docstring does not name: {missing}"
+
+
+def test_each_package_lists_and_loads_its_modules():
+    packages = [name for name in module_names() if (ROOT.parent / name.replace(".", "/")).is_dir()]
+    for package in packages:
+        module = importlib.import_module(package)
+        children = {
+            name[len(package) + 1 :]
+            for name in module_names()
+            if name.rpartition(".")[0] == package
+        }
+        if package == "icl.theory":  # re-exports the closed forms by name
+            defined = {
+                name
+                for child in children
+                for name, obj in vars(importlib.import_module(f"{package}.{child}")).items()
+                if inspect.isfunction(obj)
+                and not name.startswith("_")
+                and obj.__module__ == f"{package}.{child}"
+            }
+            assert defined <= set(module.__all__), sorted(defined - set(module.__all__))
+            continue
+        assert set(module.__all__) == children, package
+        assert all(inspect.ismodule(getattr(module, child)) for child in children)
+
+
+def test_the_import_graph_has_no_cycle():
+    graph = {name: imports_of(name) for name in module_names()}
+    state = {}
+
+    def visit(name, path):
+        if state.get(name) == "done":
+            return
+        assert state.get(name) != "open", f"import cycle: {' -> '.join([*path, name])}"
+        state[name] = "open"
+        for child in sorted(graph[name]):
+            visit(child, [*path, name])
+        state[name] = "done"
+
+    for name in graph:
+        visit(name, [])
+    assert imports_of("icl.validation") == set()
+    theory = [name for name in graph if name.startswith("icl.theory")]
+    assert all(
+        dep.startswith("icl.theory") or dep == "icl.validation"
+        for name in theory
+        for dep in graph[name]
+    )
+
+
+def public_functions() -> list[str]:
+    """The dotted names of the public functions and classes defined in icl's modules."""
+    names = []
+    for module_name in module_names():
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            if obj.__module__ == module_name and obj.__name__ == name:
+                names.append(f"{module_name}.{name}")
+    return names
+
+
+@pytest.mark.skipif(not API_PAGE.is_file(), reason="the book is not built (make book)")
+def test_the_api_page_documents_every_public_function():
+    page = API_PAGE.read_text(encoding="utf-8")
+    missing = [name for name in public_functions() if f'id="{name}"' not in page]
+    assert not missing, f"public functions missing from the API page: {missing}"
+    assert "||" in page and "sum_j" in page  # the formulas are shown as written
