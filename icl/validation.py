@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import torch
+
 
 def integer(name: str, value, minimum: int = 1) -> int:
     """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum``."""
@@ -21,6 +23,22 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
     if minimum is not None and (value < minimum or (strict and value == minimum)):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {value!r}")
     return float(value)
+
+
+def design(X, y) -> tuple[int, int]:
+    """``(n, d)`` of a design ``X (..., n, d)`` with labels ``y (..., n)`` (tensors), or
+    ``ValueError`` naming both shapes."""
+    if (
+        not isinstance(X, torch.Tensor)
+        or not isinstance(y, torch.Tensor)
+        or X.ndim < 2
+        or y.shape != X.shape[:-1]
+    ):
+        raise ValueError(
+            "expected X (..., n, d) and y (..., n), "
+            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
+        )
+    return tuple(X.shape[-2:])
 
 
 def prompt_batch(X, y) -> tuple[int, int, int]:

@@ -31,8 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from icl import tasks
-from icl.models.training import TrainingHistory, adam_with_cosine_decay, train
+from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
 from icl.validation import integer, real
 
 
@@ -49,13 +48,19 @@ def embed_prompts(X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> to
     return torch.cat([tokens, query.unsqueeze(1)], dim=1).transpose(1, 2)
 
 
-class LinearSelfAttention(nn.Module):
-    """One linear self-attention layer with residual; parameters ``W_pv`` and ``W_kq``, each ``(d +
-    1, d + 1)``.
+class LinearAttentionWeights(nn.Module):
+    """The two matrices of one linear self-attention layer, ``W_pv`` and ``W_kq``, each ``(w, w)``
+    for tokens of width ``w = token_width(d)``; the layers of this module and of
+    :mod:`icl.models.thought_transformer` differ only in their tokens.
 
-    ``init_std`` is the standard deviation of the i.i.d. Gaussian initial
-    entries (drawn with ``generator``; 0 gives zero matrices).
+    ``init_std`` is the standard deviation of the i.i.d. Gaussian initial entries (drawn with
+    ``generator``, W_pv first; 0 gives zero matrices).
     """
+
+    @staticmethod
+    def token_width(d: int) -> int:
+        """The width of a token in dimension d (each layer says its own)."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -69,13 +74,23 @@ class LinearSelfAttention(nn.Module):
         super().__init__()
         self.d = integer("d", d)
         init_std = real("init_std", init_std, minimum=0.0)
-        shape = (d + 1, d + 1)
+        shape = (self.token_width(self.d),) * 2
         self.W_pv = nn.Parameter(
             init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         )
         self.W_kq = nn.Parameter(
             init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         )
+
+
+class LinearSelfAttention(LinearAttentionWeights):
+    """One linear self-attention layer with residual on tokens ``[x; y]`` of width d + 1
+    (:class:`LinearAttentionWeights`)."""
+
+    @staticmethod
+    def token_width(d: int) -> int:
+        """d + 1: the token [x; y]."""
+        return d + 1
 
     @classmethod
     def from_preconditioner(cls, gamma: torch.Tensor) -> LinearSelfAttention:
@@ -147,16 +162,7 @@ def train_linear_attention(
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        p = tasks.sample_prompts(
-            batch,
-            n,
-            model.d,
-            prior=prior,
-            sigma2=sigma2,
-            generator=gen,
-            device=param.device,
-            dtype=param.dtype,
-        )
+        p = fresh_prompts(param, batch, n, model.d, gen, prior=prior, sigma2=sigma2)
         return ((model.predict(p.X, p.y, p.x_query) - p.y_query) ** 2).mean()
 
     optimizer, schedule = adam_with_cosine_decay(model, lr, steps)

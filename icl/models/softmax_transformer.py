@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from icl import tasks
 from icl.harness import runtime
-from icl.models.training import TrainingHistory, train
+from icl.models.training import TrainingHistory, fresh_prompts, train
 from icl.validation import integer, real
 
 
@@ -269,15 +269,8 @@ def train_coefficient_decoder(
     cfg, param = model.config, model.head.weight
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        prompts = tasks.sample_prompts(
-            batch,
-            cfg.n,
-            cfg.d,
-            prior="rademacher",
-            sigma2=cfg.sigma2,
-            generator=gen,
-            device=param.device,
-            dtype=param.dtype,
+        prompts = fresh_prompts(
+            param, batch, cfg.n, cfg.d, gen, prior="rademacher", sigma2=cfg.sigma2
         )
         return cross_entropy(model, prompts)
 

@@ -28,11 +28,10 @@ emit), on fresh prompts at every step (:func:`icl.models.training.train`).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from icl import tasks
 from icl.decoders.gd_chains import sample_chains
-from icl.models.training import TrainingHistory, adam_with_cosine_decay, train
+from icl.models.linear_attention import LinearAttentionWeights
+from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
 from icl.validation import integer, prompt_batch, real
 
 
@@ -48,33 +47,14 @@ def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> 
     return torch.cat([context, thought], dim=1).transpose(1, 2)
 
 
-class ThoughtTransformer(nn.Module):
-    """One linear self-attention layer on width-2(d+1) tokens; parameters ``W_pv``, ``W_kq``, each
-    ``(2d+2, 2d+2)``.
+class ThoughtTransformer(LinearAttentionWeights):
+    """One linear self-attention layer on width-2(d+1) tokens (:class:`~icl.models.linear_attention.
+    LinearAttentionWeights`): the emitted thought is the w-slot of the last token's output."""
 
-    ``init_std``: standard deviation of the i.i.d. Gaussian initial entries
-    (drawn with ``generator``; 0 gives zero matrices).
-    """
-
-    def __init__(
-        self,
-        d: int,
-        *,
-        init_std: float = 0.0,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float64,
-    ) -> None:
-        super().__init__()
-        self.d = integer("d", d)
-        init_std = real("init_std", init_std, minimum=0.0)
-        shape = (2 * d + 2, 2 * d + 2)
-        self.W_pv = nn.Parameter(
-            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        )
-        self.W_kq = nn.Parameter(
-            init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
-        )
+    @staticmethod
+    def token_width(d: int) -> int:
+        """2 (d + 1): the token [x, y, w, flag]."""
+        return 2 * d + 2
 
     @classmethod
     def gd_weights(
@@ -157,16 +137,7 @@ def train_thought_transformer(
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
-        p = tasks.sample_prompts(
-            batch,
-            n,
-            model.d,
-            prior=prior,
-            sigma2=sigma2,
-            generator=gen,
-            device=param.device,
-            dtype=param.dtype,
-        )
+        p = fresh_prompts(param, batch, n, model.d, gen, prior=prior, sigma2=sigma2)
         path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
         emitted = model.next_thoughts(p.X, p.y, path[:, :-1])
         return ((emitted - path[:, 1:]) ** 2).sum(-1).mean()

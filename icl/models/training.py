@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from icl import tasks
 from icl.harness.runtime import Timer, generator
 from icl.validation import integer
 
@@ -36,6 +37,30 @@ class TrainingHistory:
     seconds: float
     recorded_steps: np.ndarray
     snapshots: np.ndarray
+
+
+def fresh_prompts(
+    weight: torch.Tensor,
+    batch: int,
+    n: int,
+    d: int,
+    generator: torch.Generator,
+    *,
+    prior: str = "gaussian",
+    sigma2: float = 0.0,
+) -> tasks.Prompts:
+    """A batch of prompts drawn with ``generator`` on the device and in the dtype of ``weight`` (one
+    of the model's parameters): what a trainer's ``batch_loss`` draws at every step."""
+    return tasks.sample_prompts(
+        batch,
+        n,
+        d,
+        prior=prior,
+        sigma2=sigma2,
+        generator=generator,
+        device=weight.device,
+        dtype=weight.dtype,
+    )
 
 
 def adam_with_cosine_decay(

@@ -38,6 +38,7 @@ the same device.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import torch
@@ -212,25 +213,10 @@ def _equicorrelated_orthant(k: float, d: int, s2: float) -> float:
         epsrel=1e-12,
     )[0]
     if omega > 0:
+        fourier = partial(integrate.quad, a=edge, b=np.inf, wvar=omega, limlst=200, epsabs=1e-14)
         tail = (
-            integrate.quad(
-                lambda t: slow(t).real,
-                edge,
-                np.inf,
-                weight="cos",
-                wvar=omega,
-                limlst=200,
-                epsabs=1e-14,
-            )[0]
-            - integrate.quad(
-                lambda t: slow(t).imag,
-                edge,
-                np.inf,
-                weight="sin",
-                wvar=omega,
-                limlst=200,
-                epsabs=1e-14,
-            )[0]
+            fourier(lambda t: slow(t).real, weight="cos")[0]
+            - fourier(lambda t: slow(t).imag, weight="sin")[0]
         )
     else:
         tail = integrate.quad(lambda t: slow(t).real, edge, np.inf, limit=400, epsabs=1e-14)[0]

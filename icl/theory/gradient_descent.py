@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from icl.validation import integer, real
+from icl.validation import design, integer, real
 
 
 def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
@@ -76,16 +76,7 @@ def ridge_gd_iterate(
     its penalty lam' is n lam). Computed in closed form, w_T = V diag(g) V^T X^T y / n
     (see :func:`gd_filter`). ``X (..., n, d)``, ``y (..., n)`` -> ``(..., d)``.
     """
-    if (
-        not isinstance(y, torch.Tensor)
-        or not isinstance(X, torch.Tensor)
-        or X.ndim < 2
-        or y.shape != X.shape[:-1]
-    ):
-        raise ValueError(
-            "expected X (..., n, d) and y (..., n), "
-            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
-        )
+    design(X, y)
     s, V = _spectrum(X)
     b = (X.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / X.shape[-2]
     g = gd_filter(s, eta=eta, steps=integer("T", T, minimum=0), lam=lam)

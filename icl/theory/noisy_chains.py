@@ -29,7 +29,7 @@ from collections import deque
 import torch
 
 from icl.theory.gradient_descent import ridge_gd_iterate
-from icl.validation import integer, real
+from icl.validation import design, integer, real
 
 NOISES = ("additive", "multiplicative")
 
@@ -48,16 +48,7 @@ def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
 
 
 def _setup(X, y, eta, level, noise, lam):
-    if (
-        not isinstance(X, torch.Tensor)
-        or not isinstance(y, torch.Tensor)
-        or X.ndim < 2
-        or y.shape != X.shape[:-1]
-    ):
-        raise ValueError(
-            "expected X (..., n, d) and y (..., n), "
-            f"got {getattr(X, 'shape', X)} and {getattr(y, 'shape', y)}"
-        )
+    design(X, y)
     if noise not in NOISES:
         raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
     eta, lam = real("eta", eta, minimum=0.0, strict=True), real("lam", lam, minimum=0.0)
