@@ -1,8 +1,10 @@
 """The built book as a reader sees it: every page opened in headless Chromium.
 
 Asserts that the math rendered (MathJax elements for every math node, no raw
-TeX delimiters left in the text), that every image loaded, and that every
-internal link points to an existing page and anchor. Needs the built book
+TeX delimiters left in the text), that every image loaded, that every
+internal link points to an existing page and anchor, that every citation of a
+chapter's source became a link to its entry on the References page, and that
+every equation reference became a link to an existing equation. Needs the built book
 (``make book``; ``make test`` builds it first) and Chromium (Debian package
 ``chromium``); skipped with a message where Chromium is missing.
 """
@@ -19,7 +21,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-HTML_ROOT = Path(__file__).resolve().parents[1] / "_build" / "html"
+BOOK_ROOT = Path(__file__).resolve().parents[1]
+HTML_ROOT = BOOK_ROOT / "_build" / "html"
 BROWSER = next(
     (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
     None,
@@ -130,6 +133,71 @@ def rendering_problems(path: Path) -> list[str]:
     return problems
 
 
+# A MyST citation role ({cite}, {cite:p}, {cite:t}, ...) with the keys it cites; an equation
+# reference.
+CITE_ROLE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+EQ_ROLE = re.compile(r"\{eq\}`([^`]+)`")
+# What an unresolved role leaves in the page's text: the role itself, or sphinxcontrib-bibtex's
+# "??".
+UNRESOLVED = re.compile(r"\{(?:cite(?::\w+)?|eq)\}|\?\?")
+
+
+def _source_of(path: Path) -> str:
+    """The MyST source of a built page (``book/<stem>.md``), or "" where there is none."""
+    source = BOOK_ROOT / "book" / f"{path.stem}.md"
+    return source.read_text(encoding="utf-8") if source.exists() else ""
+
+
+def _internal_targets(path: Path, page: _Page):
+    """(href, target file, fragment) of the page's links into the built book."""
+    for href in page.links:
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc:
+            continue
+        target = (path.parent / unquote(parts.path)).resolve() if parts.path else path.resolve()
+        yield href, target, parts.fragment
+
+
+def citation_problems(path: Path, source: str | None = None) -> list[str]:
+    """Citations that did not resolve: fewer links into the References page than the source cites
+    keys, a citation link whose entry is missing there, or unresolved citation text on the page."""
+    source = _source_of(path) if source is None else source
+    cited = [key.strip() for keys in CITE_ROLE.findall(source) for key in keys.split(",")]
+    page = _parse(path.read_text(encoding="utf-8"))
+    references = path.with_name("references.html").resolve()
+    entries = _parse(references.read_text(encoding="utf-8")).ids if references.exists() else set()
+    links = [(h, f) for h, t, f in _internal_targets(path, page) if t == references and f]
+    problems = []
+    if len(links) < len(cited):
+        problems.append(f"{len(cited)} citations in the source, {len(links)} links to References")
+    problems += [
+        f"citation {h} has no entry on the References page" for h, f in links if f not in entries
+    ]
+    text = " ".join(page.text)
+    if UNRESOLVED.search(text):
+        problems.append(f"unresolved citation or reference text: {UNRESOLVED.findall(text)[:5]}")
+    return problems
+
+
+def equation_reference_problems(path: Path, source: str | None = None) -> list[str]:
+    """Equation references that did not resolve: fewer links to equations than the source has
+    {eq} roles, a link to an equation anchor that does not exist, or an unresolved role's text."""
+    source = _source_of(path) if source is None else source
+    referenced = EQ_ROLE.findall(source)
+    page = _parse(path.read_text(encoding="utf-8"))
+    links = [(h, t, f) for h, t, f in _internal_targets(path, page) if f.startswith("equation-")]
+    problems = []
+    if len(links) < len(referenced):
+        problems.append(f"{len(referenced)} equation references in the source, {len(links)} links")
+    for href, target, fragment in links:
+        ids = _parse(target.read_text(encoding="utf-8")).ids if target.exists() else set()
+        if fragment not in ids:
+            problems.append(f"equation reference {href} points to no equation")
+    if re.search(r"\{eq\}", " ".join(page.text)):
+        problems.append("unresolved {eq} text on the page")
+    return problems
+
+
 def broken_links(path: Path) -> list[str]:
     """Relative links of the page whose file or anchor does not exist."""
     page = _parse(path.read_text(encoding="utf-8"))
@@ -169,6 +237,55 @@ def test_page_renders_math_and_images(path):
 @pytest.mark.parametrize("path", PAGES, ids=[p.stem for p in PAGES])
 def test_internal_links_resolve(path):
     assert broken_links(path) == []
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.stem for p in PAGES])
+def test_citations_resolve(path):
+    assert citation_problems(path) == []
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.stem for p in PAGES])
+def test_equation_references_resolve(path):
+    assert equation_reference_problems(path) == []
+
+
+def test_every_chapter_cites_and_references_equations():
+    """The chapters' sources do use citations and equation references (so the two tests above
+    check something on every chapter page)."""
+    chapters = [p for p in PAGES if p.stem.startswith("ch")]
+    assert chapters
+    for page in chapters:
+        source = _source_of(page)
+        assert CITE_ROLE.search(source) and EQ_ROLE.search(source), page.stem
+
+
+def test_the_citation_and_equation_checks_catch_broken_references(tmp_path):
+    """A page citing two keys with one link, a link to a missing entry, leftover role text, and
+    equation links to a missing anchor fail; a page whose links all resolve passes."""
+    (tmp_path / "references.html").write_text('<html><body><p id="ref-a">A</p></body></html>')
+    (tmp_path / "other.html").write_text(
+        '<html><body><div class="math" id="equation-x">x</div></body></html>'
+    )
+    source = "{cite:p}`a,b` and {cite:t}`c`, see {eq}`x` and {eq}`y`"
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        '<html><body><a href="references.html#ref-a">A</a><a href="references.html#ref-z">Z</a>'
+        '<p>as shown by ?? and {cite:p}</p><a href="other.html#equation-x">(1)</a>'
+        '<a href="#equation-y">(2)</a><p>{eq}</p></body></html>'
+    )
+    problems = " | ".join(citation_problems(bad, source))
+    assert "3 citations in the source, 2 links" in problems
+    assert "references.html#ref-z has no entry" in problems and "unresolved" in problems
+    problems = " | ".join(equation_reference_problems(bad, source))
+    assert "#equation-y points to no equation" in problems and "unresolved {eq}" in problems
+    good = tmp_path / "good.html"
+    good.write_text(
+        '<html><body><a href="references.html#ref-a">A</a><a href="references.html#ref-a">A</a>'
+        '<a href="references.html#ref-a">A</a><a href="other.html#equation-x">(1)</a>'
+        '<a href="other.html#equation-x">(1)</a></body></html>'
+    )
+    assert citation_problems(good, source) == []
+    assert equation_reference_problems(good, source) == []
 
 
 def test_the_checks_catch_a_broken_page(tmp_path):
