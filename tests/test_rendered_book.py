@@ -62,6 +62,7 @@ class _Page(HTMLParser):
     def __init__(self):
         super().__init__()
         self.ids, self.links, self.text = set(), [], []
+        self.references = []  # the links that are not headerlinks (an element's own permalink)
         self.math_nodes = self.mathjax = 0
         self.body_attrs = {}
         self._skip = 0
@@ -72,6 +73,8 @@ class _Page(HTMLParser):
             self.ids.add(attrs["id"])
         if tag == "a" and attrs.get("href"):
             self.links.append(attrs["href"])
+            if "headerlink" not in (attrs.get("class") or "").split():
+                self.references.append(attrs["href"])
         if tag == "body":
             self.body_attrs = attrs
         if "math" in (attrs.get("class") or "").split():
@@ -148,9 +151,9 @@ def _source_of(path: Path) -> str:
     return source.read_text(encoding="utf-8") if source.exists() else ""
 
 
-def _internal_targets(path: Path, page: _Page):
-    """(href, target file, fragment) of the page's links into the built book."""
-    for href in page.links:
+def _internal_targets(path: Path, hrefs: list[str]):
+    """(href, target file, fragment) of the links among hrefs that point into the built book."""
+    for href in hrefs:
         parts = urlsplit(href)
         if parts.scheme or parts.netloc:
             continue
@@ -166,7 +169,7 @@ def citation_problems(path: Path, source: str | None = None) -> list[str]:
     page = _parse(path.read_text(encoding="utf-8"))
     references = path.with_name("references.html").resolve()
     entries = _parse(references.read_text(encoding="utf-8")).ids if references.exists() else set()
-    links = [(h, f) for h, t, f in _internal_targets(path, page) if t == references and f]
+    links = [(h, f) for h, t, f in _internal_targets(path, page.links) if t == references and f]
     problems = []
     if len(links) < len(cited):
         problems.append(f"{len(cited)} citations in the source, {len(links)} links to References")
@@ -185,7 +188,11 @@ def equation_reference_problems(path: Path, source: str | None = None) -> list[s
     source = _source_of(path) if source is None else source
     referenced = EQ_ROLE.findall(source)
     page = _parse(path.read_text(encoding="utf-8"))
-    links = [(h, t, f) for h, t, f in _internal_targets(path, page) if f.startswith("equation-")]
+    links = [
+        (h, t, f)
+        for h, t, f in _internal_targets(path, page.references)
+        if f.startswith("equation-")
+    ]
     problems = []
     if len(links) < len(referenced):
         problems.append(f"{len(referenced)} equation references in the source, {len(links)} links")
@@ -260,8 +267,9 @@ def test_every_chapter_cites_and_references_equations():
 
 
 def test_the_citation_and_equation_checks_catch_broken_references(tmp_path):
-    """A page citing two keys with one link, a link to a missing entry, leftover role text, and
-    equation links to a missing anchor fail; a page whose links all resolve passes."""
+    """A page citing three keys with two links, a link to a missing entry, leftover role text,
+    equation links to a missing anchor, and a page whose only second "reference" is an equation's
+    own permalink fail; a page whose links all resolve passes."""
     (tmp_path / "references.html").write_text('<html><body><p id="ref-a">A</p></body></html>')
     (tmp_path / "other.html").write_text(
         '<html><body><div class="math" id="equation-x">x</div></body></html>'
@@ -271,13 +279,23 @@ def test_the_citation_and_equation_checks_catch_broken_references(tmp_path):
     bad.write_text(
         '<html><body><a href="references.html#ref-a">A</a><a href="references.html#ref-z">Z</a>'
         '<p>as shown by ?? and {cite:p}</p><a href="other.html#equation-x">(1)</a>'
-        '<a href="#equation-y">(2)</a><p>{eq}</p></body></html>'
+        '<a href="#equation-y">(2)</a><p>{eq}</p><a class="headerlink" href="#equation-z">#</a>'
+        "</body></html>"
     )
     problems = " | ".join(citation_problems(bad, source))
     assert "3 citations in the source, 2 links" in problems
     assert "references.html#ref-z has no entry" in problems and "unresolved" in problems
     problems = " | ".join(equation_reference_problems(bad, source))
     assert "#equation-y points to no equation" in problems and "unresolved {eq}" in problems
+    assert "equation-z" not in problems  # an equation's own permalink is not a reference
+    one_ref = tmp_path / "one_ref.html"
+    one_ref.write_text(
+        '<html><body><div class="math" id="equation-x">x<a class="headerlink" href="#equation-x">'
+        '#</a></div><a href="#equation-x">(1)</a></body></html>'
+    )
+    assert equation_reference_problems(one_ref, source) == [
+        "2 equation references in the source, 1 links"
+    ]
     good = tmp_path / "good.html"
     good.write_text(
         '<html><body><a href="references.html#ref-a">A</a><a href="references.html#ref-a">A</a>'
