@@ -235,7 +235,6 @@ def chains_update(
     ax.axhline(
         float(bayes.mean()), color="k", ls="-.", lw=0.8, label=r"Bayes: ridge at $\lambda^*$"
     )
-    ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
 
