@@ -333,7 +333,8 @@ def votes_update(
     Left, one coefficient (over the prompt distribution): the majority vote
     E[A_N(sigmoid(2 eta u / (n T)))] (the integral of :func:`icl.theory.vote_sign_accuracy`
     against :func:`icl.theory.margin_density`, on fixed Gauss-Legendre panels so that every N
-    costs one dot product; it agrees with :func:`icl.theory.vote_sign_accuracy` to 1e-8), one
+    costs one dot product; it agrees with :func:`icl.theory.vote_sign_accuracy` to 1e-8 from
+    n = 1 to 100 in the tests), one
     sample (1 - :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
     :func:`icl.theory.greedy_sign_error`). Right, the whole vector: the coordinate-wise vote
     prod_j A_N(p_j) and pass@N with a perfect verifier 1 - (1 - prod_j p_j)^N, exact given the

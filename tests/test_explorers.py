@@ -141,6 +141,22 @@ def test_votes_draws_the_exact_accuracies():
 
 
 @pytest.mark.parametrize(
+    "n, d, sigma2, temperature", [(1, 5, 0.5, 1.0), (3, 2, 0.0, 0.2), (100, 30, 0.0, 3.0)]
+)
+def test_the_vote_curve_is_the_closed_form_across_settings(n, d, sigma2, temperature):
+    """The fixed panels against the adaptive quadrature of theory.vote_sign_accuracy, from n = 1
+    (a log singularity at u = 0) to n = 100 (where the Bessel factor would overflow near 0)."""
+    params = {"n": n, "d": d, "sigma2": sigma2, "temperature": temperature, "n_votes": 500}
+    fig, _ = drawn(explorers.votes_update, params)
+    grid, votes = line(fig.axes[0], "majority vote of N")
+    for i in (0, 7, len(grid) - 1):
+        exact = theory.vote_sign_accuracy(
+            n, d, sigma2, explorers.VOTE_ETA, temperature, int(grid[i])
+        )
+        assert votes[i] == pytest.approx(exact, abs=1e-8)
+
+
+@pytest.mark.parametrize(
     "update, params, bad",
     [
         (explorers.one_step_update, ONE_STEP, {"n": 0}),
