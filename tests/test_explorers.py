@@ -1,6 +1,7 @@
 """The explorers: each drawing function, driven with values other than its defaults, draws the
 exact curves of icl.theory (checked at a few points), labels its axes, has a legend, redraws in
-well under a second, and rejects bad slider values; each panel wires one slider per parameter."""
+under a second of CPU time after any one slider moves, and rejects bad slider values; each panel
+wires one slider per parameter and shows its default figure where widgets cannot."""
 
 import time
 
@@ -17,11 +18,10 @@ VOTES = {"n": 12, "d": 5, "sigma2": 0.5, "temperature": 0.7, "n_votes": 300}
 
 
 def drawn(update, params, figsize=(11, 4)):
-    """The figure ``update`` draws at ``params``, and the CPU seconds it took."""
+    """The figure ``update`` draws at ``params``."""
     fig = Figure(figsize=figsize)
-    start = time.process_time()
     update(fig, **params)
-    return fig, time.process_time() - start
+    return fig
 
 
 def line(ax, label):
@@ -36,7 +36,7 @@ def labelled_with_legend(fig):
 
 
 def test_one_step_draws_the_closed_forms():
-    fig, seconds = drawn(explorers.one_step_update, ONE_STEP)
+    fig = drawn(explorers.one_step_update, ONE_STEP)
     n, d, s2 = ONE_STEP.values()
     ax_eta, ax_n = fig.axes
     labelled_with_legend(fig)
@@ -54,11 +54,10 @@ def test_one_step_draws_the_closed_forms():
     ms, fixed = line(ax_n, rf"step fixed at $\eta^*(n = {n})$")
     assert fixed[-1] == pytest.approx(theory.one_step_risk(int(ms[-1]), d, s2, eta_star))
     assert (fixed >= optimal - 1e-12).all()
-    assert seconds < 1.0
 
 
 def test_chains_draws_the_prompt_averaged_exact_risks():
-    fig, seconds = drawn(explorers.chains_update, CHAINS, (8, 4.6))
+    fig = drawn(explorers.chains_update, CHAINS, (8, 4.6))
     n, d, s2, eta, delta2, steps, n_chains = CHAINS.values()
     (ax,) = fig.axes
     labelled_with_legend(fig)
@@ -91,17 +90,16 @@ def test_chains_draws_the_prompt_averaged_exact_risks():
     _, limit = line(ax, r"$N \to \infty$ (ridge-GD iterate)")
     ridge = ((theory.ridge_gd_iterate(X, y, eta, delta2, steps) - w) ** 2).sum(1).mean()
     assert limit[-1] == pytest.approx(float(ridge), rel=1e-9)
-    assert seconds < 1.0
 
 
 def test_chains_says_when_every_design_is_left_out():
-    fig, _ = drawn(explorers.chains_update, {**CHAINS, "eta": 1.0, "d": 20})
+    fig = drawn(explorers.chains_update, {**CHAINS, "eta": 1.0, "d": 20})
     (ax,) = fig.axes
     assert not ax.get_lines() and "every design" in ax.texts[0].get_text()
 
 
 def test_votes_draws_the_exact_accuracies():
-    fig, seconds = drawn(explorers.votes_update, VOTES)
+    fig = drawn(explorers.votes_update, VOTES)
     n, d, s2, T, n_votes = VOTES.values()
     ax_one, ax_all = fig.axes
     labelled_with_legend(fig)
@@ -137,7 +135,26 @@ def test_votes_draws_the_exact_accuracies():
     assert vote_all[6] == pytest.approx(float(exact), rel=1e-12)
     _, greedy_all = line(ax_all, "greedy")
     assert greedy_all[0] == pytest.approx(theory.greedy_exact_recovery(n, d, s2))
-    assert seconds < 1.0
+
+
+@pytest.mark.parametrize(
+    "update, defaults, moves",
+    [
+        (explorers.one_step_update, explorers.ONE_STEP_DEFAULTS, ONE_STEP),
+        (explorers.chains_update, explorers.CHAINS_DEFAULTS, CHAINS),
+        (explorers.votes_update, explorers.VOTES_DEFAULTS, VOTES),
+    ],
+)
+def test_every_slider_move_redraws_in_under_a_second(update, defaults, moves):
+    """From the default figure, move one slider at a time (new prompts where n, d or sigma2
+    move): each redraw takes under a second of CPU time."""
+    update(Figure(), **defaults)
+    for name, value in moves.items():
+        fig = Figure(figsize=(11, 4))
+        start = time.process_time()
+        update(fig, **{**defaults, name: value})
+        seconds = time.process_time() - start
+        assert seconds < 1.0, (name, value, seconds)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +164,7 @@ def test_the_vote_curve_is_the_closed_form_across_settings(n, d, sigma2, tempera
     """The fixed panels against the adaptive quadrature of theory.vote_sign_accuracy, from n = 1
     (a log singularity at u = 0) to n = 100 (where the Bessel factor would overflow near 0)."""
     params = {"n": n, "d": d, "sigma2": sigma2, "temperature": temperature, "n_votes": 500}
-    fig, _ = drawn(explorers.votes_update, params)
+    fig = drawn(explorers.votes_update, params)
     grid, votes = line(fig.axes[0], "majority vote of N")
     for i in (0, 7, len(grid) - 1):
         exact = theory.vote_sign_accuracy(
