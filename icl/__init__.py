@@ -26,6 +26,8 @@ produces answers, a technique aggregates them, and the theory predicts the resul
   seeds, timer), :mod:`icl.harness.montecarlo` (estimates with standard errors),
   :mod:`icl.harness.claims` (recorded checks and measurements), :mod:`icl.harness.report` (the
   generated appendices), :mod:`icl.harness.bench` (the benchmark);
+- :mod:`icl.explorers`: the chapters' live explorers, sliders that redraw the exact curves of
+  :mod:`icl.theory` (Chapters 1, 3 and 5; ``ipywidgets``);
 - :mod:`icl.validation`: the argument checks every module uses.
 
 The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import
@@ -38,6 +40,7 @@ import importlib
 __all__ = [
     "decoders",
     "experiments",
+    "explorers",
     "harness",
     "models",
     "tasks",

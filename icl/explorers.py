@@ -1,0 +1,467 @@
+"""Live explorers of the closed forms: sliders that redraw the exact curves of :mod:`icl.theory`.
+
+Each explorer is a drawing function and a panel:
+
+- ``*_update(fig, **params)`` validates the parameters (``ValueError`` naming the one that is
+  wrong), clears the matplotlib figure ``fig`` and draws the exact curves into it. It needs no
+  widgets, so the tests drive it directly;
+- ``*_panel(**params)`` wires one ``ipywidgets`` slider per parameter to the drawing function
+  and returns the panel (sliders above, figure below), drawn first at the given values (the
+  defaults, ``*_DEFAULTS``, for the rest). Outside a live kernel, e.g. in the static HTML book,
+  the panel shows as the figure at those values.
+
+The explorers are :func:`one_step_update` (Chapter 1: the risk of one GD step against the step
+and against n), :func:`chains_update` (Chapter 3: the risk of the average of N noisy chains
+along the chain) and :func:`votes_update` (Chapter 5: majority vote and pass@N against N).
+Chapters 3 and 5 average exact conditional values over a fixed set of prompts (seed 0), as the
+chapters do; the prompts are drawn once per (n, d, sigma2) and kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from IPython.display import Image, display
+from matplotlib.figure import Figure
+from scipy import special
+
+from icl import tasks, theory
+from icl.validation import integer, real
+
+__all__ = [
+    "CHAINS_DEFAULTS",
+    "ONE_STEP_DEFAULTS",
+    "VOTES_DEFAULTS",
+    "chains_panel",
+    "chains_update",
+    "one_step_panel",
+    "one_step_update",
+    "votes_panel",
+    "votes_update",
+]
+
+ONE_STEP_DEFAULTS = {"n": 20, "d": 10, "sigma2": 0.5}
+CHAINS_DEFAULTS = {
+    "n": 12,
+    "d": 10,
+    "sigma2": 1.0,
+    "eta": 0.0625,
+    "delta2": 1 / 12,
+    "steps": 480,
+    "n_chains": 10,
+}
+VOTES_DEFAULTS = {"n": 20, "d": 10, "sigma2": 0.25, "temperature": 1.0, "n_votes": 100}
+CHAIN_PROMPTS = 512  # prompts the Chapter 3 explorer averages over
+VOTE_PROMPTS = 2048  # prompts the Chapter 5 explorer averages over
+VOTE_ETA = 1.0  # Chapter 5's step; the sampling probabilities depend on T / eta only
+
+
+@dataclass(frozen=True)
+class _Slider:
+    """A slider: integer (``step`` 1) or float, on a linear scale or (``log``) a log10 scale."""
+
+    label: str
+    low: float
+    high: float
+    step: float
+    log: bool = False
+
+
+# ---------------------------------------------------------------- Chapter 1: one step of GD
+
+
+def _one_step_params(n, d, sigma2) -> tuple[int, int, float]:
+    return integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+
+
+def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
+    """Draw Chapter 1's exact one-step risks into ``fig`` (cleared first; two axes).
+
+    Left: R(eta I) = d [1 - 2 eta + eta^2 (n + d + 1)/n + eta^2 sigma2 / n] (psi2 = 1) against
+    the step eta in [0, 2 eta*], with eta* = n / (n + d + 1 + sigma2) marked and the prior's risk
+    d (eta = 0). Right: against the number of examples m = 1 .. 10 max(n, d), the optimal risk
+    R(eta*(m) I) = d (d + 1 + sigma2) / (m + d + 1 + sigma2) and the risk of the step tuned for
+    n, R(eta*(n) I) at m examples; both from :mod:`icl.theory.one_step`.
+    """
+    n, d, sigma2 = _one_step_params(n, d, sigma2)
+    fig.clear()
+    ax_eta, ax_n = fig.subplots(1, 2)
+    eta_star = theory.optimal_step(n, d, sigma2)
+    etas = np.linspace(0.0, 2 * eta_star, 121)
+    ax_eta.plot(etas, [theory.one_step_risk(n, d, sigma2, e) for e in etas], label=r"$R(\eta I)$")
+    ax_eta.plot(
+        [eta_star],
+        [theory.optimal_one_step_risk(n, d, sigma2)],
+        "o",
+        color="C3",
+        label=rf"$\eta^* = {eta_star:.3f}$",
+    )
+    ax_eta.axhline(d, color="k", ls=":", label=r"prior, $\eta = 0$: $d$")
+    ax_eta.set(
+        xlabel=r"step $\eta$",
+        ylabel=r"risk $\mathbb{E}\|\hat w - w\|^2$",
+        title=f"n = {n}, d = {d}, $\\sigma^2$ = {sigma2:g}",
+    )
+    ax_eta.legend(fontsize=8)
+    ms = np.unique(np.geomspace(1, 10 * max(n, d), 80).astype(int))
+    ax_n.plot(
+        ms,
+        [theory.optimal_one_step_risk(int(m), d, sigma2) for m in ms],
+        label=r"optimal step $\eta^*(m)$",
+    )
+    ax_n.plot(
+        ms,
+        [theory.one_step_risk(int(m), d, sigma2, eta_star) for m in ms],
+        ls="--",
+        label=rf"step fixed at $\eta^*(n = {n})$",
+    )
+    ax_n.plot([n], [theory.optimal_one_step_risk(n, d, sigma2)], "o", color="C3", label=f"m = {n}")
+    ax_n.set(
+        xscale="log",
+        yscale="log",
+        xlabel="number of examples m",
+        ylabel=r"risk $\mathbb{E}\|\hat w - w\|^2$",
+        title="one step of GD against the prompt's length",
+    )
+    ax_n.legend(fontsize=8)
+    fig.tight_layout()
+
+
+_ONE_STEP_SLIDERS = {
+    "n": _Slider("n (examples)", 1, 200, 1),
+    "d": _Slider("d (dimension)", 1, 50, 1),
+    "sigma2": _Slider("σ² (label noise)", 0.0, 4.0, 0.05),
+}
+
+
+def one_step_panel(**params):
+    """Sliders for n, d and sigma2 wired to :func:`one_step_update`; returns the
+    ``ipywidgets`` panel, drawn at ``params`` (:data:`ONE_STEP_DEFAULTS` for the others)."""
+    return _panel(one_step_update, _ONE_STEP_SLIDERS, ONE_STEP_DEFAULTS, params, (11, 4))
+
+
+# ------------------------------------------------------ Chapter 3: averages of noisy chains
+
+
+@lru_cache(maxsize=8)
+def _chain_prompts(n: int, d: int, sigma2: float) -> tasks.Prompts:
+    gen = torch.Generator().manual_seed(0)
+    return tasks.sample_prompts(
+        CHAIN_PROMPTS, n, d, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64
+    )
+
+
+def _chains_params(n, d, sigma2, eta, delta2, steps, n_chains):
+    return (
+        integer("n", n),
+        integer("d", d),
+        real("sigma2", sigma2, minimum=0.0),
+        real("eta", eta, minimum=0.0, strict=True),
+        real("delta2", delta2, minimum=0.0, strict=True),
+        integer("steps", steps),
+        integer("n_chains", n_chains),
+    )
+
+
+def chains_update(
+    fig: Figure,
+    *,
+    n: int,
+    d: int,
+    sigma2: float,
+    eta: float,
+    delta2: float,
+    steps: int,
+    n_chains: int,
+) -> None:
+    """Draw Chapter 3's exact risk of the average of N multiplicative-noise chains along the chain
+    into ``fig`` (cleared first; one axes).
+
+    For t = 0..T: ||m_t - w||^2 + tr(C_t) / N for N = 1, ``n_chains`` and infinity (the
+    ridge-GD iterate with penalty delta2), and the greedy chain's ||w_t^GD - w||^2, from
+    :func:`icl.theory.chain_risk_terms`; the Bayes risk is the ridge risk at lambda* = sigma2 / n
+    (:func:`icl.theory.gd_risk_given_spectrum`). Each is exact given the prompt and averaged over
+    :data:`CHAIN_PROMPTS` fixed prompts (seed 0), keeping the designs with
+    eta (s_max(X^T X / n) + delta2) <= 1 on which the chain contracts (Chapter 3's convention;
+    the title says how many are left out).
+    """
+    n, d, sigma2, eta, delta2, steps, n_chains = _chains_params(
+        n, d, sigma2, eta, delta2, steps, n_chains
+    )
+    p = _chain_prompts(n, d, sigma2)
+    s = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n).clamp(min=0)
+    kept = eta * (s[:, -1] + delta2) <= 1
+    fig.clear()
+    ax = fig.subplots()
+    ax.set(
+        xlabel="thought t (GD steps)",
+        ylabel=r"risk $\mathbb{E}\|\bar w_N - w\|^2$",
+        title=f"n = {n}, d = {d}, $\\sigma^2$ = {sigma2:g}, $\\eta$ = {eta:g}, "
+        f"$\\delta^2$ = {delta2:.3g}; {int((~kept).sum())} of {CHAIN_PROMPTS} designs "
+        "left out",
+    )
+    if not bool(kept.any()):
+        ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 1$", ha="center")
+        return
+    X, y, w = p.X[kept], p.y[kept], p.w[kept]
+    bias2, trace = (
+        v.mean(0).numpy()
+        for v in theory.chain_risk_terms(
+            X, y, w, eta=eta, steps=steps, level=delta2**0.5, every_step=True
+        )
+    )
+    greedy = (
+        theory.chain_risk_terms(
+            X, y, w, eta=eta, steps=steps, level=1.0, noise="additive", every_step=True
+        )[0]
+        .mean(0)
+        .numpy()
+    )
+    bayes = theory.gd_risk_given_spectrum(
+        s[kept], n, eta=eta, steps=None, sigma2=sigma2, lam=theory.bayes_ridge_penalty(n, sigma2)
+    )
+    t = np.arange(steps + 1)
+    ax.plot(t, greedy, color="C0", label="greedy chain")
+    for n_avg, style in ((1, "-"), (n_chains, "--")):
+        ax.plot(t, bias2 + trace / n_avg, color="C3", ls=style, label=f"average of N = {n_avg}")
+    ax.plot(t, bias2, color="C3", ls=":", label=r"$N \to \infty$ (ridge-GD iterate)")
+    ax.axhline(
+        float(bayes.mean()), color="k", ls="-.", lw=0.8, label=r"Bayes: ridge at $\lambda^*$"
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+
+
+_CHAINS_SLIDERS = {
+    "n": _Slider("n (examples)", 2, 100, 1),
+    "d": _Slider("d (dimension)", 1, 50, 1),
+    "sigma2": _Slider("σ² (label noise)", 0.0, 4.0, 0.05),
+    "eta": _Slider("η (step)", -3.0, 0.0, 0.05, log=True),
+    "delta2": _Slider("δ² (noise level)", -4.0, 0.0, 0.05, log=True),
+    "steps": _Slider("T (thoughts)", 1, 1000, 1),
+    "n_chains": _Slider("N (chains)", 1, 1000, 1),
+}
+
+
+def chains_panel(**params):
+    """Sliders for n, d, sigma2, eta, delta2, T and N wired to :func:`chains_update`; returns the
+    ``ipywidgets`` panel, drawn at ``params`` (:data:`CHAINS_DEFAULTS` for the others)."""
+    return _panel(chains_update, _CHAINS_SLIDERS, CHAINS_DEFAULTS, params, (8, 4.6))
+
+
+# ------------------------------------------------- Chapter 5: majority vote and pass@N
+
+
+@lru_cache(maxsize=8)
+def _vote_margins(n: int, d: int, sigma2: float) -> torch.Tensor:
+    """Margins u = w_j x_{.j}^T y of fixed rademacher prompts (seed 0), ``(VOTE_PROMPTS, d)``."""
+    gen = torch.Generator().manual_seed(0)
+    p = tasks.sample_prompts(
+        VOTE_PROMPTS,
+        n,
+        d,
+        prior="rademacher",
+        sigma2=sigma2,
+        generator=gen,
+        device="cpu",
+        dtype=torch.float64,
+    )
+    return p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
+
+
+def _votes_params(n, d, sigma2, temperature, n_votes):
+    return (
+        integer("n", n),
+        integer("d", d, minimum=2),
+        real("sigma2", sigma2, minimum=0.0),
+        real("temperature", temperature, minimum=0.0, strict=True),
+        integer("n_votes", n_votes),
+    )
+
+
+def _vote_grid(n_votes: int) -> np.ndarray:
+    return np.unique(np.geomspace(1, n_votes, 16).round().astype(int))
+
+
+@lru_cache(maxsize=8)
+def _margin_rule(n: int, d: int, sigma2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes u > 0 and weights (w+, w-) with E[g(u)] = sum w+ g(u) + w- g(-u) under
+    :func:`icl.theory.margin_density` f, by the reflection f(-u) = e^{-2u/s2} f(u)
+    (s2 = d - 1 + sigma2): w- = w+ e^{-2u/s2}.
+
+    Gauss-Legendre panels (20 nodes), geometric from a start u0 to far beyond the bulk, w+ = w f(u).
+    u0 is 1e-10, or (large n) where the Bessel factor K_nu(alpha u) of f (nu = (n - 1)/2,
+    alpha = sqrt(1 + s2) / s2) reaches 1e300 and would overflow below; [0, u0] is one node at
+    u0 / 2 with weight u0 f(0) (f is finite and smooth at 0 for n >= 2; for n = 1, where f has a
+    log singularity, the mass below 1e-10 is left out, about 1e-9).
+    """
+    s2 = d - 1 + sigma2
+    nu, alpha = (n - 1) / 2, (1 + s2) ** 0.5 / s2
+    start = 1e-10
+    if nu > 0:  # K_nu(x) ~ Gamma(nu) 2^(nu - 1) x^-nu as x -> 0
+        log10_x = (special.gammaln(nu) / np.log(10) + (nu - 1) * np.log10(2) - 300) / nu
+        start = max(start, 10**log10_x / alpha)
+    edges = np.geomspace(start, n + 60 * (n * (2 + s2)) ** 0.5, 160)
+    nodes, weights = np.polynomial.legendre.leggauss(20)
+    width = (edges[1:] - edges[:-1])[:, None]
+    u = (width * (nodes + 1) / 2 + edges[:-1, None]).ravel()
+    w_plus = (width * weights / 2).ravel() * theory.margin_density(u, n, d, sigma2)
+    if n >= 2:
+        u = np.append(start / 2, u)
+        w_plus = np.append(start * theory.margin_density(0.0, n, d, sigma2), w_plus)
+    return u, w_plus, w_plus * np.exp(-2 * u / s2)
+
+
+@lru_cache(maxsize=8)
+def _greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
+    return theory.greedy_exact_recovery(n, d, sigma2)
+
+
+def votes_update(
+    fig: Figure, *, n: int, d: int, sigma2: float, temperature: float, n_votes: int
+) -> None:
+    """Draw Chapter 5's exact accuracies of N samples at temperature T into ``fig`` (cleared first;
+    two axes), against N = 1 .. ``n_votes``, with eta = :data:`VOTE_ETA`.
+
+    Left, one coefficient (over the prompt distribution): the majority vote
+    E[A_N(sigmoid(2 eta u / (n T)))] (the integral of :func:`icl.theory.vote_sign_accuracy`
+    against :func:`icl.theory.margin_density`, on fixed Gauss-Legendre panels so that every N
+    costs one dot product; it agrees with :func:`icl.theory.vote_sign_accuracy` to 1e-8 from
+    n = 1 to 100 in the tests), one
+    sample (1 - :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
+    :func:`icl.theory.greedy_sign_error`). Right, the whole vector: the coordinate-wise vote
+    prod_j A_N(p_j) and pass@N with a perfect verifier 1 - (1 - prod_j p_j)^N, exact given the
+    prompt (p_j = sigmoid(2 eta u_j / (n T))) and averaged over :data:`VOTE_PROMPTS` fixed
+    prompts (seed 0), and greedy exact recovery (:func:`icl.theory.greedy_exact_recovery`).
+    Needs d >= 2 (a margin law with a density).
+    """
+    n, d, sigma2, temperature, n_votes = _votes_params(n, d, sigma2, temperature, n_votes)
+    grid = _vote_grid(n_votes)
+    c = 2 * VOTE_ETA / (n * temperature)
+    u, w_plus, w_minus = _margin_rule(n, d, sigma2)
+    right = 1 / (1 + np.exp(-c * u))  # P(a sample is right) at margin u > 0
+    votes = [
+        float(w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a))
+        for N in grid
+    ]
+    fig.clear()
+    ax_one, ax_all = fig.subplots(1, 2)
+    ax_one.plot(grid, votes, "-o", ms=3, color="C1", label="majority vote of N")
+    ax_one.axhline(
+        1 - theory.sampled_sign_error(n, d, sigma2, VOTE_ETA, temperature),
+        color="C0",
+        ls="--",
+        label="one sample",
+    )
+    ax_one.axhline(1 - theory.greedy_sign_error(n, d, sigma2), color="k", ls=":", label="greedy")
+    ax_one.set(
+        xscale="log",
+        xlabel="samples N",
+        ylabel="P(coefficient right)",
+        title=f"one coefficient: n = {n}, d = {d}, $\\sigma^2$ = {sigma2:g}, T = {temperature:.3g}",
+    )
+    ax_one.legend(fontsize=8)
+    p = torch.sigmoid(c * _vote_margins(n, d, sigma2)).numpy()
+    q = p.prod(1)
+    vote_all = [float(theory.majority_vote_accuracy(p, int(N)).prod(1).mean()) for N in grid]
+    pass_all = [float((1 - (1 - q) ** int(N)).mean()) for N in grid]
+    ax_all.plot(grid, pass_all, "-o", ms=3, color="C2", label="pass@N (perfect verifier)")
+    ax_all.plot(grid, vote_all, "-o", ms=3, color="C1", label="coordinate-wise vote of N")
+    ax_all.axhline(q.mean(), color="C0", ls="--", label="one sample")
+    ax_all.axhline(_greedy_exact_recovery(n, d, sigma2), color="k", ls=":", label="greedy")
+    ax_all.set(
+        xscale="log",
+        xlabel="samples N",
+        ylabel="P(whole vector right)",
+        title=f"the whole vector (mean over {VOTE_PROMPTS} prompts)",
+    )
+    ax_all.legend(fontsize=8)
+    fig.tight_layout()
+
+
+_VOTES_SLIDERS = {
+    "n": _Slider("n (examples)", 1, 100, 1),
+    "d": _Slider("d (dimension)", 2, 30, 1),
+    "sigma2": _Slider("σ² (label noise)", 0.0, 4.0, 0.05),
+    "temperature": _Slider("T (temperature)", -2.0, 1.0, 0.05, log=True),
+    "n_votes": _Slider("N (samples, max)", 1, 1000, 1),
+}
+
+
+def votes_panel(**params):
+    """Sliders for n, d, sigma2, the temperature and N wired to :func:`votes_update`; returns the
+    ``ipywidgets`` panel, drawn at ``params`` (:data:`VOTES_DEFAULTS` for the others)."""
+    return _panel(votes_update, _VOTES_SLIDERS, VOTES_DEFAULTS, params, (11, 4))
+
+
+# ------------------------------------------------------------------------- the panel
+
+
+def _slider(spec: _Slider, value) -> widgets.ValueWidget:
+    common = {
+        "description": spec.label,
+        "continuous_update": False,
+        "style": {"description_width": "initial"},
+    }
+    if spec.log:
+        return widgets.FloatLogSlider(
+            value=value, base=10, min=spec.low, max=spec.high, step=spec.step, **common
+        )
+    if spec.step == 1 and float(spec.low).is_integer():
+        return widgets.IntSlider(value=value, min=spec.low, max=spec.high, **common)
+    return widgets.FloatSlider(value=value, min=spec.low, max=spec.high, step=spec.step, **common)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+class _Panel(widgets.VBox):
+    """Sliders above the figure they redraw; shown as the figure at its first values where
+    widgets cannot be (the static HTML book)."""
+
+    def __init__(self, controls: list[widgets.ValueWidget], output: widgets.Output, png: bytes):
+        layout = widgets.Layout(grid_template_columns="repeat(2, 50%)")
+        super().__init__([widgets.GridBox(controls, layout=layout), output])
+        self._static_png = base64.b64encode(png).decode("ascii")
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["image/png"] = self._static_png
+        return bundle
+
+
+def _panel(
+    update: Callable[..., None],
+    sliders: dict[str, _Slider],
+    defaults: dict,
+    params: dict,
+    figsize: tuple[float, float],
+) -> _Panel:
+    unknown = set(params) - set(sliders)
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)}; expected some of {list(sliders)}")
+    values = {**defaults, **params}
+    first = Figure(figsize=figsize)
+    update(first, **values)  # validates the starting values before any widget is made
+    controls = {name: _slider(spec, values[name]) for name, spec in sliders.items()}
+    output = widgets.Output()
+
+    def redraw(**values):
+        fig = Figure(figsize=figsize)
+        update(fig, **values)
+        with output:
+            output.clear_output(wait=True)
+            display(Image(data=_png(fig)))
+
+    widgets.interactive_output(redraw, controls)
+    return _Panel(list(controls.values()), output, _png(first))

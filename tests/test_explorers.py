@@ -1,0 +1,216 @@
+"""The explorers: each drawing function, driven with values other than its defaults, draws the
+exact curves of icl.theory (checked at a few points), labels its axes, has a legend, redraws in
+under a second of CPU time after any one slider moves, and rejects bad slider values; each panel
+wires one slider per parameter and shows its default figure where widgets cannot."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from icl import explorers, tasks, theory
+
+ONE_STEP = {"n": 35, "d": 7, "sigma2": 1.5}
+CHAINS = {"n": 16, "d": 6, "sigma2": 0.5, "eta": 0.05, "delta2": 0.2, "steps": 120, "n_chains": 7}
+VOTES = {"n": 12, "d": 5, "sigma2": 0.5, "temperature": 0.7, "n_votes": 300}
+
+
+def drawn(update, params, figsize=(11, 4)):
+    """The figure ``update`` draws at ``params``."""
+    fig = Figure(figsize=figsize)
+    update(fig, **params)
+    return fig
+
+
+def line(ax, label):
+    (match,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return np.asarray(match.get_xdata(), dtype=float), np.asarray(match.get_ydata(), dtype=float)
+
+
+def labelled_with_legend(fig):
+    for ax in fig.axes:
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert ax.get_legend() is not None and ax.get_legend().get_texts()
+
+
+def test_one_step_draws_the_closed_forms():
+    fig = drawn(explorers.one_step_update, ONE_STEP)
+    n, d, s2 = ONE_STEP.values()
+    ax_eta, ax_n = fig.axes
+    labelled_with_legend(fig)
+    etas, risks = line(ax_eta, r"$R(\eta I)$")
+    for i in (0, 17, 60, 120):
+        assert risks[i] == pytest.approx(theory.one_step_risk(n, d, s2, etas[i]), rel=1e-12)
+    eta_star = theory.optimal_step(n, d, s2)
+    x, y = line(ax_eta, rf"$\eta^* = {eta_star:.3f}$")
+    assert x[0] == pytest.approx(eta_star) and y[0] == pytest.approx(risks.min(), rel=1e-6)
+    # a wrong closed form: the step of the noiseless case, n / (n + d + 1)
+    assert abs(risks.argmin() - np.argmin(np.abs(etas - n / (n + d + 1)))) > 1
+    ms, optimal = line(ax_n, r"optimal step $\eta^*(m)$")
+    for i in (0, 10, len(ms) - 1):
+        assert optimal[i] == pytest.approx(theory.optimal_one_step_risk(int(ms[i]), d, s2))
+    ms, fixed = line(ax_n, rf"step fixed at $\eta^*(n = {n})$")
+    assert fixed[-1] == pytest.approx(theory.one_step_risk(int(ms[-1]), d, s2, eta_star))
+    assert (fixed >= optimal - 1e-12).all()
+
+
+def test_chains_draws_the_prompt_averaged_exact_risks():
+    fig = drawn(explorers.chains_update, CHAINS, (8, 4.6))
+    n, d, s2, eta, delta2, steps, n_chains = CHAINS.values()
+    (ax,) = fig.axes
+    labelled_with_legend(fig)
+    p = tasks.sample_prompts(
+        explorers.CHAIN_PROMPTS,
+        n,
+        d,
+        sigma2=s2,
+        generator=torch.Generator().manual_seed(0),
+        device="cpu",
+        dtype=torch.float64,
+    )
+    s_max = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n)[:, -1]
+    kept = eta * (s_max + delta2) <= 1
+    assert f"{int((~kept).sum())} of {explorers.CHAIN_PROMPTS} designs left out" in ax.get_title()
+    X, y, w = p.X[kept], p.y[kept], p.w[kept]
+    t, averaged = line(ax, f"average of N = {n_chains}")
+    assert t[-1] == steps
+    for step in (1, 40, steps):
+        risk = theory.averaged_chain_risk(
+            X, y, w, eta=eta, steps=step, level=delta2**0.5, n_chains=n_chains
+        )
+        assert averaged[step] == pytest.approx(float(risk.mean()), rel=1e-9)
+    # a wrong formula: the variance without its 1/N (one step from w_0 = 0 adds no variance yet)
+    wrong = theory.averaged_chain_risk(X, y, w, eta=eta, steps=steps, level=delta2**0.5, n_chains=1)
+    assert averaged[steps] < float(wrong.mean()) * (1 - 1e-3)
+    _, greedy = line(ax, "greedy chain")
+    gd = ((theory.ridge_gd_iterate(X, y, eta, 0.0, steps) - w) ** 2).sum(1).mean()
+    assert greedy[-1] == pytest.approx(float(gd), rel=1e-9)
+    _, limit = line(ax, r"$N \to \infty$ (ridge-GD iterate)")
+    ridge = ((theory.ridge_gd_iterate(X, y, eta, delta2, steps) - w) ** 2).sum(1).mean()
+    assert limit[-1] == pytest.approx(float(ridge), rel=1e-9)
+
+
+def test_chains_says_when_every_design_is_left_out():
+    fig = drawn(explorers.chains_update, {**CHAINS, "eta": 1.0, "d": 20})
+    (ax,) = fig.axes
+    assert not ax.get_lines() and "every design" in ax.texts[0].get_text()
+
+
+def test_votes_draws_the_exact_accuracies():
+    fig = drawn(explorers.votes_update, VOTES)
+    n, d, s2, T, n_votes = VOTES.values()
+    ax_one, ax_all = fig.axes
+    labelled_with_legend(fig)
+    grid, votes = line(ax_one, "majority vote of N")
+    assert grid[0] == 1 and grid[-1] == n_votes
+    for i in (0, 5, len(grid) - 1):
+        exact = theory.vote_sign_accuracy(n, d, s2, explorers.VOTE_ETA, T, int(grid[i]))
+        assert votes[i] == pytest.approx(exact, abs=1e-8)
+    _, one = line(ax_one, "one sample")
+    assert one[0] == pytest.approx(1 - theory.sampled_sign_error(n, d, s2, explorers.VOTE_ETA, T))
+    _, greedy = line(ax_one, "greedy")
+    assert greedy[0] == pytest.approx(1 - theory.greedy_sign_error(n, d, s2))
+    p = tasks.sample_prompts(
+        explorers.VOTE_PROMPTS,
+        n,
+        d,
+        prior="rademacher",
+        sigma2=s2,
+        generator=torch.Generator().manual_seed(0),
+        device="cpu",
+        dtype=torch.float64,
+    )
+    u = p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
+    right = torch.sigmoid(2 * explorers.VOTE_ETA * u / (n * T)).numpy()
+    q = right.prod(1)
+    grid, passes = line(ax_all, "pass@N (perfect verifier)")
+    k = int(grid[6])
+    assert passes[6] == pytest.approx(float(np.mean(1 - (1 - q) ** k)), rel=1e-12)
+    # a wrong formula: pass@N from the average success probability, 1 - (1 - E q)^N
+    assert passes[6] < 1 - (1 - q.mean()) ** k - 0.01
+    _, vote_all = line(ax_all, "coordinate-wise vote of N")
+    exact = theory.majority_vote_accuracy(right, k).prod(1).mean()
+    assert vote_all[6] == pytest.approx(float(exact), rel=1e-12)
+    _, greedy_all = line(ax_all, "greedy")
+    assert greedy_all[0] == pytest.approx(theory.greedy_exact_recovery(n, d, s2))
+
+
+@pytest.mark.parametrize(
+    "update, defaults, moves",
+    [
+        (explorers.one_step_update, explorers.ONE_STEP_DEFAULTS, ONE_STEP),
+        (explorers.chains_update, explorers.CHAINS_DEFAULTS, CHAINS),
+        (explorers.votes_update, explorers.VOTES_DEFAULTS, VOTES),
+    ],
+)
+def test_every_slider_move_redraws_in_under_a_second(update, defaults, moves):
+    """From the default figure, move one slider at a time (new prompts where n, d or sigma2
+    move): each redraw takes under a second of CPU time."""
+    update(Figure(), **defaults)
+    for name, value in moves.items():
+        fig = Figure(figsize=(11, 4))
+        start = time.process_time()
+        update(fig, **{**defaults, name: value})
+        seconds = time.process_time() - start
+        assert seconds < 1.0, (name, value, seconds)
+
+
+@pytest.mark.parametrize(
+    "n, d, sigma2, temperature", [(1, 5, 0.5, 1.0), (3, 2, 0.0, 0.2), (100, 30, 0.0, 3.0)]
+)
+def test_the_vote_curve_is_the_closed_form_across_settings(n, d, sigma2, temperature):
+    """The fixed panels against the adaptive quadrature of theory.vote_sign_accuracy, from n = 1
+    (a log singularity at u = 0) to n = 100 (where the Bessel factor would overflow near 0)."""
+    params = {"n": n, "d": d, "sigma2": sigma2, "temperature": temperature, "n_votes": 500}
+    fig = drawn(explorers.votes_update, params)
+    grid, votes = line(fig.axes[0], "majority vote of N")
+    for i in (0, 7, len(grid) - 1):
+        exact = theory.vote_sign_accuracy(
+            n, d, sigma2, explorers.VOTE_ETA, temperature, int(grid[i])
+        )
+        assert votes[i] == pytest.approx(exact, abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    "update, params, bad",
+    [
+        (explorers.one_step_update, ONE_STEP, {"n": 0}),
+        (explorers.one_step_update, ONE_STEP, {"sigma2": -0.1}),
+        (explorers.one_step_update, ONE_STEP, {"d": 2.5}),
+        (explorers.chains_update, CHAINS, {"eta": 0.0}),
+        (explorers.chains_update, CHAINS, {"delta2": float("nan")}),
+        (explorers.chains_update, CHAINS, {"n_chains": 0}),
+        (explorers.votes_update, VOTES, {"temperature": 0.0}),
+        (explorers.votes_update, VOTES, {"d": 1}),
+        (explorers.votes_update, VOTES, {"n_votes": True}),
+    ],
+)
+def test_bad_slider_values_raise(update, params, bad):
+    (name,) = bad
+    with pytest.raises(ValueError, match=name):
+        update(Figure(), **{**params, **bad})
+
+
+@pytest.mark.parametrize(
+    "panel, update, defaults",
+    [
+        (explorers.one_step_panel, explorers.one_step_update, explorers.ONE_STEP_DEFAULTS),
+        (explorers.chains_panel, explorers.chains_update, explorers.CHAINS_DEFAULTS),
+        (explorers.votes_panel, explorers.votes_update, explorers.VOTES_DEFAULTS),
+    ],
+)
+def test_each_panel_has_a_slider_per_parameter_and_a_static_figure(panel, update, defaults):
+    widget = panel()
+    grid, output = widget.children
+    assert [s.value for s in grid.children] == pytest.approx(list(defaults.values()))
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["image/png"].startswith("iVBORw0KGgo")  # a base64 PNG: the default figure
+    slider = grid.children[0]
+    slider.value = slider.value + 1  # a redraw through the widgets
+    with pytest.raises(ValueError, match="unknown parameters"):
+        panel(width=3)
+    with pytest.raises(ValueError, match=next(iter(defaults))):
+        panel(**{next(iter(defaults)): 0})
