@@ -52,9 +52,10 @@ def positive(name: str, value) -> float:
     return real(name, value, minimum=0.0, strict=True)
 
 
-def choice(name: str, value, options: tuple) -> str:
-    """``value`` if it is one of ``options``, else ``ValueError`` listing them."""
-    if not isinstance(value, str) or value not in options:
+def choice(name: str, value, options: tuple):
+    """``value`` if it is one of ``options`` (strings, dtypes, ...), else ``ValueError`` listing
+    them."""
+    if not isinstance(value, type(options[0])) or value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
 
@@ -111,10 +112,8 @@ def tensor(
         "any": True,
     }[kind]
     if not wanted:
-        expected = {"float": "float32 or float64", "integer": "an integer dtype"}.get(
-            kind, "a real dtype"
-        )
-        raise TypeError(f"{name} must have dtype {expected}, got {value.dtype}")
+        expected = {"float": "float32 or float64", "integer": "integer"}.get(kind, "real")
+        raise TypeError(f"{name} must have a {expected} dtype, got {value.dtype}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}")
     if value.ndim < min_ndim:
@@ -199,7 +198,7 @@ def log_probabilities(name: str, value: torch.Tensor, *, dim: int = -1) -> torch
 
 def signs(name: str, value: torch.Tensor, **kw) -> torch.Tensor:
     """``value`` if it is a float tensor of -1 and +1 only, else ``ValueError``/``TypeError``."""
-    tensor(name, value, kind="real", **kw)
+    tensor(name, value, **kw)
     if not bool(((value == 1) | (value == -1)).all()):
         raise ValueError(f"{name} must hold only -1 and +1")
     return value

@@ -39,7 +39,7 @@ def test_tensor_checks_refuse_wrong_types_dtypes_and_values():
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         validation.tensor("x", x.numpy())
     for bad in (x.long(), x.to(torch.complex64), x.bool()):
-        with pytest.raises(TypeError, match="x must have dtype float32 or float64"):
+        with pytest.raises(TypeError, match="x must have a float32 or float64 dtype"):
             validation.tensor("x", bad)
     with pytest.raises(ValueError, match="finite"):
         validation.tensor("x", torch.tensor([0.0, math.nan]))
