@@ -70,14 +70,14 @@ def flag(name: str, value) -> bool:
 def generator(name: str, value, *, required: bool = True, device=None) -> torch.Generator | None:
     """``value`` if it is a ``torch.Generator`` (on ``device``'s type, if given); ``None`` only
     when not ``required``; else ``TypeError``/``ValueError``."""
-    if value is None and not required:
+    if value is None and not flag("required", required):
         return None
     if not isinstance(value, torch.Generator):
         raise TypeError(
             f"{name} must be a torch.Generator (a seeded source of randomness), "
             f"got {type(value).__name__}"
         )
-    if device is not None and value.device.type != torch.device(device).type:
+    if device is not None and value.device.type != globals()["device"]("device", device).type:
         raise ValueError(f"{name} is on {value.device} but the tensors are on {device}")
     return value
 
@@ -112,8 +112,8 @@ def tensor(
         "any": True,
     }[kind]
     if not wanted:
-        expected = {"float": "float32 or float64", "integer": "integer"}.get(kind, "real")
-        raise TypeError(f"{name} must have a {expected} dtype, got {value.dtype}")
+        expected = {"float": "a float32 or float64", "integer": "an integer"}.get(kind, "a real")
+        raise TypeError(f"{name} must have {expected} dtype, got {value.dtype}")
     if ndim is not None and value.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(value.shape)}")
     if value.ndim < min_ndim:
@@ -133,6 +133,61 @@ def tensor(
     return value
 
 
+def array(name: str, value, *, finite: bool = True, minimum: float | None = None) -> np.ndarray:
+    """``value`` (a number, a sequence, an array or a tensor of real numbers) as a float64 array,
+    or ``TypeError`` (strings, complex numbers, ``None``) / ``ValueError`` (non-finite entries;
+    with ``minimum``, entries below it). Integer input is converted to float64 here, so closed
+    forms never compute in a narrower type."""
+    if torch.is_tensor(value):
+        value = value.detach().cpu()
+        if value.dtype.is_complex or value.dtype == torch.bool:
+            raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+        value = value.double().numpy()
+    if value is None or isinstance(value, str | bytes | bool | np.bool_):
+        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+    entries = np.asarray(value)
+    if entries.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {entries.dtype}")
+    entries = entries.astype(np.float64)
+    if finite and not np.all(np.isfinite(entries)):
+        raise ValueError(f"{name} must have finite entries (no NaN or infinity)")
+    if minimum is not None and np.any(entries < minimum):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return entries
+
+
+def device(name: str, value, *, available: bool = True) -> torch.device:
+    """``value`` as a ``torch.device`` (that exists here, if ``available``), or
+    ``ValueError``/``TypeError``."""
+    if not isinstance(value, str | torch.device):
+        raise TypeError(f"{name} must be a device name or a torch.device, got {value!r}")
+    try:
+        dev = torch.device(value)
+    except RuntimeError as error:
+        raise ValueError(f"{name} must name a device, got {value!r}") from error
+    if available and dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} is {value!r} but no CUDA device is available")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{name} must be a cpu, cuda or mps device, got {value!r}")
+    return dev
+
+
+def module(name: str, value, kind: type):
+    """``value`` if it is an instance of ``kind``, else ``TypeError`` naming ``name``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def function(name: str, value, *, optional: bool = False):
+    """``value`` if it is callable (or ``None`` when ``optional``), else ``TypeError``."""
+    if value is None and optional:
+        return None
+    if not callable(value) or isinstance(value, type):
+        raise TypeError(f"{name} must be a function, got {value!r}")
+    return value
+
+
 def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
     """The common dtype of the named tensors, or ``TypeError`` naming them when they differ (mixed
     float32/float64 is refused rather than promoted)."""
@@ -148,8 +203,14 @@ def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
 def sum_tolerance(dtype, size: int) -> float:
     """How far from 1 a sum of ``size`` probabilities of ``dtype`` may lie: ``64 eps sqrt(size)``
     (float32: 7.6e-6 for 1 entry, 2.4e-4 for 1,024; float64: 1.4e-14 and 4.5e-13)."""
+    if (
+        dtype not in FLOAT_DTYPES
+        and np.dtype(dtype if not isinstance(dtype, torch.dtype) else "O").kind != "f"
+    ):
+        raise ValueError(f"dtype must be a float dtype, got {dtype!r}")
+    size = integer("size", size)
     eps = torch.finfo(dtype).eps if isinstance(dtype, torch.dtype) else np.finfo(dtype).eps
-    return 64 * eps * math.sqrt(max(size, 1))
+    return 64 * eps * math.sqrt(size)
 
 
 def probabilities(name: str, value, *, dim: int = -1, normalised: bool = True):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import re
 import signal
 import tempfile
 from dataclasses import dataclass, field
@@ -132,10 +133,14 @@ def _claims_chapter():
     claims.start_chapter("badinput")
 
 
+def _value(v):
+    return v() if callable(v) and not isinstance(v, type) else v
+
+
 def _prompts_kw(**extra):
     def good():
         p = prompts()
-        return {"X": p.X, "y": p.y, **extra}
+        return {"X": p.X, "y": p.y, **{k: _value(v) for k, v in extra.items()}}
 
     return good
 
@@ -143,9 +148,7 @@ def _prompts_kw(**extra):
 def _with(base, **extra):
     def good():
         kw = base()
-        kw.update(
-            {k: (v() if callable(v) and not isinstance(v, type) else v) for k, v in extra.items()}
-        )
+        kw.update({k: _value(v) for k, v in extra.items()})
         return kw
 
     return good
@@ -157,36 +160,63 @@ def _theory(**kw):
 
 THEORY_NDS = dict(n=20, d=5, sigma2=0.25)
 ANY_SIGN = {"negative"}
+# Mutations valid for a parameter of this name wherever it appears: a zero noise variance, bias or
+# offset, a zero or negative real-valued location, any real task vector.
+VALID_BY_NAME = {
+    **dict.fromkeys(
+        (
+            "sigma2",
+            "bias2",
+            "lam",
+            "shift",
+            "delta2",
+            "weight_decay",
+            "init_std",
+            "min_stderr",
+            "noise_sd",
+        ),
+        {"zero"},
+    ),
+    **dict.fromkeys(
+        ("t", "u", "mean", "center", "target", "risk_offset", "score_offset"), {"zero", "negative"}
+    ),
+    "mean_norm": {"zero"},
+    "w": {"not_sign", "zero", "negative"},
+    "seed": {"zero"},
+    "statement": {"bogus"},
+}
+NAME_OK = {"bogus", "none", "int"}  # the validators' own ``name`` is any label
+REAL_W = {"not_sign", "zero"}  # a task w is any real vector
 X_Y_W = _with(lambda: {"X": prompts().X, "y": prompts().y}, w=lambda: prompts().w)
 
 SPECS: dict[str, Spec] = {
     # --- icl.validation ---
     "icl.validation.integer": Spec(
         lambda: {"name": "n", "value": 3, "minimum": 1, "maximum": None},
-        allow={"name": {"bogus"}, "minimum": {"negative", "zero"}},
+        allow={"name": NAME_OK, "minimum": {"negative", "zero"}},
     ),
     "icl.validation.real": Spec(
         lambda: {"name": "x", "value": 1.0, "minimum": None, "strict": False},
-        allow={"name": {"bogus"}, "value": {"negative"}},
+        allow={"name": NAME_OK, "value": {"negative"}},
     ),
-    "icl.validation.positive": Spec(lambda: {"name": "x", "value": 1.0}, allow={"name": {"bogus"}}),
+    "icl.validation.positive": Spec(lambda: {"name": "x", "value": 1.0}, allow={"name": NAME_OK}),
     "icl.validation.choice": Spec(
-        lambda: {"name": "x", "value": "a", "options": ("a", "b")}, allow={"name": {"bogus"}}
+        lambda: {"name": "x", "value": "a", "options": ("a", "b")}, allow={"name": NAME_OK}
     ),
-    "icl.validation.flag": Spec(lambda: {"name": "x", "value": True}, allow={"name": {"bogus"}}),
+    "icl.validation.flag": Spec(lambda: {"name": "x", "value": True}, allow={"name": NAME_OK}),
     "icl.validation.generator": Spec(
         lambda: {"name": "g", "value": gen(), "required": True, "device": None},
-        allow={"name": {"bogus"}},
+        allow={"name": NAME_OK},
     ),
     "icl.validation.tensor": Spec(
         lambda: {"name": "x", "value": torch.ones(2, 3)},
-        allow={"name": {"bogus"}, "value": {"negative", "extra_dim", "flat"}},
+        allow={"name": NAME_OK, "value": {"negative", "extra_dim", "flat"}},
     ),
     "icl.validation.same_dtype": Spec(lambda: {}),
     "icl.validation.sum_tolerance": Spec(lambda: {"dtype": torch.float32, "size": 4}),
     "icl.validation.probabilities": Spec(
         lambda: {"name": "p", "value": torch.tensor([0.25, 0.75]), "dim": -1, "normalised": True},
-        allow={"name": {"bogus"}, "value": {"extra_dim"}, "dim": {"negative"}},
+        allow={"name": NAME_OK, "value": {"extra_dim"}, "dim": {"negative"}},
     ),
     "icl.validation.log_probabilities": Spec(
         lambda: {"name": "lp", "value": log_probs(), "dim": -1},
@@ -198,11 +228,11 @@ SPECS: dict[str, Spec] = {
     ),
     "icl.validation.signs": Spec(
         lambda: {"name": "v", "value": signs(2, 3)},
-        allow={"name": {"bogus"}, "value": {"extra_dim", "flat", "int_dtype"}},
+        allow={"name": NAME_OK, "value": {"extra_dim", "flat", "int_dtype"}},
     ),
     "icl.validation.binary": Spec(
         lambda: {"name": "v", "value": torch.tensor([0.0, 1.0])},
-        allow={"name": {"bogus"}, "value": {"extra_dim", "int_dtype"}},
+        allow={"name": NAME_OK, "value": {"extra_dim", "int_dtype"}},
     ),
     "icl.validation.design": Spec(_prompts_kw(), allow={"X": {"extra_dim"}, "y": set()}),
     "icl.validation.prompt_batch": Spec(_prompts_kw()),
@@ -976,6 +1006,27 @@ NO_BAD_INPUT = {
 }
 
 
+# Where a refusal names the argument otherwise (a validator's ``value`` is reported under its
+# ``name``).
+ALIASES = {
+    f"icl.validation.{f}": {"value"}
+    for f in (
+        "integer",
+        "real",
+        "positive",
+        "choice",
+        "flag",
+        "generator",
+        "tensor",
+        "probabilities",
+        "log_probabilities",
+        "signs",
+        "binary",
+        "array",
+        "device",
+    )
+}
+
 # --- the mutations ---
 
 
@@ -985,7 +1036,7 @@ def _first_set(t: torch.Tensor, value) -> torch.Tensor:
     return t
 
 
-def mutations(value, default, *, several_tensors: bool) -> dict[str, object]:
+def mutations(value, default, *, several_tensors: bool, name: str = "") -> dict[str, object]:
     """Bad variants of a good argument ``value`` (``default``: the parameter's default, so that
     ``None`` is not a mutation where ``None`` is the default)."""
     out: dict[str, object] = {}
@@ -1002,7 +1053,7 @@ def mutations(value, default, *, several_tensors: bool) -> dict[str, object]:
         if value.ndim >= 1 and value.shape[0] > 0:
             out["empty"] = value[:0]
             if several_tensors:
-                out["wrong_size"] = torch.cat([value, value[..., :1]], dim=-1)
+                out["wrong_size"] = torch.cat([value, value[:1]])  # one more row
         out["complex"] = value.to(torch.complex128)
         out["bool"] = value > 0
         if is_float:
@@ -1031,7 +1082,7 @@ def mutations(value, default, *, several_tensors: bool) -> dict[str, object]:
                 and bool((value.sum(-1) - 1).abs().max() < 1e-6)
             ):
                 out["unnormalised"] = value * 0.5
-            if bool((value >= 0).all()) and bool((value <= 1).all()):
+            if "unnormalised" in out or name in ("p", "probs"):
                 out["above_one"] = _first_set(value, 1.5)
         else:
             out["float_dtype"] = value.double() + 0.5
@@ -1091,8 +1142,23 @@ class Case:
     name: str
     parameter: str
     kind: str
-    outcome: str  # "refused", "answered", "error", "hang"
+    outcome: str  # "refused", "vague" (not naming the argument), "answered", "error", "hang"
     detail: str = ""
+
+
+def _names(message: str, parameter: str, name: str) -> bool:
+    """Whether ``message`` names ``parameter``, or (a mismatch between two arguments) another
+    parameter of ``name`` with a name of three letters or more."""
+    if re.search(rf"\b{re.escape(parameter)}\b", message) or parameter in ALIASES.get(name, {}):
+        return True
+    try:
+        others = inspect.signature(resolve(name)).parameters
+    except (TypeError, ValueError):
+        return False
+    return any(
+        len(other) >= 3 and other != "self" and re.search(rf"\b{other}\b", message)
+        for other in others
+    )
 
 
 class _Hang(Exception):
@@ -1117,12 +1183,14 @@ def cases_of(name: str) -> list[tuple[str, str, callable]]:
     for parameter, value in good.items():
         if parameter == "self":
             continue
-        allowed = spec.allow.get(parameter, set())
+        allowed = spec.allow.get(parameter, set()) | VALID_BY_NAME.get(parameter, set())
         if "*" in allowed:
             continue
         default = params[parameter].default if parameter in params else inspect.Parameter.empty
         default = inspect.Parameter.empty if default is inspect.Parameter.empty else default
-        for kind, bad in mutations(value, default, several_tensors=tensors > 1).items():
+        for kind, bad in mutations(
+            value, default, several_tensors=tensors > 1, name=parameter
+        ).items():
             if kind in allowed:
                 continue
 
@@ -1148,7 +1216,10 @@ def run_case(name: str, parameter: str, kind: str, call) -> Case:
     except _Hang:
         outcome, detail = "hang", f"> {CASE_SECONDS} s"
     except (ValueError, TypeError) as error:
-        outcome, detail = "refused", f"{type(error).__name__}: {error}"
+        # a refusal names the argument (a bare "missing argument" TypeError of a bug would not)
+        named = _names(str(error), parameter, name)
+        outcome = "refused" if named else "vague"
+        detail = f"{type(error).__name__}: {error}"
     except Exception as error:  # noqa: BLE001 - classified and reported
         outcome, detail = "error", f"{type(error).__name__}: {error}"
     finally:
@@ -1195,7 +1266,7 @@ def census(cases: list[Case]) -> dict[str, int]:
         "without_bad_input": len(NO_BAD_INPUT),
         "cases": len(cases),
     }
-    for outcome in ("refused", "answered", "error", "hang"):
+    for outcome in ("refused", "vague", "answered", "error", "hang"):
         counts[outcome] = sum(c.outcome == outcome for c in cases)
     counts["ValueError"] = sum(c.detail.startswith("ValueError") for c in cases)
     counts["TypeError"] = sum(c.detail.startswith("TypeError") for c in cases)

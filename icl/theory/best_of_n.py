@@ -47,7 +47,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from icl.theory.gradient_descent import least_squares_risk
-from icl.validation import integer, real
+from icl.validation import array, integer, real
 
 
 def expected_min_gaussian(n_samples: int) -> float:
@@ -89,10 +89,7 @@ _PANELS = 40
 
 
 def _t_array(t) -> np.ndarray:
-    t = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(t)):
-        raise ValueError("t must be finite")
-    return t
+    return array("t", t)
 
 
 def _nearest_rule(n_samples: int, t: np.ndarray):
@@ -164,9 +161,9 @@ def best_of_n_risk_1d(n_samples: int, tau: float, mean, center, target) -> np.nd
     """
     n_samples = integer("n_samples", n_samples)
     tau = real("tau", tau, minimum=0.0, strict=True)
-    m, c, w = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (mean, center, target)))
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c)) and np.all(np.isfinite(w))):
-        raise ValueError("mean, center and target must be finite")
+    m, c, w = np.broadcast_arrays(
+        array("mean", mean), array("center", center), array("target", target)
+    )
     t, delta = (c - m) / tau, c - w
     g, h = expected_min_sq_offset(n_samples, t), expected_nearest_offset(n_samples, t)
     return tau**2 * g + 2.0 * tau * delta * h + delta**2
@@ -193,10 +190,7 @@ def _sample_counts(n_samples) -> tuple[np.ndarray, bool]:
 def _nonnegative_array(name: str, value) -> np.ndarray:
     """``value`` as a float array, or ``ValueError`` naming ``name`` unless every entry is finite
     and >= 0."""
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {array!r}")
-    return array
+    return array(name, value, minimum=0.0)
 
 
 def _noncentral_log_sf(u: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray:
@@ -574,10 +568,7 @@ def best_of_n_risk_1d_averaged(
 
 
 def _as_array(value, name: str) -> np.ndarray:
-    array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must have finite entries")
-    return array
+    return array(name, value)
 
 
 def gaussian_selection_risk(
@@ -660,7 +651,10 @@ def nearest_sample_asymptote(n_samples: int, t: float, spread: float = 1.0) -> f
     """Halder and Pehlevan's law: E[min_k (s Z_k - s t)^2] ~ pi e^{t^2} s^2 / N^2 as N -> inf."""
     n_samples = integer("n_samples", n_samples)
     t, spread = real("t", t), real("spread", spread, minimum=0.0, strict=True)
-    return math.pi * math.exp(t * t) * spread**2 / n_samples**2
+    log_value = math.log(math.pi) + t * t + 2 * math.log(spread) - 2 * math.log(n_samples)
+    if log_value > math.log(np.finfo(float).max):
+        raise ValueError(f"the asymptote overflows a float at t = {t} (log value {log_value:.1f})")
+    return math.exp(log_value)
 
 
 def min_norm_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:
