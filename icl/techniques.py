@@ -225,6 +225,7 @@ def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
     """1 - (1 - p)^k: the probability that some of k i.i.d. answers is right, each right with
     probability ``p`` (elementwise in a tensor of probabilities)."""
     k = integer("k", k)
+    tensor("p", p)
     probabilities("p", p, normalised=False)
     return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
 
@@ -261,7 +262,8 @@ def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> tor
     (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
     with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
     """
-    signs("target", target, shape=(log_probs.shape[0], answer_dimension(log_probs)))
+    d = answer_dimension(log_probs)
+    signs("target", target, shape=(log_probs.shape[0], d))
     p = probability_of(log_probs, target).double()
     s2 = (2 * log_probs.double()).exp().sum(1)
     return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))

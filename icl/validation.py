@@ -191,6 +191,10 @@ def function(name: str, value, *, optional: bool = False):
 def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
     """The common dtype of the named tensors, or ``TypeError`` naming them when they differ (mixed
     float32/float64 is refused rather than promoted)."""
+    for name, value in tensors.items():
+        tensor(name, value, nonempty=False, finite=False, kind="any")
+    if not tensors:
+        raise ValueError("same_dtype needs at least one tensor")
     dtypes = {name: t.dtype for name, t in tensors.items()}
     if len(set(dtypes.values())) > 1:
         raise TypeError(f"the tensors must share one dtype, got {dtypes}")
@@ -203,10 +207,10 @@ def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
 def sum_tolerance(dtype, size: int) -> float:
     """How far from 1 a sum of ``size`` probabilities of ``dtype`` may lie: ``64 eps sqrt(size)``
     (float32: 7.6e-6 for 1 entry, 2.4e-4 for 1,024; float64: 1.4e-14 and 4.5e-13)."""
-    if (
-        dtype not in FLOAT_DTYPES
-        and np.dtype(dtype if not isinstance(dtype, torch.dtype) else "O").kind != "f"
-    ):
+    numpy_float = isinstance(dtype, np.dtype) or (
+        isinstance(dtype, type) and issubclass(dtype, np.floating)
+    )
+    if dtype not in FLOAT_DTYPES and not (numpy_float and np.dtype(dtype).kind == "f"):
         raise ValueError(f"dtype must be a float dtype, got {dtype!r}")
     size = integer("size", size)
     eps = torch.finfo(dtype).eps if isinstance(dtype, torch.dtype) else np.finfo(dtype).eps

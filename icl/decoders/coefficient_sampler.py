@@ -26,7 +26,7 @@ import torch
 from icl.decoders.answer_distribution import MAX_ENUMERATED_D, sign_vectors
 from icl.models.softmax_transformer import CoefficientDecoder
 from icl.validation import generator as _generator
-from icl.validation import integer, positive, prompt_batch, real, tensor
+from icl.validation import integer, module, positive, prompt_batch, real, tensor
 
 
 def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor):
@@ -59,6 +59,7 @@ def sample_coefficients(
     """
     n_samples = integer("n_samples", n_samples)
     temperature = real("temperature", temperature, minimum=0.0)
+    module("model", model, CoefficientDecoder)
     if temperature > 0:
         _generator("generator", generator, device=model.head.weight.device)
     context, inputs = _start(model, X, y)

@@ -65,6 +65,7 @@ def sample_chains(
     thought including w_0 = 0, ``(B, N, steps + 1, d)``. ``eta > 0``; noisy decoding draws from
     ``generator`` (required unless ``noise='none'``, where ``level`` must stay 0).
     """
+    prompt_batch(X, y)
     eta, lam = positive("eta", eta), real("lam", lam, minimum=0.0)
     steps, n_chains = integer("steps", steps, minimum=0), integer("n_chains", n_chains)
     level = real("level", level, minimum=0.0)

@@ -250,6 +250,8 @@ def check_paired(
             f"simulated and exact must hold one value per prompt each, got shapes "
             f"{sim.values.shape} and {ex.values.shape}"
         )
+    if rejects is not None and not isinstance(rejects, dict):
+        raise TypeError(f"rejects must be a dict of label -> value, got {type(rejects).__name__}")
     stderr = Estimate.from_values(sim.values - ex.values).stderr
     wrong = {label: _mean_of(label, value) for label, value in (rejects or {}).items()}
     meta = _run_of(simulated) if isinstance(simulated, Estimate) else {"samples": sim.n_samples}
@@ -374,7 +376,7 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     line = (
         f"{len(records)} recorded checks in this chapter, all passed, "
         "each rejecting at least one wrong formula; "
-        f"worst |z| = {max(abs(r['z_score']) for r in records):.2f}"
+        f"worst |z| = {max((abs(r['z_score']) for r in records), default=0.0):.2f}"
     )
     if any(r["z"] != 4.0 for r in records):
         line += f", worst |z| / z = {max(abs(r['z_score']) / r['z'] for r in records):.2f}"

@@ -91,8 +91,8 @@ class ThoughtTransformer(LinearAttentionWeights):
     ) -> torch.Tensor:
         """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T,
         d)``."""
-        n, d = X.shape[1], self.d
         Z = self._same_dtype("X", embed_thoughts(X, y, thoughts))
+        n, d = X.shape[1], self.d
         if X.shape[2] != d:
             raise ValueError(f"X must have d = {d} columns, got shape {tuple(X.shape)}")
         out = self(Z, n)

@@ -259,7 +259,7 @@ def _expected_minimum(counts: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray
     return u_lo + np.stack([(weights * np.exp(N * log_sf)).sum(-1) for N in counts])
 
 
-def oracle_best_of_n_risk(n_samples, tau: float, bias2, d: int):
+def oracle_best_of_n_risk(n_samples, tau: float, *, bias2, d: int):
     """Exact oracle best-of-N risk given the prompt, any d: E[min_k ||m + tau xi_k - w*||^2].
 
     With lambda = bias2 / tau^2 (bias2 = ||m - w*||^2) the score is tau^2 U, U ~ chi'^2_d(lambda),
@@ -333,7 +333,7 @@ def _norm_reward_moments(
     return np.stack(second), np.stack(kappa)
 
 
-def norm_reward_shrinkage(n_samples, tau: float, mean_norm, d: int):
+def norm_reward_shrinkage(n_samples, tau: float, *, mean_norm, d: int):
     """kappa_N with E[w_sel | prompt] = kappa_N m for the norm reward (smallest ||w||^2 of N
     candidates m + tau xi_k).
 
@@ -610,7 +610,7 @@ def gaussian_selection_risk(
     return (a**2).sum(-1) + tau**2 * d + cov / np.sqrt(var_s) * expected_min_gaussian(n_samples)
 
 
-def oracle_gaussian_risk(n_samples: int, tau: float, d: int, bias2: float) -> float:
+def oracle_gaussian_risk(n_samples: int, tau: float, *, d: int, bias2: float) -> float:
     """Gaussian approximation of the oracle risk: B + tau^2 d + e_N sqrt(4 tau^2 B + 2 tau^4 d), B =
     bias2."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
@@ -632,7 +632,7 @@ def _oracle_ratio(n_samples: int, d: int) -> float:
     return 1.0 - 2.0 * e2 / d
 
 
-def oracle_optimal_temperature(n_samples: int, d: int, bias2: float) -> float:
+def oracle_optimal_temperature(n_samples: int, *, d: int, bias2: float) -> float:
     """tau*(N) minimising :func:`oracle_gaussian_risk`: tau*^2 = (B/d) (1/sqrt(1 - 2 e_N^2/d) -
     1)."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
@@ -640,7 +640,7 @@ def oracle_optimal_temperature(n_samples: int, d: int, bias2: float) -> float:
     return math.sqrt(bias2 / d * (1.0 / math.sqrt(_oracle_ratio(n_samples, d)) - 1.0))
 
 
-def oracle_optimal_risk(n_samples: int, d: int, bias2: float) -> float:
+def oracle_optimal_risk(n_samples: int, *, d: int, bias2: float) -> float:
     """min over tau of :func:`oracle_gaussian_risk`: R*(N) = B sqrt(1 - 2 e_N^2 / d)."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
     bias2 = real("bias2", bias2, minimum=0.0)
