@@ -104,6 +104,14 @@ def estimate_mean(
     float64 whatever the sample dtype. With ``keep_values`` the draws are kept
     in the estimate (``Estimate.values``, float64, on the CPU), for example to
     pair its columns in :func:`icl.harness.claims.check_paired`.
+
+    Repeatability: one ``seed``, ``chunk_size``, ``n_samples`` and device give the same bits.
+    ``chunk_size`` decides how the generator's stream is cut into calls of ``sample`` (a
+    stream cut differently gives other, equally distributed draws), so another chunk size
+    gives another estimate of the same mean, within its standard error; with
+    ``chunk_size >= n_samples`` the run is one call. Given the draws, the chunks combine
+    exactly: the mean and standard error equal those of one pass over the kept values
+    (:meth:`Estimate.from_values`) to round-off, whatever the chunk size.
     """
     if not callable(sample):
         raise TypeError(f"sample must be a function (batch, generator) -> tensor, got {sample!r}")
