@@ -71,7 +71,7 @@ def sample_weights(
     d: int,
     prior: str = "gaussian",
     *,
-    psi: float = 1.0,
+    psi: float | None = None,
     k: int | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -79,14 +79,17 @@ def sample_weights(
 ) -> torch.Tensor:
     """Draw ``batch`` task vectors w of dimension ``d`` from ``prior``; shape ``(batch, d)``.
 
-    ``psi`` is the standard deviation of the ``gaussian`` prior; ``k`` the
+    ``psi`` is the standard deviation of the ``gaussian`` prior (default 1; refused for the
+    other priors, where it does not apply); ``k`` the
     number of non-zero coordinates of the sparse priors (1 <= k <= d).
     """
     batch, d = integer("batch", batch), integer("d", d)
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
     if prior == "gaussian":
-        real("psi", psi, minimum=0.0, strict=True)
+        psi = 1.0 if psi is None else real("psi", psi, minimum=0.0, strict=True)
+    elif psi is not None:
+        raise ValueError(f"psi is only used by the gaussian prior, not by {prior!r}")
     if prior.startswith("sparse"):
         if k is None:
             raise ValueError(f"prior {prior!r} needs k, the number of non-zero coordinates")
@@ -115,7 +118,7 @@ def sample_prompts(
     *,
     prior: str = "gaussian",
     sigma2: float = 0.0,
-    psi: float = 1.0,
+    psi: float | None = None,
     k: int | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,

@@ -18,8 +18,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icl import techniques, theory, validation
+from icl import tasks, techniques, theory, validation
 from icl.decoders import answer_distribution, coefficient_sampler, sparse_chains
+from icl.decoders.gd_chains import sample_chains
 from icl.harness import claims
 from icl.models.softmax_transformer import CoefficientDecoder, DecoderConfig
 from tests import bad_inputs
@@ -200,3 +201,16 @@ def test_probability_arrays_keep_their_dtype_tolerance():
     validation.probabilities("p", p)
     with pytest.raises(ValueError, match="sum to 1"):
         validation.probabilities("p", p.astype(np.float64) * (1 + 1e-6))
+
+
+def test_arguments_that_do_not_apply_are_refused():
+    gen = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="psi is only used by the gaussian prior"):
+        tasks.sample_weights(2, 3, "rademacher", psi=2.0, generator=gen)
+    p = tasks.sample_prompts(2, 4, 3, generator=gen, device="cpu", dtype=torch.float64)
+    with pytest.raises(ValueError, match="level applies to noisy decoding only"):
+        sample_chains(p.X, p.y, eta=0.1, steps=2, noise="none", level=0.5)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        sample_chains(p.X, p.y, eta=0.1, steps=2, noise="additive", level=0.5)
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        sample_chains(p.X, p.y, eta=0.0, steps=2)
