@@ -1038,7 +1038,6 @@ ALSO_VALID = {
     "icl.models.softmax_transformer.CoefficientDecoder.step": {"prefix": {"none"}},  # position 0
     "icl.models.thought_transformer.embed_thoughts": {"thoughts": REAL_MATRIX},
     "icl.models.thought_transformer.ThoughtTransformer.next_thoughts": {"thoughts": REAL_MATRIX},
-    "icl.models.thought_transformer.ThoughtTransformer.gd_weights": {"eta": {"negative", "zero"}},
     "icl.models.training.fresh_prompts": {"weight": REAL_MATRIX | {"empty", "nan", "inf"}},
     "icl.theory.best_of_n.in_context_limit_risk": {"tau": {"zero"}},
     "icl.theory.best_of_n.oracle_gaussian_risk": {"tau": {"zero"}},

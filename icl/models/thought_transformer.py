@@ -32,7 +32,7 @@ import torch
 from icl.decoders.gd_chains import sample_chains
 from icl.models.linear_attention import LinearAttentionWeights
 from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
-from icl.validation import integer, module, prompt_batch, real, same_dtype, tensor
+from icl.validation import integer, module, positive, prompt_batch, same_dtype, tensor
 
 
 def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ class ThoughtTransformer(LinearAttentionWeights):
         dtype: torch.dtype = torch.float64,
     ) -> ThoughtTransformer:
         """The weights whose emitted thought is exactly w_t - eta (X^T X w_t - X^T y) / n."""
-        eta = real("eta", eta)
+        eta = positive("eta", eta)
         model = cls(d, device=device, dtype=dtype)
         idx = torch.arange(d, device=model.W_pv.device)
         with torch.no_grad():
@@ -141,7 +141,7 @@ def train_thought_transformer(
     module("model", model, ThoughtTransformer)
     steps, batch = integer("steps", steps), integer("batch", batch)
     thoughts = integer("thoughts", thoughts)
-    lr, eta = real("lr", lr, minimum=0.0, strict=True), real("eta", eta)
+    lr, eta = positive("lr", lr), positive("eta", eta)
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
