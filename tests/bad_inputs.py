@@ -777,19 +777,17 @@ SPECS: dict[str, Spec] = {
     ),
     "icl.models.training.train": Spec(
         lambda: (
-            lambda m: {
+            lambda m, opt: {
                 "model": m,
                 "batch_loss": lambda g: (m(torch.randn(4, 2, generator=g)) ** 2).mean(),
-                "optimizer": torch.optim.SGD(m.parameters(), lr=0.01),
-                "schedule": torch.optim.lr_scheduler.ConstantLR(
-                    torch.optim.SGD(m.parameters(), lr=0.01)
-                ),
+                "optimizer": opt,
+                "schedule": torch.optim.lr_scheduler.ConstantLR(opt),
                 "steps": 2,
                 "seed": 0,
                 "snapshot": None,
                 "record_every": 1,
             }
-        )(torch.nn.Linear(2, 1)),
+        )(*(lambda m: (m, torch.optim.SGD(m.parameters(), lr=0.01)))(torch.nn.Linear(2, 1))),
         allow={"seed": {"zero"}},
     ),
     "icl.models.softmax_transformer.DecoderConfig": Spec(
