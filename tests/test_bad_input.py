@@ -214,3 +214,15 @@ def test_arguments_that_do_not_apply_are_refused():
         sample_chains(p.X, p.y, eta=0.1, steps=2, noise="additive", level=0.5)
     with pytest.raises(ValueError, match="eta must be > 0"):
         sample_chains(p.X, p.y, eta=0.0, steps=2)
+
+
+def test_integer_inputs_to_closed_forms_are_computed_in_float64():
+    n, c = torch.tensor([10, 20]), torch.tensor([3, 5])
+    value = theory.unbiased_pass_at_k(n, c, 2)
+    assert value.dtype == torch.float64
+    assert torch.allclose(
+        value, torch.tensor([1 - 7 * 6 / (10 * 9), 1 - 15 * 14 / (20 * 19)]).double()
+    )
+    assert theory.majority_vote_accuracy(torch.tensor([0, 1]), 3).tolist() == [0.0, 1.0]
+    with pytest.raises(TypeError, match="s must have a float32 or float64 dtype"):
+        theory.gd_filter(torch.tensor([1, 2]), eta=0.1, steps=2)
