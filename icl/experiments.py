@@ -28,7 +28,17 @@ from icl import tasks, theory
 from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
 from icl.harness import runtime
 from icl.techniques import plurality_vote
-from icl.validation import integer
+from icl.validation import (
+    choice,
+    integer,
+    positive,
+    prompt_batch,
+    real,
+    tensor,
+)
+from icl.validation import (
+    generator as _generator,
+)
 
 PROTOCOLS = {"book": "uniform", "prototype": "smallest"}  # protocol -> the tie rule of its vote
 
@@ -47,6 +57,14 @@ class SparseVoteSettings:
     steps: int = 50
     noise_sd: float = 0.01
     eta: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("d", "n", "k", "steps"):
+            integer(name, getattr(self, name))
+        if self.k > self.d:
+            raise ValueError(f"k must be <= d = {self.d}, got {self.k}")
+        real("noise_sd", self.noise_sd, minimum=0.0)
+        positive("eta", self.eta)
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,16 @@ class SparseVoteRun:
         return (self.codes == self.truth[:, None]).to(torch.float64).mean(1)
 
 
+def _settings(settings) -> SparseVoteSettings:
+    if not isinstance(settings, SparseVoteSettings):
+        raise TypeError(f"settings must be a SparseVoteSettings, got {type(settings).__name__}")
+    return settings
+
+
+def _codes(name: str, codes, ndim: int) -> torch.Tensor:
+    return tensor(name, codes, ndim=ndim, kind="integer")
+
+
 def draw_sparse_prompts(
     protocol: str,
     batch: int,
@@ -81,9 +109,10 @@ def draw_sparse_prompts(
 ) -> tasks.Prompts:
     """``batch`` prompts of the protocol on the generator's device (in its default dtype): the
     prototype's fixed support, or a uniformly random support per prompt."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {tuple(PROTOCOLS)}, got {protocol!r}")
-    s, dev = settings, generator.device
+    choice("protocol", protocol, tuple(PROTOCOLS))
+    batch = integer("batch", batch)
+    _settings(settings)
+    s, dev = settings, _generator("generator", generator).device
     if protocol == "prototype":
         w = tasks.prototype_support(s.d, s.k).to(dev, runtime.dtype(dev)).expand(batch, -1)
         return tasks.sample_prompts_for_tasks(w, s.n, sigma2=s.noise_sd**2, generator=generator)
@@ -117,8 +146,10 @@ def sampled_answer_codes(
     time (all at once by default), which bounds memory; the chunk size changes the order of the
     draws, so with one seed different chunk sizes give different (equally distributed) answers.
     """
-    batch = X.shape[0]
+    batch = prompt_batch(X, y)[0]
     chunk = batch if chunk is None else integer("chunk", chunk)
+    samples = integer("samples", samples)
+    _generator("generator", generator, device=X.device)
     return torch.cat(
         [
             support_codes(
@@ -154,7 +185,11 @@ def run_sparse_vote(
     is cheap, so it can have more); by default it runs on the sampled prompts.
     """
     prompts, samples = integer("prompts", prompts), integer("samples", samples)
-    s = settings
+    s = _settings(settings)
+    if greedy_prompts is not None:
+        integer("greedy_prompts", greedy_prompts)
+    if chunk is not None:
+        integer("chunk", chunk)
     timer = runtime.Timer()
     gen = runtime.generator(seed, runtime.device())
     own_greedy = (
@@ -183,6 +218,12 @@ def vote_wins(
     """For each N in ``n_votes``: whether the plurality vote of the first N answers is the truth,
     float64 ``(B,)`` per prompt (ties broken by ``ties``, uniform ones drawn from ``generator`` in
     the order of ``n_votes``)."""
+    codes = _codes("codes", codes, 2)
+    tensor("truth", truth, shape=(codes.shape[0],), kind="integer")
+    if not isinstance(n_votes, list | tuple) or not n_votes:
+        raise ValueError(f"n_votes must be a non-empty list of vote sizes, got {n_votes!r}")
+    for N in n_votes:
+        integer("n_votes entry", N, maximum=codes.shape[1])
     return {
         N: (plurality_vote(codes[:, :N], generator, ties=ties) == truth).to(torch.float64)
         for N in n_votes
@@ -194,6 +235,8 @@ def answer_counts(
 ) -> tuple[np.ndarray, np.ndarray, int | None]:
     """One prompt's stored answers ``codes (S,)`` as (distinct codes, their counts, the index of the
     true code among them or ``None`` when no answer is right), in increasing order of code."""
+    codes = _codes("codes", codes, 1)
+    tensor("true_code", true_code, ndim=0, kind="integer")
     values, counts = torch.unique(codes, return_counts=True)
     where = (values == true_code).nonzero()
     return values.cpu().numpy(), counts.cpu().numpy(), (int(where[0, 0]) if len(where) else None)
@@ -206,6 +249,9 @@ def exact_subset_votes(
     without replacement, recovers the task, under ``ties`` (``"uniform"``, ``"smallest"``,
     ``"lose"``); 0 where no stored answer is right. Its mean over prompts is an unbiased estimate of
     the expected accuracy of a vote of N fresh chains."""
+    codes = _codes("codes", codes, 2)
+    tensor("truth", truth, shape=(codes.shape[0],), kind="integer")
+    n_votes = integer("n_votes", n_votes, maximum=codes.shape[1])
     out = np.zeros(len(codes))
     for b in range(len(codes)):
         values, counts, correct = answer_counts(codes[b], truth[b])

@@ -6,7 +6,8 @@ A prompt holds n examples (x_i, y_i) and a query x_q of one task w:
 
 with ``sigma2 = sigma**2``. Shapes are batched over prompts: ``X`` is
 ``(batch, n, d)``, ``y`` is ``(batch, n)``, ``w`` is ``(batch, d)``. Every draw
-uses the ``torch.Generator`` passed in, so a seed fixes the draw on a device.
+uses the ``torch.Generator`` passed in, so a seed fixes the draw on a device
+(``generator=None`` draws from torch's global generator: not repeatable unless seeded globally).
 
 Priors on w (``prior=``):
 
@@ -27,7 +28,9 @@ from dataclasses import dataclass
 import torch
 
 from icl.harness import runtime
-from icl.validation import integer, real
+from icl.validation import choice, integer, real, tensor
+from icl.validation import device as _device
+from icl.validation import generator as _generator
 
 PRIORS = ("gaussian", "rademacher", "sparse-binary", "sparse-gaussian")
 
@@ -45,6 +48,11 @@ class Prompts:
 
 
 def _resolve(device, dtype, generator):
+    _generator("generator", generator, required=False)
+    if device is not None:
+        _device("device", device)
+    if dtype is not None:
+        choice("dtype", dtype, (torch.float32, torch.float64))
     dev = (
         torch.device(device)
         if device is not None
@@ -63,7 +71,7 @@ def sample_weights(
     d: int,
     prior: str = "gaussian",
     *,
-    psi: float = 1.0,
+    psi: float | None = None,
     k: int | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -71,14 +79,17 @@ def sample_weights(
 ) -> torch.Tensor:
     """Draw ``batch`` task vectors w of dimension ``d`` from ``prior``; shape ``(batch, d)``.
 
-    ``psi`` is the standard deviation of the ``gaussian`` prior; ``k`` the
+    ``psi`` is the standard deviation of the ``gaussian`` prior (default 1; refused for the
+    other priors, where it does not apply); ``k`` the
     number of non-zero coordinates of the sparse priors (1 <= k <= d).
     """
     batch, d = integer("batch", batch), integer("d", d)
     if prior not in PRIORS:
         raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
     if prior == "gaussian":
-        real("psi", psi, minimum=0.0, strict=True)
+        psi = 1.0 if psi is None else real("psi", psi, minimum=0.0, strict=True)
+    elif psi is not None:
+        raise ValueError(f"psi is only used by the gaussian prior, not by {prior!r}")
     if prior.startswith("sparse"):
         if k is None:
             raise ValueError(f"prior {prior!r} needs k, the number of non-zero coordinates")
@@ -107,7 +118,7 @@ def sample_prompts(
     *,
     prior: str = "gaussian",
     sigma2: float = 0.0,
-    psi: float = 1.0,
+    psi: float | None = None,
     k: int | None = None,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -145,6 +156,8 @@ def sample_prompts_for_tasks(
         raise ValueError(
             f"w must be a float32 or float64 tensor of shape (B, d), got {getattr(w, 'shape', w)}"
         )
+    tensor("w", w, ndim=2)
+    _generator("generator", generator, required=False)
     if generator is not None and generator.device.type != w.device.type:
         raise ValueError(f"generator is on {generator.device} but w is on {w.device}")
     (batch, d), dev, dt = w.shape, w.device, w.dtype

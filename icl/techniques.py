@@ -36,20 +36,25 @@ from icl.decoders.answer_distribution import answer_dimension, index_of, probabi
 from icl.theory import (
     unbiased_pass_at_k as unbiased_pass_at_k,
 )  # re-exported: the estimator of pass@k
-from icl.validation import integer
+from icl.validation import (
+    choice,
+    integer,
+    probabilities,
+    prompt_batch,
+    same_dtype,
+    signs,
+    tensor,
+)
+from icl.validation import (
+    generator as _generator,
+)
 
 VOTE_TIES = ("uniform", "smallest")
 
 
-def _candidates(candidates: torch.Tensor) -> torch.Tensor:
-    if not isinstance(candidates, torch.Tensor) or candidates.ndim != 3:
-        shape = (
-            tuple(candidates.shape)
-            if isinstance(candidates, torch.Tensor)
-            else type(candidates).__name__
-        )
-        raise ValueError(f"candidates must be a tensor of shape (B, N, d), got {shape}")
-    return candidates
+def _candidates(candidates: torch.Tensor, name: str = "candidates") -> torch.Tensor:
+    """Float candidates ``(B, N, d)``, finite, none of B, N, d zero."""
+    return tensor(name, candidates, ndim=3)
 
 
 # --- verifiers' scores (lower is better) ---
@@ -59,10 +64,8 @@ def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B,
     N)``."""
     candidates = _candidates(candidates)
-    if w.shape != (candidates.shape[0], candidates.shape[2]):
-        raise ValueError(
-            f"w must have shape {(candidates.shape[0], candidates.shape[2])}, got {tuple(w.shape)}"
-        )
+    tensor("w", w, shape=(candidates.shape[0], candidates.shape[2]))
+    same_dtype(candidates=candidates, w=w)
     return ((candidates - w.unsqueeze(1)) ** 2).sum(-1)
 
 
@@ -74,11 +77,13 @@ def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) 
     """
     candidates = _candidates(candidates)
     batch, _, d = candidates.shape
-    if X.ndim != 3 or X.shape[0] != batch or X.shape[2] != d or y.shape != X.shape[:2]:
+    prompt_batch(X, y)
+    if X.shape[0] != batch or X.shape[2] != d:
         raise ValueError(
             f"expected X (B={batch}, n, d={d}) and y (B, n), "
             f"got {tuple(X.shape)} and {tuple(y.shape)}"
         )
+    same_dtype(candidates=candidates, X=X)
     residual = candidates @ X.transpose(1, 2) - y.unsqueeze(1)
     return (residual**2).mean(-1)
 
@@ -104,9 +109,8 @@ def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
     ``candidates (B, N, d)``, ``scores (B, N)`` -> ``Selection(selected (B, d), index (B,))``.
     """
     candidates = _candidates(candidates)
-    if not isinstance(scores, torch.Tensor) or scores.shape != candidates.shape[:2]:
-        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"scores must have shape {tuple(candidates.shape[:2])}, got {shape}")
+    tensor("scores", scores, shape=tuple(candidates.shape[:2]))
+    same_dtype(candidates=candidates, scores=scores)
     index = scores.argmin(1)
     return Selection(
         candidates[torch.arange(candidates.shape[0], device=candidates.device), index], index
@@ -120,10 +124,8 @@ def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate); entry
     ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``.
     """
-    if not isinstance(scores, torch.Tensor) or scores.ndim != 2:
-        raise ValueError("scores must be a tensor of shape (B, N_max)")
-    if not isinstance(values, torch.Tensor) or values.shape != scores.shape:
-        raise ValueError(f"values must have the shape of scores {tuple(scores.shape)}")
+    tensor("scores", scores, ndim=2)
+    tensor("values", values, shape=tuple(scores.shape))
     index = torch.cummin(scores, dim=1).indices
     return values.gather(1, index)
 
@@ -138,7 +140,7 @@ def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
     the authors' prototype, the averages are nested (running sums over one sequence of answers),
     so the averages of N and of N' > N answers share their first N answers.
     """
-    answers = _candidates(answers)
+    answers = _candidates(answers, "answers")
     if not isinstance(n_avg, list | tuple) or not n_avg:
         raise ValueError(f"n_avg must be a non-empty list of answer counts, got {n_avg!r}")
     counts = [integer("n_avg entry", n) for n in n_avg]
@@ -162,16 +164,13 @@ def plurality_vote(
 
     - ``"uniform"``: each distinct answer of a row gets its count plus an independent
       U(0, 1) key and the largest key wins, so each tied answer is chosen with equal
-      probability (draws from ``generator``);
+      probability (draws from ``generator``, required);
     - ``"smallest"``: the smallest code wins, deterministically, as ``scipy.stats.mode``
       (the authors' prototype's vote) and ``torch.mode`` do.
     """
-    if answers.ndim != 2 or answers.shape[1] < 1:
-        raise ValueError(f"answers must have shape (B, N) with N >= 1, got {tuple(answers.shape)}")
-    if answers.dtype.is_floating_point or answers.dtype == torch.bool:
-        raise ValueError(f"answers must be integer codes, got dtype {answers.dtype}")
-    if ties not in VOTE_TIES:
-        raise ValueError(f"ties must be one of {VOTE_TIES}, got {ties!r}")
+    tensor("answers", answers, ndim=2, kind="integer")
+    choice("ties", ties, VOTE_TIES)
+    _generator("generator", generator, required=ties == "uniform", device=answers.device)
     ordered = answers.sort(dim=1).values
     starts = torch.ones_like(ordered, dtype=torch.bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
@@ -189,16 +188,17 @@ def plurality_vote(
     return ordered.gather(1, first).squeeze(1)
 
 
-def _signs(samples: torch.Tensor) -> torch.Tensor:
-    if samples.ndim != 3:
-        raise ValueError(f"samples must be (B, N, d), got shape {tuple(samples.shape)}")
+def _signs(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Samples ``(B, N, d)`` of +-1 (N >= 1: a vote over nothing is refused) and a generator."""
+    signs("samples", samples, ndim=3)
+    _generator("generator", generator, device=samples.device)
     return samples
 
 
 def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin;
     ``(B, d)``."""
-    total = _signs(samples).sum(1)
+    total = _signs(samples, generator).sum(1)
     coin = torch.where(
         torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0
     )
@@ -212,7 +212,7 @@ def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tens
     The answers are coded by :func:`icl.decoders.answer_distribution.index_of` and voted on by
     :func:`plurality_vote`; a sample bearing the winning code is returned.
     """
-    codes = index_of(_signs(samples))  # (B, N)
+    codes = index_of(_signs(samples, generator))  # (B, N)
     winner = plurality_vote(codes, generator)
     first = (codes == winner.unsqueeze(1)).to(torch.int8).argmax(1)
     return samples[torch.arange(samples.shape[0], device=samples.device), first]
@@ -225,8 +225,8 @@ def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
     """1 - (1 - p)^k: the probability that some of k i.i.d. answers is right, each right with
     probability ``p`` (elementwise in a tensor of probabilities)."""
     k = integer("k", k)
-    if not torch.is_tensor(p) or p.numel() == 0 or p.min() < 0 or p.max() > 1:
-        raise ValueError("p must be a non-empty tensor of probabilities in [0, 1]")
+    tensor("p", p)
+    probabilities("p", p, normalised=False)
     return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
 
 
@@ -246,15 +246,8 @@ def best_of_n_accuracy(
     """
     d = answer_dimension(log_probs)
     n_samples = integer("n_samples", n_samples)
-    if scores.shape != log_probs.shape:
-        raise ValueError(
-            f"scores must have the shape of log_probs {tuple(log_probs.shape)}, "
-            f"got {tuple(scores.shape)}"
-        )
-    if target.shape != (log_probs.shape[0], d):
-        raise ValueError(
-            f"target must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(target.shape)}"
-        )
+    tensor("scores", scores, shape=tuple(log_probs.shape))
+    signs("target", target, shape=(log_probs.shape[0], d))
     probs = log_probs.double().exp()
     s_target = scores.gather(1, index_of(target).unsqueeze(1))
     above_or_equal = (probs * (scores >= s_target)).sum(1)
@@ -269,6 +262,8 @@ def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> tor
     (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
     with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
     """
+    d = answer_dimension(log_probs)
+    signs("target", target, shape=(log_probs.shape[0], d))
     p = probability_of(log_probs, target).double()
     s2 = (2 * log_probs.double()).exp().sum(1)
     return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))

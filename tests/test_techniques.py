@@ -112,7 +112,7 @@ def test_errors_name_the_argument(candidates):
     p, cand = candidates()
     with pytest.raises(ValueError, match="candidates"):
         techniques.norm_score(cand[0])
-    with pytest.raises(ValueError, match="candidates"):
+    with pytest.raises(TypeError, match="candidates"):
         techniques.norm_score([[1.0]])
     with pytest.raises(ValueError, match="w must"):
         techniques.oracle_score(cand, p.w[:, :2])
@@ -175,8 +175,11 @@ def test_smallest_tie_rule_is_scipy_mode(alphabet, N):
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: techniques.plurality_vote(torch.zeros(3, dtype=torch.int64)), "shape"),
-        (lambda: techniques.plurality_vote(torch.zeros(3, 2)), "integer codes"),
+        (lambda: techniques.plurality_vote(torch.zeros(3, dtype=torch.int64)), "dimensions"),
+        (
+            lambda: techniques.plurality_vote(torch.zeros(3, 2)),
+            "answers must have an integer dtype",
+        ),
         (
             lambda: techniques.plurality_vote(torch.zeros(3, 2, dtype=torch.int64), ties="lose"),
             "ties must",
@@ -184,7 +187,7 @@ def test_smallest_tie_rule_is_scipy_mode(alphabet, N):
     ],
 )
 def test_plurality_vote_bad_input(call, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         call()
 
 
@@ -299,7 +302,7 @@ def test_vector_vote_accuracy_3_brute_force(random_log_probs):
         assert math.isclose(
             techniques.vector_vote_accuracy_3(lp, target)[b].item(), total, rel_tol=1e-10
         )
-    with pytest.raises(ValueError, match="w"):
+    with pytest.raises(ValueError, match="target"):
         techniques.vector_vote_accuracy_3(lp, target[:, :1])
 
 

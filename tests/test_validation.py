@@ -29,5 +29,53 @@ def test_prompt_batch_and_design_shapes():
         validation.prompt_batch(X[0], y[0])
     with pytest.raises(ValueError, match=r"expected X \(\.\.\., n, d\) and y \(\.\.\., n\)"):
         validation.design(X, y[:, :4])
-    with pytest.raises(ValueError, match="expected X"):
+    with pytest.raises(TypeError, match="X must be a torch.Tensor"):
         validation.design(X.numpy(), y)
+
+
+def test_tensor_checks_refuse_wrong_types_dtypes_and_values():
+    x = torch.zeros(2, 3)
+    assert validation.tensor("x", x, shape=(2, None)) is x
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        validation.tensor("x", x.numpy())
+    for bad in (x.long(), x.to(torch.complex64), x.bool()):
+        with pytest.raises(TypeError, match="x must have a float32 or float64 dtype"):
+            validation.tensor("x", bad)
+    with pytest.raises(ValueError, match="finite"):
+        validation.tensor("x", torch.tensor([0.0, math.nan]))
+    with pytest.raises(ValueError, match="must not be empty"):
+        validation.tensor("x", x[:0])
+    with pytest.raises(ValueError, match=r"x must have shape \(2, 4\)"):
+        validation.tensor("x", x, shape=(2, 4))
+    with pytest.raises(TypeError, match="share one dtype"):
+        validation.same_dtype(X=x, y=x.float().double())
+    with pytest.raises(ValueError, match="n >= 1 examples"):
+        validation.prompt_batch(torch.zeros(4, 0, 3), torch.zeros(4, 0))
+
+
+def test_probabilities_accept_float32_softmax_and_refuse_unnormalised():
+    p = torch.softmax(torch.randn(5, 1024, generator=torch.Generator().manual_seed(0)), dim=-1)
+    validation.probabilities("p", p)
+    validation.probabilities("p", p[0].numpy())  # float32 tolerance kept for arrays
+    with pytest.raises(ValueError, match="sum to 1"):
+        validation.probabilities("p", p.double() * 1.001)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]|finite"):
+        validation.probabilities("p", torch.tensor([math.nan, 1.0]))
+    validation.log_probabilities("lp", p.log())
+    validation.log_probabilities("lp", torch.tensor([[0.0, -math.inf]]))
+    with pytest.raises(ValueError, match="logsumexp"):
+        validation.log_probabilities("lp", torch.zeros(2, 4))
+
+
+def test_sign_binary_and_generator_checks():
+    validation.signs("v", torch.tensor([1.0, -1.0]))
+    validation.binary("w", torch.tensor([True, False]))
+    for bad in (0.0, 0.5, math.nan):
+        with pytest.raises(ValueError, match="only -1 and \\+1|finite"):
+            validation.signs("v", torch.tensor([1.0, bad]))
+    with pytest.raises(ValueError, match="only 0s and 1s"):
+        validation.binary("w", torch.tensor([2.0]))
+    assert validation.generator("generator", None, required=False) is None
+    for bad in (None, 0, np.random.default_rng(0)):
+        with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+            validation.generator("generator", bad)

@@ -20,7 +20,15 @@ from __future__ import annotations
 import torch
 
 from icl.decoders.sparse_chains import support_codes
-from icl.validation import integer, prompt_batch, real
+from icl.validation import (
+    choice,
+    integer,
+    log_probabilities,
+    positive,
+    prompt_batch,
+    signs,
+    tensor,
+)
 
 MAX_ENUMERATED_D = 16
 
@@ -35,6 +43,7 @@ def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> 
     d = integer("d", d)
     if d > MAX_ENUMERATED_D:
         raise ValueError(f"d must be <= {MAX_ENUMERATED_D} to enumerate {{-1, +1}}^d, got {d}")
+    dtype = choice("dtype", dtype, (torch.float32, torch.float64))
     rows = torch.arange(2**d, device=device)
     bits = (rows.unsqueeze(1) >> torch.arange(d - 1, -1, -1, device=device)) & 1
     return (1 - 2 * bits).to(dtype)
@@ -46,8 +55,7 @@ def index_of(v: torch.Tensor) -> torch.Tensor:
     The support code (:func:`icl.decoders.sparse_chains.support_codes`) of the minus signs, read
     with the first coefficient as the most significant bit.
     """
-    if v.ndim < 1 or v.shape[-1] < 1:
-        raise ValueError(f"v must have a last dimension d >= 1, got shape {tuple(v.shape)}")
+    signs("v", v, min_ndim=1)
     return support_codes((v < 0).flip(-1))
 
 
@@ -55,7 +63,7 @@ def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) ->
     """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)``
     normalised; ``(B, 2^d)``."""
     prompt_batch(X, y)
-    sigma2 = real("sigma2", sigma2, minimum=0.0, strict=True)
+    sigma2 = positive("sigma2", sigma2)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype).expand(X.shape[0], -1, -1)
     residual = v @ X.transpose(1, 2) - y.unsqueeze(1)  # (B, 2^d, n)
     log_lik = -(residual**2).mean(-1) * X.shape[1] / (2 * sigma2)
@@ -65,7 +73,7 @@ def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) ->
 def linear_estimate(X: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
     """Chapter 5's one-step estimate w_hat = eta X^T y / n, shape ``(B, d)``."""
     prompt_batch(X, y)
-    eta = real("eta", eta, minimum=0.0, strict=True)
+    eta = positive("eta", eta)
     return eta * torch.einsum("bnd,bn->bd", X, y) / X.shape[1]
 
 
@@ -77,7 +85,7 @@ def linear_log_probs(
 
     ``log P_T(v) = sum_j log sigmoid(2 v_j w_hat_j / T)``.
     """
-    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    temperature = positive("temperature", temperature)
     w_hat = linear_estimate(X, y, eta)
     v = sign_vectors(X.shape[2], device=X.device, dtype=X.dtype)
     return torch.nn.functional.logsigmoid(
@@ -86,8 +94,10 @@ def linear_log_probs(
 
 
 def answer_dimension(log_probs: torch.Tensor) -> int:
-    """The dimension d of a table ``log_probs (B, 2^d)`` of log-probabilities over {-1, +1}^d, or
-    ``ValueError``."""
+    """The dimension d of a table ``log_probs (B, 2^d)`` of log-probabilities over {-1, +1}^d
+    (normalised per row: ``logsumexp = 0``, :func:`icl.validation.log_probabilities`), or
+    ``ValueError``/``TypeError``."""
+    tensor("log_probs", log_probs, ndim=2, finite=False)
     if (
         log_probs.ndim != 2
         or log_probs.shape[1] < 2
@@ -96,6 +106,7 @@ def answer_dimension(log_probs: torch.Tensor) -> int:
         raise ValueError(
             f"log_probs must be (B, 2^d) with d >= 1, got shape {tuple(log_probs.shape)}"
         )
+    log_probabilities("log_probs", log_probs, dim=1)
     return log_probs.shape[1].bit_length() - 1
 
 
@@ -103,14 +114,13 @@ def marginals(log_probs: torch.Tensor) -> torch.Tensor:
     """P(v_j = +1) for each coefficient, shape ``(B, d)``, from ``log_probs (B, 2^d)``."""
     d = answer_dimension(log_probs)
     plus = (sign_vectors(d, device=log_probs.device, dtype=log_probs.dtype) > 0).to(log_probs.dtype)
-    return (log_probs.exp() @ plus).clamp(0.0, 1.0)  # the clamp only removes round-off
+    return (log_probs.exp() @ plus).clamp(0.0, 1.0)  # log_probs are normalised: only round-off
 
 
 def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """P(w) for each prompt: ``log_probs (B, 2^d)``, ``w (B, d)`` -> ``(B,)``."""
     d = answer_dimension(log_probs)
-    if w.shape != (log_probs.shape[0], d):
-        raise ValueError(f"w must be (B, d) = {(log_probs.shape[0], d)}, got {tuple(w.shape)}")
+    signs("w", w, shape=(log_probs.shape[0], d))
     return log_probs.gather(1, index_of(w).unsqueeze(1)).squeeze(1).exp().clamp(max=1.0)
 
 

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import torch
 
-from icl.decoders.answer_distribution import sign_vectors
+from icl.decoders.answer_distribution import MAX_ENUMERATED_D, sign_vectors
 from icl.models.softmax_transformer import CoefficientDecoder
-from icl.validation import integer, real
+from icl.validation import generator as _generator
+from icl.validation import integer, module, positive, prompt_batch, real, tensor
 
 
 def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor):
     if not isinstance(model, CoefficientDecoder):
-        raise ValueError(f"model must be a CoefficientDecoder, got {type(model).__name__}")
+        raise TypeError(f"model must be a CoefficientDecoder, got {type(model).__name__}")
+    prompt_batch(X, y)
     context = model.encode(X, y)
     return context, model.answer_inputs(None, 0).expand(X.shape[0], 1, -1)
 
@@ -52,10 +54,14 @@ def sample_coefficients(
 
     Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
     ``softmax(logits / T)_+`` with which each was drawn, given its own prefix,
-    ``(B, N, d)``. ``generator`` must live on the model's device.
+    ``(B, N, d)``. ``generator`` (required when ``temperature > 0``; unused when greedy) must
+    live on the model's device.
     """
     n_samples = integer("n_samples", n_samples)
     temperature = real("temperature", temperature, minimum=0.0)
+    module("model", model, CoefficientDecoder)
+    if temperature > 0:
+        _generator("generator", generator, device=model.head.weight.device)
     context, inputs = _start(model, X, y)
     inputs = inputs.expand(-1, n_samples, -1)
     B, d = X.shape[0], model.d
@@ -89,7 +95,11 @@ def greedy_coefficients(
 @torch.no_grad()
 def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)``
-    (float64)."""
+    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes)."""
+    if isinstance(model, CoefficientDecoder) and model.d > MAX_ENUMERATED_D:
+        raise ValueError(
+            f"model.d must be <= {MAX_ENUMERATED_D} to enumerate {{-1, +1}}^d, got {model.d}"
+        )
     context, inputs = _start(model, X, y)
     d, prefix, levels = model.d, None, []
     for j in range(d):
@@ -110,8 +120,9 @@ def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tenso
 def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
     """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B,
     2^d)``."""
-    temperature = real("temperature", temperature, minimum=0.0, strict=True)
-    if margins.ndim != 3 or margins.shape[1] != 2 ** margins.shape[2]:
+    temperature = positive("temperature", temperature)
+    tensor("margins", margins, ndim=3)
+    if margins.shape[1] != 2 ** margins.shape[2]:
         raise ValueError(f"margins must be (B, 2^d, d), got shape {tuple(margins.shape)}")
     v = sign_vectors(margins.shape[2], device=margins.device, dtype=margins.dtype)
     return torch.nn.functional.logsigmoid(v * margins / temperature).sum(-1)

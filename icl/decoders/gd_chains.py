@@ -25,7 +25,17 @@ from __future__ import annotations
 
 import torch
 
-from icl.validation import integer, prompt_batch, real
+from icl.validation import (
+    choice,
+    flag,
+    integer,
+    positive,
+    prompt_batch,
+    real,
+)
+from icl.validation import (
+    generator as _generator,
+)
 
 NOISES = ("none", "additive", "multiplicative")
 
@@ -52,15 +62,22 @@ def sample_chains(
     ``level``.
 
     Returns the final thoughts ``(B, N, d)``, or with ``return_path`` every
-    thought including w_0 = 0, ``(B, N, steps + 1, d)``.
+    thought including w_0 = 0, ``(B, N, steps + 1, d)``. ``eta > 0``; noisy decoding draws from
+    ``generator`` (required unless ``noise='none'``, where ``level`` must stay 0).
     """
-    eta, lam = real("eta", eta), real("lam", lam, minimum=0.0)
+    prompt_batch(X, y)
+    eta, lam = positive("eta", eta), real("lam", lam, minimum=0.0)
     steps, n_chains = integer("steps", steps, minimum=0), integer("n_chains", n_chains)
     level = real("level", level, minimum=0.0)
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    choice("noise", noise, NOISES)
+    return_path = flag("return_path", return_path)
     if noise != "none" and level == 0.0:
         raise ValueError(f"noise {noise!r} needs level > 0; use noise='none' for greedy decoding")
+    if noise == "none" and level != 0.0:
+        raise ValueError(
+            f"level applies to noisy decoding only; got level={level} with noise='none'"
+        )
+    _generator("generator", generator, required=noise != "none", device=X.device)
     gram, xty = _moments(X, y)
     batch, d = xty.shape
     # One fused product a step: w_{t+1} = w_t A + c, with A = (1 - eta lam) I - eta gram (symmetric)

@@ -26,7 +26,17 @@ from __future__ import annotations
 
 import torch
 
-from icl.validation import integer, prompt_batch, real
+from icl.validation import (
+    binary,
+    flag,
+    integer,
+    positive,
+    prompt_batch,
+    tensor,
+)
+from icl.validation import (
+    generator as _generator,
+)
 
 MAX_CODE_DIM = 62
 
@@ -53,11 +63,10 @@ def sparse_binary_chains(
     k = integer("k", k)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
-    eta, clip = (
-        real("eta", eta, minimum=0.0, strict=True),
-        real("clip", clip, minimum=0.0, strict=True),
-    )
+    eta, clip = positive("eta", eta), positive("clip", clip)
     steps, n_chains = integer("steps", steps), integer("n_chains", n_chains)
+    greedy = flag("greedy", greedy)
+    _generator("generator", generator, required=not greedy, device=X.device)
     gram = X.transpose(1, 2) @ X / n
     xty = torch.einsum("bnd,bn->bd", X, y).unsqueeze(1) / n
     w = torch.zeros(batch, n_chains, d, device=X.device, dtype=X.dtype)
@@ -73,12 +82,20 @@ def decode_support(
     """Decode positive ``weights (..., d)`` into a support of k ones, shape ``(..., d)``.
 
     Greedy: the k largest weights. Sampled: k indices without replacement, each
-    draw in proportion to the remaining weights (``torch.multinomial``).
+    draw in proportion to the remaining weights (``torch.multinomial``), from ``generator``
+    (required). ``weights`` must be finite and >= 0 with at least k positive entries per row.
     """
+    tensor("weights", weights, min_ndim=1)
     d = weights.shape[-1]
     k = integer("k", k)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
+    greedy = flag("greedy", greedy)
+    if bool((weights < 0).any()):
+        raise ValueError("weights must be >= 0")
+    if bool(((weights > 0).sum(-1) < k).any()):
+        raise ValueError(f"weights must have at least k = {k} positive entries in every row")
+    _generator("generator", generator, required=not greedy, device=weights.device)
     if greedy:
         support = weights.topk(k, dim=-1).indices
     else:
@@ -95,10 +112,9 @@ def support_codes(w: torch.Tensor) -> torch.Tensor:
 
     Two supports are equal exactly when their codes are, so votes can count codes.
     """
+    w = binary("w", w, min_ndim=1)
     d = w.shape[-1]
     if d > MAX_CODE_DIM:
         raise ValueError(f"support_codes needs d <= {MAX_CODE_DIM}, got d = {d}")
-    if not bool(((w == 0) | (w == 1)).all()):
-        raise ValueError("w must hold only 0s and 1s")
     powers = 2 ** torch.arange(d, device=w.device, dtype=torch.int64)
     return (w.to(torch.int64) * powers).sum(-1)

@@ -25,7 +25,7 @@ one process, the same claim id for a different claim is an error.
 from __future__ import annotations
 
 import json
-import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ import numpy as np
 
 from icl.harness.montecarlo import Estimate
 from icl.harness.runtime import book_root
-from icl.validation import real
+from icl.validation import integer, real
 
 _chapter: str | None = None
 _made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) recorded here
@@ -56,7 +56,7 @@ class ClaimRecord:
     stderr: float
     z: float
     z_score: float
-    detectable_relative: float
+    detectable_relative: float | None  # None when theory = 0 (no relative scale)
     passed: bool
     params: dict = field(default_factory=dict)
     rejects: dict = field(default_factory=dict)
@@ -73,7 +73,11 @@ class ClaimRecord:
         line = (
             f"[{verdict}] {self.claim_id}: theory {self.theory:.6g}, estimate {self.estimate:.6g} "
             f"± {self.stderr:.2g} (z = {self.z_score:+.2f}, |z| <= {self.z:g}; "
-            f"detects a relative deviation of {self.detectable_relative:.2%})"
+            + (
+                f"detects a relative deviation of {self.detectable_relative:.2%})"
+                if self.detectable_relative is not None
+                else f"detects an absolute deviation of {self.z * self.stderr:.2g})"
+            )
         )
         if self.rejects:
             line += "; rejects " + ", ".join(
@@ -138,7 +142,7 @@ def _read(folder: Path, chapter: str | None) -> list[dict]:
 
 def _write(path: Path, items: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(items, indent=1, default=_jsonable) + "\n")
+    path.write_text(json.dumps(items, indent=1, default=_jsonable, allow_nan=False) + "\n")
 
 
 def _replace(folder: Path, chapter: str, key: str, item: dict) -> None:
@@ -246,6 +250,8 @@ def check_paired(
             f"simulated and exact must hold one value per prompt each, got shapes "
             f"{sim.values.shape} and {ex.values.shape}"
         )
+    if rejects is not None and not isinstance(rejects, dict):
+        raise TypeError(f"rejects must be a dict of label -> value, got {type(rejects).__name__}")
     stderr = Estimate.from_values(sim.values - ex.values).stderr
     wrong = {label: _mean_of(label, value) for label, value in (rejects or {}).items()}
     meta = _run_of(simulated) if isinstance(simulated, Estimate) else {"samples": sim.n_samples}
@@ -257,7 +263,10 @@ def _per_prompt(name: str, values) -> Estimate:
         if values.values is None or values.values.ndim != 1:
             raise ValueError(f"{name} must be an Estimate of a scalar that kept its values")
         return values
-    estimate = Estimate.from_values(values)
+    try:
+        estimate = Estimate.from_values(values)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f"{name}: {error}") from error
     if estimate.values.ndim != 1:
         raise ValueError(
             f"{name} must hold one value per prompt, shape (P,), got {estimate.values.shape}"
@@ -283,24 +292,41 @@ def _run_of(estimate: Estimate) -> dict:
     )
 
 
+def _number(name: str, value) -> float:
+    """A finite float from a Python or numpy number (or a 0-d array/tensor), else
+    ``ValueError``/``TypeError``."""
+    if hasattr(value, "item") and np.ndim(value) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return real(name, value)
+
+
 def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, meta) -> ClaimRecord:
+    """Validate the whole call, then register the id and write the record (a refused call
+    registers nothing)."""
     chapter = _current_chapter()
     if not isinstance(claim_id, str) or not claim_id.strip():
         raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError(f"statement must be a non-empty string, got {statement!r}")
+    if not isinstance(rejects, dict):
+        raise TypeError(f"rejects must be a dict of label -> value, got {type(rejects).__name__}")
+    theory = _number("theory", theory)
+    estimate = _number("estimate", estimate)
+    stderr = real("stderr", _number("stderr", stderr), minimum=0.0, strict=True)
+    z = real("z", _number("z", z), minimum=0.0, strict=True)
+    z_score = (estimate - theory) / stderr
+    power = {}
+    for label, wrong in rejects.items():
+        wrong = _number(f"rejects[{label!r}]", wrong)
+        wrong_z = (estimate - wrong) / stderr
+        power[label] = {"theory": wrong, "z_score": wrong_z, "rejected": abs(wrong_z) > z}
     signature = (statement, repr(sorted(params.items())))
     if _made_here.setdefault(claim_id, signature) != signature:
         raise ValueError(
             f"duplicate claim id {claim_id!r}: already used for {_made_here[claim_id][0]!r}"
         )
-    theory = real("theory", float(theory))
-    estimate = real("estimate", float(estimate))
-    stderr = real("stderr", float(stderr), minimum=0.0, strict=True)
-    z = real("z", z, minimum=0.0, strict=True)
-    z_score = (estimate - theory) / stderr
-    power = {}
-    for label, wrong in rejects.items():
-        wrong_z = (estimate - real(f"rejects[{label!r}]", float(wrong))) / stderr
-        power[label] = {"theory": float(wrong), "z_score": wrong_z, "rejected": abs(wrong_z) > z}
     record = ClaimRecord(
         claim_id=claim_id,
         chapter=chapter,
@@ -310,7 +336,7 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
         stderr=stderr,
         z=z,
         z_score=z_score,
-        detectable_relative=z * stderr / abs(theory) if theory != 0 else math.inf,
+        detectable_relative=z * stderr / abs(theory) if theory != 0 else None,
         passed=abs(z_score) <= z and all(p["rejected"] for p in power.values()),
         params=params,
         rejects=power,
@@ -332,6 +358,9 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     wrong formula it rejects, and that there are at least ``at_least`` of them (``exactly``, if
     given)."""
     chapter = _current_chapter()
+    at_least = integer("at_least", at_least, minimum=0)
+    if exactly is not None:
+        exactly = integer("exactly", exactly, minimum=0)
     records = load_records(chapter)
     failed = [r["claim_id"] for r in records if not r["passed"]]
     assert not failed, f"failed checks in {chapter}: {failed}"
@@ -347,7 +376,7 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     line = (
         f"{len(records)} recorded checks in this chapter, all passed, "
         "each rejecting at least one wrong formula; "
-        f"worst |z| = {max(abs(r['z_score']) for r in records):.2f}"
+        f"worst |z| = {max((abs(r['z_score']) for r in records), default=0.0):.2f}"
     )
     if any(r["z"] != 4.0 for r in records):
         line += f", worst |z| / z = {max(abs(r['z_score']) / r['z'] for r in records):.2f}"
@@ -376,6 +405,12 @@ def measure(
     """
     if not isinstance(measure_id, str) or not measure_id.strip():
         raise ValueError(f"measure_id must be a non-empty string, got {measure_id!r}")
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError(f"statement must be a non-empty string, got {statement!r}")
+    if isinstance(estimate, str):
+        raise TypeError(
+            f"estimate must be a number, an Estimate or per-prompt values, got {estimate!r}"
+        )
     if not isinstance(estimate, Estimate) and np.ndim(estimate) > 0:
         estimate = Estimate.from_values(estimate)
     if isinstance(estimate, Estimate):
@@ -385,9 +420,9 @@ def measure(
     if stderr is None:
         raise ValueError("stderr is required when estimate is a number")
     chapter = _current_chapter()
-    estimate = real("estimate", float(estimate))
+    estimate = _number("estimate", estimate)
     min_stderr = real("min_stderr", min_stderr, minimum=0.0)
-    stderr = real("stderr", max(float(stderr), min_stderr), minimum=0.0, strict=True)
+    stderr = real("stderr", max(_number("stderr", stderr), min_stderr), minimum=0.0, strict=True)
     params = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
     item = Measurement(measure_id, chapter, statement, estimate, stderr, estimate / stderr, params)
     _replace(measurements_dir(), chapter, "measure_id", asdict(item))

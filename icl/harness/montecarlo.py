@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from icl.harness.runtime import Timer, device, generator
-from icl.validation import integer
+from icl.validation import array as _values
+from icl.validation import device as _device
+from icl.validation import flag, integer, real
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,12 @@ class Estimate:
         """
         if torch.is_tensor(values):
             dev, dt = values.device.type, str(values.dtype).removeprefix("torch.")
-            array = values.detach().to("cpu", torch.float64).numpy()
         else:
-            array = np.asarray(values)
-            dev, dt = "cpu", str(array.dtype)
-            array = array.astype(np.float64)
+            dev, dt = "cpu", str(np.asarray(values).dtype)
+        array = _values("values", values)
+        if seed is not None:
+            seed = integer("seed", seed, minimum=0)
+        seconds = real("seconds", seconds, minimum=0.0)
         if array.ndim < 1 or array.shape[0] < 2:
             raise ValueError(
                 f"values must have a first axis of at least 2 draws, got shape {array.shape}"
@@ -101,10 +104,21 @@ def estimate_mean(
     float64 whatever the sample dtype. With ``keep_values`` the draws are kept
     in the estimate (``Estimate.values``, float64, on the CPU), for example to
     pair its columns in :func:`icl.harness.claims.check_paired`.
+
+    Repeatability: one ``seed``, ``chunk_size``, ``n_samples`` and device give the same bits.
+    ``chunk_size`` decides how the generator's stream is cut into calls of ``sample`` (a
+    stream cut differently gives other, equally distributed draws), so another chunk size
+    gives another estimate of the same mean, within its standard error; with
+    ``chunk_size >= n_samples`` the run is one call. Given the draws, the chunks combine
+    exactly: the mean and standard error equal those of one pass over the kept values
+    (:meth:`Estimate.from_values`) to round-off, whatever the chunk size.
     """
+    if not callable(sample):
+        raise TypeError(f"sample must be a function (batch, generator) -> tensor, got {sample!r}")
     n_samples = integer("n_samples", n_samples)
     chunk_size = integer("chunk_size", chunk_size)
-    dev = device() if dev is None else torch.device(dev)
+    keep_values = flag("keep_values", keep_values)
+    dev = device() if dev is None else _device("dev", dev)
     gen = generator(seed, dev)
     timer = Timer()
     count, mean, m2, sample_dtype, kept = 0, None, None, None, []
@@ -115,6 +129,8 @@ def estimate_mean(
             raise ValueError(
                 f"sample(batch, generator) must return a tensor with first dimension {batch}"
             )
+        if values.dtype.is_complex or not bool(torch.isfinite(values.double()).all()):
+            raise ValueError("sample(batch, generator) must return finite real values")
         sample_dtype = values.dtype
         values = values.detach().to(torch.float64)
         if keep_values:

@@ -17,9 +17,36 @@ from collections import Counter
 from pathlib import Path
 
 
+def _file(name: str, path) -> Path:
+    if not isinstance(path, str | Path):
+        raise TypeError(f"{name} must be a path, got {path!r}")
+    if not Path(path).is_file():
+        raise ValueError(f"{name} must name an existing file, got {str(path)!r}")
+    return Path(path)
+
+
+def _records(name: str, records) -> list:
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise TypeError(f"{name} must be a list of record dicts, got {type(records).__name__}")
+    return records
+
+
+def _chapters(chapters) -> dict:
+    if not isinstance(chapters, dict):
+        raise TypeError(f"chapters must be a dict of name -> document, got {chapters!r}")
+    return chapters
+
+
+def _page_dir(page_dir) -> str:
+    if not isinstance(page_dir, str):
+        raise TypeError(f"page_dir must be a folder name, got {page_dir!r}")
+    return page_dir
+
+
 def toc_chapters(toc_path: str | Path) -> dict[str, str]:
     """Map each chapter's record name to its document, for the ``chNN_*`` files listed in
     ``_toc.yml``."""
+    _file("toc_path", toc_path)
     text = Path(toc_path).read_text()
     docs = re.findall(r"file:\s*(\S+)", text)
     return {
@@ -30,6 +57,7 @@ def toc_chapters(toc_path: str | Path) -> dict[str, str]:
 def check_records(records: list[dict], chapters: dict[str, str]) -> None:
     """Raise ``AssertionError`` if a claim id is used twice, a check failed, a check names no wrong
     formula it rejects (a check without power), or a listed chapter recorded nothing."""
+    _records("records", records), _chapters(chapters)
     duplicates = [
         cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1
     ]
@@ -47,6 +75,7 @@ def check_records(records: list[dict], chapters: dict[str, str]) -> None:
 def summary(records: list[dict]) -> dict:
     """Counts over the records: claims, passed, checks naming no wrong formula, total Monte Carlo
     samples, worst |z|, chapters."""
+    _records("records", records)
     return {
         "claims": len(records),
         "passed": sum(r["passed"] for r in records),
@@ -64,6 +93,7 @@ def _number(x: float) -> str:
 def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
     """An HTML table with one row per record; each id links to the chapter page that makes the
     claim."""
+    _records("records", records), _chapters(chapters), _page_dir(page_dir)
     head = [
         "claim",
         "statement",
@@ -98,7 +128,9 @@ def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: s
             _number(r["theory"]),
             f"{_number(r['estimate'])} ± {r['stderr']:.2g}",
             f"{r['z_score']:+.2f}",
-            f"{r['detectable_relative']:.2%}" if math.isfinite(r["detectable_relative"]) else "–",
+            f"{r['detectable_relative']:.2%}"
+            if r["detectable_relative"] is not None and math.isfinite(r["detectable_relative"])
+            else "–",
             rejects or "–",
             f"{r['samples']:,}" if r.get("samples") else "–",
             r.get("device") or "–",
@@ -119,6 +151,7 @@ def measurements_table_html(
 ) -> str:
     """An HTML table of recorded measurements (:func:`icl.harness.claims.measure`): id, statement,
     parameters, estimate ± SE."""
+    _records("items", items), _chapters(chapters), _page_dir(page_dir)
     rows = []
     for m in items:
         doc = chapters.get(m["chapter"])
@@ -145,6 +178,7 @@ def measurements_table_html(
 
 def package_versions(requirements: str | Path) -> dict[str, str]:
     """Installed version of Python and of every package named in ``requirements``."""
+    _file("requirements", requirements)
     versions = {"python": platform.python_version()}
     for line in Path(requirements).read_text().splitlines():
         name = re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0]

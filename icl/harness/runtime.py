@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from icl.validation import device as _device
 from icl.validation import integer
 
 SCALES = ("smoke", "full")
@@ -40,7 +41,7 @@ def device() -> torch.device:
 
 def dtype(dev: torch.device | None = None) -> torch.dtype:
     """float64 on the CPU (checks at round-off), float32 on a GPU (speed)."""
-    dev = device() if dev is None else torch.device(dev)
+    dev = device() if dev is None else _device("dev", dev, available=False)
     return torch.float64 if dev.type == "cpu" else torch.float32
 
 
@@ -70,7 +71,7 @@ def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
     """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one
     device)."""
     seed = integer("seed", seed, minimum=0)
-    dev = device() if dev is None else torch.device(dev)
+    dev = device() if dev is None else _device("dev", dev)
     gen = torch.Generator(device=dev)
     gen.manual_seed(int(seed))
     return gen

@@ -32,17 +32,17 @@ import torch
 from torch import nn
 
 from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
-from icl.validation import integer, real
+from icl.validation import choice, integer, module, prompt_batch, real, same_dtype, tensor
+from icl.validation import device as _device
+from icl.validation import generator as _generator
 
 
 def embed_prompts(X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
     """The token matrix Z of shape ``(B, d + 1, n + 1)`` from ``X (B, n, d)``, ``y (B, n)``,
     ``x_query (B, d)``."""
-    if X.ndim != 3 or y.shape != X.shape[:2] or x_query.shape != (X.shape[0], X.shape[2]):
-        raise ValueError(
-            "expected X (B, n, d), y (B, n), x_query (B, d); "
-            f"got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(x_query.shape)}"
-        )
+    batch, _, d = prompt_batch(X, y)
+    tensor("x_query", x_query, shape=(batch, d))
+    same_dtype(X=X, x_query=x_query)
     tokens = torch.cat([X, y.unsqueeze(-1)], dim=-1)
     query = torch.cat([x_query, torch.zeros_like(x_query[:, :1])], dim=-1)
     return torch.cat([tokens, query.unsqueeze(1)], dim=1).transpose(1, 2)
@@ -74,6 +74,9 @@ class LinearAttentionWeights(nn.Module):
         super().__init__()
         self.d = integer("d", d)
         init_std = real("init_std", init_std, minimum=0.0)
+        device = None if device is None else _device("device", device)
+        _generator("generator", generator, required=False)
+        dtype = choice("dtype", dtype, (torch.float32, torch.float64))
         shape = (self.token_width(self.d),) * 2
         self.W_pv = nn.Parameter(
             init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
@@ -81,6 +84,13 @@ class LinearAttentionWeights(nn.Module):
         self.W_kq = nn.Parameter(
             init_std * torch.randn(shape, generator=generator, device=device, dtype=dtype)
         )
+
+    def _same_dtype(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        if value.dtype != self.W_pv.dtype:
+            raise TypeError(
+                f"{name} must have the layer's dtype {self.W_pv.dtype}, got {value.dtype}"
+            )
+        return value
 
 
 class LinearSelfAttention(LinearAttentionWeights):
@@ -90,13 +100,14 @@ class LinearSelfAttention(LinearAttentionWeights):
     @staticmethod
     def token_width(d: int) -> int:
         """d + 1: the token [x; y]."""
-        return d + 1
+        return integer("d", d) + 1
 
     @classmethod
     def from_preconditioner(cls, gamma: torch.Tensor) -> LinearSelfAttention:
         """The weights whose prediction is ``x_q^T gamma X^T y / n`` (``W_pv[d, d] = 1``, ``W_kq[:d,
         :d] = gamma^T``)."""
-        if gamma.ndim != 2 or gamma.shape[0] != gamma.shape[1]:
+        tensor("gamma", gamma, ndim=2)
+        if gamma.shape[0] != gamma.shape[1]:
             raise ValueError(
                 f"gamma must be a square (d, d) matrix, got shape {tuple(gamma.shape)}"
             )
@@ -109,7 +120,8 @@ class LinearSelfAttention(LinearAttentionWeights):
 
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
         """f(Z) for ``Z`` of shape ``(B, d + 1, n + 1)``; the last column is the query token."""
-        if Z.ndim != 3 or Z.shape[1] != self.d + 1 or Z.shape[2] < 2:
+        self._same_dtype("Z", tensor("Z", Z, ndim=3))
+        if Z.shape[1] != self.d + 1 or Z.shape[2] < 2:
             raise ValueError(
                 f"Z must have shape (B, {self.d + 1}, n + 1) with n >= 1, got {tuple(Z.shape)}"
             )
@@ -121,7 +133,9 @@ class LinearSelfAttention(LinearAttentionWeights):
     def predict(self, X: torch.Tensor, y: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
         """The prediction ``f(Z)[:, d, n]`` for the query, shape ``(B,)``, computing only the query
         column."""
-        Z = embed_prompts(X, y, x_query)
+        Z = self._same_dtype("X", embed_prompts(X, y, x_query))
+        if X.shape[2] != self.d:
+            raise ValueError(f"X must have d = {self.d} columns, got shape {tuple(X.shape)}")
         n = X.shape[1]
         keys = Z[:, :, :n]
         attention = keys @ keys.transpose(1, 2) / n
@@ -157,6 +171,7 @@ def train_linear_attention(
     effective preconditioners Gamma, ``(len(recorded_steps), d, d)``, every ``record_every``
     steps and after the last.
     """
+    module("model", model, LinearSelfAttention)
     steps, batch = integer("steps", steps), integer("batch", batch)
     lr = real("lr", lr, minimum=0.0, strict=True)
     param = model.W_pv

@@ -37,7 +37,9 @@ from torch.nn import functional as F
 from icl import tasks
 from icl.harness import runtime
 from icl.models.training import TrainingHistory, fresh_prompts, train
-from icl.validation import integer, real
+from icl.validation import choice, integer, module, positive, prompt_batch, real, tensor
+from icl.validation import device as _device
+from icl.validation import signs as _signs
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class TrainingConfig:
     lr: float = 3e-3
     warmup: int = 100
     weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        integer("steps", self.steps), integer("batch", self.batch)
+        positive("lr", self.lr)
+        integer("warmup", self.warmup, minimum=0)
+        real("weight_decay", self.weight_decay, minimum=0.0)
 
 
 SCALES = {
@@ -157,9 +165,10 @@ class CoefficientDecoder(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if not isinstance(config, DecoderConfig):
-            raise ValueError(f"config must be a DecoderConfig, got {type(config).__name__}")
+        module("config", config, DecoderConfig)
         seed = integer("seed", seed, minimum=0)
+        device = None if device is None else _device("device", device)
+        dtype = choice("dtype", dtype, (torch.float32, torch.float64))
         self.config = config
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -178,7 +187,8 @@ class CoefficientDecoder(nn.Module):
         return self.config.d
 
     def _examples(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if X.ndim != 3 or y.shape != X.shape[:2] or X.shape[2] != self.d:
+        prompt_batch(X, y)
+        if X.shape[2] != self.d:
             raise ValueError(
                 f"expected X (B, n, {self.d}) and y (B, n), "
                 f"got {tuple(X.shape)} and {tuple(y.shape)}"
@@ -194,9 +204,11 @@ class CoefficientDecoder(nn.Module):
         """Input vector at answer position ``position``: ``p_j`` plus the start vector (j = 0) or
         the embedding of ``previous`` (the signs emitted for coefficient j - 1, shape ``(B,
         S)``)."""
+        position = integer("position", position, minimum=0, maximum=self.d - 1)
         position_vector = self.embed_position.weight[position]
         if position == 0:
             return (self.start + position_vector).expand(1, 1, -1)
+        _signs("previous", previous, ndim=2)
         return self.embed_token((previous < 0).long()) + position_vector
 
     def forward(self, X: torch.Tensor, y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
@@ -205,11 +217,8 @@ class CoefficientDecoder(nn.Module):
 
         ``signs (B, d)`` holds +-1; its last column is not read.
         """
-        if signs.shape != (X.shape[0], self.d):
-            raise ValueError(
-                f"signs must be (B, d) = {(X.shape[0], self.d)}, got {tuple(signs.shape)}"
-            )
         examples = self._examples(X, y)
+        _signs("signs", signs, shape=(X.shape[0], self.d))
         answers = self.embed_token((signs[:, :-1] < 0).long()) + self.embed_position.weight[1:]
         first = (self.start + self.embed_position.weight[0]).expand(X.shape[0], 1, -1)
         h = torch.cat([examples, first, answers], dim=1)
@@ -236,6 +245,15 @@ class CoefficientDecoder(nn.Module):
         list of keys/values of the earlier answer positions (see :meth:`_Block.step` for how
         ``S`` may grow from one position to the next). Returns the logits and the extended prefix.
         """
+        tensor("inputs", inputs, ndim=3)
+        if inputs.shape[-1] != self.config.width:
+            raise ValueError(
+                f"inputs must have width {self.config.width}, got shape {tuple(inputs.shape)}"
+            )
+        if not isinstance(context, list) or len(context) != len(self.blocks):
+            raise TypeError(f"context must be the list that encode() returns, got {type(context)}")
+        if prefix is not None and (not isinstance(prefix, list) or len(prefix) != len(self.blocks)):
+            raise TypeError(f"prefix must be None or the list that step() returned, got {prefix!r}")
         h, new_prefix = inputs, []
         for layer, block in enumerate(self.blocks):
             earlier = [] if prefix is None else prefix[layer]
@@ -246,6 +264,8 @@ class CoefficientDecoder(nn.Module):
 
 def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Tensor:
     """Mean over prompts and coefficients of -log P(w_j | prompt, w_<j), teacher-forced (nats)."""
+    module("model", model, CoefficientDecoder)
+    module("prompts", prompts, tasks.Prompts)
     logits = model(prompts.X, prompts.y, prompts.w)
     return F.cross_entropy(
         logits.reshape(-1, 2), (prompts.w < 0).long().reshape(-1).to(logits.device)
@@ -260,9 +280,15 @@ def train_coefficient_decoder(
 
     The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0; the loss
     is :func:`cross_entropy`.
+
+    Repeatability: one seed, device and CPU thread count give the same bits. The thread count
+    changes the order of torch's float32 reductions, so with 1 and 2 threads the parameters
+    differ by round-off (about 2e-5 after 3 steps of the smoke configuration, on entries of
+    order 1; ``tests/test_determinism.py``), which later steps carry on: reproduce a checkpoint
+    bit for bit with the thread count that wrote it.
     """
-    if not isinstance(training, TrainingConfig):
-        raise ValueError(f"training must be a TrainingConfig, got {type(training).__name__}")
+    module("model", model, CoefficientDecoder)
+    module("training", training, TrainingConfig)
     steps, batch = integer("steps", training.steps), integer("batch", training.batch)
     real("lr", training.lr, minimum=0.0, strict=True)
     warmup = integer("warmup", training.warmup, minimum=0)

@@ -32,15 +32,15 @@ import torch
 from icl.decoders.gd_chains import sample_chains
 from icl.models.linear_attention import LinearAttentionWeights
 from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
-from icl.validation import integer, prompt_batch, real
+from icl.validation import integer, module, positive, prompt_batch, same_dtype, tensor
 
 
 def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
     """The token matrix ``(B, 2d + 2, n + T)``: n context tokens, then T thought tokens."""
     prompt_batch(X, y)
     B, n, d = X.shape
-    if thoughts.ndim != 3 or thoughts.shape[0] != B or thoughts.shape[2] != d:
-        raise ValueError(f"thoughts must have shape ({B}, T, {d}), got {tuple(thoughts.shape)}")
+    tensor("thoughts", thoughts, shape=(B, None, d))
+    same_dtype(X=X, thoughts=thoughts)
     T = thoughts.shape[1]
     context = torch.cat([X, y.unsqueeze(-1), X.new_zeros(B, n, d + 1)], dim=-1)
     thought = torch.cat([X.new_zeros(B, T, d + 1), thoughts, X.new_ones(B, T, 1)], dim=-1)
@@ -54,7 +54,7 @@ class ThoughtTransformer(LinearAttentionWeights):
     @staticmethod
     def token_width(d: int) -> int:
         """2 (d + 1): the token [x, y, w, flag]."""
-        return 2 * d + 2
+        return 2 * integer("d", d) + 2
 
     @classmethod
     def gd_weights(
@@ -66,7 +66,7 @@ class ThoughtTransformer(LinearAttentionWeights):
         dtype: torch.dtype = torch.float64,
     ) -> ThoughtTransformer:
         """The weights whose emitted thought is exactly w_t - eta (X^T X w_t - X^T y) / n."""
-        eta = real("eta", eta)
+        eta = positive("eta", eta)
         model = cls(d, device=device, dtype=dtype)
         idx = torch.arange(d, device=model.W_pv.device)
         with torch.no_grad():
@@ -78,7 +78,8 @@ class ThoughtTransformer(LinearAttentionWeights):
     def forward(self, Z: torch.Tensor, n: int) -> torch.Tensor:
         """f(Z) for ``Z (B, 2d + 2, n + T)`` whose first ``n`` columns are the context tokens."""
         n = integer("n", n)
-        if Z.ndim != 3 or Z.shape[1] != 2 * self.d + 2 or Z.shape[2] < n:
+        self._same_dtype("Z", tensor("Z", Z, ndim=3))
+        if Z.shape[1] != 2 * self.d + 2 or Z.shape[2] < n:
             raise ValueError(
                 f"Z must have shape (B, {2 * self.d + 2}, >= {n}), got {tuple(Z.shape)}"
             )
@@ -90,8 +91,11 @@ class ThoughtTransformer(LinearAttentionWeights):
     ) -> torch.Tensor:
         """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T,
         d)``."""
+        Z = self._same_dtype("X", embed_thoughts(X, y, thoughts))
         n, d = X.shape[1], self.d
-        out = self(embed_thoughts(X, y, thoughts), n)
+        if X.shape[2] != d:
+            raise ValueError(f"X must have d = {d} columns, got shape {tuple(X.shape)}")
+        out = self(Z, n)
         return out[:, d + 1 : 2 * d + 1, n:].transpose(1, 2)
 
     @torch.no_grad()
@@ -104,6 +108,9 @@ class ThoughtTransformer(LinearAttentionWeights):
         """
         steps = integer("steps", steps, minimum=0)
         prompt_batch(X, y)
+        self._same_dtype("X", X)
+        if X.shape[2] != self.d:
+            raise ValueError(f"X must have d = {self.d} columns, got shape {tuple(X.shape)}")
         n, d = X.shape[1], self.d
         thoughts = X.new_zeros(X.shape[0], 1, d)
         for _ in range(steps):
@@ -131,9 +138,10 @@ def train_thought_transformer(
     divided by n); Adam with learning rate ``lr`` decayed as a cosine to 0; the loss is the mean
     over prompts and positions of ||emitted - target||^2.
     """
+    module("model", model, ThoughtTransformer)
     steps, batch = integer("steps", steps), integer("batch", batch)
     thoughts = integer("thoughts", thoughts)
-    lr, eta = real("lr", lr, minimum=0.0, strict=True), real("eta", eta)
+    lr, eta = positive("lr", lr), positive("eta", eta)
     param = model.W_pv
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:

@@ -24,7 +24,8 @@ from torch import nn
 
 from icl import tasks
 from icl.harness.runtime import Timer, generator
-from icl.validation import integer
+from icl.validation import function, integer, module, positive, tensor
+from icl.validation import generator as _generator
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def fresh_prompts(
 ) -> tasks.Prompts:
     """A batch of prompts drawn with ``generator`` on the device and in the dtype of ``weight`` (one
     of the model's parameters): what a trainer's ``batch_loss`` draws at every step."""
+    tensor("weight", weight, nonempty=False, finite=False)
+    _generator("generator", generator, device=weight.device)
     return tasks.sample_prompts(
         batch,
         n,
@@ -67,6 +70,8 @@ def adam_with_cosine_decay(
     model: nn.Module, lr: float, steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """Adam at learning rate ``lr``, decayed as a cosine to 0 over ``steps`` steps."""
+    module("model", model, nn.Module)
+    lr, steps = positive("lr", lr), integer("steps", steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 
@@ -88,6 +93,11 @@ def train(
     ``batch_loss(generator)`` draws its batch with ``generator`` only, so a seed fixes the
     whole run on one device. Returns the :class:`TrainingHistory`.
     """
+    module("model", model, nn.Module)
+    function("batch_loss", batch_loss)
+    module("optimizer", optimizer, torch.optim.Optimizer)
+    module("schedule", schedule, torch.optim.lr_scheduler.LRScheduler)
+    function("snapshot", snapshot, optional=True)
     steps, record_every = integer("steps", steps), integer("record_every", record_every)
     gen = generator(seed, next(model.parameters()).device)
     losses, recorded, snapshots = np.empty(steps), [], []

@@ -47,7 +47,7 @@ import numpy as np
 from scipy import integrate, special, stats
 
 from icl.theory.gradient_descent import least_squares_risk
-from icl.validation import integer, real
+from icl.validation import array, integer, real
 
 
 def expected_min_gaussian(n_samples: int) -> float:
@@ -89,10 +89,7 @@ _PANELS = 40
 
 
 def _t_array(t) -> np.ndarray:
-    t = np.asarray(t, dtype=float)
-    if not np.all(np.isfinite(t)):
-        raise ValueError("t must be finite")
-    return t
+    return array("t", t)
 
 
 def _nearest_rule(n_samples: int, t: np.ndarray):
@@ -164,9 +161,9 @@ def best_of_n_risk_1d(n_samples: int, tau: float, mean, center, target) -> np.nd
     """
     n_samples = integer("n_samples", n_samples)
     tau = real("tau", tau, minimum=0.0, strict=True)
-    m, c, w = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (mean, center, target)))
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(c)) and np.all(np.isfinite(w))):
-        raise ValueError("mean, center and target must be finite")
+    m, c, w = np.broadcast_arrays(
+        array("mean", mean), array("center", center), array("target", target)
+    )
     t, delta = (c - m) / tau, c - w
     g, h = expected_min_sq_offset(n_samples, t), expected_nearest_offset(n_samples, t)
     return tau**2 * g + 2.0 * tau * delta * h + delta**2
@@ -193,10 +190,7 @@ def _sample_counts(n_samples) -> tuple[np.ndarray, bool]:
 def _nonnegative_array(name: str, value) -> np.ndarray:
     """``value`` as a float array, or ``ValueError`` naming ``name`` unless every entry is finite
     and >= 0."""
-    array = np.asarray(value, dtype=float)
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {array!r}")
-    return array
+    return array(name, value, minimum=0.0)
 
 
 def _noncentral_log_sf(u: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray:
@@ -265,7 +259,7 @@ def _expected_minimum(counts: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray
     return u_lo + np.stack([(weights * np.exp(N * log_sf)).sum(-1) for N in counts])
 
 
-def oracle_best_of_n_risk(n_samples, tau: float, bias2, d: int):
+def oracle_best_of_n_risk(n_samples, tau: float, *, bias2, d: int):
     """Exact oracle best-of-N risk given the prompt, any d: E[min_k ||m + tau xi_k - w*||^2].
 
     With lambda = bias2 / tau^2 (bias2 = ||m - w*||^2) the score is tau^2 U, U ~ chi'^2_d(lambda),
@@ -339,7 +333,7 @@ def _norm_reward_moments(
     return np.stack(second), np.stack(kappa)
 
 
-def norm_reward_shrinkage(n_samples, tau: float, mean_norm, d: int):
+def norm_reward_shrinkage(n_samples, tau: float, *, mean_norm, d: int):
     """kappa_N with E[w_sel | prompt] = kappa_N m for the norm reward (smallest ||w||^2 of N
     candidates m + tau xi_k).
 
@@ -574,10 +568,7 @@ def best_of_n_risk_1d_averaged(
 
 
 def _as_array(value, name: str) -> np.ndarray:
-    array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=float)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must have finite entries")
-    return array
+    return array(name, value)
 
 
 def gaussian_selection_risk(
@@ -619,7 +610,7 @@ def gaussian_selection_risk(
     return (a**2).sum(-1) + tau**2 * d + cov / np.sqrt(var_s) * expected_min_gaussian(n_samples)
 
 
-def oracle_gaussian_risk(n_samples: int, tau: float, d: int, bias2: float) -> float:
+def oracle_gaussian_risk(n_samples: int, tau: float, *, d: int, bias2: float) -> float:
     """Gaussian approximation of the oracle risk: B + tau^2 d + e_N sqrt(4 tau^2 B + 2 tau^4 d), B =
     bias2."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
@@ -641,7 +632,7 @@ def _oracle_ratio(n_samples: int, d: int) -> float:
     return 1.0 - 2.0 * e2 / d
 
 
-def oracle_optimal_temperature(n_samples: int, d: int, bias2: float) -> float:
+def oracle_optimal_temperature(n_samples: int, *, d: int, bias2: float) -> float:
     """tau*(N) minimising :func:`oracle_gaussian_risk`: tau*^2 = (B/d) (1/sqrt(1 - 2 e_N^2/d) -
     1)."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
@@ -649,7 +640,7 @@ def oracle_optimal_temperature(n_samples: int, d: int, bias2: float) -> float:
     return math.sqrt(bias2 / d * (1.0 / math.sqrt(_oracle_ratio(n_samples, d)) - 1.0))
 
 
-def oracle_optimal_risk(n_samples: int, d: int, bias2: float) -> float:
+def oracle_optimal_risk(n_samples: int, *, d: int, bias2: float) -> float:
     """min over tau of :func:`oracle_gaussian_risk`: R*(N) = B sqrt(1 - 2 e_N^2 / d)."""
     n_samples, d = integer("n_samples", n_samples), integer("d", d)
     bias2 = real("bias2", bias2, minimum=0.0)
@@ -660,7 +651,10 @@ def nearest_sample_asymptote(n_samples: int, t: float, spread: float = 1.0) -> f
     """Halder and Pehlevan's law: E[min_k (s Z_k - s t)^2] ~ pi e^{t^2} s^2 / N^2 as N -> inf."""
     n_samples = integer("n_samples", n_samples)
     t, spread = real("t", t), real("spread", spread, minimum=0.0, strict=True)
-    return math.pi * math.exp(t * t) * spread**2 / n_samples**2
+    log_value = math.log(math.pi) + t * t + 2 * math.log(spread) - 2 * math.log(n_samples)
+    if log_value > math.log(np.finfo(float).max):
+        raise ValueError(f"the asymptote overflows a float at t = {t} (log value {log_value:.1f})")
+    return math.exp(log_value)
 
 
 def min_norm_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from scipy import integrate, special, stats
 
-from icl.validation import integer, real
+from icl.validation import array, integer, probabilities, real
 
 TIE_RULES = ("uniform", "lose", "smallest")
 
@@ -107,7 +107,7 @@ def margin_density(u, n: int, d: int, sigma2: float):
         - special.gammaln(lam)
         - nu * math.log(2 * alpha)
     )
-    u = np.asarray(u, dtype=float)
+    u = array("u", u)
     a = np.abs(u)
     with np.errstate(divide="ignore", invalid="ignore"):
         body = np.exp(
@@ -270,9 +270,10 @@ def majority_vote_accuracy(p, N: int):
     With uniform tie-breaking A_N(1 - p) = 1 - A_N(p) and A_{2m} = A_{2m-1}.
     """
     N = integer("N", N)
+    array("p", p)
     (p,), back = _as_arrays(p)
     p = p.astype(float)
-    if not np.all(np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+    if np.any((p < 0) | (p > 1)):
         raise ValueError("p must lie in [0, 1]")
     accuracy = stats.binom.sf(N // 2, N, p)
     if N % 2 == 0:
@@ -485,11 +486,10 @@ def plurality_vote_accuracy(
     """
     N = integer("N", N)
     tol = real("tol", tol, minimum=0.0, strict=True)
-    probs = np.asarray(probs, dtype=float)
-    if probs.ndim != 1 or probs.size < 1:
+    probabilities("probs", probs)  # a float32 softmax output passes (its dtype's tolerance)
+    probs = array("probs", probs)
+    if probs.ndim != 1:
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
-    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or abs(probs.sum() - 1) > 1e-9:
-        raise ValueError("probs must be non-negative and sum to 1")
     p0, others, smaller = _split_correct("probs", probs, correct, ties, codes)
     if others.size == 0:
         return 1.0

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from icl.validation import design, integer, real
+from icl.validation import design, integer, positive, real, tensor
 
 
 def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
@@ -41,9 +41,10 @@ def gd_filter(s: torch.Tensor, *, eta: float, steps: int | None, lam: float = 0.
 
     ``s`` holds eigenvalues of S (any shape); the result has the same shape.
     """
-    eta, lam = real("eta", eta), real("lam", lam, minimum=0.0)
-    if not isinstance(s, torch.Tensor):
-        raise ValueError(f"s must be a torch.Tensor of eigenvalues, got {type(s).__name__}")
+    eta, lam = positive("eta", eta), real("lam", lam, minimum=0.0)
+    tensor("s", s)
+    if bool((s < -1e-12 * max(1.0, float(s.abs().max()))).any()):
+        raise ValueError("s must hold eigenvalues of S = X^T X / n, which are >= 0")
     shifted = s + lam
     if steps is None:
         if bool((shifted <= 0).any()):
@@ -60,8 +61,7 @@ def gd_filter(s: torch.Tensor, *, eta: float, steps: int | None, lam: float = 0.
 
 
 def _spectrum(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(X, torch.Tensor) or X.ndim < 2:
-        raise ValueError(f"X must be a tensor of shape (..., n, d), got {getattr(X, 'shape', X)!r}")
+    tensor("X", X, min_ndim=2)
     S = X.transpose(-1, -2) @ X / X.shape[-2]
     return torch.linalg.eigh(S)
 
@@ -77,9 +77,11 @@ def ridge_gd_iterate(
     (see :func:`gd_filter`). ``X (..., n, d)``, ``y (..., n)`` -> ``(..., d)``.
     """
     design(X, y)
+    T = integer("T", T, minimum=0)
+    eta = positive("eta", eta)
     s, V = _spectrum(X)
     b = (X.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / X.shape[-2]
-    g = gd_filter(s, eta=eta, steps=integer("T", T, minimum=0), lam=lam)
+    g = gd_filter(s.clamp(min=0.0), eta=eta, steps=T, lam=lam)
     return (V @ (g * (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
 
 

@@ -29,7 +29,7 @@ from collections import deque
 import torch
 
 from icl.theory.gradient_descent import ridge_gd_iterate
-from icl.validation import design, integer, real
+from icl.validation import choice, design, integer, real, same_dtype, tensor
 
 NOISES = ("additive", "multiplicative")
 
@@ -38,7 +38,8 @@ def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
     """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d,
     d)``."""
     delta2 = real("delta2", delta2, minimum=0.0)
-    if not isinstance(M, torch.Tensor) or M.ndim < 2 or M.shape[-1] != M.shape[-2]:
+    tensor("M", M, min_ndim=2)
+    if M.shape[-1] != M.shape[-2]:
         raise ValueError(
             f"M must be a tensor of square matrices (..., d, d), got {getattr(M, 'shape', M)!r}"
         )
@@ -49,8 +50,7 @@ def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
 
 def _setup(X, y, eta, level, noise, lam):
     design(X, y)
-    if noise not in NOISES:
-        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    choice("noise", noise, NOISES)
     eta, lam = real("eta", eta, minimum=0.0, strict=True), real("lam", lam, minimum=0.0)
     level = real("level", level, minimum=0.0, strict=True)
     n = X.shape[-2]
@@ -72,6 +72,7 @@ def chain_mean(
     """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam
     (additive); ``(..., d)``."""
     _, _, eta, level, lam = _setup(X, y, eta, level, noise, lam)
+    steps = integer("steps", steps, minimum=0)
     return ridge_gd_iterate(
         X, y, eta, lam + (level**2 if noise == "multiplicative" else 0.0), steps
     )
@@ -196,8 +197,8 @@ def chain_risk_terms(
     """
     S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
     steps = integer("steps", steps, minimum=0)
-    if not isinstance(w, torch.Tensor) or w.shape != b.shape:
-        raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
+    tensor("w", w, shape=tuple(b.shape))
+    same_dtype(X=X, w=w)
     a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
     moments = _diagonal_moments(a, kappa, beta, eta, level, noise, steps)
     if every_step:
@@ -274,8 +275,8 @@ def chain_error_moments(
     """
     S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
     steps = integer("steps", steps, minimum=1)
-    if not isinstance(w, torch.Tensor) or w.shape != b.shape:
-        raise ValueError(f"w must have shape {tuple(b.shape)}, got {getattr(w, 'shape', w)}")
+    tensor("w", w, shape=tuple(b.shape))
+    same_dtype(X=X, w=w)
     out_dtype = b.dtype
     S, b, w = S.double(), b.double(), w.double()
     a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)

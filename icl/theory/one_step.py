@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from icl.validation import integer, real
+from icl.validation import array, integer, real
 
 
 def _check_common(n, d, sigma2, psi2):
@@ -51,11 +51,9 @@ def preconditioned_risk(gamma, n: int, sigma2: float, *, psi2: float = 1.0) -> f
     ``gamma`` is a square ``(d, d)`` array or tensor (any preconditioner, not
     necessarily symmetric).
     """
-    gamma = np.asarray(gamma.detach().cpu() if hasattr(gamma, "detach") else gamma, dtype=float)
+    gamma = array("gamma", gamma)
     if gamma.ndim != 2 or gamma.shape[0] != gamma.shape[1] or gamma.shape[0] < 1:
         raise ValueError(f"gamma must be a square (d, d) matrix, got shape {gamma.shape}")
-    if not np.all(np.isfinite(gamma)):
-        raise ValueError("gamma must have finite entries")
     d = gamma.shape[0]
     n, d, sigma2, psi2 = _check_common(n, d, sigma2, psi2)
     frob2 = float(np.sum(gamma**2))

@@ -16,7 +16,7 @@ import itertools
 
 import torch
 
-from icl.validation import real
+from icl.validation import design, real, same_dtype, tensor
 
 MAX_SET_SIZE = 8
 
@@ -28,7 +28,9 @@ def draw_set_probability(weights: torch.Tensor, support: torch.Tensor) -> torch.
     ``weights`` need not be normalised (they are divided by their sum); the
     indices of ``support`` must be distinct. Returns shape ``(...)``. Cost k! k per set (k <= 8).
     """
-    if weights.ndim < 1 or support.shape[:-1] != weights.shape[:-1]:
+    tensor("weights", weights, min_ndim=1)
+    tensor("support", support, min_ndim=1, kind="integer")
+    if support.shape[:-1] != weights.shape[:-1]:
         raise ValueError(
             "expected weights (..., d) and support (..., k), "
             f"got {tuple(weights.shape)} and {tuple(support.shape)}"
@@ -63,12 +65,10 @@ def step_weights(
         real("eta", eta, minimum=0.0, strict=True),
         real("clip", clip, minimum=0.0, strict=True),
     )
-    if (
-        X.ndim != 3
-        or y.shape != X.shape[:2]
-        or w.shape[0] != X.shape[0]
-        or w.shape[-1] != X.shape[2]
-    ):
+    design(X, y)
+    tensor("w", w, min_ndim=2)
+    same_dtype(X=X, w=w)
+    if X.ndim != 3 or w.shape[0] != X.shape[0] or w.shape[-1] != X.shape[2]:
         raise ValueError(
             f"expected X (B, n, d), y (B, n), w (B, ..., d); "
             f"got {tuple(X.shape)}, {tuple(y.shape)}, {tuple(w.shape)}"

@@ -80,7 +80,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from icl.validation import integer, real
+from icl.validation import array, function, integer, real
 
 MAX_SIZE = 128
 """Largest n and d accepted (the range over which the quadrature is validated in the tests)."""
@@ -325,10 +325,10 @@ def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarra
     module docstring) to about 1e-13 relative in the bulk.
     """
     n, d, m, p = _sizes(n, d)
-    if beta not in (1, 2):
+    if isinstance(beta, bool) or beta not in (1, 2):
         raise ValueError(f"beta must be 1 (real) or 2 (complex), got {beta!r}")
-    s_arr = np.asarray(s, dtype=float)
-    if not np.all(np.isfinite(s_arr)) or np.any(s_arr <= 0):
+    s_arr = array("s", s)
+    if s_arr.size == 0 or np.any(s_arr <= 0):
         raise ValueError("s must hold finite positive eigenvalues")
     e = _ensemble(m, p)
     x = n * s_arr.ravel()
@@ -356,8 +356,9 @@ def wishart_linear_statistic(
     refined until halving every panel changes the result by less than 1e-10.
     """
     n, d, m, p = _sizes(n, d)
-    if beta not in (1, 2):
+    if isinstance(beta, bool) or beta not in (1, 2):
         raise ValueError(f"beta must be 1 (real) or 2 (complex), got {beta!r}")
+    function("g", g)
     if upper is not None:
         upper = real("upper", upper, minimum=0.0, strict=True)
     e = _ensemble(m, p)

@@ -80,5 +80,5 @@ def test_sampling_is_seeded_and_zero_temperature_is_greedy(model, draw_prompts):
         sampler.sample_coefficients(model, p.X, p.y, 0, 1.0, runtime.generator(1, "cpu"))
     with pytest.raises(ValueError, match="temperature"):
         sampler.sample_coefficients(model, p.X, p.y, 2, -1.0, runtime.generator(1, "cpu"))
-    with pytest.raises(ValueError, match="model"):
+    with pytest.raises(TypeError, match="model"):
         sampler.enumerate_margins(torch.nn.Linear(2, 2), p.X, p.y)

@@ -14,7 +14,7 @@ def test_config_errors():
         st.DecoderConfig(d=3, n=6, sigma2=-1.0)
     with pytest.raises(ValueError, match="d"):
         st.DecoderConfig(d=0, n=6, sigma2=1.0)
-    with pytest.raises(ValueError, match="config"):
+    with pytest.raises(TypeError, match="config"):
         st.CoefficientDecoder({"d": 3})
     with pytest.raises(ValueError, match="seed"):
         st.CoefficientDecoder(TINY, seed=-1)
@@ -62,7 +62,7 @@ def test_training_decreases_loss_and_is_repeatable():
     assert history.loss.shape == (60,)
     assert np.array_equal(history.loss, again.loss)
     assert history.loss[-10:].mean() < history.loss[:5].mean() - 0.05
-    with pytest.raises(ValueError, match="training"):
+    with pytest.raises(TypeError, match="training"):
         st.train_coefficient_decoder(model, {"steps": 1}, seed=0)
     with pytest.raises(ValueError, match="steps"):
         st.train_coefficient_decoder(model, st.TrainingConfig(steps=0, batch=4), seed=0)

@@ -113,10 +113,12 @@ def test_best_of_n_risk_1d_cases_and_monte_carlo():
 
 
 def test_oracle_best_of_n_risk_cases_and_monte_carlo():
-    assert math.isclose(theory.oracle_best_of_n_risk(1, 0.5, 2.0, 7), 2.0 + 0.25 * 7, rel_tol=1e-9)
+    assert math.isclose(
+        theory.oracle_best_of_n_risk(1, 0.5, bias2=2.0, d=7), 2.0 + 0.25 * 7, rel_tol=1e-9
+    )
     b, tau = 0.6, 0.4  # d = 1: the same as tau^2 g_N(|b| / tau)
     assert math.isclose(
-        theory.oracle_best_of_n_risk(8, tau, b**2, 1),
+        theory.oracle_best_of_n_risk(8, tau, bias2=b**2, d=1),
         tau**2 * theory.expected_min_sq_offset(8, b / tau),
         rel_tol=1e-8,
     )
@@ -131,7 +133,7 @@ def test_oracle_best_of_n_risk_cases_and_monte_carlo():
         .values
     )
     assert abs(
-        loss.mean().item() - theory.oracle_best_of_n_risk(N, tau, bias2, d)
+        loss.mean().item() - theory.oracle_best_of_n_risk(N, tau, bias2=bias2, d=d)
     ) < 4 * loss.std().item() / math.sqrt(len(loss))
 
 
@@ -176,7 +178,7 @@ def test_oracle_risk_d2_is_exactly_2_tau2_over_N(N, tau):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value = theory.oracle_best_of_n_risk(
-            N, tau, 0.0, 2
+            N, tau, bias2=0.0, d=2
         )  # chi^2_2 is exponential: E min = 2 / N
     assert (
         abs(value / (2 * tau**2 / N) - 1) < 1e-12
@@ -192,7 +194,7 @@ def test_oracle_risk_d1_equals_nearest_sample_formula(N, tau, bias2):
     |Z - t|."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        value = theory.oracle_best_of_n_risk(N, tau, bias2, 1)
+        value = theory.oracle_best_of_n_risk(N, tau, bias2=bias2, d=1)
     reference = tau**2 * theory.expected_min_sq_offset(N, math.sqrt(bias2) / tau)
     assert (
         abs(value / reference - 1) < 1e-9
@@ -205,7 +207,7 @@ def test_oracle_risk_d1_equals_nearest_sample_formula(N, tau, bias2):
 def test_oracle_risk_against_high_precision(N, d, lam):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        value = theory.oracle_best_of_n_risk(N, 1.0, lam, d)
+        value = theory.oracle_best_of_n_risk(N, 1.0, bias2=lam, d=d)
     assert abs(value / float(_oracle_mp(N, d, lam)) - 1) < 1e-10
 
 
@@ -217,20 +219,22 @@ def test_oracle_risk_low_dimension_against_monte_carlo(d, N, bias2, tau):
         40_000, N, d, generator=torch.Generator().manual_seed(7 + d), dtype=torch.float64
     )
     loss = ((a + tau * xi) ** 2).sum(-1).min(1).values
-    exact, wrong = theory.oracle_best_of_n_risk([N, N + 1], tau, bias2, d)
+    exact, wrong = theory.oracle_best_of_n_risk([N, N + 1], tau, bias2=bias2, d=d)
     se = loss.std().item() / math.sqrt(len(loss))
     assert abs(loss.mean().item() - exact) < 4 * se
     assert abs(loss.mean().item() - wrong) > 4 * se  # N + 1 in place of N is rejected
 
 
 def test_oracle_risk_vectorised():
-    values = theory.oracle_best_of_n_risk([1, 5, 50], 0.5, np.array([[0.0, 1.0], [2.0, 3.0]]), 4)
+    values = theory.oracle_best_of_n_risk(
+        [1, 5, 50], 0.5, bias2=np.array([[0.0, 1.0], [2.0, 3.0]]), d=4
+    )
     assert values.shape == (3, 2, 2)
     assert np.allclose(
         values[0], 0.25 * 4 + np.array([[0.0, 1.0], [2.0, 3.0]]), rtol=1e-12
     )  # N = 1: mean
     assert math.isclose(
-        values[1, 1, 0], theory.oracle_best_of_n_risk(5, 0.5, 2.0, 4), rel_tol=1e-10
+        values[1, 1, 0], theory.oracle_best_of_n_risk(5, 0.5, bias2=2.0, d=4), rel_tol=1e-10
     )
 
 
@@ -253,7 +257,9 @@ def test_norm_reward_exact_limits():
     rng = np.random.default_rng(8)
     m, w = rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
     assert np.allclose(
-        theory.norm_reward_shrinkage(1, 0.4, np.linalg.norm(m, axis=1), 6), 1.0, rtol=1e-12
+        theory.norm_reward_shrinkage(1, 0.4, mean_norm=np.linalg.norm(m, axis=1), d=6),
+        1.0,
+        rtol=1e-12,
     )
     assert np.allclose(
         theory.norm_reward_risk(1, 0.4, m, w), ((m - w) ** 2).sum(1) + 0.16 * 6, rtol=1e-12
@@ -265,16 +271,20 @@ def test_norm_reward_exact_limits():
         (1000, 1e4),
     ]:  # E[rho A_d(rho sqrt(lam))] = sqrt(lam): E w = m
         assert math.isclose(
-            theory.norm_reward_shrinkage(1, 0.5, 0.5 * math.sqrt(lam), d), 1.0, rel_tol=1e-11
+            theory.norm_reward_shrinkage(1, 0.5, mean_norm=0.5 * math.sqrt(lam), d=d),
+            1.0,
+            rel_tol=1e-11,
         )
     # m = 0: the selected direction is uniform, kappa = E[rho^2] / d, and in d = 2
     # E[rho^2] = 2 / N exactly
-    assert math.isclose(theory.norm_reward_shrinkage(10, 0.4, 0.0, 2), (2 / 10) / 2, rel_tol=1e-12)
+    assert math.isclose(
+        theory.norm_reward_shrinkage(10, 0.4, mean_norm=0.0, d=2), (2 / 10) / 2, rel_tol=1e-12
+    )
     assert math.isclose(
         theory.norm_reward_risk(10, 0.4, np.zeros(2), np.ones(2)), 0.16 * 2 / 10 + 2, rel_tol=1e-12
     )
     assert math.isclose(
-        theory.norm_reward_shrinkage(10, 0.4, 1e-9, 2), 0.1, rel_tol=1e-9
+        theory.norm_reward_shrinkage(10, 0.4, mean_norm=1e-9, d=2), 0.1, rel_tol=1e-9
     )  # continuous at m = 0
 
 
@@ -303,7 +313,7 @@ def test_norm_reward_against_monte_carlo_and_the_gaussian_approximation():
     loss, proj = ((sel - torch.as_tensor(w)) ** 2).sum(-1), sel @ torch.as_tensor(m) / (m @ m)
     se_loss, se_proj = (v.std().item() / math.sqrt(len(v)) for v in (loss, proj))
     assert abs(loss.mean().item() - theory.norm_reward_risk(N, tau, m, w)) < 4 * se_loss
-    kappa = theory.norm_reward_shrinkage(N, tau, float(np.linalg.norm(m)), d)
+    kappa = theory.norm_reward_shrinkage(N, tau, mean_norm=float(np.linalg.norm(m)), d=d)
     assert abs(proj.mean().item() - kappa) < 4 * se_proj
     # the Gaussian (concomitant) approximation of the shrinkage is rejected
     approx = 1 + 2 * tau**2 * theory.expected_min_gaussian(N) / math.sqrt(
@@ -322,7 +332,7 @@ def test_norm_reward_shapes():
         theory.norm_reward_risk(4, 0.3, torch.as_tensor(m), torch.as_tensor(w)),
         theory.norm_reward_risk(4, 0.3, m, w),
     )
-    assert theory.norm_reward_shrinkage([1, 2, 3], 0.3, [0.5, 1.0], 5).shape == (3, 2)
+    assert theory.norm_reward_shrinkage([1, 2, 3], 0.3, mean_norm=[0.5, 1.0], d=5).shape == (3, 2)
 
 
 def _gauss_panels(edges, order):
@@ -480,7 +490,8 @@ def test_gaussian_selection_risk_special_cases_and_batch():
     assert np.allclose(theory.gaussian_selection_risk(1, 0.3, a, c), (a**2).sum(1) + 0.09 * 8)
     oracle = theory.gaussian_selection_risk(30, 0.3, a, a)
     assert np.allclose(
-        oracle, [theory.oracle_gaussian_risk(30, 0.3, 8, float((row**2).sum())) for row in a]
+        oracle,
+        [theory.oracle_gaussian_risk(30, 0.3, d=8, bias2=float((row**2).sum())) for row in a],
     )
     assert np.allclose(
         theory.gaussian_selection_risk(30, 0.3, a, c),
@@ -496,17 +507,19 @@ def test_oracle_closed_forms_minimise_the_gaussian_risk():
     d, B = 50, 20.0
     for N in (2, 10, 300):
         result = optimize.minimize_scalar(
-            lambda tau, N=N: theory.oracle_gaussian_risk(N, tau, d, B),
+            lambda tau, N=N: theory.oracle_gaussian_risk(N, tau, d=d, bias2=B),
             bounds=(0, 3),
             method="bounded",
             options={"xatol": 1e-10},
         )
-        assert math.isclose(theory.oracle_optimal_temperature(N, d, B), result.x, rel_tol=1e-5)
-        assert math.isclose(theory.oracle_optimal_risk(N, d, B), result.fun, rel_tol=1e-10)
+        assert math.isclose(
+            theory.oracle_optimal_temperature(N, d=d, bias2=B), result.x, rel_tol=1e-5
+        )
+        assert math.isclose(theory.oracle_optimal_risk(N, d=d, bias2=B), result.fun, rel_tol=1e-10)
     with pytest.raises(ValueError, match="n_samples"):
-        theory.oracle_optimal_risk(1000, 4, B)  # 2 e_N^2 > d: outside the approximation
+        theory.oracle_optimal_risk(1000, d=4, bias2=B)  # 2 e_N^2 > d: outside the approximation
     with pytest.raises(ValueError, match="n_samples"):
-        theory.oracle_optimal_temperature(1000, 4, B)
+        theory.oracle_optimal_temperature(1000, d=4, bias2=B)
 
 
 def test_nearest_sample_asymptote():
@@ -560,8 +573,8 @@ def test_errors_name_the_argument():
         (lambda: theory.expected_nearest_offset(3, [0.0, float("inf")]), "t"),
         (lambda: theory.best_of_n_risk_1d(3, 0.0, 0.0, 0.0, 0.0), "tau"),
         (lambda: theory.best_of_n_risk_1d(3, 1.0, float("nan"), 0.0, 0.0), "mean"),
-        (lambda: theory.oracle_best_of_n_risk(3, 1.0, -1.0, 2), "bias2"),
-        (lambda: theory.oracle_best_of_n_risk(3, 1.0, 1.0, 0), "d"),
+        (lambda: theory.oracle_best_of_n_risk(3, 1.0, bias2=-1.0, d=2), "bias2"),
+        (lambda: theory.oracle_best_of_n_risk(3, 1.0, bias2=1.0, d=0), "d"),
         (lambda: theory.gaussian_selection_risk(3, 1.0, np.zeros(3), np.zeros(4)), "score_offset"),
         (
             lambda: theory.gaussian_selection_risk(3, 1.0, np.zeros(3), np.zeros(3), np.eye(2)),
@@ -572,17 +585,17 @@ def test_errors_name_the_argument():
             "risk_offset",
         ),
         (lambda: theory.gaussian_selection_risk(3, -1.0, np.zeros(3), np.zeros(3)), "tau"),
-        (lambda: theory.oracle_gaussian_risk(3, 1.0, 2, -1.0), "bias2"),
+        (lambda: theory.oracle_gaussian_risk(3, 1.0, d=2, bias2=-1.0), "bias2"),
         (lambda: theory.nearest_sample_asymptote(3, 1.0, spread=0.0), "spread"),
         (lambda: theory.least_squares_risk(3, 5, 1.0), "n"),
         (lambda: theory.least_squares_risk(8, 5, -1.0), "sigma2"),
         (lambda: theory.min_norm_risk(5, 5, 1.0), "n"),
         (lambda: theory.min_norm_risk(2, 5, 1.0, psi2=0.0), "psi2"),
         (lambda: theory.in_context_limit_risk(2, 5, 1.0, -0.1), "tau"),
-        (lambda: theory.oracle_best_of_n_risk([3, 0], 1.0, 1.0, 2), "n_samples"),
-        (lambda: theory.oracle_best_of_n_risk(3, 1.0, [1.0, float("nan")], 2), "bias2"),
-        (lambda: theory.norm_reward_shrinkage(3, 1.0, -1.0, 2), "mean_norm"),
-        (lambda: theory.norm_reward_shrinkage(3, 0.0, 1.0, 2), "tau"),
+        (lambda: theory.oracle_best_of_n_risk([3, 0], 1.0, bias2=1.0, d=2), "n_samples"),
+        (lambda: theory.oracle_best_of_n_risk(3, 1.0, bias2=[1.0, float("nan")], d=2), "bias2"),
+        (lambda: theory.norm_reward_shrinkage(3, 1.0, mean_norm=-1.0, d=2), "mean_norm"),
+        (lambda: theory.norm_reward_shrinkage(3, 0.0, mean_norm=1.0, d=2), "tau"),
         (lambda: theory.norm_reward_risk(3, 1.0, np.zeros(3), np.zeros(4)), "target"),
         (lambda: theory.norm_reward_risk(3, 1.0, np.full(3, np.inf), np.zeros(3)), "mean"),
         (lambda: theory.norm_reward_risk(2.5, 1.0, np.zeros(3), np.zeros(3)), "n_samples"),

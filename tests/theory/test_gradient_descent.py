@@ -57,7 +57,7 @@ def test_gd_filter_limits_and_errors():
     assert torch.allclose(theory.gd_filter(s, eta=0.1, steps=None, lam=0.3), 1 / (s + 0.3))
     with pytest.raises(ValueError, match="s \\+ lam"):
         theory.gd_filter(s, eta=0.1, steps=None)
-    with pytest.raises(ValueError, match="s must"):
+    with pytest.raises(TypeError, match="s must"):
         theory.gd_filter([0.5], eta=0.1, steps=2)
     with pytest.raises(ValueError, match="steps"):
         theory.gd_filter(s, eta=0.1, steps=1.5)
