@@ -77,6 +77,13 @@ class _Slider:
 # ---------------------------------------------------------------- Chapter 1: one step of GD
 
 
+def _blank(fig: Figure) -> None:
+    """Clear ``fig`` for a redraw; anything but a matplotlib Figure is refused."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib.figure.Figure, got {type(fig).__name__}")
+    fig.clear()
+
+
 def _one_step_params(n, d, sigma2) -> tuple[int, int, float]:
     return integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
 
@@ -91,7 +98,7 @@ def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
     n, R(eta*(n) I) at m examples; both from :mod:`icl.theory.one_step`.
     """
     n, d, sigma2 = _one_step_params(n, d, sigma2)
-    fig.clear()
+    _blank(fig)
     ax_eta, ax_n = fig.subplots(1, 2)
     eta_star = theory.optimal_step(n, d, sigma2)
     etas = np.linspace(0.0, 2 * eta_star, 121)
@@ -198,7 +205,7 @@ def chains_update(
     p = _chain_prompts(n, d, sigma2)
     s = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n).clamp(min=0)
     kept = eta * (s[:, -1] + delta2) <= 1
-    fig.clear()
+    _blank(fig)
     ax = fig.subplots()
     ax.set(
         xlabel="thought t (GD steps)",
@@ -351,7 +358,7 @@ def votes_update(
         float(w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a))
         for N in grid
     ]
-    fig.clear()
+    _blank(fig)
     ax_one, ax_all = fig.subplots(1, 2)
     ax_one.plot(grid, votes, "-o", ms=3, color="C1", label="majority vote of N")
     ax_one.axhline(

@@ -1072,8 +1072,51 @@ ALSO_VALID = {
     "icl.validation.array": {"value": {"negative"}},
 }
 
+
 # Callables that take no bad input by construction: no parameters, or records built by the package
 # whose fields the functions reading them validate.
+def _figure():
+    from matplotlib.figure import Figure
+
+    return Figure()
+
+
+# --- icl.explorers: the update functions draw into a matplotlib Figure; the panels take the same
+# parameters as keywords ---
+SPECS.update(
+    {
+        "icl.explorers.one_step_update": Spec(
+            lambda: {"fig": _figure(), "n": 12, "d": 4, "sigma2": 0.5}
+        ),
+        "icl.explorers.chains_update": Spec(
+            lambda: {
+                "fig": _figure(),
+                "n": 12,
+                "d": 4,
+                "sigma2": 0.5,
+                "eta": 0.05,
+                "delta2": 0.1,
+                "steps": 40,
+                "n_chains": 4,
+            }
+        ),
+        "icl.explorers.votes_update": Spec(
+            lambda: {
+                "fig": _figure(),
+                "n": 12,
+                "d": 3,
+                "sigma2": 0.25,
+                "temperature": 1.0,
+                "n_votes": 9,
+            }
+        ),
+        "icl.explorers.one_step_panel": Spec(lambda: {"n": 12, "d": 4, "sigma2": 0.5}),
+        "icl.explorers.chains_panel": Spec(lambda: {"n": 12, "steps": 40, "n_chains": 4}),
+        "icl.explorers.votes_panel": Spec(lambda: {"n": 12, "temperature": 1.0, "n_votes": 9}),
+    }
+)
+
+
 NO_BAD_INPUT = {
     "icl.harness.runtime.device": "no parameters",
     "icl.harness.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
