@@ -307,3 +307,68 @@ def soft_selection_1d_averaged(
         )
         out.append(value)
     return out[0], out[1]
+
+
+def coverage_exponents(n: int, d: int, sigma2: float, eta: float, temperature: float):
+    """(a, b) of the law 1 - pass@k ~ C k^{-a} (log k)^b for one ±1 coefficient of Chapter 5's
+    model sampled at temperature T, as k -> infinity.
+
+    One sample is right with probability p = sigmoid(c u), c = 2 eta / (n T), u the margin
+    (:func:`icl.theory.margin_density`, variance-gamma with lam = n/2, alpha = sqrt(1 + s2) / s2,
+    beta = 1 / s2, s2 = d - 1 + sigma2), whose left tail is f(u) ~ K |u|^{lam-1} e^{-(alpha+beta)|u|}.
+    With q = e^{-c|u|} ~ p, E(1 - p)^k ~ int q^{a-1} (log 1/q)^{lam-1} e^{-kq} dq, so
+
+        a = (alpha + beta) / c = (1 + sqrt(1 + s2)) n T / (2 eta s2),    b = n/2 - 1
+
+    (a = (1 + sqrt(1 + s2)) / 2 at the calibrated temperature eta s2 / n). The law needs
+    (log k) / c far in the margin's left tail, beyond the bulk and beyond (n/2)^2 / alpha, where
+    the Bessel function's asymptotic form holds.
+    """
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    eta = real("eta", eta, minimum=0.0, strict=True)
+    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    s2 = d - 1 + sigma2
+    if s2 <= 0:
+        raise ValueError("coverage_exponents needs d >= 2 or sigma2 > 0")
+    return (1 + math.sqrt(1 + s2)) * n * temperature / (2 * eta * s2), n / 2 - 1
+
+
+def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: float):
+    """1 - pass@k = E[(1 - sigmoid(c u))^k], c = 2 eta / (n T), for one ±1 coefficient of Chapter
+    5's model (u the margin, :func:`icl.theory.margin_density`): the probability that none of k
+    samples at temperature T is right. ``k``: an int >= 1 or an array of them.
+
+    Adaptive quadrature in u; the kernel exp(-k log(1 + e^{cu})) is a smoothed step at
+    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points.
+    """
+    from icl.theory.binary_decoding import margin_density
+
+    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    eta = real("eta", eta, minimum=0.0, strict=True)
+    temperature = real("temperature", temperature, minimum=0.0, strict=True)
+    ks = np.atleast_1d(np.asarray(k))
+    if ks.dtype.kind not in "iu" or np.any(ks < 1):
+        raise ValueError("k must hold integers >= 1")
+    c = 2 * eta / (n * temperature)
+    s2 = d - 1 + sigma2
+    width = math.sqrt(n * (2 + s2))
+    out = []
+    for kk in ks:
+
+        def integrand(u, kk=int(kk)):
+            return margin_density(u, n, d, sigma2) * np.exp(-kk * np.logaddexp(0.0, c * u))
+
+        step = -math.log(kk) / c
+        points = sorted(
+            {step + j / c for j in (-30, -10, -3, -1, 0, 1, 3, 10)} | {-width, 0.0, n, n + width}
+        )
+        edges = [-np.inf, *points, n + 40 * width, np.inf]
+        out.append(
+            sum(
+                integrate.quad(integrand, lo, hi, limit=400, epsabs=0.0, epsrel=1e-11)[0]
+                for lo, hi in zip(edges[:-1], edges[1:])
+                if hi > lo
+            )
+        )
+    values = np.array(out)
+    return float(values[0]) if np.ndim(k) == 0 else values
