@@ -23,20 +23,6 @@ from icl.theory.best_of_n import (
     oracle_optimal_risk,
     oracle_optimal_temperature,
 )
-from icl.theory.budget import (
-    BudgetSplit,
-    ChainTerms,
-    best_of_n_kl,
-    best_split,
-    compute_optimal_split,
-    coverage_exponents,
-    coverage_miss,
-    prompt_averaged_chain_terms,
-    ridge_limit_risk,
-    soft_selection_1d_averaged,
-    soft_selection_tilt,
-    gaussian_kl,
-)
 from icl.theory.binary_decoding import (
     calibration_temperature,
     greedy_exact_recovery,
@@ -50,6 +36,20 @@ from icl.theory.binary_decoding import (
     unbiased_pass_at_k,
     vote_sign_accuracy,
     votes_needed,
+)
+from icl.theory.budget import (
+    BudgetSplit,
+    ChainTerms,
+    best_of_n_kl,
+    best_split,
+    compute_optimal_split,
+    coverage_exponents,
+    coverage_miss,
+    gaussian_kl,
+    prompt_averaged_chain_terms,
+    ridge_limit_risk,
+    soft_selection_1d_averaged,
+    soft_selection_tilt,
 )
 from icl.theory.gradient_descent import (
     bayes_ridge_penalty,

@@ -156,7 +156,8 @@ def prompt_averaged_chain_terms(
 def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *, psi2=1.0):
     """The N, T -> infinity limit of the budget's risk: the prompt-averaged risk of ridge with
     penalty level^2, E sum_j [psi2 delta2^2 + (sigma2 / n) s_j] / (s_j + delta2)^2, over the
-    typical designs eta (s_max + delta2) <= 2 (quadrature, :func:`icl.theory.wishart_linear_statistic`).
+    typical designs eta (s_max + delta2) <= 2 (quadrature,
+    :func:`icl.theory.wishart_linear_statistic`).
     """
     n, d, sigma2, eta, delta2, psi2 = _chain_arguments(n, d, sigma2, eta, level, psi2)
     return wishart_linear_statistic(
@@ -294,8 +295,10 @@ def soft_selection_1d_averaged(
             h, v = (eta / tau**2 + 2 / beta) / precision, 1 / precision
         risk = psi2 * (h * S - 1) ** 2 + h**2 * sigma2 * S / n + v
         kl = (
-            v / tau**2 - 1 - math.log(v / tau**2) + (h - eta) ** 2 * (psi2 * S**2 + sigma2 * S / n)
-            / tau**2
+            v / tau**2
+            - 1
+            - math.log(v / tau**2)
+            + (h - eta) ** 2 * (psi2 * S**2 + sigma2 * S / n) / tau**2
         ) / 2
         return risk, kl
 
@@ -303,7 +306,12 @@ def soft_selection_1d_averaged(
     out = []
     for k in range(2):
         value, _ = integrate.quad(
-            lambda q: parts(q / n)[k] * law.pdf(q), 0, np.inf, epsabs=0, epsrel=1e-12, limit=200
+            lambda q, k=k: parts(q / n)[k] * law.pdf(q),
+            0,
+            np.inf,
+            epsabs=1e-14,
+            epsrel=1e-12,
+            limit=200,
         )
         out.append(value)
     return out[0], out[1]
@@ -315,7 +323,8 @@ def coverage_exponents(n: int, d: int, sigma2: float, eta: float, temperature: f
 
     One sample is right with probability p = sigmoid(c u), c = 2 eta / (n T), u the margin
     (:func:`icl.theory.margin_density`, variance-gamma with lam = n/2, alpha = sqrt(1 + s2) / s2,
-    beta = 1 / s2, s2 = d - 1 + sigma2), whose left tail is f(u) ~ K |u|^{lam-1} e^{-(alpha+beta)|u|}.
+    beta = 1 / s2, s2 = d - 1 + sigma2), whose left tail is
+    f(u) ~ K |u|^{lam-1} e^{-(alpha+beta)|u|}.
     With q = e^{-c|u|} ~ p, E(1 - p)^k ~ int q^{a-1} (log 1/q)^{lam-1} e^{-kq} dq, so
 
         a = (alpha + beta) / c = (1 + sqrt(1 + s2)) n T / (2 eta s2),    b = n/2 - 1
