@@ -22,7 +22,14 @@ returned with it.
 
 **Best-of-N as a change of distribution.** For a continuous score, the minimum of N i.i.d. scores
 has density N (1 - F)^{N-1} f, so best-of-N has KL divergence from the base sampler
-E log(N (1 - U)^{N-1}) = log N - (N - 1) / N with U ~ Beta(1, N) (:func:`best_of_n_kl`).
+E log(N (1 - U)^{N-1}) = log N - (N - 1) / N with U ~ Beta(1, N) (:func:`best_of_n_kl`). Soft
+selection (weights e^{-score / beta}) tends as N -> infinity to the base law tilted by
+e^{-score / beta}, Gaussian for a Gaussian sampler and a quadratic score
+(:func:`soft_selection_tilt`, prompt-averaged in d = 1 by :func:`soft_selection_1d_averaged`).
+
+**Coverage.** For one ±1 coefficient of Chapter 5's model, 1 - pass@k = E(1 - p)^k
+(:func:`coverage_miss`) falls as C k^{-a} (log k)^b at a fixed temperature
+(:func:`coverage_exponents`), and is smallest at the temperature (k - 1) T_cal.
 """
 
 from __future__ import annotations
