@@ -259,13 +259,6 @@ def soft_selection_tilt(mean, tau: float, beta: float, curvature, center):
     )
 
 
-def gaussian_kl(mean1, var1, mean0, var0):
-    """KL(N(mean1, var1) || N(mean0, var0)) = [var1 / var0 + (mean1 - mean0)^2 / var0 - 1 -
-    log(var1 / var0)] / 2, elementwise."""
-    ratio = np.asarray(var1) / np.asarray(var0)
-    return (ratio + (np.asarray(mean1) - mean0) ** 2 / var0 - 1 - np.log(ratio)) / 2
-
-
 def soft_selection_1d_averaged(
     beta: float, tau: float, *, n: int, sigma2: float, eta: float, reward: str, psi2: float = 1.0
 ) -> tuple[float, float]:
