@@ -18,7 +18,8 @@ produces answers, a technique aggregates them, and the theory predicts the resul
   and exact accuracies given an answer distribution;
 - :mod:`icl.theory`: the closed forms, one module per chapter (:mod:`icl.theory.one_step`,
   :mod:`icl.theory.gradient_descent`, :mod:`icl.theory.wishart`, :mod:`icl.theory.noisy_chains`,
-  :mod:`icl.theory.best_of_n`, :mod:`icl.theory.binary_decoding`, :mod:`icl.theory.sparse_chains`),
+  :mod:`icl.theory.best_of_n`, :mod:`icl.theory.binary_decoding`, :mod:`icl.theory.sparse_chains`,
+  :mod:`icl.theory.budget`),
   all re-exported from :mod:`icl.theory`;
 - :mod:`icl.experiments`: experiments shared by the chapters, the scripts and the benchmark
   (Chapter 6's sparse vote);
