@@ -1073,6 +1073,40 @@ ALSO_VALID = {
 }
 
 
+# --- icl.theory.budget (Chapter 8); small design samples keep each case fast ---
+BUDGET_CHAINS = dict(n=8, d=5, sigma2=0.5, eta=0.1, level=0.5)
+SPECS.update(
+    {
+        "icl.theory.budget.prompt_averaged_chain_terms": Spec(
+            lambda: dict(**BUDGET_CHAINS, steps=20, designs=16), allow={"steps": {"zero"}}
+        ),
+        "icl.theory.budget.ridge_limit_risk": _theory(**BUDGET_CHAINS),
+        "icl.theory.budget.best_split": Spec(
+            lambda: {
+                "bias2": np.linspace(2.0, 1.0, 21),
+                "trace": np.linspace(0.0, 0.1, 21),
+                "budget": 50,
+            }
+        ),
+        "icl.theory.budget.compute_optimal_split": _theory(**BUDGET_CHAINS, budget=100, designs=16),
+        "icl.theory.budget.best_of_n_kl": _theory(n_samples=4),
+        "icl.theory.budget.soft_selection_tilt": Spec(
+            lambda: dict(mean=0.2, tau=0.3, beta=0.5, curvature=1.0, center=0.1),
+            allow={"curvature": {"zero"}},  # a flat score: no tilt
+        ),
+        "icl.theory.budget.soft_selection_1d_averaged": _theory(
+            beta=0.5, tau=0.3, n=6, sigma2=3.0, eta=6 / 11, reward="in-context loss"
+        ),
+        "icl.theory.budget.coverage_exponents": _theory(
+            n=20, d=10, sigma2=0.25, eta=1.0, temperature=0.5
+        ),
+        "icl.theory.budget.coverage_miss": _theory(
+            k=8, n=20, d=10, sigma2=0.25, eta=1.0, temperature=0.5
+        ),
+    }
+)
+
+
 # Callables that take no bad input by construction: no parameters, or records built by the package
 # whose fields the functions reading them validate.
 def _figure():
@@ -1118,6 +1152,8 @@ SPECS.update(
 
 
 NO_BAD_INPUT = {
+    "icl.theory.budget.ChainTerms": "a record that prompt_averaged_chain_terms builds",
+    "icl.theory.budget.BudgetSplit": "a record that compute_optimal_split builds",
     "icl.harness.runtime.device": "no parameters",
     "icl.harness.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
     "icl.harness.runtime.one_thread_on_cpu": "no parameters",

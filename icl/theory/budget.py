@@ -41,7 +41,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from icl.theory.wishart import wishart_eigenvalue_density, wishart_linear_statistic
-from icl.validation import integer, real
+from icl.validation import array, integer, real
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
 
@@ -178,6 +178,13 @@ def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *,
 def best_split(bias2: np.ndarray, trace: np.ndarray, budget: int) -> tuple[int, int, float]:
     """min over integers N, T >= 1 with N T <= B of bias2[T] + trace[T] / N, given the curves for
     t = 0..T_max: (N*, T*, R*). For each T the best N is floor(B / T) (the risk falls with N)."""
+    bias2 = array("bias2", bias2, minimum=0.0)
+    trace = array("trace", trace, minimum=0.0)
+    if bias2.ndim != 1 or bias2.shape != trace.shape or len(bias2) < 2:
+        raise ValueError(
+            "bias2 and trace must be 1-d arrays of one length >= 2 (t = 0..T_max), got shapes"
+            f" {bias2.shape} and {trace.shape}"
+        )
     budget = integer("budget", budget)
     steps = np.arange(1, min(budget, len(bias2) - 1) + 1)
     risk = bias2[steps] + trace[steps] / (budget // steps)
@@ -250,13 +257,10 @@ def soft_selection_tilt(mean, tau: float, beta: float, curvature, center):
     """
     tau = real("tau", tau, minimum=0.0, strict=True)
     beta = real("beta", beta, minimum=0.0, strict=True)
-    curvature = np.asarray(curvature, dtype=float)
-    if np.any(curvature < 0):
-        raise ValueError("curvature must be >= 0 (a score that is a convex quadratic)")
+    mean, center = array("mean", mean), array("center", center)
+    curvature = array("curvature", curvature, minimum=0.0)  # a convex quadratic score
     precision = 1 / tau**2 + 2 * curvature / beta
-    return (np.asarray(mean) / tau**2 + 2 * curvature * np.asarray(center) / beta) / precision, (
-        1 / precision
-    )
+    return (mean / tau**2 + 2 * curvature * center / beta) / precision, 1 / precision
 
 
 def soft_selection_1d_averaged(
