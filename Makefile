@@ -1,11 +1,18 @@
 # `make book` builds the HTML book; `make test` builds it and runs every test; `make lint` checks the
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
+# `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
+# Python at hand (.venv's if present, else python3: the GPU machine has no .venv) and publishes the
+# summary to book/data/gpu_run.json; `make gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch01 ch06"` is CI's.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint format clean
+.PHONY: book test lint format clean gpu-check
+
+RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_SCALE ?= full
+RUN_CHAPTERS ?=
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +26,10 @@ book: $(STAMP)
 
 test: book
 	$(BIN)/python -m pytest --nbval
+
+gpu-check:
+	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner \
+		$(if $(RUN_CHAPTERS),--chapters $(RUN_CHAPTERS)) $(if $(filter full,$(GPU_SCALE)),--publish)
 
 PYTHON_SOURCES := icl tests scripts _ext book/conftest.py
 CHAPTERS := $(shell grep -l "^kernelspec:" book/*.md)
