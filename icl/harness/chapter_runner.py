@@ -223,7 +223,7 @@ def execute(path: Path) -> None:
             continue
         magic = next((ln for ln in cell.source.splitlines() if _MAGIC.match(ln)), None)
         if magic is not None:
-            raise ValueError(f"{path.name}, cell at line {cell.line}: IPython magic {magic!r} is not run")
+            raise ValueError(f"{path.name}, line {cell.line}: IPython magic {magic!r} is not run")
         code = compile("\n" * (cell.line - 1) + cell.source, str(path), "exec")
         try:
             exec(code, namespace)
@@ -379,13 +379,15 @@ def run_book(
     env.update(
         ICL_CLAIMS_DIR=str(out / "claims"),
         MPLBACKEND="Agg",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(root), _PACKAGE_PARENT, env.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(root), _PACKAGE_PARENT, env.get("PYTHONPATH")])
+        ),
     )
     scale = runtime.scale()
     summary = {
         **machine_facts(),
         "commit": _git_commit(root),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m icl.harness.chapter_runner " + " ".join(sys.argv[1:]),
         "chapters": [],
     }
