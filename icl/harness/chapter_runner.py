@@ -211,7 +211,8 @@ def install_display_stub() -> None:
 
 def execute(path: Path) -> None:
     """Execute the code cells of the chapter at ``path`` in one namespace, in its folder (raises
-    what a cell raises, with the cell's line in the chapter in its traceback)."""
+    what a cell raises, with the cell's line in the chapter in its traceback); print each cell's
+    wall time, so that a chapter's log shows where its time went."""
     path = path.resolve()
     cells = code_cells(path.read_text(encoding="utf-8"))
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -225,12 +226,14 @@ def execute(path: Path) -> None:
         if magic is not None:
             raise ValueError(f"{path.name}, line {cell.line}: IPython magic {magic!r} is not run")
         code = compile("\n" * (cell.line - 1) + cell.source, str(path), "exec")
+        start = time.perf_counter()
         try:
             exec(code, namespace)
         except Exception:
             if "raises-exception" not in cell.tags:
                 raise
         _close_figures()
+        print(f"[chapter_runner] cell at line {cell.line}: {time.perf_counter() - start:.2f} s")
 
 
 def _close_figures() -> None:
