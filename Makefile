@@ -2,17 +2,19 @@
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
 # Python at hand (.venv's if present, else python3: the GPU machine has no .venv) and publishes the
-# summary to book/data/gpu_run.json; `make gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch01 ch06"` is CI's.
+# summary to book/data/gpu_run.json (results in _build/gpu_run, or GPU_OUT); `make gpu-check-ci` is
+# CI's: the same command on the CPU at ICL_SCALE=smoke in float32, on two chapters.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint format clean gpu-check
+.PHONY: book test lint format clean gpu-check gpu-check-ci
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
 RUN_CHAPTERS ?=
+GPU_OUT ?=
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +30,11 @@ test: book
 	$(BIN)/python -m pytest --nbval
 
 gpu-check:
-	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner \
+	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
 		$(if $(RUN_CHAPTERS),--chapters $(RUN_CHAPTERS)) $(if $(filter full,$(GPU_SCALE)),--publish)
+
+gpu-check-ci: $(STAMP)
+	ICL_DTYPE=float32 $(MAKE) gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch02 ch06" GPU_OUT=_build/gpu_run_ci
 
 PYTHON_SOURCES := icl tests scripts _ext book/conftest.py
 CHAPTERS := $(shell grep -l "^kernelspec:" book/*.md)
