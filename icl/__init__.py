@@ -25,7 +25,8 @@ produces answers, a technique aggregates them, and the theory predicts the resul
 - :mod:`icl.harness`: the book's machinery: :mod:`icl.harness.runtime` (device, dtype, scale,
   seeds, timer), :mod:`icl.harness.montecarlo` (estimates with standard errors),
   :mod:`icl.harness.claims` (recorded checks and measurements), :mod:`icl.harness.report` (the
-  generated appendices), :mod:`icl.harness.bench` (the benchmark);
+  generated appendices), :mod:`icl.harness.bench` (the benchmark),
+  :mod:`icl.harness.chapter_runner` (the chapters without Jupyter: the GPU run);
 - :mod:`icl.validation`: the argument checks every module uses.
 
 The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import
