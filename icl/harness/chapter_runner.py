@@ -366,10 +366,14 @@ def chapter_paths(book: Path, names: list[str] | None) -> list[Path]:
 
 
 def run_book(
-    root: Path, out: Path, chapters: list[str] | None = None, budgets: float | None = None
+    root: Path,
+    out: Path,
+    chapters: list[str] | None = None,
+    budgets: float | dict[str, float] | None = None,
 ) -> dict:
     """Run the chosen chapters of the book at ``root`` into ``out`` and return the summary (also
-    written to ``out/summary.json``). ``budgets`` overrides every chapter's budget (seconds)."""
+    written to ``out/summary.json``). ``budgets`` (seconds) overrides every chapter's budget, or
+    those of the chapters it names."""
     from icl.harness import runtime
 
     root, out = root.resolve(), out.resolve()
@@ -396,7 +400,9 @@ def run_book(
     }
     start = time.perf_counter()
     for path in chapter_paths(root / "book", chapters):
-        seconds = budgets or budget(path.stem.split("_")[0], scale)
+        name = path.stem.split("_")[0]
+        given = budgets.get(name) if isinstance(budgets, dict) else budgets
+        seconds = given or budget(name, scale)
         result = run_chapter(path, out, seconds, env)
         summary["chapters"].append(asdict(result))
         worst = "-" if result.worst_z is None else f"{result.worst_z:.2f}"

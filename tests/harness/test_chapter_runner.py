@@ -108,13 +108,13 @@ def test_run_book_records_status_checks_and_budget(tmp_path, monkeypatch):
     slow = FRONT + "\n```{code-cell} ipython3\nimport time\n\ntime.sleep(30)\n```\n"
     root = _book(tmp_path, {"ch90_fake": PASSING, "ch91_bad": failing, "ch92_slow": slow})
     out = tmp_path / "results"
-    summary = chapter_runner.run_book(root, out, budgets=8)
+    summary = chapter_runner.run_book(root, out, budgets={"ch90": 300, "ch91": 300, "ch92": 4})
     by_name = {c["chapter"]: c for c in summary["chapters"]}
     assert list(by_name) == ["ch90", "ch91", "ch92"]
     assert by_name["ch90"]["status"] == "passed", (out / "logs" / "ch90.log").read_text()
     assert by_name["ch90"]["checks"] == 1 and by_name["ch90"]["worst_z"] == 0.0
     assert by_name["ch91"]["status"] == "failed" and "ZeroDivisionError" in by_name["ch91"]["error"]
-    assert by_name["ch92"]["status"] == "over budget" and by_name["ch92"]["seconds"] < 20
+    assert by_name["ch92"]["status"] == "over budget" and by_name["ch92"]["seconds"] < 25
     assert not summary["passed"] and summary["device"] == "cpu"
     written = json.loads((out / "summary.json").read_text())
     assert written["chapters"][0]["claims"][0]["claim_id"] == "ch90-mean"
