@@ -393,7 +393,7 @@ def run_book(
     scale = runtime.scale()
     summary = {
         **machine_facts(),
-        "commit": _git_commit(root),
+        "commit": _git_commit(root) or os.environ.get("ICL_COMMIT"),  # a copy without .git
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m icl.harness.chapter_runner " + " ".join(sys.argv[1:]),
         "chapters": [],
