@@ -422,6 +422,9 @@ def run_book(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m icl.harness.chapter_runner [--chapters ...] [--out DIR] [--budget S]
+    [--publish]``: run the chapters, print one line per chapter and a summary; return 0 when every
+    chapter passed, else 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chapters", nargs="*", help="chapter names (ch01 ...); default all")
     parser.add_argument("--out", type=Path, help="results folder (default _build/gpu_run)")
