@@ -1,12 +1,22 @@
 # `make book` builds the HTML book; `make test` builds it and runs every test; `make lab` starts
 # JupyterLab on the repository (the chapters' .md sources open as notebooks); `make lint` checks the
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
+# `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
+# Python at hand (.venv's if present, else python3: the GPU machine has no .venv) and publishes the
+# summary to book/data/gpu_run.json (results in _build/gpu_run, or GPU_OUT); `make gpu-check-ci` is
+# CI's: the same command on the CPU at ICL_SCALE=smoke in float32, on two chapters.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean
+.PHONY: book test lab lint format clean gpu-check gpu-check-ci
+
+RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_SCALE ?= full
+RUN_CHAPTERS ?=
+GPU_OUT ?=
+PYTEST_WORKERS ?= -n 2 --dist loadscope
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +25,28 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-book: $(STAMP)
+# The build caches executed chapters (jupyter-cache, keyed on their code cells); what they import or
+# read is not in that key, so the cache is cleared whenever icl/, book/data/ or requirements.txt change.
+CACHE_INPUTS := $(shell find icl book/data -type f -not -name '*.pyc' 2>/dev/null) requirements.txt
+CACHE_STAMP := _build/.cache_inputs
+
+$(CACHE_STAMP): $(CACHE_INPUTS)
+	rm -rf _build/.jupyter_cache
+	mkdir -p _build && touch $@
+
+book: $(STAMP) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 
+# nbval executes every chapter afresh (the test); its records go beside the build's, not over them.
 test: book
-	$(BIN)/python -m pytest --nbval
+	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims $(BIN)/python -m pytest --nbval $(PYTEST_WORKERS)
+
+gpu-check:
+	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
+		$(if $(RUN_CHAPTERS),--chapters $(RUN_CHAPTERS)) $(if $(filter full,$(GPU_SCALE)),--publish)
+
+gpu-check-ci: $(STAMP)
+	ICL_DTYPE=float32 $(MAKE) gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch02 ch06" GPU_OUT=_build/gpu_run_ci
 
 # jupyter_config/labconfig makes jupytext's notebook view the default for .md files; JUPYTER_PATH puts
 # the environment's `python3` kernel (its own Python) first; as root (containers) it needs --allow-root.

@@ -26,7 +26,8 @@ produces answers, a technique aggregates them, and the theory predicts the resul
 - :mod:`icl.harness`: the book's machinery: :mod:`icl.harness.runtime` (device, dtype, scale,
   seeds, timer), :mod:`icl.harness.montecarlo` (estimates with standard errors),
   :mod:`icl.harness.claims` (recorded checks and measurements), :mod:`icl.harness.report` (the
-  generated appendices), :mod:`icl.harness.bench` (the benchmark);
+  generated appendices), :mod:`icl.harness.bench` (the benchmark),
+  :mod:`icl.harness.chapter_runner` (the chapters without Jupyter: the GPU run);
 - :mod:`icl.explorers`: the chapters' live explorers, sliders that redraw the exact curves of
   :mod:`icl.theory` (Chapters 1, 3 and 5; ``ipywidgets``);
 - :mod:`icl.validation`: the argument checks every module uses.

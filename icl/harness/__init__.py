@@ -7,14 +7,16 @@
 - :mod:`icl.harness.claims`: recorded checks (``check``, ``check_paired``) and measurements
   (``measure``), one ``start_chapter`` per chapter;
 - :mod:`icl.harness.report`: the generated appendices (the claims table, the run's environment);
-- :mod:`icl.harness.bench`: the benchmark, ``python -m icl.harness.bench``.
+- :mod:`icl.harness.bench`: the benchmark, ``python -m icl.harness.bench``;
+- :mod:`icl.harness.chapter_runner`: the chapters run without Jupyter, each under a time budget
+  (the GPU run), ``python -m icl.harness.chapter_runner``.
 
 The modules are imported on first use (``from icl.harness import claims``).
 """
 
 import importlib
 
-__all__ = ["bench", "claims", "montecarlo", "report", "runtime"]
+__all__ = ["bench", "chapter_runner", "claims", "montecarlo", "report", "runtime"]
 
 
 def __getattr__(name: str):

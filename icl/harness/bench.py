@@ -1,17 +1,29 @@
-"""Benchmark of the heavy kernels against the straightforward loop the authors' prototype uses.
+"""Benchmark of the heavy kernels against the straightforward loop the authors' prototype uses,
+and against the machine's measured limit for the same work (a roofline).
 
 For each kernel, one fixed workload is run twice in the same process: by the
 ``icl`` implementation (all N samples of all prompts advance together) and by
 a loop over the N samples, one chain at a time (vectorised over prompts only,
 as in the prototype). Both must agree in distribution: the per-prompt metric's
 means are compared within their standard errors (|difference| <= 4 SE of the
-difference). Reported: seconds, speed-up, throughput in chain-steps per second
-and, on a GPU, the achieved FLOP rate against the device's peak when known.
+difference).
+
+The roofline: each kernel's batched implementation does a known amount of primitive work
+(:class:`Work`): batched matrix products of given shapes, a count of random variates (normal
+or exponential) and, on a GPU, a count of bytes through memory. The same run measures the
+machine's rate for each primitive at those same shapes and counts (a batched product of the
+same shape repeated, variates drawn in tensors of the same shape, and on a GPU a large
+device-to-device copy for the memory bandwidth). The *limit* is the time the slowest of
+these needs for the kernel's work, and the *fraction of the limit* is that time over the
+kernel's own: 100 % means the kernel runs as fast as its slowest primitive alone allows.
+Reported: seconds, speed-up over the loop, throughput in chain-steps per second, GFLOP/s,
+the limit and the fraction of it.
 
     python -m icl.harness.bench                   # the prototype's d, n, N and steps on 8 prompts
-    (a CPU) python -m icl.harness.bench --size prototype-wide   # the same on 64 prompts per call
-    python -m icl.harness.bench --size tiny       # a seconds-long run (CI) python -m
-    icl.harness.bench --json out.json   # also write the results
+    python -m icl.harness.bench --size prototype-wide   # the same on 64 prompts per call
+    python -m icl.harness.bench --size tiny       # a seconds-long run (CI)
+    python -m icl.harness.bench --size full       # the paper's 4096 prompts (a GPU)
+    python -m icl.harness.bench --json out.json   # also write the results
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 
@@ -28,9 +41,27 @@ from icl import experiments, tasks, techniques
 from icl.decoders import gd_chains, sparse_chains
 from icl.harness import runtime
 
-# Peak dense FP32 (non-tensor-core) FLOP/s of common data-centre GPUs (SXM parts), from the vendors'
-# data sheets.
-PEAK_FP32_FLOPS = {"H100": 67e12, "H200": 67e12, "A100": 19.5e12}
+
+@dataclass(frozen=True)
+class Work:
+    """The primitive work of one batched run of a kernel.
+
+    ``gemms`` maps a batched product's shape ``(batch, rows, inner, cols)`` (a ``(batch, rows,
+    inner) @ (batch, inner, cols)`` product, ``2 * batch * rows * inner * cols`` flops) to how
+    many such products the run does; ``variates`` random variates of ``law`` (``"normal"`` or
+    ``"exponential"``) are drawn in tensors of shape ``variate_shape``; ``passes`` tensors of
+    the chain state's size go through memory per draw (the GPU's memory-traffic count).
+    """
+
+    gemms: dict[tuple[int, int, int, int], int]
+    variates: int
+    variate_shape: tuple[int, ...]
+    law: str
+    passes: int
+
+    def flops(self) -> float:
+        """Flops of the matrix products."""
+        return float(sum(2 * math.prod(shape) * count for shape, count in self.gemms.items()))
 
 
 @dataclass(frozen=True)
@@ -44,7 +75,7 @@ class Kernel:
     sizes: dict[str, dict]
     batched: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
     looped: Callable[[dict, tasks.Prompts, torch.Generator], torch.Tensor]
-    flops: Callable[[dict], float]
+    work: Callable[[dict], Work]
 
     def sample_prompts(self, p: dict, gen: torch.Generator) -> tasks.Prompts:
         """``p["batch"]`` prompts of the workload ``p`` from the kernel's prior, on the generator's
@@ -74,7 +105,10 @@ class Result:
     speedup: float
     chain_steps_per_second: float
     gflops_per_second: float
-    fraction_of_peak: float | None
+    limit_seconds: float
+    bound: str
+    fraction_of_limit: float
+    limits: dict
     mean_batched: float
     mean_looped: float
     z_difference: float
@@ -132,7 +166,15 @@ NOISY_CHAINS = Kernel(
     },
     batched=_chains_batched,
     looped=_chains_looped,
-    flops=lambda p: p["batch"] * p["N"] * p["steps"] * (2 * p["d"] ** 2 + 6 * p["d"]),
+    # a step: w_next = shift + w @ step, z ~ N(0, I), w_next -= c (z . w) z; memory: w read twice,
+    # z written and read twice, w_next written and updated
+    work=lambda p: Work(
+        gemms={(p["batch"], p["N"], p["d"], p["d"]): p["steps"]},
+        variates=p["batch"] * p["N"] * p["d"] * p["steps"],
+        variate_shape=(p["batch"], p["N"], p["d"]),
+        law="normal",
+        passes=7,
+    ),
 )
 
 # --- best-of-N (Chapter 4): N noisy candidates per prompt, the in-context loss as reward ---
@@ -189,7 +231,17 @@ BEST_OF_N = Kernel(
     },
     batched=_best_of_n_batched,
     looped=_best_of_n_looped,
-    flops=lambda p: p["batch"] * p["N"] * (p["steps"] * 2 * p["d"] ** 2 + 2 * p["n"] * p["d"]),
+    # a step: w_next = shift + w @ step, w_next += tau z; then the in-context loss X w - y
+    work=lambda p: Work(
+        gemms={
+            (p["batch"], p["N"], p["d"], p["d"]): p["steps"],
+            (p["batch"], p["N"], p["d"], p["n"]): 1,
+        },
+        variates=p["batch"] * p["N"] * p["d"] * p["steps"],
+        variate_shape=(p["batch"], p["N"], p["d"]),
+        law="normal",
+        passes=5,
+    ),
 )
 
 # --- sparse binary chains with a majority vote (Chapter 6) ---
@@ -218,17 +270,21 @@ def _sparse_vote_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) 
 
 
 def _sparse_vote_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    """The prototype's way: one chain at a time (vectorised over prompts), then the vote."""
-    finals = torch.stack(
-        [
-            sparse_chains.sparse_binary_chains(
-                prompts.X, prompts.y, k=p["k"], eta=p["eta"], steps=p["steps"], generator=gen
-            )[:, 0]
-            for _ in range(p["N"])
-        ],
-        dim=1,
-    )
-    return _vote_overlap(p, prompts, sparse_chains.support_codes(finals), gen)
+    """The prototype's way: one chain at a time (vectorised over prompts), each step a GD step,
+    clipped, normalised and decoded by ``torch.multinomial`` without replacement; then the
+    vote."""
+    X, y = prompts.X, prompts.y
+    n = X.shape[1]
+    finals = []
+    for _ in range(p["N"]):
+        w = torch.zeros_like(prompts.w)
+        for _ in range(p["steps"]):
+            grad = torch.einsum("bnd,bn->bd", X, torch.einsum("bnd,bd->bn", X, w) - y) / n
+            v = (w - p["eta"] * grad).clamp_min(1e-10)
+            drawn = torch.multinomial(v / v.sum(-1, keepdim=True), p["k"], generator=gen)
+            w = torch.zeros_like(w).scatter_(-1, drawn, 1.0)
+        finals.append(w)
+    return _vote_overlap(p, prompts, sparse_chains.support_codes(torch.stack(finals, 1)), gen)
 
 
 SPARSE_VOTE = Kernel(
@@ -246,17 +302,69 @@ SPARSE_VOTE = Kernel(
     },
     batched=_sparse_vote_batched,
     looped=_sparse_vote_looped,
-    flops=lambda p: p["batch"] * p["N"] * p["steps"] * 2 * p["d"] ** 2,
+    # a step: v = w - eta (w @ gram - xty), clipped; E ~ Exp(1); the k smallest E / v; scatter
+    work=lambda p: Work(
+        gemms={(p["batch"], p["N"], p["d"], p["d"]): p["steps"]},
+        variates=p["batch"] * p["N"] * p["d"] * p["steps"],
+        variate_shape=(p["batch"], p["N"], p["d"]),
+        law="exponential",
+        passes=9,
+    ),
 )
 
 KERNELS = {k.name: k for k in (NOISY_CHAINS, BEST_OF_N, SPARSE_VOTE)}
 
 
-def _peak(dev: torch.device) -> float | None:
-    if dev.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(dev)
-    return next((peak for key, peak in PEAK_FP32_FLOPS.items() if key in name), None)
+def _seconds_per_call(call: Callable[[], object], calls: int, budget: float = 0.3) -> float:
+    """The machine's best seconds per call of ``call``: one warm-up call, then up to ``calls``
+    timed calls (stopping once ``budget`` seconds have passed), the fastest of them."""
+    call()
+    best, spent = math.inf, 0.0
+    for _ in range(calls):
+        timer = runtime.Timer()
+        call()
+        seconds = timer.seconds()
+        best, spent = min(best, seconds), spent + seconds
+        if spent > budget:
+            break
+    return best
+
+
+def measured_limits(work: Work, dev: torch.device, dtype: torch.dtype, seed: int = 0) -> dict:
+    """Seconds the machine needs for ``work``'s primitives, each measured here at the same shapes
+    and counts: ``gemm`` (the batched products, run as ``baddbmm``), ``variates`` (drawn in
+    tensors of ``work.variate_shape``) and, on a GPU, ``memory`` (``work.passes`` passes over the
+    variates' size at the bandwidth of a 256 MiB device-to-device copy); with the rates
+    measured (``gemm_gflops``, ``variates_per_second``, ``memory_gb_per_second``)."""
+    gen = runtime.generator(seed, dev)
+    limits: dict[str, float] = {"gemm": 0.0}
+    for (batch, rows, inner, cols), count in work.gemms.items():
+        a = torch.randn(batch, rows, inner, generator=gen, device=dev, dtype=dtype)
+        b = torch.randn(batch, inner, cols, generator=gen, device=dev, dtype=dtype)
+        c = torch.randn(batch, 1, cols, generator=gen, device=dev, dtype=dtype)
+        limits["gemm"] += count * _seconds_per_call(partial(torch.baddbmm, c, a, b), count)
+    out = torch.empty(work.variate_shape, device=dev, dtype=dtype)
+    if work.law == "normal":
+        draw = partial(out.normal_, generator=gen)
+    else:  # by inversion, -log U: the fastest way torch draws exponentials on a CPU
+
+        def draw():
+            return out.uniform_(generator=gen).log_()
+
+    draws = max(1, work.variates // out.numel())
+    limits["variates"] = draws * _seconds_per_call(draw, draws)
+    if work.flops():
+        limits["gemm_gflops"] = work.flops() / limits["gemm"] / 1e9
+    limits["variates_per_second"] = work.variates / limits["variates"]
+    if dev.type == "cuda":
+        source = torch.empty(2**28 // torch.finfo(dtype).bits * 8, device=dev, dtype=dtype)
+        target = torch.empty_like(source)
+        copy = _seconds_per_call(lambda: target.copy_(source), 20)
+        rate = 2 * source.numel() * source.element_size() / copy
+        traffic = work.passes * work.variates * torch.finfo(dtype).bits / 8
+        limits["memory"] = traffic / rate
+        limits["memory_gb_per_second"] = rate / 1e9
+    return limits
 
 
 def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
@@ -265,9 +373,8 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
         raise ValueError(f"size must be one of {sorted(kernel.sizes)}, got {size!r}")
     p, dev = kernel.sizes[size], runtime.device()
     prompts = kernel.sample_prompts(p, runtime.generator(seed, dev))
-    warm_up = dict(
-        p, N=2
-    )  # first calls pay for allocations and kernel selection: not part of the timing
+    # first calls pay for allocations and kernel selection: not part of the timing
+    warm_up = dict(p, N=2)
     for implementation in (kernel.batched, kernel.looped):
         implementation(warm_up, prompts, runtime.generator(seed, dev))
     timer = runtime.Timer()
@@ -280,8 +387,9 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
     diff = batched - looped
     se = diff.std().item() / math.sqrt(len(diff)) if len(diff) > 1 else math.inf
     z = diff.mean().item() / se if se > 0 else 0.0
-    rate = kernel.flops(p) / seconds_batched
-    peak = _peak(dev)
+    work = kernel.work(p)
+    limits = measured_limits(work, dev, runtime.dtype(dev), seed)
+    bound = max(("gemm", "variates", "memory"), key=lambda key: limits.get(key, 0.0))
     return Result(
         kernel.name,
         size,
@@ -291,8 +399,11 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
         seconds_looped,
         seconds_looped / seconds_batched,
         p["batch"] * p["N"] * p["steps"] / seconds_batched,
-        rate / 1e9,
-        rate / peak if peak else None,
+        work.flops() / seconds_batched / 1e9,
+        limits[bound],
+        bound,
+        limits[bound] / seconds_batched,
+        limits,
         batched.mean().item(),
         looped.mean().item(),
         z,
@@ -316,16 +427,19 @@ def main(argv: list[str] | None = None) -> list[Result]:
     results = [run(KERNELS[name], args.size, args.seed) for name in (args.kernel or KERNELS)]
     print(
         f"{'kernel':<20} {'icl s':>8} {'loop s':>8} {'speed-up':>9} {'chain-steps/s':>14} "
-        f"{'GFLOP/s':>8} "
-        f"{'of peak':>8} {'metric icl':>11} {'metric loop':>11} {'z':>6}"
+        f"{'GFLOP/s':>8} {'limit s':>8} {'bound':>9} {'of limit':>9} "
+        f"{'metric icl':>11} {'metric loop':>11} {'z':>6}"
     )
     for r in results:
-        peak = f"{r.fraction_of_peak:.1%}" if r.fraction_of_peak is not None else "–"
         print(
             f"{r.kernel:<20} {r.seconds_batched:8.3f} {r.seconds_looped:8.3f} {r.speedup:8.1f}x "
-            f"{r.chain_steps_per_second:14.3g} {r.gflops_per_second:8.2f} {peak:>8} "
+            f"{r.chain_steps_per_second:14.3g} {r.gflops_per_second:8.2f} "
+            f"{r.limit_seconds:8.3f} {r.bound:>9} {r.fraction_of_limit:9.1%} "
             f"{r.mean_batched:11.4g} {r.mean_looped:11.4g} {r.z_difference:+6.2f}"
         )
+    for r in results:
+        rates = ", ".join(f"{key} {value:.3g}" for key, value in r.limits.items() if "_" in key)
+        print(f"  {r.kernel}: measured here for its work: {rates}")
     for name in args.kernel or KERNELS:
         print(f"  {name}: {KERNELS[name].description}")
     print(

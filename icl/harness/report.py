@@ -188,3 +188,44 @@ def package_versions(requirements: str | Path) -> dict[str, str]:
             except importlib.metadata.PackageNotFoundError:
                 versions[name] = "not installed"
     return versions
+
+
+GPU_RUN_COMMAND = "make gpu-check"
+
+
+def gpu_run_markdown(summary: dict | None, chapters: dict[str, str] | None = None) -> str:
+    """The status page's account of the chapter runner's published run
+    (:mod:`icl.harness.chapter_runner`, ``book/data/gpu_run.json``): device, memory, versions,
+    commit, date, dtype and scale, then one row per chapter (status, seconds of its budget,
+    checks, worst |z|). ``None`` (no run published yet) says so and gives the command."""
+    if summary is None:
+        return (
+            "**Not yet run on a GPU.** Every number in this build is from the device and scale "
+            "shown above. The full-scale run is one command on a CUDA machine, "
+            f"`{GPU_RUN_COMMAND}` (README, *Full scale on a GPU*); it publishes its results here."
+        )
+    chapters = chapters or {}
+    memory = f", {summary['memory_gib']} GiB" if summary.get("memory_gib") else ""
+    cuda = f", CUDA {summary['cuda']}" if summary.get("cuda") else ""
+    worst = summary.get("worst_z")
+    lines = [
+        f"- **device**: {summary['device']}, {summary['processor']}{memory}; "
+        f"dtype {summary['dtype']}; `ICL_SCALE={summary['scale']}`",
+        f"- **versions**: Python {summary['python']}, torch {summary['torch']}{cuda}",
+        f"- **commit** `{summary['commit']}`, run {summary['date']}, "
+        f"{summary['seconds']:.0f} s in all; "
+        + ("every chapter passed" if summary["passed"] else "**not every chapter passed**")
+        + ("" if worst is None else f"; worst $|z|$ over all checks {worst:.2f}"),
+        "",
+        "| chapter | status | seconds | budget (s) | checks | failed | worst $|z|$ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in summary["chapters"]:
+        title = chapters.get(c["chapter"], c["chapter"])
+        z = "–" if c["worst_z"] is None else f"{c['worst_z']:.2f}"
+        status = c["status"] + (f" ({c['error']})" if c.get("error") else "")
+        lines.append(
+            f"| {title} | {status} | {c['seconds']:.1f} | {c['budget']:g} | {c['checks']} "
+            f"| {c['failed_checks']} | {z} |"
+        )
+    return "\n".join(lines)

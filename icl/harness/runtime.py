@@ -8,6 +8,10 @@ Environment variables:
     two CPU cores) or ``full`` (default with a GPU: the paper's sizes).
 ``ICL_DEVICE``
     ``cpu`` or ``cuda`` to override the automatic choice (CUDA when present).
+``ICL_DTYPE``
+    ``float32`` or ``float64`` to override the automatic choice (float64 on the
+    CPU, float32 on a GPU); ``ICL_DTYPE=float32`` on the CPU runs the GPU's
+    precision where no GPU is at hand.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from icl.validation import device as _device
 from icl.validation import integer
 
 SCALES = ("smoke", "full")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def device() -> torch.device:
@@ -40,7 +45,13 @@ def device() -> torch.device:
 
 
 def dtype(dev: torch.device | None = None) -> torch.dtype:
-    """float64 on the CPU (checks at round-off), float32 on a GPU (speed)."""
+    """``$ICL_DTYPE`` if set, else float64 on the CPU (checks at round-off) and float32 on a GPU
+    (speed)."""
+    name = os.environ.get("ICL_DTYPE", "").strip().lower()
+    if name:
+        if name not in DTYPES:
+            raise ValueError(f"ICL_DTYPE must be one of {tuple(DTYPES)}, got {name!r}")
+        return DTYPES[name]
     dev = device() if dev is None else _device("dev", dev, available=False)
     return torch.float64 if dev.type == "cpu" else torch.float32
 

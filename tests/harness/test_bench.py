@@ -14,6 +14,22 @@ def test_batched_and_looped_agree_in_distribution(name):
         and result.seconds_looped > 0
         and result.chain_steps_per_second > 0
     )
+    assert result.bound in ("gemm", "variates") and result.limit_seconds > 0
+    assert result.fraction_of_limit == pytest.approx(result.limit_seconds / result.seconds_batched)
+    assert result.limits["variates_per_second"] > 0 and result.limits["gemm_gflops"] > 0
+
+
+def test_work_counts_flops_exactly():
+    work = bench.Work(
+        gemms={(2, 3, 4, 5): 2, (1, 1, 1, 1): 3},
+        variates=6,
+        variate_shape=(2, 3),
+        law="normal",
+        passes=1,
+    )
+    assert work.flops() == 2 * 120 * 2 + 2 * 3
+    p = bench.KERNELS["noisy-chains"].sizes["prototype"]
+    assert bench.KERNELS["noisy-chains"].work(p).flops() == 8 * 1000 * 200 * 2 * 50 * 50
 
 
 def test_the_comparison_detects_a_different_distribution():

@@ -92,3 +92,49 @@ def test_package_versions(tmp_path):
         and versions["not-a-real-package-xyz"] == "not installed"
     )
     assert "python" in versions
+
+
+def test_gpu_run_markdown():
+    assert "make gpu-check" in report.gpu_run_markdown(None)
+    summary = {
+        "device": "cuda",
+        "processor": "NVIDIA H100 80GB HBM3",
+        "memory_gib": 79.2,
+        "dtype": "float32",
+        "scale": "full",
+        "python": "3.12.3",
+        "torch": "2.11.0",
+        "cuda": "13.0",
+        "commit": "abc123",
+        "date": "2026-11-28T02:00:00+00:00",
+        "seconds": 301.5,
+        "passed": False,
+        "worst_z": 2.5,
+        "chapters": [
+            dict(
+                chapter="ch01",
+                status="passed",
+                error=None,
+                seconds=20.04,
+                budget=40,
+                checks=13,
+                failed_checks=0,
+                worst_z=2.5,
+            ),
+            dict(
+                chapter="ch02",
+                status="over budget",
+                error="stopped after its budget of 40 s",
+                seconds=40.0,
+                budget=40,
+                checks=3,
+                failed_checks=0,
+                worst_z=None,
+            ),
+        ],
+    }
+    text = report.gpu_run_markdown(summary, {"ch01": "1. One"})
+    assert "NVIDIA H100 80GB HBM3, 79.2 GiB" in text and "CUDA 13.0" in text
+    assert "| 1. One | passed | 20.0 | 40 | 13 | 0 | 2.50 |" in text
+    assert "| ch02 | over budget (stopped after its budget of 40 s) | 40.0 |" in text
+    assert "**not every chapter passed**" in text and "worst $|z|$ over all checks 2.50" in text

@@ -5,6 +5,7 @@ from icl.harness import runtime
 
 
 def test_scale_device_and_dtype(monkeypatch):
+    monkeypatch.delenv("ICL_DTYPE", raising=False)
     monkeypatch.setenv("ICL_SCALE", "full")
     assert runtime.scale() == "full" and runtime.by_scale(1, 2) == 2
     monkeypatch.setenv("ICL_SCALE", "smoke")
@@ -18,6 +19,17 @@ def test_scale_device_and_dtype(monkeypatch):
     monkeypatch.setenv("ICL_DEVICE", "cpu")
     assert runtime.device().type == "cpu" and runtime.dtype() == torch.float64
     assert runtime.dtype(torch.device("cuda")) == torch.float32
+
+
+def test_dtype_override(monkeypatch):
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    monkeypatch.setenv("ICL_DTYPE", "float32")
+    assert runtime.dtype() == torch.float32
+    monkeypatch.setenv("ICL_DTYPE", "Float64")
+    assert runtime.dtype(torch.device("cuda")) == torch.float64
+    monkeypatch.setenv("ICL_DTYPE", "half")
+    with pytest.raises(ValueError, match="ICL_DTYPE"):
+        runtime.dtype()
 
 
 def test_one_thread_on_cpu_only(monkeypatch):

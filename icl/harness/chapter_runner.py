@@ -1,0 +1,465 @@
+"""Run the book's chapters without Jupyter, each in its own process under a time budget.
+
+The GPU machine the book is checked on has Python, torch, numpy, scipy, sympy,
+matplotlib and pytest, but no Jupyter stack (no IPython, jupytext or nbval) and
+no network. This runner reads each chapter's jupytext MyST source itself: it
+executes the ```` ```{code-cell} ```` cells in order in one namespace, with
+matplotlib's non-interactive ``Agg`` backend and a small stand-in for the part
+of ``IPython.display`` the chapters use (``display``, ``Markdown``, ``Math``,
+``HTML``: their text is printed). A cell tagged ``skip-execution`` is skipped;
+a cell tagged ``raises-exception`` may raise.
+
+Each chapter runs in a child process with the chapter's folder as working
+directory and a timeout equal to its budget (:data:`BUDGETS`, seconds at
+``ICL_SCALE=full`` on one H100-class GPU; ten times more at ``smoke``); a
+chapter that does not finish in time is stopped and reported ``over budget``.
+Everything goes into one results folder::
+
+    <out>/claims/<chapter>.json         the chapter's recorded checks
+    <out>/measurements/<chapter>.json   its recorded measurements
+    <out>/logs/<chapter>.log            what it printed
+    <out>/summary.json                  device, versions, commit, date, dtype, scale, and per
+                                        chapter: status, seconds, checks, worst |z|
+
+    python -m icl.harness.chapter_runner                     # every chapter, ICL_SCALE as set
+    python -m icl.harness.chapter_runner --chapters ch01 ch06 --out /tmp/run
+    python -m icl.harness.chapter_runner --publish           # also book/data/gpu_run.json
+
+``make gpu-check`` runs it at ``ICL_SCALE=full`` with ``--publish``. The exit
+status is 0 when every chapter passed, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import traceback
+import types
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Seconds each chapter may take at ICL_SCALE=full on one H100-class GPU (about 6 minutes in all),
+# from the flop and memory-traffic counts of its largest simulations (README, "Full scale on a
+# GPU"). A chapter not listed gets DEFAULT_BUDGET.
+BUDGETS = {
+    "ch01": 35,
+    "ch02": 35,
+    "ch03": 55,
+    "ch04": 55,
+    "ch05": 35,
+    "ch06": 40,
+    "ch07": 100,  # trains its full-scale model (20000 steps) when book/data/ch07_full.pt is missing
+}
+DEFAULT_BUDGET = 40
+SMOKE_FACTOR = 10  # the budget at ICL_SCALE=smoke, on two CPU cores, is this many times larger
+
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\{code-cell\}(?P<rest>.*)$")
+_MAGIC = re.compile(r"^\s*[%!]")
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds icl/
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One code cell of a chapter: its source, its tags and the line (from 1) where its source
+    starts in the chapter."""
+
+    source: str
+    tags: tuple[str, ...]
+    line: int
+
+
+@dataclass
+class ChapterResult:
+    """How one chapter's run went.
+
+    ``status`` is ``passed``, ``failed`` (``error`` says how) or ``over budget``
+    (stopped after ``budget`` seconds). ``checks``, ``failed_checks`` and
+    ``worst_z`` (the largest |estimate - theory| / SE over its checks) come
+    from its claims records.
+    """
+
+    chapter: str
+    path: str
+    status: str
+    seconds: float
+    budget: float
+    checks: int = 0
+    failed_checks: int = 0
+    worst_z: float | None = None
+    measurements: int = 0
+    error: str | None = None
+    claims: list[dict] = field(default_factory=list)
+
+
+# --- reading a chapter ---
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """The index of the first line after a leading ``---`` front matter block (0 if none)."""
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for index in range(1, len(lines)):
+        if lines[index].strip() == "---":
+            return index + 1
+    raise ValueError("the front matter opened by '---' on line 1 is never closed")
+
+
+def _tags_from_yaml(lines: list[str]) -> tuple[str, ...]:
+    """The ``tags`` of a cell's ``---`` option block: ``tags: [a, b]`` or a ``- a`` list below."""
+    tags: list[str] = []
+    in_list = False
+    for line in lines:
+        match = re.match(r"^tags\s*:\s*(.*)$", line.strip())
+        if match:
+            value = match.group(1).strip()
+            if value.startswith("["):
+                tags += [t.strip().strip("'\"") for t in value.strip("[]").split(",") if t.strip()]
+            in_list = not value
+        elif in_list and line.strip().startswith("- "):
+            tags.append(line.strip()[2:].strip().strip("'\""))
+        elif line.strip():
+            in_list = False
+    return tuple(tags)
+
+
+def code_cells(text: str) -> list[Cell]:
+    """The ``{code-cell}`` cells of a jupytext MyST document, in order.
+
+    A cell's options are either ``:key: value`` lines right after the opening fence or a block
+    between two ``---`` lines there; only ``tags`` is read (``[a, b]`` form). The fence closes
+    at a line of at least as many of the same backtick or tilde characters and nothing else.
+    """
+    lines = text.splitlines()
+    cells: list[Cell] = []
+    index = _front_matter_end(lines)
+    while index < len(lines):
+        match = _FENCE.match(lines[index])
+        if not match:
+            index += 1
+            continue
+        fence, start = match.group("fence"), index + 1
+        end = start
+        closing = re.compile(rf"^{re.escape(fence[0])}{{{len(fence)},}}\s*$")
+        while end < len(lines) and not closing.match(lines[end]):
+            end += 1
+        if end == len(lines):
+            raise ValueError(f"the code cell opened on line {start} is never closed")
+        body = lines[start:end]
+        tags: tuple[str, ...] = ()
+        if body and body[0].strip() == "---":
+            close = next((i for i in range(1, len(body)) if body[i].strip() == "---"), None)
+            if close is None:
+                raise ValueError(f"the options of the code cell on line {start} are never closed")
+            tags, options = _tags_from_yaml(body[1:close]), close + 1
+        else:
+            options = 0
+            while options < len(body) and re.match(r"^:[\w-]+:", body[options]):
+                option = re.match(r"^:tags:\s*\[(.*)\]\s*$", body[options])
+                if option:
+                    tags = tuple(t.strip().strip("'\"") for t in option.group(1).split(","))
+                options += 1
+        cells.append(Cell("\n".join(body[options:]) + "\n", tags, start + options + 1))
+        index = end + 1
+    return cells
+
+
+def is_chapter(path: Path) -> bool:
+    """A chapter declares a kernel in its jupytext front matter (plain pages do not) and its name
+    starts with ``ch``."""
+    head = path.read_text(encoding="utf-8")[:2000]
+    return path.name.startswith("ch") and head.startswith("---") and "kernelspec:" in head
+
+
+# --- what IPython.display provides to the chapters ---
+
+
+class _Shown:
+    """Text shown by ``display`` (the LaTeX of a ``Math``, the source of ``Markdown``)."""
+
+    def __init__(self, data: str = "", *args, **kwargs) -> None:
+        self.data = str(data)
+
+    def __repr__(self) -> str:
+        return self.data
+
+
+def _display(*objects, **kwargs) -> None:
+    for obj in objects:
+        print(obj.data if isinstance(obj, _Shown) else repr(obj))
+
+
+def install_display_stub() -> None:
+    """Make ``from IPython.display import display, Markdown, Math, HTML, Latex`` work without
+    IPython: each shows its text on standard output."""
+    ipython = types.ModuleType("IPython")
+    display = types.ModuleType("IPython.display")
+    display.display = _display
+    for name in ("Markdown", "Math", "HTML", "Latex", "Image", "SVG"):
+        setattr(display, name, type(name, (_Shown,), {}))
+    ipython.display = display
+    ipython.get_ipython = lambda: None  # no interactive shell: matplotlib hooks nothing
+    ipython.version_info = (9, 0)  # matplotlib then uses none of IPython's own modules
+    sys.modules["IPython"], sys.modules["IPython.display"] = ipython, display
+
+
+def execute(path: Path) -> None:
+    """Execute the code cells of the chapter at ``path`` in one namespace, in its folder (raises
+    what a cell raises, with the cell's line in the chapter in its traceback); print each cell's
+    wall time, so that a chapter's log shows where its time went."""
+    path = path.resolve()
+    cells = code_cells(path.read_text(encoding="utf-8"))
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    install_display_stub()
+    os.chdir(path.parent)
+    namespace: dict = {"__name__": "__main__", "__file__": str(path)}
+    for cell in cells:
+        if "skip-execution" in cell.tags:
+            continue
+        magic = next((ln for ln in cell.source.splitlines() if _MAGIC.match(ln)), None)
+        if magic is not None:
+            raise ValueError(f"{path.name}, line {cell.line}: IPython magic {magic!r} is not run")
+        code = compile("\n" * (cell.line - 1) + cell.source, str(path), "exec")
+        start = time.perf_counter()
+        try:
+            exec(code, namespace)
+        except Exception:
+            if "raises-exception" not in cell.tags:
+                raise
+        _close_figures()
+        print(f"[chapter_runner] cell at line {cell.line}: {time.perf_counter() - start:.2f} s")
+
+
+def _close_figures() -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+# --- running chapters under budgets ---
+
+
+def budget(chapter: str, scale: str) -> float:
+    """The chapter's time budget in seconds at ``scale``."""
+    seconds = BUDGETS.get(chapter, DEFAULT_BUDGET)
+    return seconds if scale == "full" else seconds * SMOKE_FACTOR
+
+
+def _records(folder: Path, chapter: str) -> list[dict]:
+    path = folder / f"{chapter}.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def run_chapter(path: Path, out: Path, seconds: float, env: dict[str, str]) -> ChapterResult:
+    """Run one chapter in a child process (``python -m icl.harness.chapter_runner --execute``)
+    with a timeout of ``seconds``; its checks go to ``out/claims``, its output to
+    ``out/logs``."""
+    chapter = path.stem.split("_")[0]
+    log = out / "logs" / f"{chapter}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "icl.harness.chapter_runner", "--execute", str(path)]
+    start = time.perf_counter()
+    with log.open("w") as stream:
+        child = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, env=env)
+        try:
+            code = child.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            code = None
+    elapsed = time.perf_counter() - start
+    if code is None:
+        status, error = "over budget", f"stopped after its budget of {seconds:g} s"
+    elif code == 0:
+        status, error = "passed", None
+    else:
+        status, error = "failed", _last_error(log.read_text())
+    claims = _records(out / "claims", chapter)
+    z_scores = [abs(c["z_score"]) for c in claims if c.get("z_score") is not None]
+    return ChapterResult(
+        chapter=chapter,
+        path=str(path),
+        status=status,
+        seconds=round(elapsed, 2),
+        budget=seconds,
+        checks=len(claims),
+        failed_checks=sum(not c["passed"] for c in claims),
+        worst_z=round(max(z_scores), 3) if z_scores else None,
+        measurements=len(_records(out / "measurements", chapter)),
+        error=error,
+        claims=[_claim_summary(c) for c in claims],
+    )
+
+
+def _claim_summary(record: dict) -> dict:
+    keys = ("claim_id", "theory", "estimate", "stderr", "z", "z_score", "passed", "samples")
+    return {key: record.get(key) for key in keys}
+
+
+def _last_error(text: str) -> str:
+    """The traceback's last line (the exception) from a chapter's log."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][-2000:] if lines else "no output"
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+modified" if dirty else "")
+
+
+def machine_facts() -> dict:
+    """Device name and memory, dtype, scale, versions (Python, torch, CUDA), for the summary."""
+    import torch
+
+    from icl.harness import runtime
+
+    dev = runtime.device()
+    facts = {
+        "device": dev.type,
+        "processor": runtime.processor_name(),
+        "memory_gib": None,
+        "dtype": str(runtime.dtype(dev)).removeprefix("torch."),
+        "scale": runtime.scale(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_threads": os.cpu_count(),
+    }
+    if dev.type == "cuda":
+        facts["memory_gib"] = round(torch.cuda.get_device_properties(dev).total_memory / 2**30, 1)
+    else:
+        meminfo = Path("/proc/meminfo")
+        if meminfo.is_file():
+            match = re.search(r"MemTotal:\s*(\d+)", meminfo.read_text())
+            facts["memory_gib"] = round(int(match.group(1)) / 2**20, 1) if match else None
+    return facts
+
+
+def chapter_paths(book: Path, names: list[str] | None) -> list[Path]:
+    """The chapters under ``book`` (all of them, or those whose file name starts with one of
+    ``names``), in order."""
+    paths = sorted(p for p in book.glob("*.md") if is_chapter(p))
+    if names:
+        chosen = [p for p in paths if any(p.stem.split("_")[0] == n or p.stem == n for n in names)]
+        unknown = set(names) - {p.stem.split("_")[0] for p in chosen} - {p.stem for p in chosen}
+        if unknown:
+            raise ValueError(f"chapters must name chapters in {book}, unknown: {sorted(unknown)}")
+        paths = chosen
+    return paths
+
+
+def run_book(
+    root: Path,
+    out: Path,
+    chapters: list[str] | None = None,
+    budgets: float | dict[str, float] | None = None,
+) -> dict:
+    """Run the chosen chapters of the book at ``root`` into ``out`` and return the summary (also
+    written to ``out/summary.json``). ``budgets`` (seconds) overrides every chapter's budget, or
+    those of the chapters it names."""
+    from icl.harness import runtime
+
+    root, out = root.resolve(), out.resolve()
+    for sub in ("claims", "measurements", "logs"):
+        folder = out / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*"):
+            old.unlink()
+    env = dict(os.environ)
+    env.update(
+        ICL_CLAIMS_DIR=str(out / "claims"),
+        MPLBACKEND="Agg",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(root), _PACKAGE_PARENT, env.get("PYTHONPATH")])
+        ),
+    )
+    scale = runtime.scale()
+    summary = {
+        **machine_facts(),
+        "commit": _git_commit(root) or os.environ.get("ICL_COMMIT"),  # a copy without .git
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": "python -m icl.harness.chapter_runner " + " ".join(sys.argv[1:]),
+        "chapters": [],
+    }
+    start = time.perf_counter()
+    for path in chapter_paths(root / "book", chapters):
+        name = path.stem.split("_")[0]
+        given = budgets.get(name) if isinstance(budgets, dict) else budgets
+        seconds = given or budget(name, scale)
+        result = run_chapter(path, out, seconds, env)
+        summary["chapters"].append(asdict(result))
+        worst = "-" if result.worst_z is None else f"{result.worst_z:.2f}"
+        print(
+            f"{result.chapter}: {result.status}, {result.seconds:.1f} s of {seconds:g}, "
+            f"{result.checks} checks, worst |z| {worst}"
+            + (f" -- {result.error}" if result.error else ""),
+            flush=True,
+        )
+    results = summary["chapters"]
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    summary["passed"] = all(r["status"] == "passed" for r in results)
+    z_scores = [r["worst_z"] for r in results if r["worst_z"] is not None]
+    summary["worst_z"] = max(z_scores) if z_scores else None
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m icl.harness.chapter_runner [--chapters ...] [--out DIR] [--budget S]
+    [--publish]``: run the chapters, print one line per chapter and a summary; return 0 when every
+    chapter passed, else 1."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapters", nargs="*", help="chapter names (ch01 ...); default all")
+    parser.add_argument("--out", type=Path, help="results folder (default _build/gpu_run)")
+    parser.add_argument("--budget", type=float, help="seconds per chapter, overriding each budget")
+    parser.add_argument(
+        "--publish", action="store_true", help="also write the summary to book/data/gpu_run.json"
+    )
+    parser.add_argument("--execute", type=Path, help=argparse.SUPPRESS)  # the child's task
+    args = parser.parse_args(argv)
+    if args.execute:
+        try:
+            execute(args.execute)
+        except Exception:
+            traceback.print_exc()
+            return 1
+        return 0
+    from icl.harness.runtime import book_root
+
+    root = book_root()
+    out = args.out or root / "_build" / "gpu_run"
+    summary = run_book(root, out, args.chapters, args.budget)
+    worst = "-" if summary["worst_z"] is None else f"{summary['worst_z']:.2f}"
+    print(
+        f"{len(summary['chapters'])} chapters in {summary['seconds']:.1f} s on {summary['device']} "
+        f"({summary['processor']}), {summary['dtype']}, ICL_SCALE={summary['scale']}: "
+        f"{'all passed' if summary['passed'] else 'NOT all passed'}, worst |z| {worst}; "
+        f"results in {out}"
+    )
+    if args.publish:
+        target = root / "book" / "data" / "gpu_run.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"published {target}")
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

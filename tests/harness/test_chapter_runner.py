@@ -1,0 +1,131 @@
+import json
+import sys
+
+import pytest
+
+from icl.harness import chapter_runner
+
+FRONT = """---
+jupytext:
+  text_representation:
+    extension: .md
+kernelspec:
+  display_name: Python 3
+  name: python3
+---
+
+# A fake chapter
+"""
+
+PASSING = (
+    FRONT
+    + """
+```{code-cell} ipython3
+from IPython.display import Markdown, Math, display
+
+from icl.harness import claims
+
+claims.start_chapter("ch90")
+x = 2
+```
+
+Prose with a fence that is not a cell:
+
+```python
+raise RuntimeError("never run")
+```
+
+```{code-cell} ipython3
+:tags: [skip-execution]
+
+raise RuntimeError("skipped")
+```
+
+````{code-cell} ipython3
+---
+tags:
+  - raises-exception
+---
+x += 1
+raise KeyError("allowed")
+````
+
+```{code-cell} ipython3
+import matplotlib.pyplot as plt
+
+plt.plot([0, 1], [0, x])
+display(Math(r"x = 3"), Markdown("**bold**"))
+claims.check("ch90-mean", "a mean", theory=1.0, estimate=1.0 + 0.5 * (x - 3), stderr=0.1,
+             rejects={"two": 2.0})
+```
+"""
+)
+
+
+def test_code_cells_reads_options_and_lines():
+    cells = chapter_runner.code_cells(PASSING)
+    assert len(cells) == 4
+    assert cells[1].tags == ("skip-execution",) and cells[2].tags == ("raises-exception",)
+    assert cells[0].source.startswith("from IPython.display")
+    lines = PASSING.splitlines()
+    for cell in cells:
+        assert lines[cell.line - 1] == cell.source.splitlines()[0]
+
+
+def test_code_cells_rejects_an_unclosed_cell():
+    with pytest.raises(ValueError, match="never closed"):
+        chapter_runner.code_cells("```{code-cell} ipython3\nx = 1\n")
+
+
+def test_display_stub_prints_text(capsys):
+    saved = {name: sys.modules.get(name) for name in ("IPython", "IPython.display")}
+    try:
+        chapter_runner.install_display_stub()
+        from IPython.display import Math, display
+
+        display(Math(r"\alpha"), 3)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    assert capsys.readouterr().out == "\\alpha\n3\n"
+
+
+def _book(tmp_path, chapters: dict[str, str]):
+    (tmp_path / "_config.yml").write_text("title: fake\n")
+    (tmp_path / "book").mkdir()
+    for name, text in chapters.items():
+        (tmp_path / "book" / f"{name}.md").write_text(text)
+    (tmp_path / "book" / "notes.md").write_text("# not a chapter\n")
+    return tmp_path
+
+
+def test_run_book_records_status_checks_and_budget(tmp_path, monkeypatch):
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    failing = FRONT + '\n```{code-cell} ipython3\nraise ZeroDivisionError("bad cell")\n```\n'
+    slow = FRONT + "\n```{code-cell} ipython3\nimport time\n\ntime.sleep(30)\n```\n"
+    root = _book(tmp_path, {"ch90_fake": PASSING, "ch91_bad": failing, "ch92_slow": slow})
+    out = tmp_path / "results"
+    summary = chapter_runner.run_book(root, out, budgets={"ch90": 300, "ch91": 300, "ch92": 4})
+    by_name = {c["chapter"]: c for c in summary["chapters"]}
+    assert list(by_name) == ["ch90", "ch91", "ch92"]
+    assert by_name["ch90"]["status"] == "passed", (out / "logs" / "ch90.log").read_text()
+    assert by_name["ch90"]["checks"] == 1 and by_name["ch90"]["worst_z"] == 0.0
+    assert by_name["ch91"]["status"] == "failed" and "ZeroDivisionError" in by_name["ch91"]["error"]
+    assert by_name["ch92"]["status"] == "over budget" and by_name["ch92"]["seconds"] < 25
+    assert not summary["passed"] and summary["device"] == "cpu"
+    written = json.loads((out / "summary.json").read_text())
+    assert written["chapters"][0]["claims"][0]["claim_id"] == "ch90-mean"
+    assert (out / "claims" / "ch90.json").is_file()
+    assert "\\alpha" not in (out / "logs" / "ch90.log").read_text()
+    assert "x = 3" in (out / "logs" / "ch90.log").read_text()
+
+
+def test_chapter_paths_rejects_unknown_names(tmp_path):
+    root = _book(tmp_path, {"ch90_fake": PASSING})
+    assert [p.name for p in chapter_runner.chapter_paths(root / "book", None)] == ["ch90_fake.md"]
+    assert chapter_runner.chapter_paths(root / "book", ["ch90"])[0].name == "ch90_fake.md"
+    with pytest.raises(ValueError, match="unknown"):
+        chapter_runner.chapter_paths(root / "book", ["ch99"])
