@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -170,6 +172,22 @@ def device(name: str, value, *, available: bool = True) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"{name} must be a cpu, cuda or mps device, got {value!r}")
     return dev
+
+
+def path(name: str, value, *, exists: str | None = "file") -> Path:
+    """``value`` (a non-empty ``str`` or a path-like object) as a ``Path``, else ``TypeError``;
+    with ``exists`` ``"file"`` or ``"folder"``, also ``ValueError`` unless it names an existing
+    file or folder (``None``: a path that may not exist yet, e.g. a folder to create)."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path (a str or a pathlib.Path), got {value!r}")
+    if not str(value):
+        raise ValueError(f"{name} must be a path, got an empty string")
+    result = Path(value)
+    if exists == "file" and not result.is_file():
+        raise ValueError(f"{name} must name an existing file, got {str(value)!r}")
+    if exists == "folder" and not result.is_dir():
+        raise ValueError(f"{name} must name an existing folder, got {str(value)!r}")
+    return result
 
 
 def module(name: str, value, kind: type):

@@ -13,10 +13,14 @@ probabilities or log-probabilities, ...) must be refused with ``ValueError`` or 
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib
 import inspect
 import math
+import os
 import re
+import shutil
 import signal
 import tempfile
 from dataclasses import dataclass, field
@@ -1150,6 +1154,138 @@ SPECS.update(
     }
 )
 
+# --- icl.harness.chapter_runner, icl.harness.bench, gpu_run_markdown, draw_without_replacement ---
+FAKE_CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+kernelspec:
+  display_name: Python 3
+  name: python3
+---
+
+# A fake chapter
+
+```{code-cell} ipython3
+x = 1
+```
+"""
+
+
+@functools.cache
+def fake_book() -> Path:
+    """A book's root in a temporary folder (kept while the process runs) with one chapter of one
+    cell, ``book/ch90_fake.md``."""
+    root = Path(tempfile.mkdtemp(prefix="icl-bad-input-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "book").mkdir()
+    (root / "book" / "ch90_fake.md").write_text(FAKE_CHAPTER)
+    return root
+
+
+def fake_chapter() -> str:
+    return str(fake_book() / "book" / "ch90_fake.md")
+
+
+WORK = dict(gemms={(2, 3, 4, 5): 1}, variates=48, variate_shape=(2, 3, 4), law="normal", passes=5)
+
+
+def _work():
+    from icl.harness.bench import Work
+
+    return Work(**WORK)
+
+
+def _run_summary():
+    chapter = dict(chapter="ch90", status="passed", seconds=1.0, budget=40, checks=0)
+    return {
+        "device": "cpu",
+        "processor": "a processor",
+        "memory_gib": 16.0,
+        "dtype": "float64",
+        "scale": "smoke",
+        "python": "3.12.0",
+        "torch": "2.0",
+        "cuda": None,
+        "commit": "abc",
+        "date": "2026-01-01T00:00:00+00:00",
+        "seconds": 1.0,
+        "passed": True,
+        "worst_z": None,
+        "chapters": [dict(chapter, failed_checks=0, worst_z=None, error=None)],
+    }
+
+
+NEW_FOLDER = {"bogus"}  # an output folder that does not exist yet is created
+SPECS.update(
+    {
+        "icl.validation.path": Spec(
+            lambda: {"name": "path", "value": fake_chapter(), "exists": "file"},
+            allow={"name": NAME_OK},
+        ),
+        # any str is a MyST document (one without code cells has none)
+        "icl.harness.chapter_runner.code_cells": Spec(
+            lambda: {"text": FAKE_CHAPTER}, allow={"text": {"bogus"}}
+        ),
+        "icl.harness.chapter_runner.is_chapter": Spec(lambda: {"path": fake_chapter()}),
+        # its good call moves this process into the chapter's folder and replaces IPython by the
+        # display stub (it runs in the runner's child process): tests/harness runs it there
+        "icl.harness.chapter_runner.execute": Spec(
+            lambda: {"path": fake_chapter()}, good_runs=False
+        ),
+        # a chapter not listed in BUDGETS gets DEFAULT_BUDGET
+        "icl.harness.chapter_runner.budget": Spec(
+            lambda: {"chapter": "ch01", "scale": "full"}, allow={"chapter": {"bogus"}}
+        ),
+        "icl.harness.chapter_runner.run_chapter": Spec(
+            lambda: {
+                "path": fake_chapter(),
+                "out": str(fake_book() / "chapter_run"),
+                "seconds": 60.0,
+                "env": {**os.environ, "PYTHONPATH": str(ROOT.parent)},
+            },
+            allow={"out": NEW_FOLDER},
+        ),
+        "icl.harness.chapter_runner.run_book": Spec(
+            lambda: {
+                "root": str(fake_book()),
+                "out": str(fake_book() / "book_run"),
+                "chapters": ["ch90"],
+                "budgets": 60.0,
+            },
+            # no chapter named: every chapter, as with None (the command line's bare --chapters)
+            allow={"out": NEW_FOLDER, "chapters": {"empty"}},
+        ),
+        "icl.harness.chapter_runner.chapter_paths": Spec(
+            lambda: {"book": str(fake_book() / "book"), "names": ["ch90"]},
+            allow={"names": {"empty", "none"}},  # None or []: every chapter
+        ),
+        "icl.harness.report.gpu_run_markdown": Spec(
+            lambda: {"summary": _run_summary(), "chapters": {"ch90": "book/ch90_fake"}},
+            allow={"summary": {"none"}},  # None: no run published yet (the page says so)
+        ),
+        "icl.harness.bench.Work": Spec(lambda: dict(WORK)),
+        "icl.harness.bench.measured_limits": Spec(
+            lambda: {
+                "work": _work(),
+                "dev": torch.device("cpu"),
+                "dtype": torch.float64,
+                "seed": 0,
+            }
+        ),
+        # weights (..., d): any leading shape, e.g. one row (flat) or an extra batch dimension
+        "icl.decoders.sparse_chains.draw_without_replacement": Spec(
+            lambda: {
+                "weights": torch.rand(3, 5, generator=gen(), dtype=torch.float64) + 0.5,
+                "k": 2,
+                "generator": gen(1),
+            },
+            allow={"weights": {"extra_dim", "flat"}},
+        ),
+    }
+)
+ALSO_VALID["icl.validation.path"] = {"exists": {"*"}}  # a literal of the package
+
 
 NO_BAD_INPUT = {
     "icl.theory.budget.ChainTerms": "a record that prompt_averaged_chain_terms builds",
@@ -1174,6 +1310,12 @@ NO_BAD_INPUT = {
     "icl.harness.bench.Result": "a record that bench.run builds",
     "icl.harness.bench.run": "runs one of the benchmark's own kernels (minutes); kernel checked",
     "icl.harness.bench.main": "a command line (argparse refuses bad arguments)",
+    "icl.harness.bench.Work.flops": "no parameters",
+    "icl.harness.chapter_runner.Cell": "a record that code_cells builds",
+    "icl.harness.chapter_runner.ChapterResult": "a record that run_chapter builds",
+    "icl.harness.chapter_runner.machine_facts": "no parameters",
+    "icl.harness.chapter_runner.install_display_stub": "no parameters",
+    "icl.harness.chapter_runner.main": "a command line (argparse refuses bad arguments)",
     "icl.models.softmax_transformer.main": "a command line (argparse refuses bad arguments)",
     "icl.models.softmax_transformer.save_checkpoint": "writes what train_at_scale returned",
     "icl.models.softmax_transformer.load_checkpoint": "reads a file written by save_checkpoint",
@@ -1210,6 +1352,7 @@ ALIASES = {
         "device",
         "module",
         "function",
+        "path",
     )
 }
 

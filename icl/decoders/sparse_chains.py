@@ -122,14 +122,19 @@ def draw_without_replacement(
     (a uniform and a logarithm are several times cheaper than ``exponential_`` on a CPU), and
     the k largest keys log(U_j) / w_j = -E_j / w_j are taken by one ``topk``, with no loop over
     the k draws. A zero weight never rings (its key is -inf) while k positive weights remain.
-    ``weights`` must be non-negative with at least k positive entries in each row.
+    ``weights`` must be finite and non-negative with at least k positive entries in each row;
+    ``generator`` (a ``torch.Generator`` on their device) is required.
     """
+    tensor("weights", weights, min_ndim=1)
     d = weights.shape[-1]
     k = integer("k", k)
     if k > d:
         raise ValueError(f"k must be <= d = {d}, got {k}")
     if bool(weights.min() < 0):
         raise ValueError("weights must be non-negative")
+    if bool(((weights > 0).sum(-1) < k).any()):
+        raise ValueError(f"weights must have at least k = {k} positive entries in every row")
+    _generator("generator", generator, device=weights.device)
     keys = torch.empty_like(weights).uniform_(generator=generator).log_().div_(weights)
     return keys.topk(k, dim=-1).indices
 

@@ -40,6 +40,9 @@ import torch
 from icl import experiments, tasks, techniques
 from icl.decoders import gd_chains, sparse_chains
 from icl.harness import runtime
+from icl.validation import choice, device, integer, module
+
+LAWS = ("normal", "exponential")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,25 @@ class Work:
     variate_shape: tuple[int, ...]
     law: str
     passes: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.gemms, dict):
+            raise TypeError(
+                f"gemms must be a dict of (batch, rows, inner, cols) -> count, got {self.gemms!r}"
+            )
+        for shape, count in self.gemms.items():
+            if not isinstance(shape, tuple) or len(shape) != 4:
+                raise ValueError(f"gemms' keys must be (batch, rows, inner, cols), got {shape!r}")
+            for size in shape:
+                integer("gemms' sizes", size)
+            integer("gemms' counts", count)
+        integer("variates", self.variates)
+        if not isinstance(self.variate_shape, tuple) or not self.variate_shape:
+            raise TypeError(f"variate_shape must be a tuple of sizes, got {self.variate_shape!r}")
+        for size in self.variate_shape:
+            integer("variate_shape's sizes", size)
+        choice("law", self.law, LAWS)
+        integer("passes", self.passes)
 
     def flops(self) -> float:
         """Flops of the matrix products."""
@@ -336,6 +358,10 @@ def measured_limits(work: Work, dev: torch.device, dtype: torch.dtype, seed: int
     tensors of ``work.variate_shape``) and, on a GPU, ``memory`` (``work.passes`` passes over the
     variates' size at the bandwidth of a 256 MiB device-to-device copy); with the rates
     measured (``gemm_gflops``, ``variates_per_second``, ``memory_gb_per_second``)."""
+    module("work", work, Work)
+    dev = device("dev", dev)
+    dtype = choice("dtype", dtype, (torch.float32, torch.float64))
+    seed = integer("seed", seed, minimum=0)
     gen = runtime.generator(seed, dev)
     limits: dict[str, float] = {"gemm": 0.0}
     for (batch, rows, inner, cols), count in work.gemms.items():

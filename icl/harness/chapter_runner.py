@@ -45,6 +45,9 @@ import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from icl import validation
+from icl.harness.runtime import SCALES
+
 # Seconds each chapter may take at ICL_SCALE=full on one H100-class GPU (about 6 minutes in all),
 # from the flop and memory-traffic counts of its largest simulations (README, "Full scale on a
 # GPU"). A chapter not listed gets DEFAULT_BUDGET.
@@ -136,6 +139,8 @@ def code_cells(text: str) -> list[Cell]:
     between two ``---`` lines there; only ``tags`` is read (``[a, b]`` form). The fence closes
     at a line of at least as many of the same backtick or tilde characters and nothing else.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (a MyST document), got {type(text).__name__}")
     lines = text.splitlines()
     cells: list[Cell] = []
     index = _front_matter_end(lines)
@@ -173,6 +178,7 @@ def code_cells(text: str) -> list[Cell]:
 def is_chapter(path: Path) -> bool:
     """A chapter declares a kernel in its jupytext front matter (plain pages do not) and its name
     starts with ``ch``."""
+    path = validation.path("path", path)
     head = path.read_text(encoding="utf-8")[:2000]
     return path.name.startswith("ch") and head.startswith("---") and "kernelspec:" in head
 
@@ -213,7 +219,7 @@ def execute(path: Path) -> None:
     """Execute the code cells of the chapter at ``path`` in one namespace, in its folder (raises
     what a cell raises, with the cell's line in the chapter in its traceback); print each cell's
     wall time, so that a chapter's log shows where its time went."""
-    path = path.resolve()
+    path = validation.path("path", path).resolve()
     cells = code_cells(path.read_text(encoding="utf-8"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     install_display_stub()
@@ -245,7 +251,11 @@ def _close_figures() -> None:
 
 
 def budget(chapter: str, scale: str) -> float:
-    """The chapter's time budget in seconds at ``scale``."""
+    """The chapter's time budget in seconds at ``scale`` (``"smoke"`` or ``"full"``); a chapter
+    not listed in :data:`BUDGETS` gets :data:`DEFAULT_BUDGET`."""
+    if not isinstance(chapter, str):
+        raise TypeError(f"chapter must be a chapter's name (ch01 ...), got {chapter!r}")
+    scale = validation.choice("scale", scale, SCALES)
     seconds = BUDGETS.get(chapter, DEFAULT_BUDGET)
     return seconds if scale == "full" else seconds * SMOKE_FACTOR
 
@@ -259,6 +269,10 @@ def run_chapter(path: Path, out: Path, seconds: float, env: dict[str, str]) -> C
     """Run one chapter in a child process (``python -m icl.harness.chapter_runner --execute``)
     with a timeout of ``seconds``; its checks go to ``out/claims``, its output to
     ``out/logs``."""
+    path = validation.path("path", path)
+    out = validation.path("out", out, exists=None)
+    seconds = validation.positive("seconds", seconds)
+    _environment(env)
     chapter = path.stem.split("_")[0]
     log = out / "logs" / f"{chapter}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -294,6 +308,34 @@ def run_chapter(path: Path, out: Path, seconds: float, env: dict[str, str]) -> C
         error=error,
         claims=[_claim_summary(c) for c in claims],
     )
+
+
+def _environment(env) -> dict[str, str]:
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise TypeError(f"env must be a dict of str -> str (an environment), got {env!r:.80}")
+    return env
+
+
+def _names(name: str, names) -> list[str] | None:
+    """``names`` (chapter names) as a list, or ``TypeError`` unless ``None`` or a list of str."""
+    if names is None:
+        return None
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{name} must be a list of chapter names (ch01 ...), got {names!r}")
+    return list(names)
+
+
+def _budgets(budgets) -> float | dict[str, float] | None:
+    """``budgets`` (seconds, > 0): ``None``, one number, or a dict of chapter name -> number."""
+    if budgets is None:
+        return None
+    if isinstance(budgets, dict):
+        if not all(isinstance(name, str) for name in budgets):
+            raise TypeError(f"budgets must map chapter names to seconds, got {budgets!r}")
+        return {name: validation.positive("budgets", s) for name, s in budgets.items()}
+    return validation.positive("budgets", budgets)
 
 
 def _claim_summary(record: dict) -> dict:
@@ -355,6 +397,8 @@ def machine_facts() -> dict:
 def chapter_paths(book: Path, names: list[str] | None) -> list[Path]:
     """The chapters under ``book`` (all of them, or those whose file name starts with one of
     ``names``), in order."""
+    book = validation.path("book", book, exists="folder")
+    names = _names("names", names)
     paths = sorted(p for p in book.glob("*.md") if is_chapter(p))
     if names:
         chosen = [p for p in paths if any(p.stem.split("_")[0] == n or p.stem == n for n in names)]
@@ -376,7 +420,11 @@ def run_book(
     those of the chapters it names."""
     from icl.harness import runtime
 
-    root, out = root.resolve(), out.resolve()
+    root = validation.path("root", root, exists="folder").resolve()
+    if not (root / "book").is_dir():
+        raise ValueError(f"root must be a book's root folder (with a book/ folder), got {root}")
+    out = validation.path("out", out, exists=None).resolve()
+    chapters, budgets = _names("chapters", chapters), _budgets(budgets)
     for sub in ("claims", "measurements", "logs"):
         folder = out / sub
         folder.mkdir(parents=True, exist_ok=True)

@@ -191,6 +191,23 @@ def package_versions(requirements: str | Path) -> dict[str, str]:
 
 
 GPU_RUN_COMMAND = "make gpu-check"
+# What the chapter runner's summary holds (icl.harness.chapter_runner.run_book), and each chapter's
+RUN_KEYS = ("device", "processor", "dtype", "scale", "python", "torch", "commit", "date")
+RUN_KEYS += ("seconds", "passed", "chapters")
+CHAPTER_KEYS = ("chapter", "status", "seconds", "budget", "checks", "failed_checks", "worst_z")
+
+
+def _run_summary(summary) -> dict:
+    if not isinstance(summary, dict):
+        raise TypeError(f"summary must be the chapter runner's summary dict, got {summary!r:.80}")
+    missing = [key for key in RUN_KEYS if key not in summary]
+    if missing:
+        raise ValueError(f"summary lacks the chapter runner's keys {missing}")
+    if not isinstance(summary["chapters"], list) or not all(
+        isinstance(c, dict) and all(key in c for key in CHAPTER_KEYS) for c in summary["chapters"]
+    ):
+        raise ValueError(f"summary's chapters must be a list of dicts with keys {CHAPTER_KEYS}")
+    return summary
 
 
 def gpu_run_markdown(summary: dict | None, chapters: dict[str, str] | None = None) -> str:
@@ -204,7 +221,8 @@ def gpu_run_markdown(summary: dict | None, chapters: dict[str, str] | None = Non
             "shown above. The full-scale run is one command on a CUDA machine, "
             f"`{GPU_RUN_COMMAND}` (README, *Full scale on a GPU*); it publishes its results here."
         )
-    chapters = chapters or {}
+    _run_summary(summary)
+    chapters = {} if chapters is None else _chapters(chapters)
     memory = f", {summary['memory_gib']} GiB" if summary.get("memory_gib") else ""
     cuda = f", CUDA {summary['cuda']}" if summary.get("cuda") else ""
     worst = summary.get("worst_z")
