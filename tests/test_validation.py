@@ -79,3 +79,20 @@ def test_sign_binary_and_generator_checks():
     for bad in (None, 0, np.random.default_rng(0)):
         with pytest.raises(TypeError, match="generator must be a torch.Generator"):
             validation.generator("generator", bad)
+
+
+def test_path_refuses_non_paths_and_missing_files(tmp_path):
+    file = tmp_path / "a.txt"
+    file.write_text("x")
+    assert validation.path("toc_path", str(file)) == file
+    assert validation.path("out", tmp_path / "new", exists=None) == tmp_path / "new"
+    assert validation.path("book", tmp_path, exists="folder") == tmp_path
+    for bad in (None, 3, ["a.txt"]):
+        with pytest.raises(TypeError, match="toc_path must be a path"):
+            validation.path("toc_path", bad)
+    with pytest.raises(ValueError, match="toc_path must name an existing file"):
+        validation.path("toc_path", tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="book must name an existing folder"):
+        validation.path("book", file, exists="folder")
+    with pytest.raises(ValueError, match="out must be a path"):
+        validation.path("out", "", exists=None)

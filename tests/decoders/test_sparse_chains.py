@@ -153,3 +153,14 @@ def test_draw_without_replacement_validates():
         draw_without_replacement(torch.tensor([[0.5, -0.1, 0.6]]), 2)
     with pytest.raises(ValueError, match="k must be <= d"):
         draw_without_replacement(torch.ones(2, 3), 4)
+
+
+def test_draw_without_replacement_requires_a_generator_and_k_positive_weights():
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        draw_without_replacement(torch.ones(2, 3), 2)
+    with pytest.raises(ValueError, match="at least k = 2 positive"):
+        draw_without_replacement(torch.tensor([[1.0, 0.0, 0.0]]), 2, generator=torch.Generator())
+    with pytest.raises(ValueError, match="weights must have finite entries"):
+        draw_without_replacement(
+            torch.tensor([[1.0, math.nan, 1.0]]), 2, generator=torch.Generator()
+        )

@@ -1,6 +1,7 @@
 import dataclasses
 
 import pytest
+import torch
 
 from icl.harness import bench
 
@@ -51,3 +52,19 @@ def test_command_line_prints_and_writes_json(tmp_path, capsys):
     results = bench.main(["--size", "tiny", "--json", str(out)])
     assert out.is_file() and len(results) == len(bench.KERNELS)
     assert "agree in distribution: True" in capsys.readouterr().out
+
+
+def test_work_and_measured_limits_refuse_bad_arguments():
+    good = dict(
+        gemms={(2, 3, 4, 5): 1}, variates=48, variate_shape=(2, 3, 4), law="normal", passes=5
+    )
+    with pytest.raises(ValueError, match="law must be one of"):
+        bench.Work(**dict(good, law="gamma"))
+    with pytest.raises(ValueError, match="variates must be an integer >= 1"):
+        bench.Work(**dict(good, variates=0))
+    with pytest.raises(ValueError, match="gemms' keys must be"):
+        bench.Work(**dict(good, gemms={(2, 3): 1}))
+    with pytest.raises(TypeError, match="work must be a Work"):
+        bench.measured_limits(good, torch.device("cpu"), torch.float64)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        bench.measured_limits(bench.Work(**good), torch.device("cpu"), torch.int64)

@@ -129,3 +129,20 @@ def test_chapter_paths_rejects_unknown_names(tmp_path):
     assert chapter_runner.chapter_paths(root / "book", ["ch90"])[0].name == "ch90_fake.md"
     with pytest.raises(ValueError, match="unknown"):
         chapter_runner.chapter_paths(root / "book", ["ch99"])
+
+
+def test_runner_refuses_bad_arguments_before_running(tmp_path):
+    root = _book(tmp_path, {"ch90_fake": PASSING})
+    with pytest.raises(TypeError, match="text must be a str"):
+        chapter_runner.code_cells(None)
+    with pytest.raises(ValueError, match="path must name an existing file"):
+        chapter_runner.execute(tmp_path / "missing.md")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        chapter_runner.budget("ch01", "fast")
+    with pytest.raises(ValueError, match="root must be a book's root folder"):
+        chapter_runner.run_book(root / "book", tmp_path / "out")
+    with pytest.raises(ValueError, match="budgets must be > 0"):
+        chapter_runner.run_book(root, tmp_path / "out", budgets={"ch90": 0})
+    with pytest.raises(TypeError, match="chapters must be a list"):
+        chapter_runner.run_book(root, tmp_path / "out", chapters="ch90")
+    assert not (tmp_path / "out").exists()  # refused before the results folder is made
