@@ -129,3 +129,14 @@ def test_chapter_paths_rejects_unknown_names(tmp_path):
     assert chapter_runner.chapter_paths(root / "book", ["ch90"])[0].name == "ch90_fake.md"
     with pytest.raises(ValueError, match="unknown"):
         chapter_runner.chapter_paths(root / "book", ["ch99"])
+
+
+def test_every_chapter_has_a_budget_and_they_fit_six_minutes():
+    from pathlib import Path
+
+    book = Path(chapter_runner.__file__).resolve().parents[2] / "book"
+    chapters = {p.stem.split("_")[0] for p in chapter_runner.chapter_paths(book, None)}
+    assert chapters and chapters <= set(chapter_runner.BUDGETS), chapters - set(
+        chapter_runner.BUDGETS
+    )
+    assert sum(chapter_runner.BUDGETS[c] for c in chapters) <= 360
