@@ -52,13 +52,14 @@ from icl.harness.runtime import SCALES
 # from the flop and memory-traffic counts of its largest simulations (README, "Full scale on a
 # GPU"). A chapter not listed gets DEFAULT_BUDGET.
 BUDGETS = {
-    "ch01": 35,
-    "ch02": 35,
+    "ch01": 30,
+    "ch02": 30,
     "ch03": 55,
     "ch04": 55,
-    "ch05": 35,
+    "ch05": 30,
     "ch06": 40,
-    "ch07": 100,  # trains its full-scale model (20000 steps) when book/data/ch07_full.pt is missing
+    "ch07": 90,  # trains its full-scale model (20000 steps) when book/data/ch07_full.pt is missing
+    "ch08": 30,
 }
 DEFAULT_BUDGET = 40
 SMOKE_FACTOR = 10  # the budget at ICL_SCALE=smoke, on two CPU cores, is this many times larger

@@ -146,3 +146,14 @@ def test_runner_refuses_bad_arguments_before_running(tmp_path):
     with pytest.raises(TypeError, match="chapters must be a list"):
         chapter_runner.run_book(root, tmp_path / "out", chapters="ch90")
     assert not (tmp_path / "out").exists()  # refused before the results folder is made
+
+
+def test_every_chapter_has_a_budget_and_they_fit_six_minutes():
+    from pathlib import Path
+
+    book = Path(chapter_runner.__file__).resolve().parents[2] / "book"
+    chapters = {p.stem.split("_")[0] for p in chapter_runner.chapter_paths(book, None)}
+    assert chapters and chapters <= set(chapter_runner.BUDGETS), chapters - set(
+        chapter_runner.BUDGETS
+    )
+    assert sum(chapter_runner.BUDGETS[c] for c in chapters) <= 360
