@@ -9,18 +9,10 @@ from pathlib import Path
 import pytest
 
 import icl
+from tests.bad_inputs import module_names, public_callables, resolve
 
 ROOT = Path(icl.__file__).parent
 API_PAGE = ROOT.parent / "_build" / "html" / "book" / "api.html"
-
-
-def module_names() -> list[str]:
-    """Every module and package of icl, dotted."""
-    names = []
-    for path in sorted(ROOT.rglob("*.py")):
-        parts = path.relative_to(ROOT.parent).with_suffix("").parts
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
 
 
 def imports_of(module: str) -> set[str]:
@@ -96,16 +88,11 @@ def test_the_import_graph_has_no_cycle():
 
 
 def public_functions() -> list[str]:
-    """The dotted names of the public functions and classes defined in icl's modules."""
-    names = []
-    for module_name in module_names():
-        module = importlib.import_module(module_name)
-        for name, obj in vars(module).items():
-            if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
-                continue
-            if obj.__module__ == module_name and obj.__name__ == name:
-                names.append(f"{module_name}.{name}")
-    return names
+    """The dotted names of the public functions and classes defined in icl's modules (the
+    hostile-input table's walk, without the classes' methods)."""
+    return [
+        name for name in public_callables() if not inspect.isclass(resolve(name.rpartition(".")[0]))
+    ]
 
 
 @pytest.mark.skipif(not API_PAGE.is_file(), reason="the book is not built (make book)")
