@@ -109,10 +109,17 @@ def margin_density(u, n: int, d: int, sigma2: float):
     )
     u = array("u", u)
     a = np.abs(u)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        body = np.exp(
-            log_c + nu * np.log(a) + np.log(special.kve(nu, alpha * a)) + beta * u - alpha * a
-        )
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = alpha * a
+        log_k = np.log(special.kve(nu, x)) - x  # log K_nu(x)
+        # K_nu overflows at tiny x for large nu: there its leading term is exact to O(x^2 / nu),
+        # K_nu(x) ~ Gamma(nu) 2^(nu - 1) x^(-nu)
+        small = ~np.isfinite(log_k) & (x > 0)
+        if nu > 0 and np.any(small):
+            log_k = np.where(
+                small, special.gammaln(nu) + (nu - 1) * math.log(2) - nu * np.log(x), log_k
+            )
+        body = np.exp(log_c + nu * np.log(a) + log_k + beta * u)
     if nu > 0:  # |u|^nu K_nu(alpha |u|) -> Gamma(nu) 2^(nu - 1) alpha^(-nu) at u = 0
         at_zero = math.exp(
             log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha)

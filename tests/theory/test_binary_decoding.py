@@ -650,3 +650,24 @@ def test_votes_needed_normal_approximation():
 def test_exact_vote_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(("n", "u"), [(100, 1e-12), (100, 1e-6), (200, 1e-3), (20, 1e-300)])
+def test_margin_density_is_finite_where_the_bessel_function_overflows(n, u):
+    """K_nu(alpha u) overflows at tiny u for large n; the density stays the exact variance-gamma
+    value (mpmath, 40 digits)."""
+    import mpmath as mp
+
+    d, sigma2 = 10, 0.25
+    s2 = d - 1 + sigma2
+    with mp.workdps(40):
+        lam, alpha, beta = mp.mpf(n) / 2, mp.sqrt(1 + s2) / s2, 1 / mp.mpf(s2)
+        nu, x = lam - mp.mpf(1) / 2, mp.mpf(u)
+        exact = (
+            (alpha**2 - beta**2) ** lam
+            * x**nu
+            * mp.besselk(nu, alpha * x)
+            * mp.e ** (beta * x)
+            / (mp.sqrt(mp.pi) * mp.gamma(lam) * (2 * alpha) ** nu)
+        )
+    assert theory.margin_density(u, n, d, sigma2) == pytest.approx(float(exact), rel=1e-9)
