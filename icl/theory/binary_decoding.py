@@ -138,10 +138,9 @@ def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float
         return value
     density = lambda v: g(v) * margin_density(v, n, d, sigma2)
     width = math.sqrt(n * (2 + _spread(d, sigma2)))
-    edges = [-np.inf, -width, 0.0]
-    if scale > 0:
-        edges += [min(width, 1 / scale)] if 1 / scale < width else []
-    edges += [width, n + 40 * width, np.inf]
+    edges = [-np.inf, -width, 0.0, width, n + 40 * width, np.inf]
+    if 0 < 1 / scale < width:  # g changes on the scale 1/scale around u = 0, on both sides
+        edges += [-1 / scale, 1 / scale]
     edges = sorted(set(edges))
     return sum(
         integrate.quad(density, lo, hi, limit=400, epsabs=1e-12, epsrel=1e-10)[0]
@@ -268,6 +267,19 @@ def greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     return float(min(max(value, 0.0), 1.0))
 
 
+def _tie_probability(p: np.ndarray, N: int) -> np.ndarray:
+    """P(Bin(N, p) = N/2), N even: scipy's pmf (accurate to round-off) for p in [1e-100, 1 -
+    1e-100], where it is safe; in logs outside (scipy's pmf overflows near p = 1e-306), where the
+    probability is below 1e-100 anyway for N >= 4 and exact to 1e-13 relative for N = 2."""
+    m = N // 2
+    inner = (p >= 1e-100) & (p <= 1 - 1e-100)
+    with np.errstate(divide="ignore"):
+        log_tie = (
+            special.gammaln(N + 1) - 2 * special.gammaln(m + 1) + m * (np.log(p) + np.log1p(-p))
+        )
+    return np.where(inner, stats.binom.pmf(m, N, np.where(inner, p, 0.5)), np.exp(log_tie))
+
+
 def majority_vote_accuracy(p, N: int):
     """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly
     at random.
@@ -284,7 +296,7 @@ def majority_vote_accuracy(p, N: int):
         raise ValueError("p must lie in [0, 1]")
     accuracy = stats.binom.sf(N // 2, N, p)
     if N % 2 == 0:
-        accuracy = accuracy + 0.5 * stats.binom.pmf(N // 2, N, p)
+        accuracy = accuracy + 0.5 * _tie_probability(p, N)
     return back(accuracy)
 
 

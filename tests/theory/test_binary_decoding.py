@@ -671,3 +671,30 @@ def test_margin_density_is_finite_where_the_bessel_function_overflows(n, u):
             / (mp.sqrt(mp.pi) * mp.gamma(lam) * (2 * alpha) ** nu)
         )
     assert theory.margin_density(u, n, d, sigma2) == pytest.approx(float(exact), rel=1e-9)
+
+
+def test_majority_vote_accuracy_at_probabilities_where_scipys_pmf_overflows():
+    """scipy's binomial pmf raises OverflowError near p = 1e-306; A_2(p) = p exactly."""
+    p = np.array([0.0, 1e-306, 1.138166521654063e-306, 0.3, 1.0])
+    assert np.all(theory.majority_vote_accuracy(p, 100)[:3] == 0.0)
+    assert theory.majority_vote_accuracy(p, 2) == pytest.approx(p, rel=1e-12, abs=0)
+
+
+def test_vote_sign_accuracy_where_the_vote_is_a_sharp_step_at_a_singular_density():
+    """n = 1 (log-singular margin density at 0), T = 0.01, N = 1000: the vote's step has width
+    1e-4 on both sides of u = 0. Reference: quadrature over 160 geometric panels."""
+    n, d, sigma2, eta, temperature, N = 1, 10, 0.25, 1.0, 0.01, 1000
+    c = 2 * eta / (n * temperature)
+
+    def integrand(u):
+        vote = theory.majority_vote_accuracy(special.expit(c * u), N)
+        return vote * theory.margin_density(u, n, d, sigma2)
+
+    panels = np.logspace(-8, 3, 80)
+    edges = np.concatenate([[-np.inf], -panels[::-1], [0.0], panels, [np.inf]])
+    reference = sum(
+        integrate.quad(integrand, a, b, limit=400, epsabs=1e-14, epsrel=1e-12)[0]
+        for a, b in zip(edges[:-1], edges[1:], strict=True)
+    )
+    value = theory.vote_sign_accuracy(n, d, sigma2, eta, temperature, N)
+    assert value == pytest.approx(reference, abs=1e-10)
