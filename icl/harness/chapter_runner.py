@@ -6,8 +6,10 @@ no network. This runner reads each chapter's jupytext MyST source itself: it
 executes the ```` ```{code-cell} ```` cells in order in one namespace, with
 matplotlib's non-interactive ``Agg`` backend and a small stand-in for the part
 of ``IPython.display`` the chapters use (``display``, ``Markdown``, ``Math``,
-``HTML``: their text is printed). A cell tagged ``skip-execution`` is skipped;
-a cell tagged ``raises-exception`` may raise.
+``HTML``: their text is printed). A cell tagged ``skip-execution`` is skipped, and so
+is one tagged ``jupyter-only`` (the chapters' live explorers, which need ipywidgets and
+check nothing; the book's build and nbval run them); a cell tagged ``raises-exception``
+may raise.
 
 Each chapter runs in a child process with the chapter's folder as working
 directory and a timeout equal to its budget (:data:`BUDGETS`, seconds at
@@ -62,6 +64,8 @@ BUDGETS = {
     "ch08": 30,
 }
 DEFAULT_BUDGET = 40
+# Cells the runner does not execute: skipped everywhere, or needing Jupyter (ipywidgets panels).
+SKIPPED_TAGS = {"skip-execution", "jupyter-only"}
 SMOKE_FACTOR = 10  # the budget at ICL_SCALE=smoke, on two CPU cores, is this many times larger
 
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\{code-cell\}(?P<rest>.*)$")
@@ -227,7 +231,7 @@ def execute(path: Path) -> None:
     os.chdir(path.parent)
     namespace: dict = {"__name__": "__main__", "__file__": str(path)}
     for cell in cells:
-        if "skip-execution" in cell.tags:
+        if SKIPPED_TAGS & set(cell.tags):
             continue
         magic = next((ln for ln in cell.source.splitlines() if _MAGIC.match(ln)), None)
         if magic is not None:

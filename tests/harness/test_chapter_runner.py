@@ -41,6 +41,12 @@ raise RuntimeError("never run")
 raise RuntimeError("skipped")
 ```
 
+```{code-cell} ipython3
+:tags: [jupyter-only]
+
+import a_widget_library_absent_here
+```
+
 ````{code-cell} ipython3
 ---
 tags:
@@ -64,8 +70,9 @@ claims.check("ch90-mean", "a mean", theory=1.0, estimate=1.0 + 0.5 * (x - 3), st
 
 def test_code_cells_reads_options_and_lines():
     cells = chapter_runner.code_cells(PASSING)
-    assert len(cells) == 4
-    assert cells[1].tags == ("skip-execution",) and cells[2].tags == ("raises-exception",)
+    assert len(cells) == 5
+    assert cells[1].tags == ("skip-execution",) and cells[2].tags == ("jupyter-only",)
+    assert cells[3].tags == ("raises-exception",)
     assert cells[0].source.startswith("from IPython.display")
     lines = PASSING.splitlines()
     for cell in cells:
