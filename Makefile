@@ -46,7 +46,7 @@ gpu-check:
 		$(if $(RUN_CHAPTERS),--chapters $(RUN_CHAPTERS)) $(if $(filter full,$(GPU_SCALE)),--publish)
 
 gpu-check-ci: $(STAMP)
-	ICL_DTYPE=float32 $(MAKE) gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch02 ch06" GPU_OUT=_build/gpu_run_ci
+	ICL_DTYPE=float32 $(MAKE) gpu-check GPU_SCALE=smoke RUN_CHAPTERS="ch01 ch02 ch06" GPU_OUT=_build/gpu_run_ci
 
 # jupyter_config/labconfig makes jupytext's notebook view the default for .md files; JUPYTER_PATH puts
 # the environment's `python3` kernel (its own Python) first; as root (containers) it needs --allow-root.
