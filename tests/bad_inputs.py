@@ -194,6 +194,12 @@ NAME_OK = {"bogus", "none", "int"}  # the validators' own ``name`` is any label
 REAL_W = {"not_sign", "zero"}  # a task w is any real vector
 X_Y_W = _with(lambda: {"X": prompts().X, "y": prompts().y}, w=lambda: prompts().w)
 
+# The good call of both linear-attention models' constructors (a zero init_std is valid).
+LAYER_SPEC = Spec(
+    lambda: {"d": 3, "init_std": 0.1, "generator": gen(), "device": "cpu", "dtype": torch.float64},
+    allow={"init_std": {"zero"}},
+)
+
 SPECS: dict[str, Spec] = {
     # --- icl.validation ---
     "icl.validation.integer": Spec(
@@ -640,16 +646,7 @@ SPECS: dict[str, Spec] = {
         lambda: (lambda p: {"X": p.X, "y": p.y, "x_query": p.x_query})(prompts()),
         allow={"x_query": {"negative"}},
     ),
-    "icl.models.linear_attention.LinearSelfAttention": Spec(
-        lambda: {
-            "d": 3,
-            "init_std": 0.1,
-            "generator": gen(),
-            "device": "cpu",
-            "dtype": torch.float64,
-        },
-        allow={"init_std": {"zero"}},
-    ),
+    "icl.models.linear_attention.LinearSelfAttention": LAYER_SPEC,
     "icl.models.linear_attention.LinearSelfAttention.token_width": Spec(lambda: {"d": 3}),
     "icl.models.linear_attention.LinearSelfAttention.from_preconditioner": Spec(
         lambda: {"gamma": torch.eye(3, dtype=torch.float64)}, allow={"gamma": {"negative"}}
@@ -707,16 +704,7 @@ SPECS: dict[str, Spec] = {
         )(prompts()),
         allow={"thoughts": {"negative"}},
     ),
-    "icl.models.thought_transformer.ThoughtTransformer": Spec(
-        lambda: {
-            "d": 3,
-            "init_std": 0.1,
-            "generator": gen(),
-            "device": "cpu",
-            "dtype": torch.float64,
-        },
-        allow={"init_std": {"zero"}},
-    ),
+    "icl.models.thought_transformer.ThoughtTransformer": LAYER_SPEC,
     "icl.models.thought_transformer.ThoughtTransformer.token_width": Spec(lambda: {"d": 3}),
     "icl.models.thought_transformer.ThoughtTransformer.gd_weights": Spec(
         lambda: {"d": 3, "eta": 0.1, "device": "cpu", "dtype": torch.float64}
