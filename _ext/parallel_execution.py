@@ -1,0 +1,115 @@
+"""Execute the chapters the build must run several at a time, into MyST-NB's cache.
+
+MyST-NB (``execute_notebooks: cache``) executes the notebooks it reads one after another. Before
+Sphinx reads the documents (``env-before-read-docs``), this extension finds each notebook about
+to be read whose code is not in the jupyter-cache, executes those notebooks in a pool of
+``nb_execution_jobs`` processes (longest first by their last recorded time, else by length), each
+kernel on one CPU thread (``OMP_NUM_THREADS=1``: two kernels on two cores each asking for two
+threads run about three times slower), and stores them in the cache exactly as MyST-NB would
+(same reader, same cache key, the execution time in the record). MyST-NB then finds every one in
+the cache. A notebook that fails is not stored: MyST-NB executes it again itself and reports the
+error as it always does. Pages whose metadata asks for another execution mode (``force``) are
+left to MyST-NB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.executors.utils import single_nb_execution
+from myst_nb.core.config import NbParserConfig
+from myst_nb.core.read import create_nb_reader
+from sphinx.util import logging
+
+LOGGER = logging.getLogger(__name__)
+TIMES_FILE = ".execution_times.json"  # beside the cache, which the Makefile may clear
+
+
+def _execute(path: str, notebook, timeout: int, allow_errors: bool):
+    """Execute ``notebook`` in place in its own folder on one thread; return it, the seconds it
+    took and the traceback text (None on success). Runs in a worker process."""
+    os.environ["OMP_NUM_THREADS"] = "1"  # the kernel inherits it
+    result = single_nb_execution(
+        notebook,
+        cwd=str(Path(path).parent),
+        timeout=timeout,
+        allow_errors=allow_errors,
+        meta_override=True,
+    )
+    return result.nb, result.time, result.exc_string
+
+
+def _stale_notebooks(app, env, docnames):
+    """(path, notebook, read format) of each document to be read that MyST-NB would execute in
+    cache mode and whose code is not in the cache."""
+    cache = get_cache(env.mystnb_config.execution_cache_path)
+    stale = []
+    for docname in sorted(docnames):
+        path = Path(env.doc2path(docname))
+        text = path.read_text(encoding="utf-8")
+        reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)
+        if reader is None:
+            continue
+        notebook = reader.read(text)
+        config = env.mystnb_config
+        overrides = notebook.metadata.get(config.metadata_key, {})
+        mode = overrides.get("execution_mode", config.execution_mode)
+        if mode != "cache" or not any(c.cell_type == "code" for c in notebook.cells):
+            continue
+        try:
+            cache.match_cache_notebook(notebook)
+        except KeyError:
+            stale.append((str(path), notebook, reader.read_fmt))
+    return cache, stale
+
+
+def execute_stale_notebooks(app, env, docnames) -> None:
+    config: NbParserConfig = env.mystnb_config
+    jobs = app.config.nb_execution_jobs or os.cpu_count() or 1
+    if config.execution_mode != "cache" or jobs < 2:
+        return
+    cache, stale = _stale_notebooks(app, env, docnames)
+    if len(stale) < 2:
+        return
+    times_path = Path(config.execution_cache_path).parent / TIMES_FILE
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    stale.sort(key=lambda item: (times.get(item[0], 0.0), len(item[1].cells)), reverse=True)
+    LOGGER.info(f"executing {len(stale)} notebooks, {min(jobs, len(stale))} at a time")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(stale))) as pool:
+        futures = [
+            (
+                path,
+                read_fmt,
+                pool.submit(
+                    _execute, path, nb, config.execution_timeout, config.execution_allow_errors
+                ),
+            )
+            for path, nb, read_fmt in stale
+        ]
+        for path, read_fmt, future in futures:
+            notebook, seconds, error = future.result()
+            if error is not None:
+                LOGGER.warning(f"{path}: failed in the pool; the build executes it again")
+                continue
+            record = cache.add_nb_to_project(path, read_data=read_fmt)
+            cache.cache_notebook_bundle(
+                CacheBundleIn(notebook, record.uri, data={"execution_seconds": seconds}),
+                check_validity=False,
+                overwrite=True,
+            )
+            times[path] = seconds
+            LOGGER.info(f"{path}: executed in {seconds:.1f} s and cached")
+    times_path.parent.mkdir(parents=True, exist_ok=True)
+    times_path.write_text(json.dumps(times, indent=1))
+
+
+def setup(app):
+    # 0: as many notebooks at a time as the machine has cores
+    app.add_config_value("nb_execution_jobs", 0, "env")
+    app.connect("env-before-read-docs", execute_stale_notebooks)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
