@@ -11,6 +11,7 @@ every equation reference became a link to an existing equation. Needs the built 
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -97,6 +98,13 @@ def _parse(html: str) -> _Page:
     page = _Page()
     page.feed(html)
     return page
+
+
+@functools.cache
+def _ids(path: Path) -> frozenset[str]:
+    """The element ids of a built page, parsed once per page (the API page alone links to its
+    own anchors hundreds of times)."""
+    return frozenset(_parse(path.read_text(encoding="utf-8")).ids)
 
 
 def _render(path: Path) -> _Page:
@@ -197,7 +205,7 @@ def equation_reference_problems(path: Path, source: str | None = None) -> list[s
     if len(links) < len(referenced):
         problems.append(f"{len(referenced)} equation references in the source, {len(links)} links")
     for href, target, fragment in links:
-        ids = _parse(target.read_text(encoding="utf-8")).ids if target.exists() else set()
+        ids = _ids(target) if target.exists() else set()
         if fragment not in ids:
             problems.append(f"equation reference {href} points to no equation")
     if re.search(r"\{eq\}", " ".join(page.text)):
@@ -216,11 +224,7 @@ def broken_links(path: Path) -> list[str]:
         target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
         if not target.exists():
             broken.append(href)
-        elif (
-            parts.fragment
-            and target.suffix == ".html"
-            and parts.fragment not in _parse(target.read_text(encoding="utf-8")).ids
-        ):
+        elif parts.fragment and target.suffix == ".html" and parts.fragment not in _ids(target):
             broken.append(href)
     return broken
 

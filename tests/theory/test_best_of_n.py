@@ -140,6 +140,11 @@ def test_oracle_best_of_n_risk_cases_and_monte_carlo():
 def _oracle_mp(N, d, lam):
     """int_0^inf P(chi'^2_d(lam) > u)^N du by mpmath, in v = log u, the CDF as a Poisson mixture of
     regularised gammas."""
+    with mp.workdps(20):  # agrees with 30 digits to 2e-12 on the cases below
+        return _oracle_mp_at_precision(N, d, lam)
+
+
+def _oracle_mp_at_precision(N, d, lam):
     d, lam = mp.mpf(d), mp.mpf(lam)
     terms = int(lam / 2 + 12 * mp.sqrt(lam / 2 + 1) + 30) if lam > 0 else 1
     log_poisson = [
@@ -378,7 +383,7 @@ def _averaged_risk_direct(N, tau, n, sigma2, eta, reward, psi2=1.0):
     x, wx = _gauss_panels(np.linspace(x_lo, x_hi, int((x_hi - x_lo) / 0.5) + 1), 12)
     s = np.exp(x)
     ws = wx * np.exp(stats.chi2.logpdf(s, n) + x)
-    u, wu = _gauss_panels(np.linspace(0, 10, 31), 8)
+    u, wu = _gauss_panels(np.linspace(0, 10, 16), 8)  # 30 panels: same to 1e-10
     wu = 2 * wu * np.exp(-(u**2) / 2) / math.sqrt(2 * math.pi)  # u and -u
     a1, a2 = eta * s / n - 1, eta * np.sqrt(sigma2 * s) / n  # a = a1 w* + a2 Z
     centre = {

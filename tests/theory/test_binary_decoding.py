@@ -460,14 +460,17 @@ def test_subsample_vote_against_brute_force(counts, N):
 
 
 def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
+    """E over the stored counts ~ Multinomial(S, pi) of the subsample vote equals the vote at pi:
+    summed exactly over all 91 count vectors; the plug-in vote at counts / S is biased."""
     probs, S, N = np.array([0.4, 0.35, 0.25]), 12, 5
-    rng = np.random.default_rng(0)
-    draws = np.array(
-        [theory.subsample_vote_accuracy(rng.multinomial(S, probs), N) for _ in range(3000)]
-    )
-    assert abs(
-        draws.mean() - theory.plurality_vote_accuracy(probs, N)
-    ) < 4 * draws.std() / math.sqrt(len(draws))
+    tallies = [np.array([a, b, S - a - b]) for a in range(S + 1) for b in range(S + 1 - a)]
+    weights = np.array([stats.multinomial.pmf(c, S, probs) for c in tallies])
+    unbiased = sum(w * theory.subsample_vote_accuracy(c, N) for w, c in zip(weights, tallies))
+    plug_in = sum(w * theory.plurality_vote_accuracy(c / S, N) for w, c in zip(weights, tallies))
+    exact = theory.plurality_vote_accuracy(probs, N)
+    assert weights.sum() == pytest.approx(1.0, abs=1e-14)
+    assert unbiased == pytest.approx(exact, abs=1e-10)
+    assert abs(plug_in - exact) > 1e-3  # the estimate this one replaces would be rejected
     assert theory.subsample_vote_accuracy(np.array([5, 0, 3]), 8) == 1.0
     assert theory.subsample_vote_accuracy(np.array([0, 3]), 2) == 0.0
 
