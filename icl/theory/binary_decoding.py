@@ -93,6 +93,14 @@ def margin_density(u, n: int, d: int, sigma2: float):
     1/s2, s2 = d - 1 + sigma2 > 0. Needs d >= 2 or sigma2 > 0.
     """
     n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+    density = _margin_density_function(n, d, sigma2)
+    body = density(array("u", u))
+    return float(body) if body.ndim == 0 else body
+
+
+def _margin_density_function(n: int, d: int, sigma2: float):
+    """:func:`margin_density` at fixed (n, d, sigma2), arguments already checked, as a function of
+    a float array u: its constants computed once, for quadratures that call it many times."""
     s2 = _spread(d, sigma2)
     if s2 == 0:
         raise ValueError(
@@ -107,27 +115,29 @@ def margin_density(u, n: int, d: int, sigma2: float):
         - special.gammaln(lam)
         - nu * math.log(2 * alpha)
     )
-    u = array("u", u)
-    a = np.abs(u)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = alpha * a
-        log_k = np.log(special.kve(nu, x)) - x  # log K_nu(x)
-        # K_nu overflows at tiny x for large nu: there its leading term is exact to O(x^2 / nu),
-        # K_nu(x) ~ Gamma(nu) 2^(nu - 1) x^(-nu)
-        small = ~np.isfinite(log_k) & (x > 0)
-        if nu > 0 and np.any(small):
-            log_k = np.where(
-                small, special.gammaln(nu) + (nu - 1) * math.log(2) - nu * np.log(x), log_k
-            )
-        body = np.exp(log_c + nu * np.log(a) + log_k + beta * u)
-    if nu > 0:  # |u|^nu K_nu(alpha |u|) -> Gamma(nu) 2^(nu - 1) alpha^(-nu) at u = 0
-        at_zero = math.exp(
-            log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha)
-        )
-        body = np.where(a == 0, at_zero, body)
-    else:
-        body = np.where(a == 0, np.inf, body)
-    return float(body) if body.ndim == 0 else body
+    # |u|^nu K_nu(alpha |u|) -> Gamma(nu) 2^(nu - 1) alpha^(-nu) at u = 0
+    at_zero = (
+        math.exp(log_c + special.gammaln(nu) + (nu - 1) * math.log(2) - nu * math.log(alpha))
+        if nu > 0
+        else np.inf
+    )
+
+    def density(u: np.ndarray) -> np.ndarray:
+        a = np.abs(u)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            x = alpha * a
+            log_k = np.log(special.kve(nu, x)) - x  # log K_nu(x)
+            # K_nu overflows at tiny x for large nu: there its leading term is exact to
+            # O(x^2 / nu), K_nu(x) ~ Gamma(nu) 2^(nu - 1) x^(-nu)
+            small = ~np.isfinite(log_k) & (x > 0)
+            if nu > 0 and np.any(small):
+                log_k = np.where(
+                    small, special.gammaln(nu) + (nu - 1) * math.log(2) - nu * np.log(x), log_k
+                )
+            body = np.exp(log_c + nu * np.log(a) + log_k + beta * u)
+        return np.where(a == 0, at_zero, body)
+
+    return density
 
 
 def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float:
@@ -136,7 +146,8 @@ def _expect_over_margin(g, n: int, d: int, sigma2: float, scale: float) -> float
     if _spread(d, sigma2) == 0:
         value, _ = integrate.quad(lambda v: g(v) * stats.chi2.pdf(v, n), 0, np.inf, limit=200)
         return value
-    density = lambda v: g(v) * margin_density(v, n, d, sigma2)
+    margin = _margin_density_function(n, d, sigma2)
+    density = lambda v: g(v) * margin(np.float64(v))
     width = math.sqrt(n * (2 + _spread(d, sigma2)))
     edges = [-np.inf, -width, 0.0, width, n + 40 * width, np.inf]
     if 0 < 1 / scale < width:  # g changes on the scale 1/scale around u = 0, on both sides

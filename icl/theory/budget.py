@@ -77,14 +77,24 @@ def _chain_arguments(n, d, sigma2, eta, level, psi2):
     return n, d, sigma2, eta, level**2, psi2
 
 
-def _bias_integrand(s, t, n, sigma2, eta, delta2, psi2):
-    """b_t summand at eigenvalues s (shape (q,)) for steps t (shape (k,)): (k, q)."""
+def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
+    """sum_q w_q b_t(s_q) for steps t (k,), nodes s (q,) and weights w (q,): (k,).
+
+    With a = 1 - eta (s + delta2) and P = a^t, b_t(s) = psi2 ((delta2 + s P) / (s + delta2))^2 +
+    (sigma2 / n) s (1 - P)^2 / (s + delta2)^2 is a quadratic in P, so the sum is
+    c0 + P @ c1 + P^2 @ c2 with a^t = sign(a)^t exp(t log|a|).
+    """
+    shifted2 = (s + delta2) ** 2
+    noise = sigma2 / n * s
+    c0 = w @ ((psi2 * delta2**2 + noise) / shifted2)
+    c1 = w * (2 * psi2 * delta2 * s - 2 * noise) / shifted2
+    c2 = w * (psi2 * s**2 + noise) / shifted2
     a = 1 - eta * (s + delta2)
-    power = a[None, :] ** t[:, None]
-    shifted = s + delta2
-    unlearned = (delta2 + s * power) / shifted
-    learned = 1 - power
-    return psi2 * unlearned**2 + sigma2 / n * s * learned**2 / shifted**2
+    with np.errstate(divide="ignore"):
+        log_a = np.log(np.abs(a))
+    power = np.exp(t[:, None] * log_a)
+    odd = (t[:, None] % 2 == 1) & (a < 0)
+    return c0 + np.where(odd, -power, power) @ c1 + (power * power) @ c2
 
 
 def _bias_rule(n: int, d: int, eta: float, delta2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -142,10 +152,9 @@ def prompt_averaged_chain_terms(
     seed = integer("seed", seed, minimum=0)
     t = np.arange(steps + 1)
     s_q, w_q = _bias_rule(n, d, eta, delta2)
-    zero = _bias_integrand(np.zeros(1), t, n, sigma2, eta, delta2, psi2)[:, 0]
-    bias2 = (d - min(n, d)) * zero
+    bias2 = np.full(len(t), (d - min(n, d)) * psi2)  # a zero eigenvalue: b_t = psi2 at every t
     for chunk in np.array_split(t, max(1, len(t) // 256)):
-        bias2[chunk] += _bias_integrand(s_q, chunk, n, sigma2, eta, delta2, psi2) @ w_q
+        bias2[chunk] += _bias_curve(s_q, w_q, chunk, n, sigma2, eta, delta2, psi2)
     s = _designs(n, d, eta, delta2, designs, seed)
     a = 1 - eta * (s + delta2)
     kappa = eta**2 * delta2**2
@@ -354,7 +363,7 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
     Adaptive quadrature in u; the kernel exp(-k log(1 + e^{cu})) is a smoothed step at
     u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points.
     """
-    from icl.theory.binary_decoding import margin_density
+    from icl.theory.binary_decoding import _margin_density_function
 
     n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
     eta = real("eta", eta, minimum=0.0, strict=True)
@@ -365,11 +374,12 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
     c = 2 * eta / (n * temperature)
     s2 = d - 1 + sigma2
     width = math.sqrt(n * (2 + s2))
+    margin = _margin_density_function(n, d, sigma2)
     out = []
     for kk in ks:
 
         def integrand(u, kk=int(kk)):
-            return margin_density(u, n, d, sigma2) * np.exp(-kk * np.logaddexp(0.0, c * u))
+            return margin(np.float64(u)) * np.exp(-kk * np.logaddexp(0.0, c * u))
 
         step = -math.log(kk) / c
         points = sorted(
