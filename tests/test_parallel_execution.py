@@ -1,0 +1,96 @@
+"""The build's parallel execution (``_ext/parallel_execution.py``): the notebooks it stores are
+the ones MyST-NB then finds in the cache, a failing notebook is left to MyST-NB, and pages in
+another execution mode are not touched."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("myst_nb")
+from jupyter_cache import get_cache  # noqa: E402
+from myst_nb.core.config import NbParserConfig  # noqa: E402
+from myst_nb.core.read import create_nb_reader  # noqa: E402
+from myst_parser.config.main import MdParserConfig  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_ext"))
+import parallel_execution  # noqa: E402
+
+FRONT = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+{extra}---
+
+# A page
+"""
+
+
+def _page(folder: Path, name: str, code: str, extra: str = "") -> Path:
+    path = folder / f"{name}.md"
+    path.write_text(FRONT.format(extra=extra) + f"\n```{{code-cell}} ipython3\n{code}\n```\n")
+    return path
+
+
+def _environment(folder: Path, cache: Path):
+    md_config = MdParserConfig()
+    nb_config = NbParserConfig(execution_mode="cache", execution_cache_path=str(cache))
+    env = SimpleNamespace(
+        myst_config=md_config,
+        mystnb_config=nb_config,
+        doc2path=lambda docname: str(folder / f"{docname}.md"),
+    )
+    app = SimpleNamespace(config=SimpleNamespace(nb_execution_jobs=2))
+    return app, env, md_config, nb_config
+
+
+def _as_myst_nb_reads(path: Path, md_config, nb_config):
+    text = path.read_text()
+    return create_nb_reader(str(path), md_config, nb_config, text).read(text)
+
+
+def test_executed_notebooks_are_found_by_myst_nb_and_failures_are_left_to_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # the pool's kernels run on one thread whatever this
+    cache_dir = tmp_path / "_build" / ".jupyter_cache"
+    pages = {
+        "one": _page(tmp_path, "one", "import os\nprint('one', os.environ['OMP_NUM_THREADS'])"),
+        "two": _page(tmp_path, "two", "print(6 * 7)"),
+        "bad": _page(tmp_path, "bad", "raise ZeroDivisionError('bad cell')"),
+        "forced": _page(
+            tmp_path, "forced", "print('forced')", "mystnb:\n  execution_mode: force\n"
+        ),
+    }
+    app, env, md_config, nb_config = _environment(tmp_path, cache_dir)
+    parallel_execution.execute_stale_notebooks(app, env, list(pages))
+    cache = get_cache(str(cache_dir))
+    found = {}
+    for name in ("one", "two"):
+        record = cache.match_cache_notebook(_as_myst_nb_reads(pages[name], md_config, nb_config))
+        found[name] = cache.get_cache_bundle(record.pk).nb.cells  # the cache keeps code cells
+        assert record.data["execution_seconds"] > 0
+    outputs = {name: cells[0].outputs[0]["text"] for name, cells in found.items()}
+    assert outputs == {"one": "one 1\n", "two": "42\n"}  # each kernel on one thread
+    for name in ("bad", "forced"):
+        with pytest.raises(KeyError):
+            cache.match_cache_notebook(_as_myst_nb_reads(pages[name], md_config, nb_config))
+    times = (cache_dir.parent / parallel_execution.TIMES_FILE).read_text()
+    assert str(pages["one"]) in times and str(pages["bad"]) not in times
+
+
+def test_nothing_runs_outside_cache_mode_or_on_one_job(tmp_path, monkeypatch):
+    page = _page(tmp_path, "one", "print(1)")
+    app, env, *_ = _environment(tmp_path, tmp_path / "cache")
+    monkeypatch.setattr(
+        parallel_execution, "_stale_notebooks", lambda *a: pytest.fail("looked for notebooks")
+    )
+    app.config.nb_execution_jobs = 1
+    parallel_execution.execute_stale_notebooks(app, env, [page.stem])
+    app.config.nb_execution_jobs = 2
+    env.mystnb_config = env.mystnb_config.copy(execution_mode="force")
+    parallel_execution.execute_stale_notebooks(app, env, [page.stem])
