@@ -3,12 +3,13 @@
 MyST-NB (``execute_notebooks: cache``) executes the notebooks it reads one after another. Before
 Sphinx reads the documents (``env-before-read-docs``), this extension finds each notebook about
 to be read whose code is not in the jupyter-cache, executes those notebooks in a pool of
-``nb_execution_jobs`` processes (longest first by their last recorded time, else by length), each
-kernel on one CPU thread (``OMP_NUM_THREADS=1``: two kernels on two cores each asking for two
-threads run about three times slower), and stores them in the cache exactly as MyST-NB would
-(same reader, same cache key, the execution time in the record). MyST-NB then finds every one in
-the cache. A notebook that fails is not stored: MyST-NB executes it again itself and reports the
-error as it always does. Pages whose metadata asks for another execution mode (``force``) are
+``nb_execution_jobs`` processes (longest first by their last recorded time, else by their number
+of cells), each kernel on one CPU thread (``OMP_NUM_THREADS=1``: two kernels on two cores each
+asking for two threads run about three times slower), and stores them in the cache exactly as
+MyST-NB would (same reader, same cache key, the execution time in the record). MyST-NB then finds
+every one in the cache. A notebook that fails is not stored: MyST-NB executes it again itself
+and reports the error as it always does (the pool adds no warning of its own, which ``-W`` would
+turn into a second error). Pages whose metadata asks for another execution mode (``force``) are
 left to MyST-NB.
 """
 
@@ -92,9 +93,12 @@ def execute_stale_notebooks(app, env, docnames) -> None:
             for path, nb, read_fmt in stale
         ]
         for path, read_fmt, future in futures:
-            notebook, seconds, error = future.result()
+            try:
+                notebook, seconds, error = future.result()
+            except Exception as exc:  # e.g. a kernel that died: MyST-NB runs it and reports
+                error = repr(exc)
             if error is not None:
-                LOGGER.warning(f"{path}: failed in the pool; the build executes it again")
+                LOGGER.info(f"{path}: failed in the pool; the build executes it itself")
                 continue
             record = cache.add_nb_to_project(path, read_data=read_fmt)
             cache.cache_notebook_bundle(
