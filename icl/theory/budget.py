@@ -90,9 +90,9 @@ def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
     c1 = w * (2 * psi2 * delta2 * s - 2 * noise) / shifted2
     c2 = w * (psi2 * s**2 + noise) / shifted2
     a = 1 - eta * (s + delta2)
-    with np.errstate(divide="ignore"):
-        log_a = np.log(np.abs(a))
-    power = np.exp(t[:, None] * log_a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_a = np.log(np.abs(a))  # -inf where a = 0: a^0 = 1, a^t = 0 after
+        power = np.where(t[:, None] == 0, 1.0, np.exp(t[:, None] * log_a))
     odd = (t[:, None] % 2 == 1) & (a < 0)
     return c0 + np.where(odd, -power, power) @ c1 + (power * power) @ c2
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from icl import theory
+from icl.theory import budget
 
 SETTING = dict(n=8, d=5, sigma2=0.5, eta=0.1, level=0.5)
 
@@ -162,3 +163,26 @@ def test_coverage_miss_and_its_laws():
         theory.coverage_miss(0, **setting, temperature=1.0)
     with pytest.raises(ValueError, match="temperature"):
         theory.coverage_exponents(**setting, temperature=0.0)
+
+
+def test_bias_curve_is_the_direct_sum_also_where_a_is_zero_or_negative():
+    """sum_q w_q b_t(s_q) as a quadratic in a^t equals the direct formula, at a node with a = 0
+    (eta (s + delta2) = 1: a^0 = 1) and at nodes with a < 0 (odd powers negative)."""
+    s, w = np.array([0.0, 0.5, 3.0, 9.75, 15.0, 19.0]), np.linspace(0.5, 1.5, 6)
+    t, eta, delta2, n, sigma2, psi2 = np.arange(40), 0.1, 0.25, 8, 0.5, 1.3
+    a = 1 - eta * (s + delta2)
+    assert a[3] == 0 and np.all(a[4:] < 0)
+    P = a[None, :] ** t[:, None]
+    direct = (
+        psi2 * ((delta2 + s * P) / (s + delta2)) ** 2
+        + sigma2 / n * s * (1 - P) ** 2 / (s + delta2) ** 2
+    ) @ w
+    got = budget._bias_curve(s, w, t, n, sigma2, eta, delta2, psi2)
+    assert np.allclose(got, direct, rtol=1e-13, atol=0)
+    # a wrong sign rule (|a|^t for every t) is off at odd t
+    assert not np.allclose(
+        budget._bias_curve(s, w, t, n, sigma2, eta, delta2, psi2)[1::2],
+        ((psi2 * ((delta2 + s * np.abs(P)) / (s + delta2)) ** 2) @ w)[1::2]
+        + ((sigma2 / n * s * (1 - np.abs(P)) ** 2 / (s + delta2) ** 2) @ w)[1::2],
+        rtol=1e-6,
+    )
