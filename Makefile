@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean gpu-check gpu-check-ci
+.PHONY: book test lab lint format clean gpu-check gpu-check-ci FORCE
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
@@ -26,11 +26,21 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # The build caches executed chapters (jupyter-cache, keyed on their code cells); what they import or
-# read is not in that key, so the cache is cleared whenever icl/, book/data/ or requirements.txt change.
+# read is not in that key, nor the settings they run with, so the cache is cleared whenever icl/,
+# book/data/ or requirements.txt change or ICL_SCALE, ICL_DTYPE or ICL_DEVICE differ from the last
+# build's (recorded in _build/.build_settings, rewritten only when they change).
 CACHE_INPUTS := $(shell find icl book/data -type f -not -name '*.pyc' 2>/dev/null) requirements.txt
 CACHE_STAMP := _build/.cache_inputs
+SETTINGS := ICL_SCALE=$(ICL_SCALE) ICL_DTYPE=$(ICL_DTYPE) ICL_DEVICE=$(ICL_DEVICE)
+SETTINGS_STAMP := _build/.build_settings
 
-$(CACHE_STAMP): $(CACHE_INPUTS)
+$(SETTINGS_STAMP): FORCE
+	@mkdir -p _build
+	@echo '$(SETTINGS)' | cmp -s - $@ || echo '$(SETTINGS)' > $@
+
+FORCE:
+
+$(CACHE_STAMP): $(CACHE_INPUTS) $(SETTINGS_STAMP)
 	rm -rf _build/.jupyter_cache
 	mkdir -p _build && touch $@
 
@@ -39,7 +49,8 @@ $(CACHE_STAMP): $(CACHE_INPUTS)
 $(BOOK_STAMP) test gpu-check-ci: export OMP_NUM_THREADS = 1
 
 # `make book` builds when a source changed since its last successful build (the chapters and pages,
-# the package, the extensions, the configuration): `make test` right after it does not build again.
+# the package, the extensions, the configuration) or the settings above changed: `make test` right
+# after it does not build again.
 BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
 BOOK_STAMP := _build/.book_built
