@@ -45,19 +45,19 @@ def _execute(path: str, notebook, timeout: int, allow_errors: bool):
     return result.nb, result.time, result.exc_string
 
 
-def _stale_notebooks(app, env, docnames):
+def _stale_notebooks(env, docnames):
     """(path, notebook, read format) of each document to be read that MyST-NB would execute in
     cache mode and whose code is not in the cache."""
-    cache = get_cache(env.mystnb_config.execution_cache_path)
+    config = env.mystnb_config
+    cache = get_cache(config.execution_cache_path)
     stale = []
     for docname in sorted(docnames):
         path = Path(env.doc2path(docname))
         text = path.read_text(encoding="utf-8")
-        reader = create_nb_reader(str(path), env.myst_config, env.mystnb_config, text)
+        reader = create_nb_reader(str(path), env.myst_config, config, text)
         if reader is None:
             continue
         notebook = reader.read(text)
-        config = env.mystnb_config
         overrides = notebook.metadata.get(config.metadata_key, {})
         mode = overrides.get("execution_mode", config.execution_mode)
         if mode != "cache" or not any(c.cell_type == "code" for c in notebook.cells):
@@ -74,7 +74,7 @@ def execute_stale_notebooks(app, env, docnames) -> None:
     jobs = app.config.nb_execution_jobs or os.cpu_count() or 1
     if config.execution_mode != "cache" or jobs < 2:
         return
-    cache, stale = _stale_notebooks(app, env, docnames)
+    cache, stale = _stale_notebooks(env, docnames)
     if len(stale) < 2:
         return
     times_path = Path(config.execution_cache_path).parent / TIMES_FILE
