@@ -66,6 +66,19 @@ def scale() -> str:
     return value
 
 
+def settings() -> dict[str, str]:
+    """The settings a chapter's numbers depend on, resolved as the chapter would resolve them:
+    ``{"ICL_SCALE": scale(), "ICL_DTYPE": "float64" or "float32", "ICL_DEVICE": "cpu" or
+    "cuda"}``. Two runs with equal settings, seeds and code compute the same numbers up to
+    round-off."""
+    dev = device()
+    return {
+        "ICL_SCALE": scale(),
+        "ICL_DTYPE": str(dtype(dev)).removeprefix("torch."),
+        "ICL_DEVICE": dev.type,
+    }
+
+
 def by_scale(smoke, full):
     """Return ``smoke`` or ``full`` according to :func:`scale`."""
     return full if scale() == "full" else smoke

@@ -32,6 +32,21 @@ def test_dtype_override(monkeypatch):
         runtime.dtype()
 
 
+def test_settings_are_resolved(monkeypatch):
+    for name in ("ICL_SCALE", "ICL_DTYPE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    unset = runtime.settings()
+    assert unset == {"ICL_SCALE": "smoke", "ICL_DTYPE": "float64", "ICL_DEVICE": "cpu"}
+    monkeypatch.setenv("ICL_SCALE", "Smoke")  # the same run, spelled otherwise
+    assert runtime.settings() == unset
+    monkeypatch.setenv("ICL_DTYPE", "float32")
+    assert runtime.settings()["ICL_DTYPE"] == "float32"
+    monkeypatch.setenv("ICL_SCALE", "tiny")
+    with pytest.raises(ValueError, match="ICL_SCALE"):
+        runtime.settings()
+
+
 def test_one_thread_on_cpu_only(monkeypatch):
     threads = torch.get_num_threads()
     try:
