@@ -3,16 +3,36 @@
 ``pytest --nbval book/`` then runs every code cell of every chapter in a fresh
 kernel; a chapter's asserts (and its recorded checks) are its tests. The
 chapters store no outputs, so only exceptions fail.
+
+Where ``$ICL_NBVAL_NOTEBOOKS`` names a folder, each chapter whose every cell
+passed is also written there as an executed notebook, ``<name>.ipynb``, so that
+the book's build can take it instead of executing the chapter again
+(``_ext/parallel_execution.py``). Its outputs are made from the kernel's
+messages by the same code that makes them when the build executes a chapter
+(``nbclient``: widgets' outputs, cleared outputs and display updates included);
+its metadata ``icl_nbval`` holds the settings it ran with
+(``icl.harness.runtime.settings``), its execution seconds, and the chapter's name
+(``ch04`` for ``ch04_best_of_n.md``), claims records and measurements
+(``icl.harness.claims``).
 """
 
+import copy
+import os
+import time
 from collections import defaultdict
+from pathlib import Path
 
 import jupytext
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionComplete
 from nbval.plugin import IPyNbCell, IPyNbFile, find_comment_markers, find_metadata_tags
 
+STAGE_ENV = "ICL_NBVAL_NOTEBOOKS"
 
 class JupytextNotebook(IPyNbFile):
-    """An nbval notebook read from a jupytext ``.md`` file instead of an ``.ipynb``."""
+    """An nbval notebook read from a jupytext ``.md`` file instead of an ``.ipynb``; with
+    ``$ICL_NBVAL_NOTEBOOKS`` set, it also keeps the executed notebook."""
 
     def collect(self):
         self.nb = jupytext.read(str(self.fspath))
@@ -21,9 +41,93 @@ class JupytextNotebook(IPyNbFile):
             options = defaultdict(bool, find_metadata_tags(cell.metadata))
             options.update(dict(find_comment_markers(cell.source)))
             options.setdefault("check", self.compare_outputs)
-            yield IPyNbCell.from_parent(
+            yield RecordedCell.from_parent(
                 self, name=f"Cell {number}", cell_num=number, cell=cell, options=options
             )
+
+    def setup(self):
+        super().setup()
+        self.stage = os.environ.get(STAGE_ENV)
+        if not self.stage:
+            return
+        self.messages, self.passed, self.seconds = [], set(), 0.0
+        self.executed = copy.deepcopy(self.nb)
+        for cell in self.executed.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        info = self.kernel.kc.kernel_info(reply=True, timeout=60)["content"]
+        if "language_info" in info:
+            self.executed.metadata["language_info"] = info["language_info"]
+        self.client = NotebookClient(self.executed, km=self.kernel.km, record_timing=False)
+        self.client.kc = self.kernel.kc  # an output widget's state is synced as nbclient does
+
+    def get_kernel_message(self, timeout=None, stream="iopub"):
+        message = super().get_kernel_message(timeout=timeout, stream=stream)
+        if self.stage and stream == "iopub":
+            self.messages.append(message)
+        return message
+
+    def record(self, cell_num: int, seconds: float) -> None:
+        """Turn the messages of code cell ``cell_num``'s execution into its outputs, as nbclient
+        does, numbering the executions 1, 2, ... as a notebook's kernel does."""
+        index, cell = [(i, c) for i, c in enumerate(self.executed.cells) if c.cell_type == "code"][
+            cell_num
+        ]
+        messages, self.messages = self.messages, []
+        parent = next(
+            m["parent_header"]["msg_id"] for m in messages if m["msg_type"] == "execute_input"
+        )
+        cell.outputs, self.client.clear_before_next_output = [], False  # as nbclient, per cell
+        for message in messages:
+            if message["parent_header"].get("msg_id") != parent:
+                continue
+            try:
+                self.client.process_message(message, cell, index)
+            except CellExecutionComplete:
+                break
+        cell.execution_count = len(self.passed) + 1
+        for output in cell.outputs:
+            if output.output_type == "execute_result":
+                output.execution_count = cell.execution_count
+        self.passed.add(cell_num)
+        self.seconds += seconds
+
+    def teardown(self):
+        complete = self.stage and len(self.passed) == sum(
+            c.cell_type == "code" for c in self.nb.cells
+        )
+        if complete:
+            self._write()
+        super().teardown()
+
+    def _write(self) -> None:
+        from icl.harness import claims, runtime
+
+        self.client.set_widgets_metadata()
+        chapter = Path(self.fspath).stem.split("_")[0]
+        self.executed.metadata["icl_nbval"] = {
+            "chapter": chapter,
+            "settings": runtime.settings(),
+            "seconds": self.seconds,
+            "claims": claims.load_records(chapter),
+            "measurements": claims.load_measurements(chapter),
+        }
+        folder = Path(self.stage)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{Path(self.fspath).stem}.ipynb"
+        partial = target.with_suffix(".partial")
+        nbformat.write(self.executed, partial)
+        partial.replace(target)
+
+
+class RecordedCell(IPyNbCell):
+    """An nbval cell whose outputs its notebook keeps when it passes."""
+
+    def runtest(self):
+        start = time.perf_counter()
+        super().runtest()
+        if self.parent.stage:
+            self.parent.record(self.cell_num, time.perf_counter() - start)
 
 
 def pytest_collect_file(file_path, parent):
