@@ -1,4 +1,5 @@
-"""Execute the chapters the build must run several at a time, into MyST-NB's cache.
+"""Execute the chapters the build must run several at a time, into MyST-NB's cache, or take
+them from the test run that has just executed them.
 
 MyST-NB (``execute_notebooks: cache``) executes the notebooks it reads one after another. Before
 Sphinx reads the documents (``env-before-read-docs``), this extension finds each notebook about
@@ -11,6 +12,15 @@ every one in the cache. A notebook that fails is not stored: MyST-NB executes it
 and reports the error as it always does (the pool adds no warning of its own, which ``-W`` would
 turn into a second error). Pages whose metadata asks for another execution mode (``force``) are
 left to MyST-NB.
+
+Where ``$ICL_NBVAL_NOTEBOOKS`` names a folder, a notebook that nbval executed there (see
+``book/conftest.py``: each chapter whose every cell passed, its outputs made as nbclient makes
+them) is stored instead of executing the chapter again, when its code cells and kernel are the
+page's and it ran with the build's settings (``icl.harness.runtime.settings``); its claims
+records and measurements, kept in its metadata, are written where the chapter would have
+written them (``icl.harness.claims``). ``make test`` runs nbval first and the build after it, so
+a chapter is executed once. The Makefile removes that folder whenever it clears the cache
+(``icl/`` or the settings changed).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import nbformat
 from jupyter_cache import get_cache
 from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
@@ -29,6 +40,7 @@ from sphinx.util import logging
 
 LOGGER = logging.getLogger(__name__)
 TIMES_FILE = ".execution_times.json"  # beside the cache, which the Makefile may clear
+STAGE_ENV = "ICL_NBVAL_NOTEBOOKS"
 
 
 def _execute(path: str, notebook, timeout: int, allow_errors: bool):
@@ -69,16 +81,80 @@ def _stale_notebooks(env, docnames):
     return cache, stale
 
 
+def _code(notebook) -> list[str]:
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def _executed_by_tests(path: str, notebook):
+    """nbval's executed copy of the page at ``path`` and its ``icl_nbval`` metadata, or None where
+    there is none or it ran other code, another kernel or other settings."""
+    folder = os.environ.get(STAGE_ENV)
+    staged_path = Path(folder or ".") / f"{Path(path).stem}.ipynb"
+    if not folder or not staged_path.is_file():
+        return None
+    from icl.harness import runtime
+
+    staged = nbformat.read(staged_path, as_version=4)
+    meta = staged.metadata.pop("icl_nbval", {})
+    kernel = notebook.metadata.get("kernelspec", {}).get("name")
+    if (
+        _code(staged) != _code(notebook)
+        or staged.metadata.get("kernelspec", {}).get("name") != kernel
+        or meta.get("settings") != runtime.settings()
+    ):
+        LOGGER.info(f"{path}: nbval's executed copy is of other code or settings; not taken")
+        return None
+    return staged, meta
+
+
+def _write_records(chapter: str, meta: dict) -> None:
+    """Write the chapter's records from the test run where the chapter writes them."""
+    from icl.harness import claims
+
+    for folder, items in (
+        (claims.claims_dir(), meta["claims"]),
+        (claims.measurements_dir(), meta["measurements"]),
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{chapter}.json").write_text(json.dumps(items, indent=1) + "\n")
+
+
+def _store(cache, path: str, read_fmt, notebook, seconds: float) -> None:
+    record = cache.add_nb_to_project(path, read_data=read_fmt)
+    cache.cache_notebook_bundle(
+        CacheBundleIn(notebook, record.uri, data={"execution_seconds": seconds}),
+        check_validity=False,
+        overwrite=True,
+    )
+
+
 def execute_stale_notebooks(app, env, docnames) -> None:
     config: NbParserConfig = env.mystnb_config
     jobs = app.config.nb_execution_jobs or os.cpu_count() or 1
-    if config.execution_mode != "cache" or jobs < 2:
+    if config.execution_mode != "cache":
         return
     cache, stale = _stale_notebooks(env, docnames)
-    if len(stale) < 2:
-        return
     times_path = Path(config.execution_cache_path).parent / TIMES_FILE
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    to_execute = []
+    for path, notebook, read_fmt in stale:
+        taken = _executed_by_tests(path, notebook)
+        if taken is None:
+            to_execute.append((path, notebook, read_fmt))
+            continue
+        executed, meta = taken
+        _store(cache, path, read_fmt, executed, meta["seconds"])
+        _write_records(meta["chapter"], meta)
+        times[path] = meta["seconds"]
+        LOGGER.info(f"{path}: taken from the test run (executed there in {meta['seconds']:.1f} s)")
+    if jobs >= 2 and len(to_execute) >= 2:
+        _execute_in_pool(cache, to_execute, times, jobs, config)
+    if stale:
+        times_path.parent.mkdir(parents=True, exist_ok=True)
+        times_path.write_text(json.dumps(times, indent=1))
+
+
+def _execute_in_pool(cache, stale, times: dict, jobs: int, config: NbParserConfig) -> None:
     stale.sort(key=lambda item: (times.get(item[0], 0.0), len(item[1].cells)), reverse=True)
     LOGGER.info(f"executing {len(stale)} notebooks, {min(jobs, len(stale))} at a time")
     with ProcessPoolExecutor(max_workers=min(jobs, len(stale))) as pool:
@@ -100,16 +176,9 @@ def execute_stale_notebooks(app, env, docnames) -> None:
             if error is not None:
                 LOGGER.info(f"{path}: failed in the pool; the build executes it itself")
                 continue
-            record = cache.add_nb_to_project(path, read_data=read_fmt)
-            cache.cache_notebook_bundle(
-                CacheBundleIn(notebook, record.uri, data={"execution_seconds": seconds}),
-                check_validity=False,
-                overwrite=True,
-            )
+            _store(cache, path, read_fmt, notebook, seconds)
             times[path] = seconds
             LOGGER.info(f"{path}: executed in {seconds:.1f} s and cached")
-    times_path.parent.mkdir(parents=True, exist_ok=True)
-    times_path.write_text(json.dumps(times, indent=1))
 
 
 def setup(app):

@@ -1,12 +1,17 @@
 """The build's parallel execution (``_ext/parallel_execution.py``): the notebooks it stores are
-the ones MyST-NB then finds in the cache, a failing notebook is left to MyST-NB, and pages in
-another execution mode are not touched."""
+the ones MyST-NB then finds in the cache, a failing notebook is left to MyST-NB, pages in another
+execution mode are not touched, and a chapter that nbval executed with the same code and settings
+is taken from that run with its records, not executed again."""
 
+import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
+
+from icl.harness import claims, runtime
 
 pytest.importorskip("myst_nb")
 from jupyter_cache import get_cache  # noqa: E402
@@ -84,13 +89,72 @@ def test_executed_notebooks_are_found_by_myst_nb_and_failures_are_left_to_it(tmp
 
 
 def test_nothing_runs_outside_cache_mode_or_on_one_job(tmp_path, monkeypatch):
-    page = _page(tmp_path, "one", "print(1)")
+    pages = [_page(tmp_path, name, "print(1)").stem for name in ("one", "two")]
     app, env, *_ = _environment(tmp_path, tmp_path / "cache")
+    monkeypatch.delenv(parallel_execution.STAGE_ENV, raising=False)
+    monkeypatch.setattr(
+        parallel_execution, "_execute_in_pool", lambda *a: pytest.fail("executed in a pool")
+    )
+    app.config.nb_execution_jobs = 1
+    parallel_execution.execute_stale_notebooks(app, env, pages)
     monkeypatch.setattr(
         parallel_execution, "_stale_notebooks", lambda *a: pytest.fail("looked for notebooks")
     )
-    app.config.nb_execution_jobs = 1
-    parallel_execution.execute_stale_notebooks(app, env, [page.stem])
     app.config.nb_execution_jobs = 2
     env.mystnb_config = env.mystnb_config.copy(execution_mode="force")
-    parallel_execution.execute_stale_notebooks(app, env, [page.stem])
+    parallel_execution.execute_stale_notebooks(app, env, pages)
+
+
+def _as_run_by_nbval(
+    page: Path, folder: Path, settings: dict, chapter: str, name: str = ""
+) -> None:
+    """What book/conftest.py keeps of a chapter that passed (as ``name``, else the page's name):
+    the notebook with its output (here the line "from nbval") and, in its metadata, the run's
+    settings, time and records."""
+    notebook = _as_myst_nb_reads(page, MdParserConfig(), NbParserConfig())
+    notebook.cells[-1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="from nbval\n")
+    ]
+    record = {"chapter": chapter, "claim_id": f"{chapter}.kept", "passed": True}
+    notebook.metadata["icl_nbval"] = {
+        "chapter": chapter,
+        "settings": settings,
+        "seconds": 2.5,
+        "claims": [record],
+        "measurements": [],
+    }
+    folder.mkdir(exist_ok=True)
+    nbformat.write(notebook, folder / f"{name or page.stem}.ipynb")
+
+
+def test_a_chapter_that_nbval_ran_is_taken_with_its_records(tmp_path, monkeypatch):
+    stage, records = tmp_path / "stage", tmp_path / "claims"
+    monkeypatch.setenv(parallel_execution.STAGE_ENV, str(stage))
+    monkeypatch.setenv("ICL_CLAIMS_DIR", str(records))
+    monkeypatch.setenv("ICL_DEVICE", "cpu")
+    monkeypatch.delenv("ICL_DTYPE", raising=False)
+    monkeypatch.setenv("ICL_SCALE", "smoke")
+    pages = {name: _page(tmp_path, name, f"print('{name}')") for name in ("ch97_a", "ch98_b")}
+    pages["ch99_c"] = _page(tmp_path, "ch99_c", "print('other code')")
+    settings = runtime.settings()
+    _as_run_by_nbval(pages["ch97_a"], stage, settings, "ch97")
+    _as_run_by_nbval(pages["ch98_b"], stage, {**settings, "ICL_SCALE": "full"}, "ch98")
+    _as_run_by_nbval(pages["ch97_a"], stage, settings, "ch99", name="ch99_c")  # of other code
+    monkeypatch.setattr(
+        parallel_execution, "_execute_in_pool", lambda *a: None
+    )  # not executed here
+    app, env, md_config, nb_config = _environment(tmp_path, tmp_path / "_build" / "cache")
+    parallel_execution.execute_stale_notebooks(app, env, list(pages))
+
+    cache = get_cache(nb_config.execution_cache_path)
+    record = cache.match_cache_notebook(_as_myst_nb_reads(pages["ch97_a"], md_config, nb_config))
+    assert cache.get_cache_bundle(record.pk).nb.cells[0].outputs[0]["text"] == "from nbval\n"
+    assert record.data["execution_seconds"] == 2.5
+    assert [r["claim_id"] for r in claims.load_records("ch97")] == ["ch97.kept"]
+    assert claims.load_measurements("ch97") == []
+    for name in ("ch98_b", "ch99_c"):  # other settings, other code: left to execute
+        with pytest.raises(KeyError):
+            cache.match_cache_notebook(_as_myst_nb_reads(pages[name], md_config, nb_config))
+    assert not (records / "ch98.json").exists() and not (records / "ch99.json").exists()
+    times_path = Path(nb_config.execution_cache_path).parent / parallel_execution.TIMES_FILE
+    assert json.loads(times_path.read_text()) == {str(pages["ch97_a"]): 2.5}
