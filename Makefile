@@ -1,4 +1,4 @@
-# `make book` builds the HTML book; `make test` builds it and runs every test; `make lab` starts
+# `make book` builds the HTML book; `make test` runs every test and builds the book; `make lab` starts
 # JupyterLab on the repository (the chapters' .md sources open as notebooks); `make lint` checks the
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
@@ -40,13 +40,18 @@ $(SETTINGS_STAMP): FORCE
 
 FORCE:
 
+# nbval's executed chapters, which the build takes instead of executing them again
+# (_ext/parallel_execution.py); cleared with the cache.
+NBVAL_NOTEBOOKS := _build/nbval_notebooks
+
 $(CACHE_STAMP): $(CACHE_INPUTS) $(SETTINGS_STAMP)
-	rm -rf _build/.jupyter_cache
+	rm -rf _build/.jupyter_cache $(NBVAL_NOTEBOOKS)
 	mkdir -p _build && touch $@
 
 # Two processes at a time (the build's pool of chapters, pytest's workers) on one thread each:
 # two kernels sharing two cores, each asking for two threads, run about three times slower.
 $(BOOK_STAMP) test gpu-check-ci: export OMP_NUM_THREADS = 1
+$(BOOK_STAMP) test: export ICL_NBVAL_NOTEBOOKS = $(CURDIR)/$(NBVAL_NOTEBOOKS)
 
 # `make book` builds when a source changed since its last successful build (the chapters and pages,
 # the package, the extensions, the configuration) or the settings above changed: `make test` right
@@ -61,9 +66,15 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-# nbval executes every chapter afresh (the test); its records go beside the build's, not over them.
-test: book
-	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims $(BIN)/python -m pytest --nbval $(PYTEST_WORKERS)
+# First nbval executes every chapter afresh (the test) beside the unit tests, its records beside
+# the build's, not over them; then the book is built, taking each chapter that changed from that run
+# rather than executing it again; last, the tests of the built HTML (marker built_book).
+test: $(STAMP) $(CACHE_STAMP)
+	rm -rf $(NBVAL_NOTEBOOKS)
+	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
+		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
+	$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest -m built_book -n 2 --dist load
 
 gpu-check:
 	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \

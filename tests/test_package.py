@@ -95,6 +95,7 @@ def public_functions() -> list[str]:
     ]
 
 
+@pytest.mark.built_book
 @pytest.mark.skipif(not API_PAGE.is_file(), reason="the book is not built (make book)")
 def test_the_api_page_documents_every_public_function():
     page = API_PAGE.read_text(encoding="utf-8")

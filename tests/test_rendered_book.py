@@ -5,7 +5,7 @@ TeX delimiters left in the text), that every image loaded, that every
 internal link points to an existing page and anchor, that every citation of a
 chapter's source became a link to its entry on the References page, and that
 every equation reference became a link to an existing equation. Needs the built book
-(``make book``; ``make test`` builds it first) and Chromium (Debian package
+(``make book``; ``make test`` builds it and then runs this module) and Chromium (Debian package
 ``chromium``); skipped with a message where Chromium is missing.
 """
 
@@ -229,11 +229,14 @@ def broken_links(path: Path) -> list[str]:
     return broken
 
 
-pytestmark = pytest.mark.skipif(
-    BROWSER is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); "
-    "the rendered-book test needs it",
-)
+pytestmark = [
+    pytest.mark.built_book,
+    pytest.mark.skipif(
+        BROWSER is None,
+        reason="Chromium is not installed (Debian: apt-get install chromium); "
+        "the rendered-book test needs it",
+    ),
+]
 
 
 def test_the_book_is_built():
