@@ -147,24 +147,34 @@ def _oracle_mp(N, d, lam):
 def _oracle_mp_at_precision(N, d, lam):
     d, lam = mp.mpf(d), mp.mpf(lam)
     terms = int(lam / 2 + 12 * mp.sqrt(lam / 2 + 1) + 30) if lam > 0 else 1
-    log_poisson = [
-        -lam / 2 + j * mp.log(lam / 2) - mp.loggamma(j + 1) if lam > 0 else mp.mpf(0)
+    poisson = [
+        mp.exp(-lam / 2 + j * mp.log(lam / 2) - mp.loggamma(j + 1)) if lam > 0 else mp.mpf(1)
         for j in range(terms)
     ]
 
     def log_sf(u):
-        lower = mp.fsum(
-            mp.exp(p) * mp.gammainc(d / 2 + j, 0, u / 2, regularized=True)
-            for j, p in enumerate(log_poisson)
-        )
+        """sum_j poisson_j P(d/2 + j, u/2) with one incomplete gamma: P(a, x) = P(a + 1, x) + g(a),
+        g(a) = x^a e^-x / Gamma(a + 1), summed down from the last term (Q(a + 1, x) = Q(a, x) +
+        g(a) up from the first for the upper tail); every step adds a positive term."""
+        x, a = u / 2, d / 2
+        last = a + terms - 1
+        g = mp.exp(last * mp.log(x) - x - mp.loggamma(last + 1))  # g(last)
+        p = mp.gammainc(last, 0, x, regularized=True)
+        lower = poisson[-1] * p
+        for j in range(terms - 2, -1, -1):
+            g *= (a + j + 1) / x  # g(a + j)
+            p += g
+            lower += poisson[j] * p
         if lower < 0.5:
             return mp.log1p(-lower)
-        return mp.log(
-            mp.fsum(
-                mp.exp(p) * mp.gammainc(d / 2 + j, u / 2, mp.inf, regularized=True)
-                for j, p in enumerate(log_poisson)
-            )
-        )
+        g = mp.exp(a * mp.log(x) - x - mp.loggamma(a + 1))  # g(a)
+        q = mp.gammainc(a, x, mp.inf, regularized=True)
+        upper = poisson[0] * q
+        for j in range(1, terms):
+            q += g  # Q(a + j, x)
+            g *= x / (a + j)  # g(a + j)
+            upper += poisson[j] * q
+        return mp.log(upper)
 
     lo, hi = mp.mpf(-300), mp.log(d + lam + 10)
     for _ in range(50):  # v0 with N P(U <= e^v0) = 1: the bump of the integrand in v
@@ -393,11 +403,14 @@ def _averaged_risk_direct(N, tau, n, sigma2, eta, reward, psi2=1.0):
     }[reward]  # tau t = c - m
     sd = np.sqrt(psi2 * centre[0] ** 2 + centre[1] ** 2)
     gamma = (psi2 * a1 * centre[0] + a2 * centre[1]) / sd  # Cov(a, u) with tau t = sd u
-    inner = np.empty_like(s)
-    for block in np.array_split(np.arange(len(s)), len(s) // 24):
-        first, second = _nearest_moments_direct(N, ((sd[block] / tau)[:, None] * u).ravel())
-        first, second = first.reshape(len(block), -1), second.reshape(len(block), -1)
-        inner[block] = (wu * (2 * tau * gamma[block, None] * u * first + tau**2 * second)).sum(1)
+    t = (sd / tau)[:, None] * u
+    # the moments depend on min(|t|, 13) and sign(t) only: each distinct value is computed once
+    distinct, index = np.unique(np.minimum(np.abs(t), 13.0), return_inverse=True)
+    first, second = np.empty_like(distinct), np.empty_like(distinct)
+    for block in np.array_split(np.arange(len(distinct)), max(1, len(distinct) // 2880)):
+        first[block], second[block] = _nearest_moments_direct(N, distinct[block])
+    first, second = np.sign(t) * first[index.reshape(t.shape)], second[index.reshape(t.shape)]
+    inner = (wu * (2 * tau * gamma[:, None] * u * first + tau**2 * second)).sum(1)
     return float((ws * (psi2 * a1**2 + a2**2 + inner)).sum())
 
 
