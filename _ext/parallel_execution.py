@@ -16,9 +16,9 @@ left to MyST-NB.
 Where ``$ICL_NBVAL_NOTEBOOKS`` names a folder, a notebook that nbval executed there (see
 ``book/conftest.py``: each chapter whose every cell passed, its outputs made as nbclient makes
 them) is stored instead of executing the chapter again, when its code cells and kernel are the
-page's and it ran with the build's settings (``icl.harness.runtime.settings``); its claims
-records and measurements, kept in its metadata, are written where the chapter would have
-written them (``icl.harness.claims``). ``make test`` runs nbval first and the build after it, so
+page's and it ran with the build's settings (``icl.harness.runtime.settings``); the chapter's
+claims records and measurements, kept beside it, are copied where the chapter writes them
+(``icl.harness.claims``). ``make test`` runs nbval first and the build after it, so
 a chapter is executed once. The Makefile removes that folder whenever it clears the cache
 (``icl/`` or the settings changed).
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -107,16 +108,19 @@ def _executed_by_tests(path: str, notebook):
     return staged, meta
 
 
-def _write_records(chapter: str, meta: dict) -> None:
-    """Write the chapter's records from the test run where the chapter writes them."""
+def _copy_records(folder: Path, chapter: str) -> None:
+    """Copy the chapter's records that the test run kept in ``folder`` to where the chapter writes
+    them."""
     from icl.harness import claims
 
-    for folder, items in (
-        (claims.claims_dir(), meta["claims"]),
-        (claims.measurements_dir(), meta["measurements"]),
+    for kind, target in (
+        ("claims", claims.claims_dir()),
+        ("measurements", claims.measurements_dir()),
     ):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{chapter}.json").write_text(json.dumps(items, indent=1) + "\n")
+        source = folder / kind / f"{chapter}.json"
+        if source.is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / source.name)
 
 
 def _store(cache, path: str, read_fmt, notebook, seconds: float) -> None:
@@ -144,7 +148,7 @@ def execute_stale_notebooks(app, env, docnames) -> None:
             continue
         executed, meta = taken
         _store(cache, path, read_fmt, executed, meta["seconds"])
-        _write_records(meta["chapter"], meta)
+        _copy_records(Path(os.environ[STAGE_ENV]), meta["chapter"])
         times[path] = meta["seconds"]
         LOGGER.info(f"{path}: taken from the test run (executed there in {meta['seconds']:.1f} s)")
     if jobs >= 2 and len(to_execute) >= 2:

@@ -10,14 +10,16 @@ the book's build can take it instead of executing the chapter again
 (``_ext/parallel_execution.py``). Its outputs are made from the kernel's
 messages by the same code that makes them when the build executes a chapter
 (``nbclient``: widgets' outputs, cleared outputs and display updates included);
-its metadata ``icl_nbval`` holds the settings it ran with
-(``icl.harness.runtime.settings``), its execution seconds, and the chapter's name
-(``ch04`` for ``ch04_best_of_n.md``), claims records and measurements
-(``icl.harness.claims``).
+its metadata ``icl_nbval`` holds the chapter's name (``ch04`` for
+``ch04_best_of_n.md``), the settings it ran with (``icl.harness.runtime.settings``)
+and its execution seconds; the chapter's records, as it wrote them
+(``icl.harness.claims``), go beside it: ``claims/<name>.json`` and
+``measurements/<name>.json``.
 """
 
 import copy
 import os
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -29,6 +31,7 @@ from nbclient.exceptions import CellExecutionComplete
 from nbval.plugin import IPyNbCell, IPyNbFile, find_comment_markers, find_metadata_tags
 
 STAGE_ENV = "ICL_NBVAL_NOTEBOOKS"
+
 
 class JupytextNotebook(IPyNbFile):
     """An nbval notebook read from a jupytext ``.md`` file instead of an ``.ipynb``; with
@@ -105,15 +108,20 @@ class JupytextNotebook(IPyNbFile):
 
         self.client.set_widgets_metadata()
         chapter = Path(self.fspath).stem.split("_")[0]
+        folder = Path(self.stage)
+        for kind, records in (
+            ("claims", claims.claims_dir()),
+            ("measurements", claims.measurements_dir()),
+        ):
+            source = records / f"{chapter}.json"
+            if source.is_file():
+                (folder / kind).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, folder / kind / source.name)
         self.executed.metadata["icl_nbval"] = {
             "chapter": chapter,
             "settings": runtime.settings(),
             "seconds": self.seconds,
-            "claims": claims.load_records(chapter),
-            "measurements": claims.load_measurements(chapter),
         }
-        folder = Path(self.stage)
-        folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{Path(self.fspath).stem}.ipynb"
         partial = target.with_suffix(".partial")
         nbformat.write(self.executed, partial)
