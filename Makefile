@@ -1,4 +1,4 @@
-# `make book` builds the HTML book; `make test` runs every test and builds the book; `make lab` starts
+# `make book` builds the HTML book; `make test` runs every test, building the book where needed; `make lab` starts
 # JupyterLab on the repository (the chapters' .md sources open as notebooks); `make lint` checks the
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean gpu-check gpu-check-ci FORCE
+.PHONY: book test lab lint format clean gpu-check gpu-check-ci
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
@@ -28,17 +28,15 @@ $(STAMP): requirements.txt pyproject.toml
 # The build caches executed chapters (jupyter-cache, keyed on their code cells); what they import or
 # read is not in that key, nor the settings they run with, so the cache is cleared whenever icl/,
 # book/data/ or requirements.txt change or ICL_SCALE, ICL_DTYPE or ICL_DEVICE differ from the last
-# build's (recorded in _build/.build_settings, rewritten only when they change).
+# build's (recorded in the name of a stamp file, _build/.settings-<scale>-<dtype>-<device>, which
+# exists for the last settings only).
 CACHE_INPUTS := $(shell find icl book/data -type f -not -name '*.pyc' 2>/dev/null) requirements.txt
 CACHE_STAMP := _build/.cache_inputs
-SETTINGS := ICL_SCALE=$(ICL_SCALE) ICL_DTYPE=$(ICL_DTYPE) ICL_DEVICE=$(ICL_DEVICE)
-SETTINGS_STAMP := _build/.build_settings
+SETTINGS_STAMP := _build/.settings-$(strip $(ICL_SCALE))-$(strip $(ICL_DTYPE))-$(strip $(ICL_DEVICE))
 
-$(SETTINGS_STAMP): FORCE
-	@mkdir -p _build
-	@echo '$(SETTINGS)' | cmp -s - $@ || echo '$(SETTINGS)' > $@
-
-FORCE:
+$(SETTINGS_STAMP):
+	rm -f _build/.settings-*
+	mkdir -p _build && touch $@
 
 # nbval's executed chapters, which the build takes instead of executing them again
 # (_ext/parallel_execution.py); cleared with the cache.
@@ -66,15 +64,21 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-# First nbval executes every chapter afresh (the test) beside the unit tests, its records beside
-# the build's, not over them; then the book is built, taking each chapter that changed from that run
-# rather than executing it again; last, the tests of the built HTML (marker built_book).
+# nbval executes every chapter afresh (the test) beside the unit tests, its records beside the
+# build's, not over them. Where the book is up to date, the tests of the built HTML (marker
+# built_book) run in the same session; otherwise the book is built after that session, taking each
+# chapter that changed from it rather than executing the chapter again, and those tests run last.
+PYTEST_NBVAL = ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims $(BIN)/python -m pytest --nbval \
+	$(PYTEST_WORKERS)
+
 test: $(STAMP) $(CACHE_STAMP)
 	rm -rf $(NBVAL_NOTEBOOKS)
-	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
-		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
-	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest -m built_book -n 2 --dist load
+	if $(MAKE) --question $(BOOK_STAMP); then \
+		$(PYTEST_NBVAL); \
+	else \
+		$(PYTEST_NBVAL) -m "not built_book" && $(MAKE) --no-print-directory book && \
+		$(BIN)/python -m pytest -m built_book -n 2 --dist load; \
+	fi
 
 gpu-check:
 	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
