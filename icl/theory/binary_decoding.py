@@ -416,6 +416,8 @@ def _others_at_most(
     neglects provably weigh less than ``tol`` (P(J >= 2Q) <= 3 sqrt(s) mu^(2Q) / (2Q)!), or two
     successive rules agree to ``tol``.
     """
+    if m > s:  # no other answer can reach m votes (nor tie at m): the correct answer wins
+        return 1.0
     size = 1 << int(math.ceil(math.log2(s + 12 * math.sqrt(s) + 31)))
     rows = np.zeros((mult.size, size))
     rows[:, :m] = law.pmf(np.arange(m)[None, :])

@@ -378,6 +378,66 @@ def test_plurality_vote_special_cases():
     assert theory.plurality_vote_accuracy(probs, 30) == pytest.approx(0.02, abs=1e-9)
 
 
+def _three_answer_vote(log_weight, N: int, ties: str) -> float:
+    """Exact vote over three answers: the sum over count vectors (a, b, N - a - b) with the
+    correct answer's count a the largest, of exp(log_weight(a, b, c)) split over the ties."""
+    a, b = np.arange(N + 1)[:, None], np.arange(N + 1)[None, :]
+    c = N - a - b
+    valid = (c >= 0) & (a >= b) & (a >= c)
+    tied = 1 + (b == a) + (c == a)
+    share = 1.0 / tied if ties == "uniform" else (tied == 1).astype(float)
+    with np.errstate(invalid="ignore"):
+        terms = np.where(valid, share * np.exp(log_weight(a, b, np.maximum(c, 0))), 0.0)
+    return float(terms.sum())
+
+
+@pytest.mark.parametrize("ties", ["uniform", "lose"])
+def test_votes_where_the_correct_answer_outnumbers_the_transform_length(ties):
+    """N = 200 at p = 0.8: the correct answer's count m reaches 170 while the others share s = 30
+    votes, more than the Fourier transform's length for s (128); every m > s wins outright."""
+    N, lg = 200, special.gammaln
+    probs = np.array([0.8, 0.12, 0.08])
+    multinomial = _three_answer_vote(
+        lambda a, b, c: (
+            lg(N + 1)
+            - lg(a + 1)
+            - lg(b + 1)
+            - lg(c + 1)
+            + a * np.log(probs[0])
+            + b * np.log(probs[1])
+            + c * np.log(probs[2])
+        ),
+        N,
+        ties,
+    )
+    assert theory.plurality_vote_accuracy(probs, N, ties=ties) == pytest.approx(
+        multinomial, abs=1e-10
+    )
+    assert theory.plurality_vote_accuracy([0.8, 0.2], N, ties=ties) == pytest.approx(
+        theory.majority_vote_accuracy(0.8, N)
+        if ties == "uniform"
+        else stats.binom.sf(N // 2, N, 0.8)
+    )
+    counts = np.array([240, 36, 24])
+
+    def log_choose(n, k):
+        return lg(n + 1) - lg(k + 1) - lg(n - k + 1)
+
+    hypergeometric = _three_answer_vote(
+        lambda a, b, c: (
+            log_choose(counts[0], a)
+            + log_choose(counts[1], b)
+            + log_choose(counts[2], c)
+            - log_choose(counts.sum(), N)
+        ),
+        N,
+        ties,
+    )
+    assert theory.subsample_vote_accuracy(counts, N, ties=ties) == pytest.approx(
+        hypergeometric, abs=1e-10
+    )
+
+
 def test_plurality_vote_against_simulation_with_many_answers():
     probs = np.r_[0.02, np.full(196, 0.005)]
     N = 300
