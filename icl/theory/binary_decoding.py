@@ -37,6 +37,7 @@ the same device.
 
 from __future__ import annotations
 
+import functools
 import math
 from functools import partial
 
@@ -390,9 +391,24 @@ def votes_needed(delta: float, target: float) -> float:
     return (z / (2 * delta)) ** 2
 
 
-def _gauss_legendre01(q: int):
+@functools.lru_cache(maxsize=64)
+def _gauss_legendre01(q: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] (read-only; computed once per q)."""
     nodes, weights = np.polynomial.legendre.leggauss(q)
-    return (nodes + 1) / 2, weights / 2
+    nodes, weights = (nodes + 1) / 2, weights / 2
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
+class _Law:
+    """``pmf(k) = dist.pmf(k, *args)`` of a scipy distribution, without freezing it (a frozen
+    distribution is built anew, docstring included, at every call: most of the vote sums' time)."""
+
+    def __init__(self, dist, *args):
+        self.dist, self.args = dist, args
+
+    def pmf(self, k):
+        return self.dist.pmf(k, *self.args)
 
 
 def _others_at_most(
@@ -402,7 +418,7 @@ def _others_at_most(
 
     With ``ties="lose"``: P(max_i C_i < m). With ``ties="smallest"``: P(C_i < m for the groups
     flagged in ``smaller``, C_i <= m for the others), one evaluation with t = 0 on the flagged
-    groups and t = 1 on the others. ``law`` is a frozen scipy distribution of shape
+    groups and t = 1 on the others. ``law`` is a distribution (its ``pmf``) of shape
     (groups, 1) whose independent copies, conditioned on summing to s, have the law of C:
     Poisson(s q_i) for a multinomial (Poissonisation), Binomial(c_i, r) for a multivariate
     hypergeometric (any r); ``total`` is the law of the sum of all copies, and ``mult`` counts the
@@ -545,9 +561,9 @@ def plurality_vote_accuracy(
     values = values / (values * mult).sum()
 
     def others_law(s: int):
-        return stats.poisson(s * values[:, None]), stats.poisson(s)
+        return _Law(stats.poisson, s * values[:, None]), _Law(stats.poisson, s)
 
-    return _vote_sum(stats.binom(N, p0), others_law, mult, flags, N, tol, ties)
+    return _vote_sum(_Law(stats.binom, N, p0), others_law, mult, flags, N, tol, ties)
 
 
 def _vote_sum(
@@ -611,6 +627,6 @@ def subsample_vote_accuracy(
 
     def others_law(s: int):
         r = min(s / rest, 1 - 1e-12)
-        return stats.binom(sizes[:, None], r), stats.binom(rest, r)
+        return _Law(stats.binom, sizes[:, None], r), _Law(stats.binom, rest, r)
 
-    return _vote_sum(stats.hypergeom(S, c0, N), others_law, mult, flags, N, tol, ties)
+    return _vote_sum(_Law(stats.hypergeom, S, c0, N), others_law, mult, flags, N, tol, ties)
