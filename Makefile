@@ -1,4 +1,4 @@
-# `make book` builds the HTML book; `make test` runs every test, building the book where needed; `make lab` starts
+# `make book` builds the HTML book; `make test` runs every test and builds the book where needed; `make lab` starts
 # JupyterLab on the repository (the chapters' .md sources open as notebooks); `make lint` checks the
 # code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
@@ -64,21 +64,16 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-# nbval executes every chapter afresh (the test) beside the unit tests, its records beside the
-# build's, not over them. Where the book is up to date, the tests of the built HTML (marker
-# built_book) run in the same session; otherwise the book is built after that session, taking each
-# chapter that changed from it rather than executing the chapter again, and those tests run last.
-PYTEST_NBVAL = ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims $(BIN)/python -m pytest --nbval \
-	$(PYTEST_WORKERS)
-
+# First nbval executes every chapter afresh (the test) beside the unit tests, its records beside
+# the build's, not over them; then the book is built where needed, taking each chapter that changed
+# from that run rather than executing it again; last, the tests of the built HTML (marker
+# built_book), on two workers (in the first session, beside the chapters, they ran slower).
 test: $(STAMP) $(CACHE_STAMP)
 	rm -rf $(NBVAL_NOTEBOOKS)
-	if $(MAKE) --question $(BOOK_STAMP); then \
-		$(PYTEST_NBVAL); \
-	else \
-		$(PYTEST_NBVAL) -m "not built_book" && $(MAKE) --no-print-directory book && \
-		$(BIN)/python -m pytest -m built_book -n 2 --dist load; \
-	fi
+	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
+		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
+	$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest -m built_book -n 2 --dist load
 
 gpu-check:
 	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
