@@ -113,14 +113,11 @@ def _copy_records(folder: Path, chapter: str) -> None:
     them."""
     from icl.harness import claims
 
-    for kind, target in (
-        ("claims", claims.claims_dir()),
-        ("measurements", claims.measurements_dir()),
-    ):
-        source = folder / kind / f"{chapter}.json"
+    for kind, target in claims.record_files(chapter).items():
+        source = folder / kind / target.name
         if source.is_file():
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target / source.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
 
 def _store(cache, path: str, read_fmt, notebook, seconds: float) -> None:

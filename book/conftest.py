@@ -37,6 +37,8 @@ class JupytextNotebook(IPyNbFile):
     """An nbval notebook read from a jupytext ``.md`` file instead of an ``.ipynb``; with
     ``$ICL_NBVAL_NOTEBOOKS`` set, it also keeps the executed notebook."""
 
+    stage = None  # the folder it keeps the executed notebook in, if any (set up with the kernel)
+
     def collect(self):
         self.nb = jupytext.read(str(self.fspath))
         code_cells = (cell for cell in self.nb.cells if cell.cell_type == "code")
@@ -55,9 +57,11 @@ class JupytextNotebook(IPyNbFile):
             return
         self.messages, self.passed, self.seconds = [], set(), 0.0
         self.executed = copy.deepcopy(self.nb)
-        for cell in self.executed.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
+        self.code_cells = [
+            (i, c) for i, c in enumerate(self.executed.cells) if c.cell_type == "code"
+        ]
+        for _, cell in self.code_cells:
+            cell.outputs, cell.execution_count = [], None
         info = self.kernel.kc.kernel_info(reply=True, timeout=60)["content"]
         if "language_info" in info:
             self.executed.metadata["language_info"] = info["language_info"]
@@ -73,9 +77,7 @@ class JupytextNotebook(IPyNbFile):
     def record(self, cell_num: int, seconds: float) -> None:
         """Turn the messages of code cell ``cell_num``'s execution into its outputs, as nbclient
         does, numbering the executions 1, 2, ... as a notebook's kernel does."""
-        index, cell = [(i, c) for i, c in enumerate(self.executed.cells) if c.cell_type == "code"][
-            cell_num
-        ]
+        index, cell = self.code_cells[cell_num]
         messages, self.messages = self.messages, []
         parent = next(
             m["parent_header"]["msg_id"] for m in messages if m["msg_type"] == "execute_input"
@@ -96,10 +98,7 @@ class JupytextNotebook(IPyNbFile):
         self.seconds += seconds
 
     def teardown(self):
-        complete = self.stage and len(self.passed) == sum(
-            c.cell_type == "code" for c in self.nb.cells
-        )
-        if complete:
+        if self.stage and len(self.passed) == len(self.code_cells):
             self._write()
         super().teardown()
 
@@ -109,11 +108,7 @@ class JupytextNotebook(IPyNbFile):
         self.client.set_widgets_metadata()
         chapter = Path(self.fspath).stem.split("_")[0]
         folder = Path(self.stage)
-        for kind, records in (
-            ("claims", claims.claims_dir()),
-            ("measurements", claims.measurements_dir()),
-        ):
-            source = records / f"{chapter}.json"
+        for kind, source in claims.record_files(chapter).items():
             if source.is_file():
                 (folder / kind).mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, folder / kind / source.name)

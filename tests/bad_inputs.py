@@ -927,6 +927,7 @@ SPECS: dict[str, Spec] = {
     "icl.harness.claims.start_chapter": Spec(lambda: {"chapter": "badinput"}),
     "icl.harness.claims.load_records": Spec(lambda: {"chapter": "badinput"}),
     "icl.harness.claims.load_measurements": Spec(lambda: {"chapter": "badinput"}),
+    "icl.harness.claims.record_files": Spec(lambda: {"chapter": "badinput"}),
     "icl.harness.claims.check": Spec(
         lambda: {
             "claim_id": "bad-input-check",
@@ -1017,6 +1018,7 @@ ALSO_VALID = {
     "icl.harness.claims.start_chapter": {"chapter": {"bogus"}},  # any name of letters and '-'
     "icl.harness.claims.load_records": {"chapter": {"bogus"}},
     "icl.harness.claims.load_measurements": {"chapter": {"bogus"}},
+    "icl.harness.claims.record_files": {"chapter": {"bogus"}},
     "icl.harness.montecarlo.Estimate.from_values": {"values": {"int_dtype"}, "seed": {"int"}},
     "icl.harness.report.check_records": {"records": {"empty"}},
     "icl.harness.report.summary": {"records": {"empty"}},

@@ -126,6 +126,15 @@ def measurements_dir() -> Path:
     return claims_dir().parent / "measurements"
 
 
+def record_files(chapter: str) -> dict[str, Path]:
+    """The files of a chapter's records: ``{"claims": <claims_dir()>/<chapter>.json,
+    "measurements": <measurements_dir()>/<chapter>.json}``."""
+    return {
+        "claims": _chapter_file(claims_dir(), chapter),
+        "measurements": _chapter_file(measurements_dir(), chapter),
+    }
+
+
 def _chapter_file(folder: Path, chapter: str) -> Path:
     valid = isinstance(chapter, str) and chapter.replace("-", "").replace("_", "").isalnum()
     if not valid:

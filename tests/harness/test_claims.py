@@ -87,6 +87,22 @@ def test_bad_chapter_name():
         claims.start_chapter("bad name!")
 
 
+def test_record_files_are_where_the_chapter_writes(claims_in_tmp):
+    claims.check("t.file", "s", 1.0, 1.0, 0.1)
+    claims.measure("t.measured", "m", 2.0, 0.5)
+    files = claims.record_files("chtest")
+    assert files == {
+        "claims": claims_in_tmp / "chtest.json",
+        "measurements": claims_in_tmp.parent / "measurements" / "chtest.json",
+    }
+    assert [r["claim_id"] for r in json.loads(files["claims"].read_text())] == ["t.file"]
+    assert [m["measure_id"] for m in json.loads(files["measurements"].read_text())] == [
+        "t.measured"
+    ]
+    with pytest.raises(ValueError, match="chapter"):
+        claims.record_files("../etc")
+
+
 def test_summary_says_how_far_each_wrong_formula_lies():
     record = claims.check(
         "t.far", "x = 1", 1.0, 1.0, 0.01, rejects={"x = 1.31": 1.31, "x = 1.046": 1.046}
