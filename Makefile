@@ -41,6 +41,8 @@ $(SETTINGS_STAMP):
 # nbval's executed chapters, which the build takes instead of executing them again
 # (_ext/parallel_execution.py); cleared with the cache.
 NBVAL_NOTEBOOKS := _build/nbval_notebooks
+# the book's stamp, named here: the target-specific exports below expand it as they are read
+BOOK_STAMP := _build/.book_built
 
 $(CACHE_STAMP): $(CACHE_INPUTS) $(SETTINGS_STAMP)
 	rm -rf _build/.jupyter_cache $(NBVAL_NOTEBOOKS)
@@ -56,7 +58,6 @@ $(BOOK_STAMP) test: export ICL_NBVAL_NOTEBOOKS = $(CURDIR)/$(NBVAL_NOTEBOOKS)
 # after it does not build again.
 BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
-BOOK_STAMP := _build/.book_built
 
 book: $(BOOK_STAMP)
 
