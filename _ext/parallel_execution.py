@@ -86,12 +86,11 @@ def _code(notebook) -> list[str]:
     return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
 
 
-def _executed_by_tests(path: str, notebook):
-    """nbval's executed copy of the page at ``path`` and its ``icl_nbval`` metadata, or None where
-    there is none or it ran other code, another kernel or other settings."""
-    folder = os.environ.get(STAGE_ENV)
-    staged_path = Path(folder or ".") / f"{Path(path).stem}.ipynb"
-    if not folder or not staged_path.is_file():
+def _executed_by_tests(folder: Path, path: str, notebook):
+    """nbval's executed copy of the page at ``path`` in ``folder`` and its ``icl_nbval`` metadata,
+    or None where there is none or it ran other code, another kernel or other settings."""
+    staged_path = folder / f"{Path(path).stem}.ipynb"
+    if not staged_path.is_file():
         return None
     from icl.harness import runtime
 
@@ -137,15 +136,16 @@ def execute_stale_notebooks(app, env, docnames) -> None:
     cache, stale = _stale_notebooks(env, docnames)
     times_path = Path(config.execution_cache_path).parent / TIMES_FILE
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    kept = os.environ.get(STAGE_ENV)
     to_execute = []
     for path, notebook, read_fmt in stale:
-        taken = _executed_by_tests(path, notebook)
+        taken = _executed_by_tests(Path(kept), path, notebook) if kept else None
         if taken is None:
             to_execute.append((path, notebook, read_fmt))
             continue
         executed, meta = taken
         _store(cache, path, read_fmt, executed, meta["seconds"])
-        _copy_records(Path(os.environ[STAGE_ENV]), meta["chapter"])
+        _copy_records(Path(kept), meta["chapter"])
         times[path] = meta["seconds"]
         LOGGER.info(f"{path}: taken from the test run (executed there in {meta['seconds']:.1f} s)")
     if jobs >= 2 and len(to_execute) >= 2:
