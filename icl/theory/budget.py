@@ -386,7 +386,8 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
     for kk in ks:
 
         def integrand(u, kk=int(kk)):
-            return margin(np.float64(u)) * np.exp(-kk * np.logaddexp(0.0, c * u))
+            cu = c * u  # log(1 + e^{cu}) = max(cu, 0) + log1p(e^{-|cu|})
+            return margin(u) * math.exp(-kk * (max(cu, 0.0) + math.log1p(math.exp(-abs(cu)))))
 
         step = -math.log(kk) / c
         points = sorted(

@@ -27,6 +27,21 @@ def brute_plurality(probs, N, correct=0, ties="uniform"):
     return total
 
 
+@pytest.mark.parametrize("n,d,s2", [(1, 2, 1.0), (6, 4, 0.5), (40, 50, 0.5), (1000, 10, 2.0)])
+def test_the_quadratures_scalar_density_is_the_array_density(n, d, s2):
+    """The quadratures evaluate the margin density one float at a time in scalar arithmetic; it is
+    the array formula's value, at u = 0, at tiny |u| (where K_nu overflows for large nu) and in
+    both tails."""
+    from icl.theory.binary_decoding import _margin_density_function
+
+    density = _margin_density_function(n, d, s2)
+    u = np.concatenate([np.linspace(-4 * n - 60, 6 * n + 60, 401), [0.0, 1e-300, -1e-12, 1e4]])
+    arrays = density(u)
+    scalars = np.array([density(float(v)) for v in u])
+    assert all(type(density(float(v))) is float for v in u[:3])
+    np.testing.assert_allclose(scalars, arrays, rtol=1e-13, atol=0)
+
+
 @pytest.mark.parametrize("n,d,s2", [(20, 10, 0.25), (5, 10, 0.5), (3, 30, 0.0), (1, 2, 1.0)])
 def test_greedy_error_is_the_mass_of_the_margin_density_below_zero(n, d, s2):
     below = integrate.quad(lambda u: theory.margin_density(u, n, d, s2), -np.inf, 0, limit=200)[0]
