@@ -100,14 +100,14 @@ def sample_weights(
         raise ValueError(f"k is only used by the sparse priors, not by {prior!r}")
     dev, dt = _resolve(device, dtype, generator)
     if prior == "gaussian":
-        return psi * torch.randn(batch, d, generator=generator, device=dev, dtype=dt)
+        return psi * runtime.standard_normal((batch, d), generator=generator, device=dev, dtype=dt)
     if prior == "rademacher":
         bits = torch.randint(0, 2, (batch, d), generator=generator, device=dev)
         return (2 * bits - 1).to(dt)
     support = torch.rand(batch, d, generator=generator, device=dev).topk(k, dim=1).indices
     values = torch.ones(batch, k, device=dev, dtype=dt)
     if prior == "sparse-gaussian":
-        values = torch.randn(batch, k, generator=generator, device=dev, dtype=dt)
+        values = runtime.standard_normal((batch, k), generator=generator, device=dev, dtype=dt)
     return torch.zeros(batch, d, device=dev, dtype=dt).scatter_(1, support, values)
 
 
@@ -161,8 +161,8 @@ def sample_prompts_for_tasks(
     if generator is not None and generator.device.type != w.device.type:
         raise ValueError(f"generator is on {generator.device} but w is on {w.device}")
     (batch, d), dev, dt = w.shape, w.device, w.dtype
-    X = torch.randn(batch, n + 1, d, generator=generator, device=dev, dtype=dt)
-    eps = torch.randn(batch, n + 1, generator=generator, device=dev, dtype=dt)
+    X = runtime.standard_normal((batch, n + 1, d), generator=generator, device=dev, dtype=dt)
+    eps = runtime.standard_normal((batch, n + 1), generator=generator, device=dev, dtype=dt)
     y = torch.einsum("bnd,bd->bn", X, w) + math.sqrt(sigma2) * eps
     return Prompts(X=X[:, :n], y=y[:, :n], w=w, x_query=X[:, n], y_query=y[:, n])
 

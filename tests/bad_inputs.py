@@ -905,6 +905,10 @@ SPECS: dict[str, Spec] = {
     "icl.harness.runtime.generator": Spec(
         lambda: {"seed": 1, "dev": "cpu"}, allow={"seed": {"zero"}}
     ),
+    "icl.harness.runtime.standard_normal": Spec(
+        lambda: {"shape": (2, 3), "generator": gen(), "device": "cpu", "dtype": torch.float64},
+        allow={"generator": {"none"}, "device": {"none"}, "dtype": {"none"}},
+    ),
     "icl.harness.montecarlo.Estimate.from_values": Spec(
         lambda: {"values": torch.arange(4.0), "seed": None, "seconds": 0.0},
         allow={

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from icl.harness import runtime
 from icl.validation import (
     choice,
     flag,
@@ -89,11 +90,11 @@ def sample_chains(
     for _ in range(steps):
         w_next = torch.baddbmm(shift, w, step)
         if noise == "multiplicative":  # - eta (xi^T w) xi with xi = level z, z ~ N(0, I)
-            z = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
+            z = runtime.standard_normal(w.shape, generator=generator, dtype=w.dtype)
             w_next.addcmul_((z * w).sum(-1, keepdim=True), z, value=-eta * level**2)
         elif noise == "additive":
             w_next.add_(
-                torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype),
+                runtime.standard_normal(w.shape, generator=generator, dtype=w.dtype),
                 alpha=level,
             )
         w = w_next

@@ -164,7 +164,7 @@ def _chains_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> tor
         w = torch.zeros_like(prompts.w)
         for _ in range(p["steps"]):
             grad = torch.einsum("bnd,bn->bd", X, torch.einsum("bnd,bd->bn", X, w) - y) / n
-            xi = p["level"] * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
+            xi = p["level"] * runtime.standard_normal(w.shape, generator=gen, dtype=w.dtype)
             w = w - p["eta"] * (grad + (xi * w).sum(-1, keepdim=True) * xi)
         total += w
     return ((total / p["N"] - prompts.w) ** 2).sum(-1)
@@ -231,7 +231,7 @@ def _best_of_n_looped(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> 
                 w
                 - p["eta"] * torch.einsum("bnd,bn->bd", X, torch.einsum("bnd,bd->bn", X, w) - y) / n
             )
-            w = w + p["tau"] * torch.randn(w.shape, generator=gen, device=w.device, dtype=w.dtype)
+            w = w + p["tau"] * runtime.standard_normal(w.shape, generator=gen, dtype=w.dtype)
         score = ((torch.einsum("bnd,bd->bn", X, w) - y) ** 2).mean(-1)
         better = score < best_score
         best = torch.where(better.unsqueeze(-1), w, best)
@@ -370,8 +370,8 @@ def measured_limits(work: Work, dev: torch.device, dtype: torch.dtype, seed: int
         c = torch.randn(batch, 1, cols, generator=gen, device=dev, dtype=dtype)
         limits["gemm"] += count * _seconds_per_call(partial(torch.baddbmm, c, a, b), count)
     out = torch.empty(work.variate_shape, device=dev, dtype=dtype)
-    if work.law == "normal":
-        draw = partial(out.normal_, generator=gen)
+    if work.law == "normal":  # as the kernels draw them
+        draw = partial(runtime.standard_normal, work.variate_shape, generator=gen, dtype=dtype)
     else:  # by inversion, -log U: the fastest way torch draws exponentials on a CPU
 
         def draw():

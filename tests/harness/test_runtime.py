@@ -1,5 +1,6 @@
 import pytest
 import torch
+from scipy import stats
 
 from icl.harness import runtime
 
@@ -62,6 +63,31 @@ def test_generator_is_seeded_and_checks_the_seed():
     assert torch.equal(a, torch.rand(3, generator=runtime.generator(4, "cpu")))
     with pytest.raises(ValueError, match="seed"):
         runtime.generator(-1, "cpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_standard_normal_is_standard_normal_repeatable_and_advances_its_generator(dtype):
+    draws = runtime.standard_normal(
+        (1000, 1000), generator=runtime.generator(7, "cpu"), dtype=dtype
+    )
+    assert draws.shape == (1000, 1000) and draws.dtype == dtype and draws.device.type == "cpu"
+    values = draws.double().flatten().numpy()
+    assert stats.kstest(values, "norm").pvalue > 1e-3
+    # the wrong law a mix-up of scale would give is rejected by the same test
+    assert stats.kstest(values, "norm", args=(0, 1.02)).pvalue < 1e-6
+    # tails as far as 10^6 draws reach (float32 Box-Muller stops near 5.7 sigma)
+    assert abs(values).max() > 4.5
+    gen = runtime.generator(7, "cpu")
+    first = runtime.standard_normal((1000, 1000), generator=gen, dtype=dtype)
+    assert torch.equal(first, draws)
+    assert not torch.equal(runtime.standard_normal((1000, 1000), generator=gen, dtype=dtype), first)
+
+
+def test_standard_normal_is_torch_randn_except_in_float64_on_the_cpu():
+    for dtype, same in [(torch.float32, True), (torch.float64, False)]:
+        ours = runtime.standard_normal((5, 4), generator=runtime.generator(3, "cpu"), dtype=dtype)
+        theirs = torch.randn(5, 4, generator=runtime.generator(3, "cpu"), dtype=dtype)
+        assert torch.equal(ours, theirs) == same
 
 
 def test_describe_run_and_timer(monkeypatch):
