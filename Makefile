@@ -68,13 +68,16 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 # First nbval executes every chapter afresh (the test) beside the unit tests, its records beside
 # the build's, not over them; then the book is built where needed, taking each chapter that changed
 # from that run rather than executing it again; last, the tests of the built HTML (marker
-# built_book), on two workers (in the first session, beside the chapters, they ran slower).
+# built_book), on two workers (in the first session, beside the chapters, they ran slower), collected
+# from the files that use the marker only (each worker imports what it collects).
+BUILT_BOOK_TESTS = $(shell grep -rl --include='*.py' 'mark.built_book' tests)
+
 test: $(STAMP) $(CACHE_STAMP)
 	rm -rf $(NBVAL_NOTEBOOKS)
 	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
 		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
 	$(MAKE) --no-print-directory book
-	$(BIN)/python -m pytest -m built_book -n 2 --dist load
+	$(BIN)/python -m pytest -m built_book -n 2 --dist load $(BUILT_BOOK_TESTS)
 
 gpu-check:
 	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
