@@ -31,6 +31,7 @@ import torch
 
 import icl
 from icl import tasks
+from icl.domain import domain_of
 from icl.harness import runtime
 
 ROOT = Path(icl.__file__).parent
@@ -1324,6 +1325,26 @@ NO_BAD_INPUT = {
     "icl.models.linear_attention.LinearAttentionWeights.token_width": "abstract",
     "icl.models.linear_attention.LinearAttentionWeights": "abstract (token_width): the layers' "
     "specs cover its arguments",
+    **dict.fromkeys(
+        [
+            f"icl.domain.{name}{method}"
+            for name, methods in {
+                "Accuracy": (".error", ".describe"),
+                "Parameter": (".validate", ".describe", ".outside", ".sample"),
+                "Integer": (".validate", ".describe", ".outside", ".sample"),
+                "Real": (".validate", ".describe", ".describe_range", ".outside", ".sample"),
+                "Choice": (".validate", ".describe", ".outside", ".sample"),
+                "Flag": (".validate", ".describe", ".outside", ".sample"),
+                "Given": (".validate", ".describe", ".outside", ".sample"),
+                "Condition": (".holds",),
+                "Domain": (".validate", ".describe", ".outside", ".sample"),
+                "declare": (),
+                "domain_of": (),
+            }.items()
+            for method in ("", *methods)
+        ],
+        "the declarations' own machinery, written by the package (tests/test_domain.py)",
+    ),
 }
 
 
@@ -1527,6 +1548,27 @@ def cases_of(name: str) -> list[tuple[str, str, callable]]:
                 return fn(**kwargs)
 
             result.append((parameter, kind, call))
+    return result + _declared_cases(spec, fn)
+
+
+def _declared_cases(spec: Spec, fn) -> list[tuple[str, str, callable]]:
+    """The cases that ``fn``'s declaration (:mod:`icl.domain`) generates: each argument just
+    outside its declared range, and each joint condition's violating example."""
+    domain = domain_of(fn)
+    if domain is None:
+        return []
+    result = []
+    for parameter, bad_values in domain.outside().items():
+        for kind, bad in bad_values.items():
+            changes = bad if parameter == "where" else {parameter: bad}
+            named = next(iter(changes)) if parameter == "where" else parameter
+
+            def call(changes=changes):
+                if spec.setup is not None:
+                    spec.setup()
+                return fn(**{**spec.good(), **changes})
+
+            result.append((named, f"declared {kind}", call))
     return result
 
 
