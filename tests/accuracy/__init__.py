@@ -153,9 +153,7 @@ def _short(value) -> str:
     return text[:120]
 
 
-def run(
-    names: list[str] | None = None, *, per_function: int = 20, seed: int = 0
-) -> list[Result]:
+def run(names: list[str] | None = None, *, per_function: int = 20, seed: int = 0) -> list[Result]:
     """Each reference's fixed cases and ``per_function`` drawn inputs (one seeded generator per
     function, so that adding a function changes no other's inputs)."""
     references = load_references()
