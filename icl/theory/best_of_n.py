@@ -324,7 +324,7 @@ def _counts_check(high: int):
 
 def _counts_draw(high: int):
     """Draws of ``n_samples``: an edge (1 or ``high``) or log-uniform, as an int two times in three,
-    else a sorted array of 1 to 4 of them."""
+    else a sorted array of 1 or 2 of them."""
 
     def one(rng: np.random.Generator) -> int:
         u = rng.random()
@@ -337,7 +337,7 @@ def _counts_draw(high: int):
     def draw(rng: np.random.Generator):
         if rng.random() < 2 / 3:
             return one(rng)
-        return np.unique([one(rng) for _ in range(rng.integers(1, 5))])
+        return np.unique([one(rng) for _ in range(rng.integers(1, 3))])
 
     return draw
 
@@ -652,12 +652,13 @@ def _norm_reward_moments(
 
 def _norm_reward_parts(
     counts: np.ndarray, d: int, tau: float, norm: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """kappa_N - 1 and tr Cov(xi_sel) for the norm reward, ||m|| = ``norm`` (B,): (K, B) each,
-    with E w_sel = kappa_N m and E||w_sel - E w_sel||^2 = tau^2 tr Cov(xi_sel); kappa_N - 1 is
-    returned apart so that E w_sel - w* = m - w* + (kappa_N - 1) m keeps its digits as kappa_N -> 1.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kappa_N, kappa_N - 1 and tr Cov(xi_sel) for the norm reward, ||m|| = ``norm`` (B,): (K, B)
+    each, with E w_sel = kappa_N m and E||w_sel - E w_sel||^2 = tau^2 tr Cov(xi_sel). Each of
+    kappa_N and kappa_N - 1 keeps its digits (kappa_N -> 0 for m -> 0 and large N; kappa_N -> 1 as
+    lambda -> inf), so that E w_sel - w* = m - w* + (kappa_N - 1) m does too.
 
-    Where lambda = ||m||^2 / tau^2 is above :func:`_gaussian_score_lambda`: kappa_N = 1 + E[xi_1]
+    Where lambda = ||m||^2 / tau^2 is above :func:`_gaussian_score_lambda`: kappa_N - 1 = E[xi_1]
     / sqrt(lambda) and tr Cov = Var xi_1 + E C for the selected candidate
     (``_gaussian_score_moments``, xi_1 the component along m, C = ||xi||^2 - xi_1^2). Elsewhere
     from the minimum rho^2 of the chi'^2_d(lambda) scores: kappa_N from the von Mises-Fisher
@@ -665,17 +666,18 @@ def _norm_reward_parts(
     """
     lam = (norm / tau) ** 2
     gaussian = lam > _gaussian_score_lambda(d, int(counts.max()))
-    kappa, spread = np.empty((2, len(counts), len(norm)))
+    kappa, shrink, spread = np.empty((3, len(counts), len(norm)))
     if np.any(~gaussian):
-        second, shrink = _norm_reward_moments(counts, d, lam[~gaussian])
-        kappa[:, ~gaussian] = shrink - 1.0
-        spread[:, ~gaussian] = second - shrink**2 * lam[~gaussian]
+        second, kappa[:, ~gaussian] = _norm_reward_moments(counts, d, lam[~gaussian])
+        shrink[:, ~gaussian] = kappa[:, ~gaussian] - 1.0
+        spread[:, ~gaussian] = second - kappa[:, ~gaussian] ** 2 * lam[~gaussian]
     if np.any(gaussian):
         eps = tau / (2.0 * norm[gaussian])
         _, mean_xi, var_xi, mean_c = _gaussian_score_moments(counts, d, eps)
-        kappa[:, gaussian] = 2.0 * eps * mean_xi
+        shrink[:, gaussian] = 2.0 * eps * mean_xi
+        kappa[:, gaussian] = 1.0 + shrink[:, gaussian]
         spread[:, gaussian] = var_xi + mean_c
-    return kappa, spread
+    return kappa, shrink, spread
 
 
 @declare(
@@ -709,7 +711,7 @@ def norm_reward_shrinkage(n_samples, tau: float, *, mean_norm, d: int):
     """
     counts, scalar_n = _sample_counts(n_samples)
     mean_norm = np.asarray(mean_norm, dtype=float)
-    kappa = 1.0 + _norm_reward_parts(counts, d, tau, mean_norm.reshape(-1))[0].reshape(
+    kappa = _norm_reward_parts(counts, d, tau, mean_norm.reshape(-1))[0].reshape(
         counts.shape + mean_norm.shape
     )
     if scalar_n:
@@ -772,7 +774,7 @@ def norm_reward_risk(n_samples, tau: float, mean, target):
     batch, d = m.shape[:-1], m.shape[-1]
     m, w = m.reshape(-1, d), w.reshape(-1, d)
     norm = np.sqrt((m**2).sum(-1))
-    shrink, spread = _norm_reward_parts(counts, d, tau, norm)
+    _, shrink, spread = _norm_reward_parts(counts, d, tau, norm)
     risk = ((m - w + shrink[..., None] * m) ** 2).sum(-1) + tau**2 * spread
     risk = risk.reshape(counts.shape + batch)
     if scalar_n:
@@ -881,9 +883,11 @@ def _averaging_weights(
     metric diag(psi2, 1).)
     """
     x_lo, x_hi = np.log(stats.chi2.ppf(1e-16, n)), np.log(stats.chi2.isf(1e-16, n))
-    x, wx = _composite(np.linspace(x_lo, x_hi, int(np.ceil((x_hi - x_lo) / 0.25)) + 1), _GL12)
+    width = min(0.25, math.sqrt(2.0 / n))  # log Q has sd ~ sqrt(2 / n)
+    x, wx = _composite(np.linspace(x_lo, x_hi, int(np.ceil((x_hi - x_lo) / width)) + 1), _GL12)
     s = np.exp(x)
     ws = wx * np.exp(stats.chi2.logpdf(s, n) + x)
+    ws /= ws.sum()  # the chi^2_n log-density loses ~1e-10 to lgamma(n/2) at n ~ 1e6: a constant
     sigma = math.sqrt(sigma2)
     alpha = np.stack([eta * s / n - 1.0, eta * sigma * np.sqrt(s) / n])  # a = alpha . (w*, Z)
     if reward == "oracle":
