@@ -7,26 +7,32 @@ s(w) = ||w - w*||^2 the returned risk is E[min_k s(w_k)] = int_0^inf P(s > u)^N 
 
 Exact (quadrature in one or, for the prompt averages, two dimensions):
 
-- ``expected_min_gaussian(N)`` = E[min of N i.i.d. N(0, 1)]
-  = -( int_0^inf (1 - Phi(x)^N) dx - int_{-inf}^0 Phi(x)^N dx );
+- ``expected_min_gaussian(N)`` = e_N = E[min of N i.i.d. N(0, 1)] = -E M, M the maximum;
 - ``expected_min_sq_offset(N, t)`` = g_N(t) = E[min_k (Z_k - t)^2]
   = int_0^inf 2 r (1 - p_t(r))^N dr,   p_t(r) = Phi(t + r) - Phi(t - r);
 - ``expected_nearest_offset(N, t)`` = h_N(t) = E[Z_sel - t], Z_sel the Z_k nearest t,
   = int_0^inf N r (1 - p_t(r))^(N-1) (phi(t + r) - phi(t - r)) dr;
+
+  all three by the exponential clock: a distance R with P(R > r) = S(r)^N is r(X) for X ~ Exp(1)
+  and -N log S(r(X)) = X, so E f(R) = int e^-x f(r(x)) dx, one smooth bump in log x whatever N and
+  t (the radii solved by Newton's method); where the nearest sample is the extreme one (|t| large:
+  the low-temperature regime) g and h follow from E M and Var M;
 - ``best_of_n_risk_1d``: in d = 1, any reward s(w) = (w - c)^2 (oracle c = w*,
   in-context loss c = least squares, norm c = 0) selects the candidate nearest c, and
-  E[(w_sel - w*)^2] = tau^2 g_N(t) + 2 tau delta h_N(t) + delta^2,  t = (c - m)/tau, delta = c - w*;
+  E[(w_sel - w*)^2] = tau^2 g_N(t) + 2 tau delta h_N(t) + delta^2,  t = (c - m)/tau, delta = c - w*,
+  computed as tau^2 Var(Z_sel) + (E w_sel - w*)^2 (no cancellation);
 - ``oracle_best_of_n_risk``: in any d, the oracle score is tau^2 chi'^2_d(lambda), lambda = ||m -
   w*||^2 / tau^2, and the risk is tau^2 int_0^inf [P(chi'^2_d(lambda) > u)]^N du, integrated in log
-  u;
+  u; at large lambda (low temperature) the score is nearly Gaussian, lambda + 2 sqrt(lambda) S with
+  S = xi_1 + (xi_1^2 + C) / (2 sqrt(lambda)), and the minimum of S is integrated given C;
 - ``norm_reward_shrinkage``, ``norm_reward_risk``: the norm reward in any d, given the prompt:
   E[w_sel | prompt] = kappa_N m, kappa_N = (tau/||m||) E[rho A_d(rho ||m||/tau)] (von Mises-Fisher
-  direction given the selected norm), risk tau^2 E[rho^2] - 2 kappa_N <m, w*> + ||w*||^2, rho^2 the
-  min of N chi'^2_d(||m||^2/tau^2);
+  direction given the selected norm), risk ||m - w* + (kappa_N - 1) m||^2 + tau^2 tr Cov(xi_sel),
+  rho^2 the min of N chi'^2_d(||m||^2/tau^2) (at large lambda from the Gaussian score);
 - ``best_of_n_risk_1d_averaged``: in d = 1 the three rewards' risks averaged over the prompt
   distribution (two-dimensional quadrature over Q = sum x_i^2 and the standardised centre t);
-- ``least_squares_risk``, ``min_norm_risk``, ``in_context_limit_risk``: the N -> inf limit of the
-  in-context-loss reward.
+- ``min_norm_risk``, ``in_context_limit_risk`` (and ``least_squares_risk`` of
+  :mod:`icl.theory.gradient_descent`): the N -> inf limit of the in-context-loss reward.
 
 Approximate (Gaussian scores, d large):
 
@@ -36,6 +42,9 @@ Approximate (Gaussian scores, d large):
   with ||m - w*||^2 replaced by its mean B: R = B + tau^2 d + e_N sqrt(4 tau^2 B + 2 tau^4 d),
   tau*^2 = (B/d)(1/sqrt(1 - 2 e_N^2/d) - 1), R* = B sqrt(1 - 2 e_N^2/d), valid while 2 e_N^2 < d;
 - ``nearest_sample_asymptote``: E[min_k (Z_k - t)^2] ~ pi e^{t^2} / N^2 (Halder and Pehlevan).
+
+Every public function declares its domain and accuracy (:mod:`icl.domain`); the references it is
+checked against are in ``tests/accuracy/ref_best_of_n.py``.
 """
 
 from __future__ import annotations
@@ -510,7 +519,7 @@ def _gaussian_score_moments(
         xi = 2.0 * shifted / (1.0 + root)
         below = np.where(valid, special.ndtr(xi), 0.0) @ wc  # P(S <= s)
         above = np.where(valid, special.ndtr(-xi), 1.0) @ wc
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             log_above = np.where(below < 0.5, np.log1p(-below), np.log(above))
         density = wc * np.where(valid, np.exp(-(xi**2) / 2 - _LOG_SQRT_2PI) / root, 0.0)
         anchor = s - e * d  # xi - anchor is small: E[xi^2 + C] = d
@@ -876,18 +885,28 @@ def _averaging_weights(
     Where |t| <= 13 the risk is E[(delta + tau D)^2] = E[delta^2] + 2 tau E[delta h(t)] + tau^2
     E[g(t)] (D = Z_sel - t) with E[delta | u] = gamma u, so 2 tau E[delta h(t) | u] = 2 (beta .
     theta) u^2 h(t)/t (beta = alpha + theta); where |t| > 13 the nearest candidate is the extreme
-    one (P(max of 10^7 normals > 13) < 1e-31), Z_sel = sign(t) M, and the risk is E[a^2 + 2 tau a
+    one (N Q(13) < 1e-26 for N <= 10^12), Z_sel = sign(t) M, and the risk is E[a^2 + 2 tau a
     sign(u) E M + tau^2 E M^2] in closed form (a large |t| makes delta and tau t large, so the
-    first form would cancel there). s: Gauss-Legendre in log s (chi^2_n density, mass outside
-    2e-13); u: 40 panels of 8 nodes on [0, min(10, 13 / sd)]. (|theta|, beta . theta: in the
-    metric diag(psi2, 1).)
+    first form would cancel there). s: 12-point Gauss-Legendre in log s between the 1e-16
+    quantiles of chi^2_n, on panels of width min(0.25, sqrt(2 / n)) (the sd of log Q) above the
+    1e-4 quantile and min(2, 16 / n) below it (where the density grows like Q^(n/2)), weights
+    normalised (scipy's log-density is off by a constant ~1e-10 at n ~ 1e6); u: 40 panels of 8
+    nodes on [0, min(10, 13 / sd)]. (|theta|, beta . theta: in the metric diag(psi2, 1).)
     """
     x_lo, x_hi = np.log(stats.chi2.ppf(1e-16, n)), np.log(stats.chi2.isf(1e-16, n))
+    x_mid = np.log(stats.chi2.ppf(1e-4, n))
     width = min(0.25, math.sqrt(2.0 / n))  # log Q has sd ~ sqrt(2 / n)
-    x, wx = _composite(np.linspace(x_lo, x_hi, int(np.ceil((x_hi - x_lo) / width)) + 1), _GL12)
+    low = max(width, min(2.0, 16.0 / n))  # below x_mid the density grows like e^(n x / 2)
+    edges = np.concatenate(
+        [
+            np.linspace(x_lo, x_mid, int(np.ceil((x_mid - x_lo) / low)) + 1)[:-1],
+            np.linspace(x_mid, x_hi, int(np.ceil((x_hi - x_mid) / width)) + 1),
+        ]
+    )
+    x, wx = _composite(edges, _GL12)
     s = np.exp(x)
     ws = wx * np.exp(stats.chi2.logpdf(s, n) + x)
-    ws /= ws.sum()  # the chi^2_n log-density loses ~1e-10 to lgamma(n/2) at n ~ 1e6: a constant
+    ws /= ws.sum()
     sigma = math.sqrt(sigma2)
     alpha = np.stack([eta * s / n - 1.0, eta * sigma * np.sqrt(s) / n])  # a = alpha . (w*, Z)
     if reward == "oracle":

@@ -256,16 +256,16 @@ def _poisson_minimum(n_samples: int, d: int, lam) -> tuple:
     top = mp.log(d + lam + 40 * mp.sqrt(2 * (d + 2 * lam)) + 100)
     # the bump's width in v: 2 / d from the lower tail F ~ u^(d/2), at most sd / mean and 1
     width = min(1.0, 2.0 / float(d), float(mp.sqrt(2 * (d + 2 * lam)) / (d + lam)))
-    below = (-60, -30, -10, -5, -3, -2, -1, -0.5)
-    above = (-4, -2, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
-    points = {float(lo + k) for k in below} | {float(lo + k * width) for k in above}
-    points = sorted({p for p in points if p < top} | {float(top)})
+    steps = (0, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+    points = {float(lo + k) for k in (-60, -30, -10, -5, -3, -2, -1, -0.5)}
+    points |= {float(lo + sign * k * width) for k in steps for sign in (-1, 1)}
+    points = sorted({p for p in points if lo - 61 < p < top} | {float(top)})
 
     def integrands(v):
         log_sf, slope = parts(mp.exp(v))
         return mp.exp(v + N * log_sf), mp.exp(v + (N - 1) * log_sf) * N * slope
 
-    return tuple(_gauss(integrands, points))
+    return tuple(_gauss(integrands, points, order=16))
 
 
 _CHI_NODES = 32
@@ -276,7 +276,8 @@ def _chi_rule(k: int) -> tuple:
     """Nodes c and weights (mpmath, 30 digits, summing to 1) of the 32-point Gauss rule for C ~
     chi^2_k: the generalised Laguerre rule of the weight c^(k/2 - 1) e^(-c/2), its nodes (from the
     float64 eigenvalues of the Jacobi matrix) refined by Newton's method on L_32^(a)(c/2) by the
-    three-term recurrence in mpmath, weights 1 / (x L'(x)^2) normalised."""
+    three-term recurrence in mpmath, weights 1 / (x L'(x)^2) normalised; the nodes of weight below
+    1e-22 are left out."""
     from scipy import linalg
 
     n = _CHI_NODES
@@ -308,7 +309,17 @@ def _chi_rule(k: int) -> tuple:
             nodes.append(2 * x)
             weights.append(1 / (x * slope**2))
         total = mp.fsum(weights)
-        return tuple(nodes), tuple(w / total for w in weights)
+        # nodes of weight below 1e-22 change no sum of terms in [0, 1] by more than that
+        kept = [(c, w / total) for c, w in zip(nodes, weights, strict=True) if w / total > 1e-22]
+        return tuple(c for c, _ in kept), tuple(w for _, w in kept)
+
+
+def _far_tail(x) -> tuple:
+    """(Phi(-x), phi(x)) for x = a + sqrt(lambda) > 0: 0 beyond x = 60 (below 1e-780, far under the
+    other terms; mpmath would spend milliseconds on exp(-x^2 / 2) at x ~ 1e100)."""
+    if x > 60:
+        return mp.mpf(0), mp.mpf(0)
+    return mp.ncdf(-x), mp.npdf(x)
 
 
 def _score_points(n_samples: int, d: int, lam) -> tuple:
@@ -322,7 +333,7 @@ def _score_points(n_samples: int, d: int, lam) -> tuple:
     s_hi = float(12 + eps * (150 + c_top))
     centre = float(emin_mp(n_samples) + eps * d)
     width = 1 / max(1.0, math.sqrt(2 * math.log(n_samples)))
-    offsets = (0, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24)
+    offsets = (0, 1, 2, 3, 4, 6, 8, 12, 24)
     points = {centre + sign * k * width for k in offsets for sign in (-1, 1)}
     points = sorted({s_lo, s_hi} | {p for p in points if s_lo < p < s_hi})
     return mp.mpf(s_lo), points
@@ -348,9 +359,10 @@ def _conditional_minimum(n_samples: int, d: int, lam) -> tuple:
                 continue
             a = mp.sqrt(lam + q)
             low = q / (a + root)  # a - sqrt(lambda)
-            below += w * (mp.ncdf(low) - mp.ncdf(-a - root))
-            above += w * (mp.ncdf(-low) + mp.ncdf(-a - root))
-            slope += w * (mp.npdf(low) - mp.npdf(a + root))
+            far = _far_tail(a + root)
+            below += w * (mp.ncdf(low) - far[0])
+            above += w * (mp.ncdf(-low) + far[0])
+            slope += w * (mp.npdf(low) - far[1])
         log_above = mp.log1p(-below) if below < 0.5 else mp.log(above)
         return log_above, slope  # dF/dlambda du = -slope ds
 
@@ -425,8 +437,9 @@ def selected_mp(n_samples: int, d: int, lam: float) -> tuple:
                     continue
                 a = mp.sqrt(lam_ + q)
                 xi = q / (a + root)  # a - sqrt(lambda), the upper root
-                below += w * (mp.ncdf(xi) - mp.ncdf(-a - root))
-                above += w * (mp.ncdf(-xi) + mp.ncdf(-a - root))
+                far = _far_tail(a + root)[0]
+                below += w * (mp.ncdf(xi) - far)
+                above += w * (mp.ncdf(-xi) + far)
                 density = w * mp.npdf(xi) * root / a  # d xi / d s = sqrt(lambda) / a
                 mass += density
                 first += density * xi
