@@ -457,15 +457,25 @@ def _minimum_score_rule(d: int, lam: np.ndarray, n_max: int):
     return np.exp(v_lo), u, weights, _noncentral_log_sf(u, d, lam[:, None])
 
 
-def _expected_minimum(counts: np.ndarray, d: int, lam: np.ndarray) -> np.ndarray:
+_ROWS = 256  # values of lambda per block of the chi-square rule (a few thousand nodes each)
+
+
+def _by_rows(function, lam: np.ndarray, *args):
+    """``function(lam_block, *args)`` on blocks of ``_ROWS`` entries of lam, joined along the last
+    axis (each returns arrays (K, rows)): the rules' memory stays bounded for long batches."""
+    parts = [function(lam[i : i + _ROWS], *args) for i in range(0, len(lam), _ROWS)]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p, axis=-1) for p in zip(*parts, strict=True))
+    return np.concatenate(parts, axis=-1)
+
+
+def _expected_minimum(lam: np.ndarray, counts: np.ndarray, d: int) -> np.ndarray:
     """E[min of N i.i.d. chi'^2_d(lam)] = int_0^inf P(U > u)^N du for each N in ``counts`` (K,) and
     lam (B,): (K, B)."""
     u_lo, _, weights, log_sf = _minimum_score_rule(d, lam, int(counts.max()))
     return u_lo + np.stack([(weights * np.exp(N * log_sf)).sum(-1) for N in counts])
 
 
-# Above lambda = max(100, 2 d) the score is nearly Gaussian: (see _gaussian_score_moments)
-_GAUSSIAN_SCORE_LAMBDA = 100.0
 _CHI_NODES = 24
 _S_PANEL = 0.5
 
@@ -598,7 +608,7 @@ def oracle_best_of_n_risk(n_samples, tau: float, *, bias2, d: int):
     gaussian = lam > _gaussian_score_lambda(d, int(counts.max()))
     value = np.empty((len(counts), len(flat)))
     if np.any(~gaussian):
-        value[:, ~gaussian] = tau**2 * _expected_minimum(counts, d, lam[~gaussian])
+        value[:, ~gaussian] = tau**2 * _by_rows(_expected_minimum, lam[~gaussian], counts, d)
     if np.any(gaussian):
         root = np.sqrt(flat[gaussian])
         mean_s = _gaussian_score_moments(counts, d, tau / (2.0 * root))[0]
@@ -641,7 +651,7 @@ def _bessel_ratio_over_x(d: int, x: np.ndarray) -> np.ndarray:
 
 
 def _norm_reward_moments(
-    counts: np.ndarray, d: int, lam: np.ndarray
+    lam: np.ndarray, counts: np.ndarray, d: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """E[rho^2] and kappa_N = E[rho^2 A_d(rho sqrt(lam)) / (rho sqrt(lam))], rho^2 the min of N
     chi'^2_d(lam): (K, B) each."""
@@ -677,7 +687,7 @@ def _norm_reward_parts(
     gaussian = lam > _gaussian_score_lambda(d, int(counts.max()))
     kappa, shrink, spread = np.empty((3, len(counts), len(norm)))
     if np.any(~gaussian):
-        second, kappa[:, ~gaussian] = _norm_reward_moments(counts, d, lam[~gaussian])
+        second, kappa[:, ~gaussian] = _by_rows(_norm_reward_moments, lam[~gaussian], counts, d)
         shrink[:, ~gaussian] = kappa[:, ~gaussian] - 1.0
         spread[:, ~gaussian] = second - kappa[:, ~gaussian] ** 2 * lam[~gaussian]
     if np.any(gaussian):

@@ -630,7 +630,9 @@ def _compare_scaled(terms, relative: float):
         value = np.asarray(value, dtype=float)
         if value.shape != exact.shape or not np.all(np.isfinite(value)):
             return math.inf
-        return float(np.max(np.abs(value - exact) / (relative * scale), initial=0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(value == exact, 0.0, np.abs(value - exact) / (relative * scale))
+        return float(np.max(ratio, initial=0.0))
 
     return compare
 
