@@ -135,7 +135,8 @@ def _log_survival(t, r):
 
 def _distance_points(n_samples: int, t: float) -> list[float]:
     """Breakpoints for the distance R to the nearest sample: r with -N log S(r) = x for x from
-    1e-30 to 60 (float64 bisection in log r, S from erfc), 0, and t + 15."""
+    1e-30 to 60 (float64 bisection in log r, S from erfc, or 1 - 2 r phi(t) for tiny r), 0, and
+    t + 15."""
     xs = np.array([1e-30, 1e-15, 1e-8, 1e-4, 1e-2, 0.1, 0.4, 1, 2, 4, 8, 16, 60])
     lo, hi = np.full(len(xs), -200.0), np.full(len(xs), math.log(t + 15))
     for _ in range(100):
@@ -147,6 +148,9 @@ def _distance_points(n_samples: int, t: float) -> list[float]:
                 (special.erfc((t - r) / math.sqrt(2)) - special.erfc((t + r) / math.sqrt(2))) / 2,
                 (special.erf((t + r) / math.sqrt(2)) - special.erf((t - r) / math.sqrt(2))) / 2,
             )
+            # where the difference cancels, its leading term 2 r phi(t) (e^(t r) at most)
+            small = r * (t + r) < 1e-3
+            p = np.where(small, 2 * r * np.exp(-t * t / 2) / math.sqrt(2 * math.pi), p)
             rate = -n_samples * np.log1p(-np.minimum(p, 1.0))
         below = rate < xs
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
