@@ -1149,7 +1149,7 @@ SPECS.update(
     }
 )
 
-# --- icl.harness.chapter_runner, icl.harness.bench, gpu_run_markdown, draw_without_replacement ---
+# --- icl.harness.chapter_runner, icl.harness.bench, full_run_markdown, draw_without_replacement ---
 FAKE_CHAPTER = """---
 jupytext:
   text_representation:
@@ -1255,7 +1255,7 @@ SPECS.update(
             lambda: {"book": str(fake_book() / "book"), "names": ["ch90"]},
             allow={"names": {"empty", "none"}},  # None or []: every chapter
         ),
-        "icl.harness.report.gpu_run_markdown": Spec(
+        "icl.harness.report.full_run_markdown": Spec(
             lambda: {"summary": _run_summary(), "chapters": {"ch90": "book/ch90_fake"}},
             allow={"summary": {"none"}},  # None: no run published yet (the page says so)
         ),

@@ -26,6 +26,7 @@ Everything goes into one results folder::
     python -m icl.harness.chapter_runner                     # every chapter, ICL_SCALE as set
     python -m icl.harness.chapter_runner --chapters ch01 ch06 --out /tmp/run
     python -m icl.harness.chapter_runner --publish           # also book/data/gpu_run.json
+                                                             # (cpu_full_run.json on a CPU)
 
 ``make gpu-check`` runs it at ``ICL_SCALE=full`` with ``--publish``. The exit
 status is 0 when every chapter passed, else 1.
@@ -345,6 +346,7 @@ def _budgets(budgets) -> float | dict[str, float] | None:
 
 def _claim_summary(record: dict) -> dict:
     keys = ("claim_id", "theory", "estimate", "stderr", "z", "z_score", "passed", "samples")
+    keys += ("bias_bound",)
     return {key: record.get(key) for key in keys}
 
 
@@ -483,7 +485,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="results folder (default _build/gpu_run)")
     parser.add_argument("--budget", type=float, help="seconds per chapter, overriding each budget")
     parser.add_argument(
-        "--publish", action="store_true", help="also write the summary to book/data/gpu_run.json"
+        "--publish",
+        action="store_true",
+        help="also write the summary to book/data/gpu_run.json (cpu_full_run.json on a CPU)",
     )
     parser.add_argument("--execute", type=Path, help=argparse.SUPPRESS)  # the child's task
     args = parser.parse_args(argv)
@@ -507,7 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         f"results in {out}"
     )
     if args.publish:
-        target = root / "book" / "data" / "gpu_run.json"
+        name = "gpu_run.json" if summary["device"] == "cuda" else "cpu_full_run.json"
+        target = root / "book" / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(summary, indent=1) + "\n")
         print(f"published {target}")
