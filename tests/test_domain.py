@@ -26,7 +26,11 @@ from icl.domain import (
     t=Real(array=True),
     tie=Choice(("uniform", "lose")),
     every=Flag(),
-    where=[Condition("n >= 2 or sigma2 > 0", lambda n, sigma2: n >= 2 or sigma2 > 0, {"n": 1, "sigma2": 0.0})],
+    where=[
+        Condition(
+            "n >= 2 or sigma2 > 0", lambda n, sigma2: n >= 2 or sigma2 > 0, {"n": 1, "sigma2": 0.0}
+        )
+    ],
 )
 def toy(t, n: int, sigma2: float, *, tie: str = "uniform", every: bool = False):
     """A toy function."""
