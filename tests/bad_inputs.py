@@ -1288,6 +1288,7 @@ NO_BAD_INPUT = {
     "icl.harness.runtime.device": "no parameters",
     "icl.harness.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
     "icl.harness.runtime.settings": "no parameters (reads ICL_SCALE, ICL_DTYPE, ICL_DEVICE)",
+    "icl.harness.runtime.model_scale": "no parameters (reads ICL_MODEL_SCALE, validated there)",
     "icl.harness.runtime.one_thread_on_cpu": "no parameters",
     "icl.harness.runtime.processor_name": "no parameters",
     "icl.harness.runtime.describe_run": "no parameters",
