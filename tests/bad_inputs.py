@@ -1330,7 +1330,7 @@ NO_BAD_INPUT = {
         [
             f"icl.domain.{name}{method}"
             for name, methods in {
-                "Accuracy": (".error", ".describe"),
+                "Accuracy": (".error", ".bound", ".describe"),
                 "Parameter": (".validate", ".describe", ".outside", ".sample"),
                 "Integer": (".validate", ".describe", ".outside", ".sample"),
                 "Real": (".validate", ".describe", ".describe_range", ".outside", ".sample"),
@@ -1341,6 +1341,7 @@ NO_BAD_INPUT = {
                 "Domain": (".validate", ".describe", ".outside", ".sample"),
                 "declare": (),
                 "domain_of": (),
+                "declared_error": (),
             }.items()
             for method in ("", *methods)
         ],

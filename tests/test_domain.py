@@ -8,6 +8,7 @@ import pytest
 
 from icl.domain import (
     Accuracy,
+    declared_error,
     Choice,
     Condition,
     Flag,
@@ -166,3 +167,13 @@ def test_given_arguments_use_their_own_check():
     assert "``X``: a matrix" in trace.__doc__
     with pytest.raises(NotImplementedError):
         domain_of(trace).sample(np.random.default_rng(0))
+
+
+def test_declared_error_bounds_the_error_of_computed_values():
+    assert Accuracy(relative=0.5).bound([1.0, -3.0]) == pytest.approx((2.0 + 6.0) / 2)
+    assert Accuracy(relative=1e-12, absolute=1e-15).bound(0.0) == 1e-15
+    assert declared_error(toy, 2.0) == pytest.approx(2e-12)
+    with pytest.raises(ValueError, match="declares no accuracy"):
+        declared_error(len, 1.0)
+    with pytest.raises(ValueError, match="bounds no single value"):
+        Accuracy(exact=False).bound(1.0)
