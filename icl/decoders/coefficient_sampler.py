@@ -76,7 +76,8 @@ def sample_coefficients(
             p_plus = (logits[..., 0] >= logits[..., 1]).double()
             signs[:, :, j] = 2 * p_plus - 1
         else:
-            p_plus = torch.softmax(logits.double() / temperature, dim=-1)[..., 0]
+            logits = logits.double()  # sigmoid(m / T): 0 or 1 where m / T overflows
+            p_plus = torch.sigmoid((logits[..., 0] - logits[..., 1]) / temperature)
             u = torch.rand(
                 p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype
             )

@@ -82,3 +82,28 @@ def test_sampling_is_seeded_and_zero_temperature_is_greedy(model, draw_prompts):
         sampler.sample_coefficients(model, p.X, p.y, 2, -1.0, runtime.generator(1, "cpu"))
     with pytest.raises(TypeError, match="model"):
         sampler.enumerate_margins(torch.nn.Linear(2, 2), p.X, p.y)
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 1e-310, 5e-324])
+def test_a_tiny_temperature_samples_the_greedy_answer(model, draw_prompts, temperature):
+    """As T -> 0, sigmoid(m / T) -> 1{m > 0}: a tiny (even subnormal) temperature draws the greedy
+    answer with probability 1 wherever the margin is not 0, and records probabilities 0 or 1 (no
+    NaN from logits / T overflowing)."""
+    p = draw_prompts(8, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
+    greedy = sampler.greedy_coefficients(model, p.X, p.y)
+    flipped = st.CoefficientDecoder(TINY, seed=4).eval()
+    with torch.no_grad():
+        flipped.head.weight.copy_(-model.head.weight)
+        flipped.head.bias.copy_(-model.head.bias)
+    for decoder, best in (
+        (model, greedy),
+        (flipped, sampler.greedy_coefficients(flipped, p.X, p.y)),
+    ):
+        samples, probs = sampler.sample_coefficients(
+            decoder, p.X, p.y, 6, temperature, runtime.generator(3, "cpu")
+        )
+        assert torch.equal(samples, best.unsqueeze(1).expand(-1, 6, -1))
+        assert torch.equal(probs, (samples > 0).double())
+    assert bool((greedy > 0).any()) or bool(
+        (sampler.greedy_coefficients(flipped, p.X, p.y) > 0).any()
+    )
