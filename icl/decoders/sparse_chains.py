@@ -40,6 +40,9 @@ from icl.validation import (
 )
 
 MAX_CODE_DIM = 62
+# Positive weights in this range take the fast key log(U) / w in their own dtype (no key
+# overflows or underflows, float32 included); others take log w - log(-log U) in float64.
+CLOCK_RANGE = (1e-30, 1e30)
 
 
 def sparse_binary_chains(
@@ -101,7 +104,7 @@ def decode_support(
     if greedy:
         support = weights.topk(k, dim=-1).indices
     else:
-        support = draw_without_replacement(weights, k, generator=generator)
+        support = _draw(weights, k, generator)
     return torch.zeros_like(weights).scatter_(-1, support, 1.0)
 
 
@@ -119,11 +122,16 @@ def draw_without_replacement(
 
     the first clock rings at j with probability w_j / W, and by memorylessness the race starts
     afresh among the others. The clocks are drawn by inversion, E_j = -log U_j with U_j uniform
-    (a uniform and a logarithm are several times cheaper than ``exponential_`` on a CPU), and
-    the k largest keys log(U_j) / w_j = -E_j / w_j are taken by one ``topk``, with no loop over
-    the k draws. A zero weight never rings (its key is -inf) while k positive weights remain.
-    ``weights`` must be finite and non-negative with at least k positive entries in each row;
-    ``generator`` (a ``torch.Generator`` on their device) is required.
+    (a uniform and a logarithm are several times cheaper than ``exponential_`` on a CPU; U_j = 0
+    is raised to the dtype's smallest normal number, so every clock is finite), and the k
+    largest keys are taken by one ``topk``, with no loop over the k draws. The key is
+    log(U_j) / w_j = -E_j / w_j in the weights' dtype where every positive weight lies in
+    [1e-30, 1e30] (no key overflows or underflows there), else the equivalent
+    log w_j - log E_j in float64, which orders the clocks of any positive weights, subnormal
+    ones included. A zero weight never rings (its key is -inf, every other key is finite)
+    while k positive weights remain. ``weights`` must be finite and non-negative with at least
+    k positive entries in each row; ``generator`` (a ``torch.Generator`` on their device) is
+    required.
     """
     tensor("weights", weights, min_ndim=1)
     d = weights.shape[-1]
@@ -135,7 +143,20 @@ def draw_without_replacement(
     if bool(((weights > 0).sum(-1) < k).any()):
         raise ValueError(f"weights must have at least k = {k} positive entries in every row")
     _generator("generator", generator, device=weights.device)
-    keys = torch.empty_like(weights).uniform_(generator=generator).log_().div_(weights)
+    return _draw(weights, k, generator)
+
+
+def _draw(weights: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """:func:`draw_without_replacement` on checked arguments."""
+    uniform = torch.empty_like(weights).uniform_(generator=generator)
+    uniform.clamp_min_(torch.finfo(weights.dtype).tiny)
+    low, high = torch.aminmax(weights)
+    if low == 0:  # the smallest positive weight
+        low = torch.where(weights > 0, weights, high).amin()
+    if low >= CLOCK_RANGE[0] and high <= CLOCK_RANGE[1]:
+        keys = uniform.log_().div_(weights)
+    else:
+        keys = weights.double().log().sub_(uniform.double().log_().neg_().log_())
     return keys.topk(k, dim=-1).indices
 
 
