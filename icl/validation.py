@@ -27,15 +27,22 @@ import numpy as np
 import torch
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
+INT64_MAX = 2**63 - 1  # the largest integer torch holds
+# The most entries of one tensor that a function allocates for its caller: 1 GiB of float64.
+MAX_ENTRIES = 2**27
 
 
-def integer(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
-    """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum`` (and <=
-    ``maximum``)."""
+def integer(name: str, value, minimum: int = 1, maximum: float | None = None) -> int:
+    """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum`` and <=
+    ``maximum``: by default (``None``) 2^63 - 1, the largest integer torch holds, so that a
+    Python int that would overflow inside torch is refused here; ``math.inf`` for a caller that
+    computes with Python ints of any size."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
+    top = INT64_MAX if maximum is None else maximum
+    if value > top:
+        shown = "2^63 - 1" if top == INT64_MAX else top
+        raise ValueError(f"{name} must be an integer <= {shown}, got {value!r}")
     return int(value)
 
 
