@@ -85,3 +85,12 @@ def test_from_values_is_the_mean_and_standard_error_over_the_first_axis():
     assert scalar.mean == 2.0 and scalar.stderr == 1.0 and str(scalar) == "2 ± 1"
     with pytest.raises(ValueError, match="at least 2"):
         Estimate.from_values(np.array([1.0]))
+
+
+def test_one_sample_has_no_standard_error_and_is_refused():
+    """One draw gives no estimate of the variance: estimate_mean refuses it (as from_values does)
+    rather than report a standard error of 0."""
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
+        montecarlo.estimate_mean(
+            lambda b, g: torch.randn(b, generator=g, dtype=torch.float64), 1, seed=0, dev="cpu"
+        )
