@@ -30,6 +30,9 @@ FLOAT_DTYPES = (torch.float32, torch.float64)
 INT64_MAX = 2**63 - 1  # the largest integer torch holds
 # The most entries of one tensor that a function allocates for its caller: 1 GiB of float64.
 MAX_ENTRIES = 2**27
+# The most multiply-adds one call may ask for (a loop of steps over a batch): about 10^12, minutes
+# on a CPU core, seconds on a GPU.
+MAX_WORK = 2**40
 
 
 def integer(name: str, value, minimum: int = 1, maximum: float | None = None) -> int:
@@ -44,6 +47,28 @@ def integer(name: str, value, minimum: int = 1, maximum: float | None = None) ->
         shown = "2^63 - 1" if top == INT64_MAX else top
         raise ValueError(f"{name} must be an integer <= {shown}, got {value!r}")
     return int(value)
+
+
+def entries(what: str, count: int) -> int:
+    """``count``, the entries of a tensor a call would allocate, or ``ValueError`` naming
+    ``what`` (e.g. ``"B * n_chains * d"``) when it exceeds :data:`MAX_ENTRIES`."""
+    if count > MAX_ENTRIES:
+        raise ValueError(
+            f"{what} = {count} entries exceed 2^27 (1 GiB of float64) for one tensor: "
+            "split the call into chunks"
+        )
+    return count
+
+
+def work(what: str, count: int) -> int:
+    """``count``, the multiply-adds a call would run, or ``ValueError`` naming ``what`` (e.g.
+    ``"steps * B * n_chains * d^2"``) when it exceeds :data:`MAX_WORK`."""
+    if count > MAX_WORK:
+        raise ValueError(
+            f"{what} = {count:.3g} multiply-adds exceed 2^40 (about 10^12) for one call: "
+            "split the call into chunks"
+        )
+    return count
 
 
 def real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:

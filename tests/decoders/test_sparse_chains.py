@@ -188,3 +188,14 @@ def test_a_weight_far_below_the_largest_is_drawn_before_a_zero_weight():
     weights = torch.tensor([0.0, 1e-320, 1.0, 0.0], dtype=torch.float64).expand(20_000, -1)
     drawn = draw_without_replacement(weights, 2, generator=runtime.generator(4, "cpu"))
     assert bool((drawn[:, 0] == 2).all()) and bool((drawn[:, 1] == 1).all())
+
+
+def test_sparse_chains_beyond_the_bounds_are_refused(draw_prompts):
+    """More than 2^27 entries of chains, or weights that could overflow the dtype, are refused
+    with a ValueError that names them."""
+    p = draw_prompts(2, 30, 12, prior="sparse-binary", k=3, sigma2=0.0001)
+    gen = runtime.generator(0, "cpu")
+    with pytest.raises(ValueError, match=r"B \* n_chains \* d = "):
+        sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=2, n_chains=2**62, generator=gen)
+    with pytest.raises(ValueError, match="overflow"):
+        sparse_binary_chains(p.X, p.y, k=3, eta=1e307, steps=2, generator=gen)
