@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import mpmath
 import numpy as np
 import torch
 from scipy import stats
@@ -434,5 +435,530 @@ register(
         "(recursions in float64) against the draws' mean and spread",
         compare=_compare_gd,
         draw=_gd_inputs,
+    )
+)
+
+
+# --- exact answer distributions over {-1, +1}^d ---
+
+DIGITS = 30
+
+
+def dtype_scale(dtype) -> float:
+    """The ratio of the dtype's epsilon to float64's (1 or 2^29): declared accuracies are for
+    float64 and scale with the epsilon."""
+    return torch.finfo(dtype).eps / torch.finfo(torch.float64).eps
+
+
+def in_units(value, exact, allowed) -> float:
+    """max |value - exact| / allowed, elementwise; equal values (infinities included) count 0, a
+    NaN or a mismatched infinity inf."""
+    value, exact, allowed = np.broadcast_arrays(
+        np.asarray(value, float), np.asarray(exact, float), np.asarray(allowed, float)
+    )
+    same = (value == exact) | (
+        np.isinf(value) & np.isinf(exact) & (np.sign(value) == np.sign(exact))
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(value - exact) / allowed
+    ratio = np.where(same, 0.0, ratio)
+    ratio = np.where(np.isnan(ratio), math.inf, ratio)
+    return float(ratio.max()) if ratio.size else 0.0
+
+
+def _plain_signs(d: int) -> list[tuple]:
+    return list(itertools.product((1.0, -1.0), repeat=d))
+
+
+def _compare_sign_vectors(kwargs: dict, v: torch.Tensor) -> float:
+    dtype = kwargs.get("dtype", torch.float64)
+    if v.dtype != dtype or v.device.type != "cpu":
+        return math.inf
+    return 0.0 if [tuple(row) for row in v.tolist()] == _plain_signs(kwargs["d"]) else math.inf
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.sign_vectors",
+        "itertools.product((+1, -1), repeat=d)",
+        compare=_compare_sign_vectors,
+        draw=lambda rng: {
+            "d": int(rng.integers(1, 17)),
+            "device": "cpu",
+            "dtype": [torch.float32, torch.float64][rng.integers(2)],
+        },
+        cases=({"d": 1}, {"d": 16, "dtype": torch.float32}),
+    )
+)
+
+
+def _random_signs(rng: np.random.Generator, shape) -> torch.Tensor:
+    dtype = [torch.float32, torch.float64][rng.integers(2)]
+    return torch.from_numpy(np.where(rng.random(shape) < rng.random(), 1.0, -1.0)).to(dtype)
+
+
+def _compare_index(kwargs: dict, index: torch.Tensor) -> float:
+    v = kwargs["v"]
+    rows = v.reshape(-1, v.shape[-1]).tolist()
+    exact = [sum(1 << (len(r) - 1 - j) for j, s in enumerate(r) if s < 0) for r in rows]
+    if index.dtype != torch.int64 or tuple(index.shape) != tuple(v.shape[:-1]):
+        return math.inf
+    return 0.0 if index.reshape(-1).tolist() == exact else math.inf
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.index_of",
+        "Python integers: the minus signs as bits, the first coefficient most significant",
+        compare=_compare_index,
+        draw=lambda rng: {
+            "v": _random_signs(
+                rng,
+                tuple(int(s) for s in rng.integers(1, 5, size=rng.integers(0, 3)))
+                + (int(rng.integers(1, 63)),),
+            )
+        },
+        cases=({"v": -torch.ones(62)}, {"v": torch.ones(3, 1)}),
+    )
+)
+
+
+def _prompt_inputs(rng: np.random.Generator, d_max: int = 4) -> dict:
+    batch, n, d = int(rng.integers(1, 3)), int(rng.integers(1, 7)), int(rng.integers(1, d_max + 1))
+    dtype = [torch.float32, torch.float64][rng.integers(2)]
+    gen = np.random.default_rng(int(rng.integers(2**62)))
+    X = 10.0 ** rng.uniform(-6, 6) * gen.standard_normal((batch, n, d))
+    y = 10.0 ** rng.uniform(-6, 6) * gen.standard_normal((batch, n))
+    return {"X": torch.from_numpy(X).to(dtype), "y": torch.from_numpy(y).to(dtype)}
+
+
+def _mp_rows(t: torch.Tensor) -> list:
+    return [[mpmath.mpf(float(x)) for x in row] for row in t.tolist()]
+
+
+def _compare_posterior(kwargs: dict, value: torch.Tensor) -> float:
+    X, y, sigma2 = kwargs["X"], kwargs["y"], kwargs["sigma2"]
+    batch, n, d = X.shape
+    if tuple(value.shape) != (batch, 2**d) or value.dtype != X.dtype:
+        return math.inf
+    worst = 0.0
+    signs = _plain_signs(d)
+    with mpmath.workdps(DIGITS):
+        for b in range(batch):
+            Xb, yb = _mp_rows(X[b]), [mpmath.mpf(float(v)) for v in y[b].tolist()]
+            log_lik = [
+                -mpmath.fsum(
+                    (yb[i] - mpmath.fsum(Xb[i][j] * v[j] for j in range(d))) ** 2 for i in range(n)
+                )
+                / (2 * mpmath.mpf(sigma2))
+                for v in signs
+            ]
+            top = max(log_lik)
+            total = top + mpmath.log(mpmath.fsum(mpmath.exp(a - top) for a in log_lik))
+            exact = [float(a - total) for a in log_lik]
+            exact = torch.tensor(exact, dtype=torch.float64).to(X.dtype).double().numpy()
+            K = max(
+                sum((abs(float(yb[i])) + sum(abs(float(x)) for x in Xb[i])) ** 2 for i in range(n))
+                for _ in (0,)
+            ) / (2 * sigma2)
+            allowed = 1e-12 * (1 + K) * dtype_scale(X.dtype)
+            worst = max(worst, in_units(as_numpy(value[b]), exact, allowed))
+    return worst
+
+
+def _posterior_inputs(rng: np.random.Generator) -> dict:
+    return {**_prompt_inputs(rng), "sigma2": float(10.0 ** rng.uniform(-12, 12))}
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.rademacher_log_posterior",
+        "log-likelihoods and their logsumexp in mpmath at 30 digits",
+        compare=_compare_posterior,
+        draw=_posterior_inputs,
+        cases=(
+            *(
+                {
+                    "X": torch.tensor([[[1.0, 0.5], [0.3, -1.0]]], dtype=dtype),
+                    "y": torch.tensor([[1.2, -0.4]], dtype=dtype),
+                    "sigma2": 1e-300,
+                }
+                for dtype in (torch.float32, torch.float64)
+            ),
+        ),
+    )
+)
+
+
+def _exact_w_hat(X: torch.Tensor, y: torch.Tensor, eta: float):
+    """eta X^T y / n exactly (fractions of the floats), and S = eta sum_i |x_ij y_i| / n."""
+    from fractions import Fraction
+
+    batch, n, d = X.shape
+    Xs, ys = X.double().tolist(), y.double().tolist()
+    exact = [
+        [
+            float(
+                Fraction(eta)
+                * sum(Fraction(Xs[b][i][j]) * Fraction(ys[b][i]) for i in range(n))
+                / n
+            )
+            for j in range(d)
+        ]
+        for b in range(batch)
+    ]
+    scale = [
+        [eta * sum(abs(Xs[b][i][j] * ys[b][i]) for i in range(n)) / n for j in range(d)]
+        for b in range(batch)
+    ]
+    return np.array(exact), np.array(scale)
+
+
+def _estimate_inputs(rng: np.random.Generator) -> dict:
+    return {**_prompt_inputs(rng, d_max=8), "eta": float(10.0 ** rng.uniform(-12, 12))}
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.linear_estimate",
+        "exact rational arithmetic on the floats (fractions)",
+        compare=lambda kwargs, value: in_units(
+            as_numpy(value),
+            *(lambda e, s: (e, 1e-12 * s * dtype_scale(kwargs["X"].dtype)))(
+                *_exact_w_hat(kwargs["X"], kwargs["y"], kwargs["eta"])
+            ),
+        ),
+        draw=_estimate_inputs,
+    )
+)
+
+
+def _compare_linear_log_probs(kwargs: dict, value: torch.Tensor) -> float:
+    X, T = kwargs["X"], kwargs["temperature"]
+    batch, _, d = X.shape
+    if tuple(value.shape) != (batch, 2**d) or value.dtype != X.dtype:
+        return math.inf
+    w_hat, scale = _exact_w_hat(X, kwargs["y"], kwargs["eta"])
+    worst = 0.0
+    with mpmath.workdps(DIGITS):
+        for b in range(batch):
+            exact = [
+                float(
+                    mpmath.fsum(
+                        -mpmath.log1p(mpmath.exp(-2 * v[j] * mpmath.mpf(w_hat[b, j]) / T))
+                        for j in range(d)
+                    )
+                )
+                for v in _plain_signs(d)
+            ]
+            exact = torch.tensor(exact, dtype=torch.float64).to(X.dtype).double().numpy()
+            with np.errstate(over="ignore"):
+                allowed = (
+                    1e-12 * dtype_scale(X.dtype) * (1 + np.abs(exact) + 2 * scale[b].sum() / T)
+                )
+            worst = max(worst, in_units(as_numpy(value[b]), exact, allowed))
+    return worst
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.linear_log_probs",
+        "log sigmoid of the exact w_hat / T in mpmath at 30 digits",
+        compare=_compare_linear_log_probs,
+        draw=lambda rng: {
+            **_estimate_inputs(rng),
+            "temperature": float(10.0 ** rng.uniform(-320, 12)),
+        },
+    )
+)
+
+
+def _log_probs_inputs(rng: np.random.Generator) -> dict:
+    """A table (B, 2^d) of log-probabilities with logits spread over up to 10^3 nats (some
+    probabilities far below the smallest float), float32 or float64."""
+    batch, d = int(rng.integers(1, 4)), int(rng.integers(1, 7))
+    logits = 10.0 ** rng.uniform(-3, 3) * rng.standard_normal((batch, 2**d))
+    dtype = [torch.float32, torch.float64][rng.integers(2)]
+    return {"log_probs": torch.log_softmax(torch.from_numpy(logits), 1).to(dtype)}
+
+
+def _exact_probs(log_probs: torch.Tensor) -> list[list]:
+    with mpmath.workdps(DIGITS):
+        return [[mpmath.exp(mpmath.mpf(float(x))) for x in row] for row in log_probs.tolist()]
+
+
+def _floor(dtype) -> float:
+    return 1e-300 if dtype == torch.float64 else 1e-37
+
+
+def _compare_marginals(kwargs: dict, value: torch.Tensor) -> float:
+    lp = kwargs["log_probs"]
+    batch, width = lp.shape
+    d = width.bit_length() - 1
+    if tuple(value.shape) != (batch, d) or value.dtype != lp.dtype:
+        return math.inf
+    signs = _plain_signs(d)
+    with mpmath.workdps(DIGITS):
+        probs = _exact_probs(lp)
+        exact = [
+            [float(mpmath.fsum(p for p, v in zip(row, signs) if v[j] > 0)) for j in range(d)]
+            for row in probs
+        ]
+    exact = np.minimum(np.array(exact), 1.0)
+    allowed = np.maximum(1e-13 * dtype_scale(lp.dtype) * exact, _floor(lp.dtype))
+    return in_units(as_numpy(value), exact, allowed)
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.marginals",
+        "sums of exp(log P) in mpmath at 30 digits",
+        compare=_compare_marginals,
+        draw=_log_probs_inputs,
+    )
+)
+
+
+def _compare_probability(kwargs: dict, value: torch.Tensor) -> float:
+    lp, w = kwargs["log_probs"], kwargs["w"]
+    rows = [sum(1 << (len(r) - 1 - j) for j, s in enumerate(r) if s < 0) for r in w.tolist()]
+    with mpmath.workdps(DIGITS):
+        exact = np.array(
+            [float(mpmath.exp(mpmath.mpf(float(lp[b, r])))) for b, r in enumerate(rows)]
+        )
+    if value.dtype != lp.dtype or tuple(value.shape) != (lp.shape[0],):
+        return math.inf
+    allowed = np.maximum(1e-15 * dtype_scale(lp.dtype) * exact, _floor(lp.dtype))
+    return in_units(as_numpy(value), exact, allowed)
+
+
+def _probability_inputs(rng: np.random.Generator) -> dict:
+    kwargs = _log_probs_inputs(rng)
+    lp = kwargs["log_probs"]
+    d = lp.shape[1].bit_length() - 1
+    return {**kwargs, "w": _random_signs(rng, (lp.shape[0], d)).to(lp.dtype)}
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.probability_of",
+        "exp of the indexed log-probability in mpmath; the index by Python bits",
+        compare=_compare_probability,
+        draw=_probability_inputs,
+    )
+)
+
+
+def _compare_mode(kwargs: dict, value: torch.Tensor) -> float:
+    lp = kwargs["log_probs"]
+    d = lp.shape[1].bit_length() - 1
+    signs = _plain_signs(d)
+    rows = lp.tolist()
+    exact = [signs[max(range(len(r)), key=lambda i: (r[i], -i))] for r in rows]
+    return (
+        0.0 if [tuple(v) for v in value.tolist()] == exact and value.dtype == lp.dtype else math.inf
+    )
+
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.mode",
+        "Python argmax (the first of equal maxima)",
+        compare=_compare_mode,
+        draw=_log_probs_inputs,
+        cases=({"log_probs": torch.full((2, 8), -math.log(8.0), dtype=torch.float64)},),
+    )
+)
+
+register(
+    Reference(
+        "icl.decoders.answer_distribution.answer_dimension",
+        "log2 of the table's width",
+        exact=lambda log_probs: float(math.log2(log_probs.shape[1])),
+        draw=_log_probs_inputs,
+    )
+)
+
+
+# --- the softmax transformer's coefficient sampler ---
+
+
+def tiny_decoder(rng: np.random.Generator, dtype: torch.dtype):
+    """A small CoefficientDecoder (d <= 4) with its head scaled by 10^-2 .. 10^3 (margins from
+    nearly 0 to large), and prompts for it at scales 10^-3 .. 10^3."""
+    from icl.models.softmax_transformer import CoefficientDecoder, DecoderConfig
+
+    d, n, batch = int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(rng.integers(1, 3))
+    config = DecoderConfig(d=d, n=n, sigma2=1.0, width=8, layers=int(rng.integers(1, 3)), heads=2)
+    model = CoefficientDecoder(config, seed=int(rng.integers(1000)), dtype=dtype).eval()
+    with torch.no_grad():
+        model.head.weight.mul_(10.0 ** rng.uniform(-2, 3))
+    X = 10.0 ** rng.uniform(-3, 3) * torch.from_numpy(rng.standard_normal((batch, n, d)))
+    y = 10.0 ** rng.uniform(-3, 3) * torch.from_numpy(rng.standard_normal((batch, n)))
+    return {"model": model, "X": X.to(dtype), "y": y.to(dtype)}
+
+
+def forced_margins(model, X: torch.Tensor, y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """The margins m_j given each row's own prefix by teacher forcing (the full causal forward
+    pass, not the incremental one the decoders use), in float64 with the model's weights:
+    ``signs (B, S, d)`` -> ``(B, S, d)``."""
+    batch, count, d = signs.shape
+    double = type(model)(model.config).double().eval()
+    double.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    with torch.no_grad():
+        logits = double(
+            X.double().repeat_interleave(count, 0),
+            y.double().repeat_interleave(count, 0),
+            signs.reshape(batch * count, d).double(),
+        )
+    return (logits[..., 0] - logits[..., 1]).reshape(batch, count, d)
+
+
+def margin_tolerance(model, margins: torch.Tensor) -> torch.Tensor:
+    """How far the model's own margins may lie from the float64 ones: 1000 eps (1 + |m|)."""
+    return 1e3 * torch.finfo(model.head.weight.dtype).eps * (1 + margins.abs())
+
+
+def _compare_samples(kwargs: dict, value) -> float:
+    """Exact: the recorded probability of + at each position lies within sigmoid((m -+ tol) / T)
+    of the teacher-forced margin m given the sample's own prefix (T = 0: 1{m >= 0}, either way
+    within tol). Random: given those probabilities, the draws' count of + at each position
+    against its exact mean and variance (|z|, a sum of independent Bernoullis)."""
+    model, T = kwargs["model"], kwargs["temperature"]
+    samples, probs = value
+    batch, count = kwargs["X"].shape[0], kwargs["n_samples"]
+    if samples.shape != (batch, count, model.d) or probs.shape != samples.shape:
+        return math.inf
+    if not bool(((samples == 1) | (samples == -1)).all()):
+        return math.inf
+    m = forced_margins(model, kwargs["X"], kwargs["y"], samples)
+    tol = margin_tolerance(model, m)
+    if T == 0:
+        low, high = (m - tol >= 0).double(), (m + tol >= 0).double()
+    else:
+        low, high = torch.sigmoid((m - tol) / T), torch.sigmoid((m + tol) / T)
+    if not bool(((probs >= low) & (probs <= high)).all()):
+        return math.inf
+    plus = (samples > 0).double()
+    variance = (probs * (1 - probs)).sum(1)
+    gap = (plus - probs).sum(1)
+    sure = variance == 0
+    if bool((gap[sure] != 0).any()):  # a draw against a certain outcome
+        return math.inf
+    z = gap[~sure].abs() / variance[~sure].sqrt()
+    return float(z.max()) / Z_UNIT if z.numel() else 0.0
+
+
+def _samples_inputs(rng: np.random.Generator) -> dict:
+    dtype = [torch.float32, torch.float64][rng.integers(2)]
+    draw = rng.random()
+    if draw < 0.15:
+        temperature = 0.0
+    elif draw < 0.3:
+        temperature = float(10.0 ** rng.uniform(-323, -300))  # m / T overflows
+    else:
+        temperature = float(10.0 ** rng.uniform(-6, 12))
+    return {
+        **tiny_decoder(rng, dtype),
+        "n_samples": 1000,
+        "temperature": temperature,
+        "generator": torch.Generator().manual_seed(int(rng.integers(2**62))),
+    }
+
+
+register(
+    Reference(
+        "icl.decoders.coefficient_sampler.sample_coefficients",
+        "teacher-forced float64 margins: the recorded probabilities exactly, the draws given "
+        "them by a z-test per position",
+        compare=_compare_samples,
+        draw=_samples_inputs,
+    )
+)
+
+
+def _compare_greedy(kwargs: dict, value: torch.Tensor) -> float:
+    model = kwargs["model"]
+    if value.shape != (kwargs["X"].shape[0], model.d):
+        return math.inf
+    m = forced_margins(model, kwargs["X"], kwargs["y"], value.unsqueeze(1))[:, 0]
+    tol = margin_tolerance(model, m)
+    right = torch.where(value > 0, m + tol >= 0, m - tol < 0)
+    return 0.0 if bool(right.all()) and bool((value.abs() == 1).all()) else math.inf
+
+
+register(
+    Reference(
+        "icl.decoders.coefficient_sampler.greedy_coefficients",
+        "teacher-forced float64 margins along the returned answer: + exactly where m >= 0 "
+        "(within the model's round-off)",
+        compare=_compare_greedy,
+        draw=lambda rng: tiny_decoder(rng, [torch.float32, torch.float64][rng.integers(2)]),
+    )
+)
+
+
+def _compare_enumerated(kwargs: dict, value: torch.Tensor) -> float:
+    model = kwargs["model"]
+    d, batch = model.d, kwargs["X"].shape[0]
+    v = torch.tensor(_plain_signs(d), dtype=torch.float64).expand(batch, -1, -1)
+    if value.shape != (batch, 2**d, d) or value.dtype != torch.float64:
+        return math.inf
+    exact = forced_margins(model, kwargs["X"], kwargs["y"], v)
+    allowed = 1e-12 * dtype_scale(model.head.weight.dtype) * (1 + exact.abs())
+    return in_units(as_numpy(value), as_numpy(exact), as_numpy(allowed))
+
+
+register(
+    Reference(
+        "icl.decoders.coefficient_sampler.enumerate_margins",
+        "the network in float64 (same weights), teacher-forced on every sign vector",
+        compare=_compare_enumerated,
+        draw=lambda rng: tiny_decoder(rng, [torch.float32, torch.float64][rng.integers(2)]),
+    )
+)
+
+
+def _compare_log_probs_at(kwargs: dict, value: torch.Tensor) -> float:
+    margins, T = kwargs["margins"], kwargs["temperature"]
+    batch, width, d = margins.shape
+    signs = _plain_signs(d)
+    with mpmath.workdps(DIGITS):
+        exact = [
+            [
+                float(
+                    mpmath.fsum(
+                        -mpmath.log1p(mpmath.exp(-v[j] * mpmath.mpf(float(row[s][j])) / T))
+                        for j in range(d)
+                    )
+                )
+                for s, v in enumerate(signs)
+            ]
+            for row in margins.tolist()
+        ]
+    exact = torch.tensor(exact, dtype=torch.float64).to(margins.dtype).double().numpy()
+    if value.dtype != margins.dtype or tuple(value.shape) != (batch, width):
+        return math.inf
+    allowed = np.maximum(1e-12 * dtype_scale(margins.dtype) * np.abs(exact), _floor(margins.dtype))
+    return in_units(as_numpy(value), exact, allowed)
+
+
+def _log_probs_at_inputs(rng: np.random.Generator) -> dict:
+    batch, d = int(rng.integers(1, 3)), int(rng.integers(1, 6))
+    margins = 10.0 ** rng.uniform(-6, 6) * rng.standard_normal((batch, 2**d, d))
+    margins[rng.random(margins.shape) < 0.1] = 0.0
+    dtype = [torch.float32, torch.float64][rng.integers(2)]
+    return {
+        "margins": torch.from_numpy(margins).to(dtype),
+        "temperature": float(10.0 ** rng.uniform(-320, 12)),
+    }
+
+
+register(
+    Reference(
+        "icl.decoders.coefficient_sampler.log_probs_at",
+        "sums of log sigmoid(v m / T) in mpmath at 30 digits",
+        compare=_compare_log_probs_at,
+        draw=_log_probs_at_inputs,
     )
 )

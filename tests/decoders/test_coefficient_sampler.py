@@ -107,3 +107,11 @@ def test_a_tiny_temperature_samples_the_greedy_answer(model, draw_prompts, tempe
     assert bool((greedy > 0).any()) or bool(
         (sampler.greedy_coefficients(flipped, p.X, p.y) > 0).any()
     )
+
+
+def test_log_probs_at_a_temperature_below_float32():
+    """Float32 margins at T = 1e-60 (0 in float32): a zero margin gives log(1/2), not 0 / 0."""
+    margins = torch.tensor([[[0.0, 2.0], [0.0, 2.0], [0.0, -1.0], [0.0, -1.0]]])
+    lp = sampler.log_probs_at(margins, 1e-60)
+    assert not bool(lp.isnan().any()) and lp.dtype == torch.float32
+    assert torch.allclose(lp.exp().sum(1), torch.ones(1))
