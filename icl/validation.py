@@ -52,6 +52,7 @@ def integer(name: str, value, minimum: int = 1, maximum: float | None = None) ->
 def entries(what: str, count: int) -> int:
     """``count``, the entries of a tensor a call would allocate, or ``ValueError`` naming
     ``what`` (e.g. ``"B * n_chains * d"``) when it exceeds :data:`MAX_ENTRIES`."""
+    count = integer("count", count, minimum=0, maximum=math.inf)
     if count > MAX_ENTRIES:
         raise ValueError(
             f"{what} = {count} entries exceed 2^27 (1 GiB of float64) for one tensor: "
@@ -63,6 +64,7 @@ def entries(what: str, count: int) -> int:
 def work(what: str, count: int) -> int:
     """``count``, the multiply-adds a call would run, or ``ValueError`` naming ``what`` (e.g.
     ``"steps * B * n_chains * d^2"``) when it exceeds :data:`MAX_WORK`."""
+    count = integer("count", count, minimum=0, maximum=math.inf)
     if count > MAX_WORK:
         raise ValueError(
             f"{what} = {count:.3g} multiply-adds exceed 2^40 (about 10^12) for one call: "

@@ -58,7 +58,7 @@ def _moments(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return_path=Flag(),
     where=[
         Condition(
-            "level > 0 exactly where noise is not 'none'",
+            "level > 0 exactly where noise is not 'none' (level applies to noisy decoding only)",
             lambda noise, level: (noise == "none") == (level == 0.0),
             {"noise": "additive", "level": 0.0},
         ),
