@@ -26,7 +26,7 @@ import torch
 from icl.decoders.answer_distribution import MAX_ENUMERATED_D, _sign_vectors
 from icl.domain import Accuracy, Given, Integer, Real, declare
 from icl.models.softmax_transformer import CoefficientDecoder
-from icl.validation import entries, module, prompt_batch, tensor
+from icl.validation import MAX_ENTRIES, entries, module, prompt_batch, tensor
 from icl.validation import generator as _generator
 
 MODEL = Given(
@@ -38,16 +38,28 @@ PROMPTS = "float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, fin
 FLOAT32 = "float32 inputs: 2^29 times larger, the ratio of the epsilons"
 
 
-def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor, sequences: int, what: str):
-    """The context's keys and values and the first answer input, after checking the prompts and
-    the memory of ``sequences`` sequences per prompt (``what`` names their count)."""
-    batch, n, _ = prompt_batch(X, y)
+def _chunk(model: CoefficientDecoder, n: int, sequences: int, what: str) -> int:
+    """How many prompts one pass of the network may take, so that a chunk's keys, values and
+    activations (``sequences`` sequences per prompt, ``what`` names their count) stay within
+    2^27 entries; ``ValueError`` when one prompt alone exceeds that."""
     c = model.config
-    entries(
-        f"B * {what} * width * (2 d layers + 4)",
-        batch * sequences * c.width * (2 * c.d * c.layers + 4),
-    )
-    entries(f"B * {what} * heads * n", batch * sequences * c.heads * n)
+    per_prompt = sequences * (c.width * (2 * c.d * c.layers + 4) + c.heads * n)
+    entries(f"{what} * (width (2 d layers + 4) + heads n)", per_prompt)
+    return MAX_ENTRIES // per_prompt
+
+
+def _prompts(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> tuple[int, int, int]:
+    """``(B, n, d)`` of prompts for ``model`` (d = model.d), or ``ValueError``."""
+    batch, n, d = prompt_batch(X, y)
+    if d != model.d:
+        raise ValueError(
+            f"expected X (B, n, {model.d}) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    return batch, n, d
+
+
+def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor):
+    """The context's keys and values and the first answer input of prompts ``X``, ``y``."""
     context = model.encode(X, y)
     return context, model.answer_inputs(None, 0).expand(X.shape[0], 1, -1)
 
@@ -85,18 +97,52 @@ def sample_coefficients(
     Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
     ``softmax(logits / T)_+`` with which each was drawn, given its own prefix,
     ``(B, N, d)``. ``generator`` (required when ``temperature > 0``; unused when greedy) must
-    live on the model's device. Refused: more than 2^27 entries of the sequences' keys, values
-    and activations (B * n_samples * width * (2 d layers + 4)) or attention scores.
+    live on the model's device. The uniforms are drawn first, one ``(B, N)`` tensor per position
+    (the same stream as position by position), and the prompts then pass through the network in
+    chunks whose keys, values and activations stay within 2^27 entries, so that memory stays
+    bounded and the draws do not depend on the chunks. Refused: more than 2^27 entries out (B *
+    n_samples * d), or one prompt's sequences alone over that bound.
     """
-    context, inputs = _start(model, X, y, n_samples, "n_samples")
+    batch, n, d = _prompts(model, X, y)
     if temperature > 0:
         _generator("generator", generator, device=model.head.weight.device)
-    inputs = inputs.expand(-1, n_samples, -1)
-    B, d = X.shape[0], model.d
-    signs = torch.empty(B, n_samples, d, dtype=torch.float64, device=inputs.device)
+    entries("B * n_samples * d", batch * n_samples * d)
+    chunk = _chunk(model, n, n_samples, "n_samples")
+    device = model.head.weight.device
+    uniforms = [
+        torch.rand((batch, n_samples), generator=generator, device=device, dtype=torch.float64)
+        for _ in range(d if temperature > 0 else 0)
+    ]
+    signs = torch.empty(batch, n_samples, d, dtype=torch.float64, device=device)
     probs = torch.empty_like(signs)
+    for start in range(0, batch, chunk):
+        part = slice(start, start + chunk)
+        _sample_chunk(
+            model,
+            X[part],
+            y[part],
+            temperature,
+            [u[part] for u in uniforms],
+            signs[part],
+            probs[part],
+        )
+    return signs, probs
+
+
+def _sample_chunk(
+    model: CoefficientDecoder,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    temperature: float,
+    uniforms: list[torch.Tensor],
+    signs: torch.Tensor,
+    probs: torch.Tensor,
+) -> None:
+    """Fill ``signs`` and ``probs`` ``(b, N, d)`` for the prompts ``X``, ``y`` of one chunk."""
+    context, inputs = _start(model, X, y)
+    inputs = inputs.expand(-1, signs.shape[1], -1)
     prefix = None
-    for j in range(d):
+    for j in range(model.d):
         if j > 0:
             inputs = model.answer_inputs(signs[:, :, j - 1], j)
         logits, prefix = model.step(inputs, context, prefix)
@@ -106,12 +152,8 @@ def sample_coefficients(
         else:
             logits = logits.double()  # sigmoid(m / T): 0 or 1 where m / T overflows
             p_plus = torch.sigmoid((logits[..., 0] - logits[..., 1]) / temperature)
-            u = torch.rand(
-                p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype
-            )
-            signs[:, :, j] = torch.where(u < p_plus, 1.0, -1.0)
+            signs[:, :, j] = torch.where(uniforms[j] < p_plus, 1.0, -1.0)
         probs[:, :, j] = p_plus
-    return signs, probs
 
 
 @declare(
@@ -149,13 +191,24 @@ def greedy_coefficients(
 @torch.no_grad()
 def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)``
-    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes). Refused also: more
-    than 2^27 entries of the tree's keys, values and activations, or attention scores."""
+    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes). The prompts pass
+    through the network in chunks whose keys, values and activations stay within 2^27 entries.
+    Refused also: more than 2^27 entries out (B * 2^d * d), or one prompt's tree alone over that
+    bound."""
     if model.d > MAX_ENUMERATED_D:
         raise ValueError(
             f"model.d must be <= {MAX_ENUMERATED_D} to enumerate {{-1, +1}}^d, got {model.d}"
         )
-    context, inputs = _start(model, X, y, 2**model.d, "2^d")
+    batch, n, d = _prompts(model, X, y)
+    entries("B * 2^d * d", batch * 2**d * d)
+    chunk = _chunk(model, n, 2**d, "2^d")
+    return torch.cat(
+        [_margins_chunk(model, X[i : i + chunk], y[i : i + chunk]) for i in range(0, batch, chunk)]
+    )
+
+
+def _margins_chunk(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    context, inputs = _start(model, X, y)
     d, prefix, levels = model.d, None, []
     for j in range(d):
         if j > 0:

@@ -115,3 +115,21 @@ def test_log_probs_at_a_temperature_below_float32():
     lp = sampler.log_probs_at(margins, 1e-60)
     assert not bool(lp.isnan().any()) and lp.dtype == torch.float32
     assert torch.allclose(lp.exp().sum(1), torch.ones(1))
+
+
+def test_chunks_of_prompts_give_the_same_draws_and_margins(model, draw_prompts, monkeypatch):
+    """The prompts pass through the network in chunks that bound memory; the uniforms are drawn
+    before, so chunks of one prompt give the draws of one pass."""
+    p = draw_prompts(5, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
+    whole = sampler.sample_coefficients(model, p.X, p.y, 40, 1.3, runtime.generator(8, "cpu"))
+    margins = sampler.enumerate_margins(model, p.X, p.y)
+    c = TINY
+    per_sequence = c.width * (2 * c.d * c.layers + 4) + c.heads * c.n
+    monkeypatch.setattr(sampler, "MAX_ENTRIES", 40 * per_sequence)  # one prompt a chunk
+    parts = sampler.sample_coefficients(model, p.X, p.y, 40, 1.3, runtime.generator(8, "cpu"))
+    assert torch.equal(parts[0], whole[0])
+    assert torch.allclose(parts[1], whole[1], rtol=1e-5, atol=1e-12)  # float32 logits
+    monkeypatch.setattr(sampler, "MAX_ENTRIES", 2**c.d * per_sequence)
+    assert torch.allclose(sampler.enumerate_margins(model, p.X, p.y), margins, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"n_samples \* \(width"):
+        sampler.sample_coefficients(model, p.X, p.y, 10**6, 1.3, runtime.generator(8, "cpu"))
