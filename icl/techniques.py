@@ -56,8 +56,10 @@ FLOAT32 = "float32 inputs: 2^29 times larger, the ratio of the epsilons"
 CANDIDATES = Given("float32 or float64 tensor (B, N, d), finite, none of B, N, d zero")
 SCORE_ACCURACY = Accuracy(
     relative=1e-12,
-    note="a sum of d squares (each difference rounded once) in the inputs' dtype; "
-    f"{FLOAT32}; a score that overflows the dtype is refused",
+    absolute=1e-300,
+    note="a sum of d squares (each difference rounded once) in the inputs' dtype; below the "
+    f"dtype's smallest normal number absolute; {FLOAT32} (absolute: 1e-37); a score that "
+    "overflows the dtype is refused",
 )
 EXACT = Accuracy(relative=1e-15, note="exact: entries selected or copied, no arithmetic")
 
@@ -96,8 +98,9 @@ def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     Accuracy(
         relative=1e-12,
         note="relative to sum_i (|x_i . w_k|_abs + |y_i|)^2 / n, with |x_i . w_k|_abs = "
-        "sum_j |x_ij w_kj|: the scale of the terms that cancel in X w - y; "
-        f"{FLOAT32}; a loss that overflows the dtype is refused",
+        "sum_j |x_ij w_kj|: the scale of the terms that cancel in X w - y; below the dtype's "
+        f"smallest normal number absolute; {FLOAT32}; a loss that overflows the dtype is "
+        "refused",
     ),
     candidates=CANDIDATES,
     X=Given("tensors X (B, n, d) and y (B, n) of the candidates' dtype, finite"),

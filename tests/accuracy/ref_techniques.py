@@ -73,7 +73,12 @@ def _compare_oracle(kwargs: dict, value: torch.Tensor) -> float:
     )
     if value.dtype != c.dtype:
         return math.inf
-    return in_units(as_numpy(value), exact, 1e-12 * dtype_scale(c.dtype) * exact)
+    return in_units(as_numpy(value), exact, _score_allowed(exact, c.dtype))
+
+
+def _score_allowed(exact: np.ndarray, dtype) -> np.ndarray:
+    """1e-12 relative (scaled to the dtype), below the dtype's smallest normal number absolute."""
+    return np.maximum(1e-12 * dtype_scale(dtype) * exact, _floor(dtype))
 
 
 register(
@@ -89,7 +94,7 @@ register(
 def _compare_norm(kwargs: dict, value: torch.Tensor) -> float:
     c = kwargs["candidates"]
     exact = np.array([_exact_sums_of_squares(rows) for rows in c.tolist()])
-    return in_units(as_numpy(value), exact, 1e-12 * dtype_scale(c.dtype) * exact)
+    return in_units(as_numpy(value), exact, _score_allowed(exact, c.dtype))
 
 
 register(
@@ -137,7 +142,7 @@ def _compare_loss(kwargs: dict, value: torch.Tensor) -> float:
             )
         exact.append(rows_e)
         scale.append(rows_s)
-    allowed = 1e-12 * dtype_scale(c.dtype) * np.array(scale)
+    allowed = np.maximum(1e-12 * dtype_scale(c.dtype) * np.array(scale), _floor(c.dtype))
     return in_units(as_numpy(value), np.array(exact), allowed)
 
 
