@@ -253,6 +253,14 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "icl.validation.sum_tolerance": Spec(lambda: {"dtype": torch.float32, "size": 4}),
+    # what: any label of the sizes; count: any integer >= 0 (0 entries fit)
+    "icl.validation.entries": Spec(
+        lambda: {"what": "B * d", "count": 10}, allow={"what": NAME_OK, "count": {"zero"}}
+    ),
+    "icl.validation.work": Spec(
+        lambda: {"what": "steps * B * d^2", "count": 10},
+        allow={"what": NAME_OK, "count": {"zero"}},
+    ),
     "icl.validation.probabilities": Spec(
         lambda: {"name": "p", "value": torch.tensor([0.25, 0.75]), "dim": -1, "normalised": True},
         allow={"name": NAME_OK, "value": {"extra_dim"}, "dim": {"negative"}},
