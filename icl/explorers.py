@@ -2,9 +2,10 @@
 
 Each explorer is a drawing function and a panel:
 
-- ``*_update(fig, **params)`` validates the parameters (``ValueError`` naming the one that is
-  wrong), clears the matplotlib figure ``fig`` and draws the exact curves into it. It needs no
-  widgets, so the tests drive it directly;
+- ``*_update(fig, **params)`` validates the parameters against its declared domain
+  (:mod:`icl.domain`: the ranges of its sliders, where every redraw takes well under a second;
+  ``ValueError`` naming the parameter outside them), clears the matplotlib figure ``fig`` and
+  draws the exact curves into it. It needs no widgets, so the tests drive it directly;
 - ``*_panel(**params)`` wires one ``ipywidgets`` slider per parameter to the drawing function
   and returns the panel (sliders above, figure below), drawn first at the given values (the
   defaults, ``*_DEFAULTS``, for the rest). Outside a live kernel, e.g. in the static HTML book,
@@ -33,7 +34,7 @@ from matplotlib.figure import Figure
 from scipy import special
 
 from icl import tasks, theory
-from icl.validation import integer, real
+from icl.domain import Accuracy, Given, Integer, Real, declare
 
 __all__ = [
     "CHAINS_DEFAULTS",
@@ -77,17 +78,33 @@ class _Slider:
 # ---------------------------------------------------------------- Chapter 1: one step of GD
 
 
-def _blank(fig: Figure) -> None:
-    """Clear ``fig`` for a redraw; anything but a matplotlib Figure is refused."""
+def _figure(name: str, fig) -> Figure:
+    """``fig`` if it is a matplotlib Figure, else ``TypeError``."""
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib.figure.Figure, got {type(fig).__name__}")
-    fig.clear()
+        raise TypeError(f"{name} must be a matplotlib.figure.Figure, got {type(fig).__name__}")
+    return fig
 
 
-def _one_step_params(n, d, sigma2) -> tuple[int, int, float]:
-    return integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+FIGURE = Given(
+    "a matplotlib.figure.Figure (cleared and drawn into)",
+    check=_figure,
+    bad=(None, "figure"),
+    draw=lambda rng: Figure(),
+)
 
 
+@declare(
+    Accuracy(
+        relative=1e-9,
+        note="each drawn point is the closed form of icl.theory.one_step at that point, "
+        "d [1 - 2 eta + eta^2 (m + d + 1 + sigma2) / m], whose terms of order d cancel down to "
+        "a risk as small as 2 d / m (d = 1, sigma2 = 0, m up to 10^6)",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 10**5),
+    d=Integer(1, 10**4),
+    sigma2=Real(0.0, 1e4),
+)
 def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
     """Draw Chapter 1's exact one-step risks into ``fig`` (cleared first; two axes).
 
@@ -97,8 +114,7 @@ def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
     R(eta*(m) I) = d (d + 1 + sigma2) / (m + d + 1 + sigma2) and the risk of the step tuned for
     n, R(eta*(n) I) at m examples; both from :mod:`icl.theory.one_step`.
     """
-    n, d, sigma2 = _one_step_params(n, d, sigma2)
-    _blank(fig)
+    fig.clear()
     ax_eta, ax_n = fig.subplots(1, 2)
     eta_star = theory.optimal_step(n, d, sigma2)
     etas = np.linspace(0.0, 2 * eta_star, 121)
@@ -158,25 +174,49 @@ def one_step_panel(**params):
 
 
 @lru_cache(maxsize=8)
-def _chain_prompts(n: int, d: int, sigma2: float) -> tasks.Prompts:
+def _chain_prompts(n: int, d: int, sigma2: float) -> tuple[tasks.Prompts, torch.Tensor]:
+    """The fixed prompts (seed 0) and the eigenvalues of each S = X^T X / n, ``(CHAIN_PROMPTS,
+    d)`` in ascending order: the min(n, d) eigenvalues of the smaller Gram matrix (X^T X or
+    X X^T, the same non-zero spectrum) after d - min(n, d) exact zeros."""
     gen = torch.Generator().manual_seed(0)
-    return tasks.sample_prompts(
+    p = tasks.sample_prompts(
         CHAIN_PROMPTS, n, d, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64
     )
-
-
-def _chains_params(n, d, sigma2, eta, delta2, steps, n_chains):
-    return (
-        integer("n", n),
-        integer("d", d),
-        real("sigma2", sigma2, minimum=0.0),
-        real("eta", eta, minimum=0.0, strict=True),
-        real("delta2", delta2, minimum=0.0, strict=True),
-        integer("steps", steps),
-        integer("n_chains", n_chains),
+    gram = p.X @ p.X.transpose(1, 2) if n < d else p.X.transpose(1, 2) @ p.X
+    nonzero = torch.linalg.eigvalsh(gram).clamp(min=0) / n
+    s = torch.cat(
+        [torch.zeros(CHAIN_PROMPTS, d - nonzero.shape[1], dtype=nonzero.dtype), nonzero], 1
     )
+    return p, s
 
 
+def _bayes_risk(s: torch.Tensor, lam: float) -> torch.Tensor:
+    """The ridge risk at the Bayes penalty lam = sigma2 / n (psi2 = 1) given the eigenvalues s:
+    sum_j lam / (s_j + lam), where a zero eigenvalue counts 1 (also at lam = 0, the noiseless
+    limit, where the risk is the number of zero eigenvalues)."""
+    return torch.where(s > 0, lam / (s + lam), torch.ones_like(s)).sum(-1)
+
+
+CHAINS_CUT = 2.0  # keep the designs with eta (s_max + delta2) <= 2 (Chapter 2's typical designs)
+
+
+@declare(
+    Accuracy(
+        relative=1e-9,
+        absolute=1e-12,
+        note="each drawn point is icl.theory.chain_risk_terms' exact value, averaged over the "
+        "kept prompts; absolute where ||m_t - w||^2 cancels towards 0 (noiseless labels, "
+        "m_t -> w), to round-off of the scale ||w||^2",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 100),
+    d=Integer(1, 50),
+    sigma2=Real(0.0, 10.0),
+    eta=Real(1e-4, 2.0),
+    delta2=Real(1e-5, 2.0),
+    steps=Integer(1, 1000),
+    n_chains=Integer(1, 10**6),
+)
 def chains_update(
     fig: Figure,
     *,
@@ -193,19 +233,16 @@ def chains_update(
 
     For t = 0..T: ||m_t - w||^2 + tr(C_t) / N for N = 1, ``n_chains`` and infinity (the
     ridge-GD iterate with penalty delta2), and the greedy chain's ||w_t^GD - w||^2, from
-    :func:`icl.theory.chain_risk_terms`; the Bayes risk is the ridge risk at lambda* = sigma2 / n
-    (:func:`icl.theory.gd_risk_given_spectrum`). Each is exact given the prompt and averaged over
-    :data:`CHAIN_PROMPTS` fixed prompts (seed 0), keeping the designs with
-    eta (s_max(X^T X / n) + delta2) <= 1 on which the chain contracts (Chapter 3's convention;
-    the title says how many are left out).
+    :func:`icl.theory.chain_risk_terms`; the Bayes risk is the ridge risk at lambda* = sigma2 / n,
+    sum_j lambda* / (s_j + lambda*) (:func:`icl.theory.gd_risk_given_spectrum` with ``steps=None``;
+    at sigma2 = 0 its limit, the number of zero eigenvalues of S). Each is exact given the prompt
+    and averaged over :data:`CHAIN_PROMPTS` fixed prompts (seed 0), keeping the typical designs of
+    Chapter 2, eta (s_max(X^T X / n) + delta2) <= 2, on which the mean chain does not diverge
+    (the title says how many are left out).
     """
-    n, d, sigma2, eta, delta2, steps, n_chains = _chains_params(
-        n, d, sigma2, eta, delta2, steps, n_chains
-    )
-    p = _chain_prompts(n, d, sigma2)
-    s = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n).clamp(min=0)
-    kept = eta * (s[:, -1] + delta2) <= 1
-    _blank(fig)
+    p, s = _chain_prompts(n, d, sigma2)
+    kept = eta * (s[:, -1] + delta2) <= CHAINS_CUT
+    fig.clear()
     ax = fig.subplots()
     ax.set(
         xlabel="thought t (GD steps)",
@@ -215,7 +252,7 @@ def chains_update(
         "left out",
     )
     if not bool(kept.any()):
-        ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 1$", ha="center")
+        ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 2$", ha="center")
         return
     X, y, w = p.X[kept], p.y[kept], p.w[kept]
     bias2, trace = (
@@ -231,9 +268,7 @@ def chains_update(
         .mean(0)
         .numpy()
     )
-    bayes = theory.gd_risk_given_spectrum(
-        s[kept], n, eta=eta, steps=None, sigma2=sigma2, lam=theory.bayes_ridge_penalty(n, sigma2)
-    )
+    bayes = _bayes_risk(s[kept], sigma2 / n)
     t = np.arange(steps + 1)
     ax.plot(t, greedy, color="C0", label="greedy chain")
     for n_avg, style in ((1, "-"), (n_chains, "--")):
@@ -283,16 +318,6 @@ def _vote_margins(n: int, d: int, sigma2: float) -> torch.Tensor:
     return p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
 
 
-def _votes_params(n, d, sigma2, temperature, n_votes):
-    return (
-        integer("n", n),
-        integer("d", d, minimum=2),
-        real("sigma2", sigma2, minimum=0.0),
-        real("temperature", temperature, minimum=0.0, strict=True),
-        integer("n_votes", n_votes),
-    )
-
-
 def _vote_grid(n_votes: int) -> np.ndarray:
     return np.unique(np.geomspace(1, n_votes, 16).round().astype(int))
 
@@ -331,6 +356,21 @@ def _greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     return theory.greedy_exact_recovery(n, d, sigma2)
 
 
+@declare(
+    Accuracy(
+        absolute=1e-8,
+        note="absolute, for probabilities drawn on a linear axis: the one-coefficient vote curve "
+        "is a fixed 20-node Gauss-Legendre rule on 159 geometric panels, within 1e-8 of the "
+        "adaptive quadrature of icl.theory.vote_sign_accuracy; the other curves are "
+        "icl.theory's values, exact given the fixed prompts",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 100),
+    d=Integer(2, 30),
+    sigma2=Real(0.0, 10.0),
+    temperature=Real(1e-3, 100.0),
+    n_votes=Integer(1, 10**4),
+)
 def votes_update(
     fig: Figure, *, n: int, d: int, sigma2: float, temperature: float, n_votes: int
 ) -> None:
@@ -340,16 +380,15 @@ def votes_update(
     Left, one coefficient (over the prompt distribution): the majority vote
     E[A_N(sigmoid(2 eta u / (n T)))] (the integral of :func:`icl.theory.vote_sign_accuracy`
     against :func:`icl.theory.margin_density`, on fixed Gauss-Legendre panels so that every N
-    costs one dot product; it agrees with :func:`icl.theory.vote_sign_accuracy` to 1e-8 from
-    n = 1 to 100 in the tests), one
-    sample (1 - :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
+    costs one dot product; the accuracy census holds it against a finer quadrature), one sample
+    (the same integral at N = 1, E[sigmoid(2 eta u / (n T))] = 1 -
+    :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
     :func:`icl.theory.greedy_sign_error`). Right, the whole vector: the coordinate-wise vote
     prod_j A_N(p_j) and pass@N with a perfect verifier 1 - (1 - prod_j p_j)^N, exact given the
     prompt (p_j = sigmoid(2 eta u_j / (n T))) and averaged over :data:`VOTE_PROMPTS` fixed
     prompts (seed 0), and greedy exact recovery (:func:`icl.theory.greedy_exact_recovery`).
     Needs d >= 2 (a margin law with a density).
     """
-    n, d, sigma2, temperature, n_votes = _votes_params(n, d, sigma2, temperature, n_votes)
     grid = _vote_grid(n_votes)
     c = 2 * VOTE_ETA / (n * temperature)
     u, w_plus, w_minus = _margin_rule(n, d, sigma2)
@@ -358,11 +397,11 @@ def votes_update(
         float(w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a))
         for N in grid
     ]
-    _blank(fig)
+    fig.clear()
     ax_one, ax_all = fig.subplots(1, 2)
     ax_one.plot(grid, votes, "-o", ms=3, color="C1", label="majority vote of N")
     ax_one.axhline(
-        1 - theory.sampled_sign_error(n, d, sigma2, VOTE_ETA, temperature),
+        float(w_plus @ right + w_minus @ (1 - right)),
         color="C0",
         ls="--",
         label="one sample",

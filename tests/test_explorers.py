@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from icl import explorers, tasks, theory
+from icl.domain import domain_of
 
 ONE_STEP = {"n": 35, "d": 7, "sigma2": 1.5}
 CHAINS = {"n": 16, "d": 6, "sigma2": 0.5, "eta": 0.05, "delta2": 0.2, "steps": 120, "n_chains": 7}
@@ -70,8 +71,8 @@ def test_chains_draws_the_prompt_averaged_exact_risks():
         device="cpu",
         dtype=torch.float64,
     )
-    s_max = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n)[:, -1]
-    kept = eta * (s_max + delta2) <= 1
+    s = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n)
+    kept = eta * (s[:, -1] + delta2) <= 2  # Chapter 2's typical designs
     assert f"{int((~kept).sum())} of {explorers.CHAIN_PROMPTS} designs left out" in ax.get_title()
     X, y, w = p.X[kept], p.y[kept], p.w[kept]
     t, averaged = line(ax, f"average of N = {n_chains}")
@@ -90,6 +91,53 @@ def test_chains_draws_the_prompt_averaged_exact_risks():
     _, limit = line(ax, r"$N \to \infty$ (ridge-GD iterate)")
     ridge = ((theory.ridge_gd_iterate(X, y, eta, delta2, steps) - w) ** 2).sum(1).mean()
     assert limit[-1] == pytest.approx(float(ridge), rel=1e-9)
+    _, bayes = line(ax, r"Bayes: ridge at $\lambda^*$")
+    exact = theory.gd_risk_given_spectrum(
+        s[kept].clamp(min=0), n, eta=eta, steps=None, sigma2=s2, lam=s2 / n
+    )
+    assert bayes[0] == pytest.approx(float(exact.mean()), rel=1e-9)
+
+
+def test_chains_keeps_the_typical_designs_of_chapter_2():
+    """The cut is Chapter 2's eta (s_max + delta2) <= 2, not the monotone-contraction cut <= 1:
+    at this step the two cuts keep different designs."""
+    params = {**CHAINS, "eta": 0.4}
+    fig = drawn(explorers.chains_update, params, (8, 4.6))
+    n, d, s2, eta, delta2 = (params[k] for k in ("n", "d", "sigma2", "eta", "delta2"))
+    p = tasks.sample_prompts(
+        explorers.CHAIN_PROMPTS,
+        n,
+        d,
+        sigma2=s2,
+        generator=torch.Generator().manual_seed(0),
+        device="cpu",
+        dtype=torch.float64,
+    )
+    scale = eta * (torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n)[:, -1] + delta2)
+    left_out = int((scale > 2).sum())
+    assert left_out != int((scale > 1).sum())  # the two cuts differ here
+    assert f"{left_out} of {explorers.CHAIN_PROMPTS} designs left out" in fig.axes[0].get_title()
+    kept = scale <= 2
+    _, one = line(fig.axes[0], "average of N = 1")
+    risk = theory.averaged_chain_risk(
+        p.X[kept],
+        p.y[kept],
+        p.w[kept],
+        eta=eta,
+        steps=params["steps"],
+        level=delta2**0.5,
+        n_chains=1,
+    )
+    assert one[-1] == pytest.approx(float(risk.mean()), rel=1e-9)
+
+
+def test_chains_draws_noiseless_labels_with_more_dimensions_than_examples():
+    """sigma2 = 0 with d > n (inside the sliders): the Bayes risk is the limit lambda* -> 0 of the
+    ridge risk, the d - n directions outside the row space of X."""
+    params = {**CHAINS, "n": 5, "d": 12, "sigma2": 0.0}
+    fig = drawn(explorers.chains_update, params, (8, 4.6))
+    _, bayes = line(fig.axes[0], r"Bayes: ridge at $\lambda^*$")
+    assert bayes[0] == pytest.approx(12 - 5, rel=1e-12)
 
 
 def test_chains_says_when_every_design_is_left_out():
@@ -226,3 +274,71 @@ def test_each_panel_has_a_slider_per_parameter_and_a_static_figure(panel, update
         panel(width=3)
     with pytest.raises(ValueError, match=next(iter(defaults))):
         panel(**{next(iter(defaults)): 0})
+
+
+EXPLORERS = [
+    (explorers.one_step_update, explorers._ONE_STEP_SLIDERS, explorers.ONE_STEP_DEFAULTS),
+    (explorers.chains_update, explorers._CHAINS_SLIDERS, explorers.CHAINS_DEFAULTS),
+    (explorers.votes_update, explorers._VOTES_SLIDERS, explorers.VOTES_DEFAULTS),
+]
+
+
+def slider_ends(spec):
+    """The values a slider shows at its two ends."""
+    ends = (spec.low, spec.high)
+    return tuple(10.0**e for e in ends) if spec.log else ends
+
+
+@pytest.mark.parametrize("update, sliders, defaults", EXPLORERS)
+def test_each_update_declares_a_domain_that_holds_its_sliders(update, sliders, defaults):
+    domain = domain_of(update)
+    assert domain is not None and "Domain and accuracy" in update.__doc__
+    assert set(domain.parameters) == {"fig", *sliders}
+    for name, spec in sliders.items():
+        for end in slider_ends(spec):
+            domain.validate({"fig": Figure(), **defaults, name: end})
+
+
+@pytest.mark.parametrize(
+    "update, sliders, defaults, name, end",
+    [
+        (update, sliders, defaults, name, end)
+        for update, sliders, defaults in EXPLORERS
+        for name, spec in sliders.items()
+        for end in (0, 1)
+    ],
+)
+def test_every_slider_end_draws(update, sliders, defaults, name, end):
+    """Each slider at each of its ends, the others at their defaults, draws a labelled figure."""
+    value = slider_ends(sliders[name])[end]
+    fig = drawn(update, {**defaults, name: value})
+    assert fig.axes and all(ax.get_title() for ax in fig.axes)
+
+
+@pytest.mark.parametrize(
+    "update, params, bad",
+    [
+        (explorers.one_step_update, ONE_STEP, {"n": 10**5 + 1}),
+        (explorers.one_step_update, ONE_STEP, {"d": 10**12}),
+        (explorers.chains_update, CHAINS, {"n": 101}),
+        (explorers.chains_update, CHAINS, {"n": 10**7}),
+        (explorers.chains_update, CHAINS, {"d": 51}),
+        (explorers.chains_update, CHAINS, {"steps": 1001}),
+        (explorers.chains_update, CHAINS, {"steps": 10**9}),
+        (explorers.chains_update, CHAINS, {"eta": 2.5}),
+        (explorers.votes_update, VOTES, {"n": 101}),
+        (explorers.votes_update, VOTES, {"n": 10**7}),
+        (explorers.votes_update, VOTES, {"d": 31}),
+        (explorers.votes_update, VOTES, {"n_votes": 10**4 + 1}),
+        (explorers.votes_update, VOTES, {"n_votes": 10**12}),
+        (explorers.votes_update, VOTES, {"temperature": 1e-4}),
+    ],
+)
+def test_values_beyond_the_declared_domain_raise(update, params, bad):
+    """Beyond the ranges where a redraw takes well under a second (the sliders'), the update
+    refuses at once instead of allocating what it cannot hold or running for minutes."""
+    (name,) = bad
+    start = time.process_time()
+    with pytest.raises(ValueError, match=name):
+        update(Figure(), **{**params, **bad})
+    assert time.process_time() - start < 0.1
