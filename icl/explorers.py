@@ -14,8 +14,10 @@ Each explorer is a drawing function and a panel:
 The explorers are :func:`one_step_update` (Chapter 1: the risk of one GD step against the step
 and against n), :func:`chains_update` (Chapter 3: the risk of the average of N noisy chains
 along the chain) and :func:`votes_update` (Chapter 5: majority vote and pass@N against N).
-Chapters 3 and 5 average exact conditional values over a fixed set of prompts (seed 0), as the
-chapters do; the prompts are drawn once per (n, d, sigma2) and kept.
+Chapter 3's explorer averages risks that are exact given the design (averaged over w and the label
+noise) over a fixed set of designs (seed 0), drawn once per (n, d); Chapter 5's averages exact
+conditional values over a fixed set of prompts (seed 0), drawn once per (n, d, sigma2). Both are
+kept between redraws.
 """
 
 from __future__ import annotations
@@ -174,27 +176,58 @@ def one_step_panel(**params):
 
 
 @lru_cache(maxsize=8)
-def _chain_prompts(n: int, d: int, sigma2: float) -> tuple[tasks.Prompts, torch.Tensor]:
-    """The fixed prompts (seed 0) and the eigenvalues of each S = X^T X / n, ``(CHAIN_PROMPTS,
-    d)`` in ascending order: the min(n, d) eigenvalues of the smaller Gram matrix (X^T X or
-    X X^T, the same non-zero spectrum) after d - min(n, d) exact zeros."""
-    gen = torch.Generator().manual_seed(0)
-    p = tasks.sample_prompts(
-        CHAIN_PROMPTS, n, d, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64
-    )
-    gram = p.X @ p.X.transpose(1, 2) if n < d else p.X.transpose(1, 2) @ p.X
-    nonzero = torch.linalg.eigvalsh(gram).clamp(min=0) / n
-    s = torch.cat(
-        [torch.zeros(CHAIN_PROMPTS, d - nonzero.shape[1], dtype=nonzero.dtype), nonzero], 1
-    )
-    return p, s
+def _chain_spectra(n: int, d: int) -> np.ndarray:
+    """The eigenvalues of S = X^T X / n of the fixed designs, ``(CHAIN_PROMPTS, d)`` in ascending
+    order: X drawn by ``numpy.random.default_rng(0)`` (as
+    :func:`icl.theory.prompt_averaged_chain_terms` draws its designs), the min(n, d) eigenvalues of
+    the smaller Gram matrix (X^T X or X X^T, the same non-zero spectrum) after d - min(n, d) exact
+    zeros."""
+    X = np.random.default_rng(0).standard_normal((CHAIN_PROMPTS, n, d))
+    gram = X @ X.transpose(0, 2, 1) if n < d else X.transpose(0, 2, 1) @ X
+    nonzero = np.linalg.eigvalsh(gram).clip(min=0.0) / n
+    return np.concatenate([np.zeros((CHAIN_PROMPTS, d - nonzero.shape[1])), nonzero], 1)
 
 
-def _bayes_risk(s: torch.Tensor, lam: float) -> torch.Tensor:
+def _expected_chain_curves(
+    s: np.ndarray, n: int, sigma2: float, eta: float, delta2: float, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For t = 0..T, the means over the designs (rows of ``s``) of E[||m_t - w||^2 | X] (the
+    ridge-GD mean of the multiplicative chain, penalty delta2), E[tr C_t | X] and the greedy
+    chain's E[||w_t - w||^2 | X], each averaged over w ~ N(0, I_d) and the label noise.
+
+    In the eigenbasis, with a = 1 - eta (s + delta2), P = a^t, a0 = 1 - eta s, P0 = a0^t:
+    E[||m_t - w||^2 | X] = sum_j [(delta2 + s P)^2 + (sigma2 / n) s (1 - P)^2] / (s + delta2)^2,
+    greedy: sum_j P0^2 + (sigma2 / n) (1 - P0)^2 / s (1 where s = 0), and the recursion of
+    :func:`icl.theory.chain_risk_terms`, c_{t+1} = a^2 c_t + kappa (c_t + q_t + sum_k (c_t + q_t)),
+    kappa = eta^2 delta2^2, linear in the squared mean, with m_{t,j}^2 replaced by its average
+    q_{t,j} = (s^2 + sigma2 s / n) (1 - P)^2 / (s + delta2)^2."""
+    shifted2, noise = (s + delta2) ** 2, sigma2 / n * s
+    a, a0 = 1 - eta * (s + delta2), 1 - eta * s
+    # the two risks are quadratics in P and P0: c0 + c1 P + c2 P^2 summed over j
+    ridge = [(delta2**2 + noise) / shifted2, (2 * delta2 * s - 2 * noise) / shifted2]
+    ridge.append((s**2 + noise) / shifted2)
+    inverse = np.where(s > 0, sigma2 / n / np.where(s > 0, s, 1.0), 0.0)  # s = 0: P0 = 1, term 1
+    plain = [inverse.ravel(), -2 * inverse.ravel(), (1 + inverse).ravel()]
+    ridge = [c.ravel() for c in ridge]
+    mu2, kappa, count = (s**2 + noise) / shifted2, eta**2 * delta2**2, s.shape[0]
+    c, power, power0 = np.zeros_like(s), np.ones_like(s), np.ones_like(s)
+    bias, trace, greedy = (np.zeros(steps + 1) for _ in range(3))
+    for t in range(steps + 1):
+        p, p0 = power.ravel(), power0.ravel()
+        bias[t] = (ridge[0].sum() + ridge[1] @ p + ridge[2] @ (p * p)) / count
+        greedy[t] = (plain[0].sum() + plain[1] @ p0 + plain[2] @ (p0 * p0)) / count
+        trace[t] = c.sum() / count
+        second = c + mu2 * (1 - power) ** 2
+        c = a**2 * c + kappa * (second + second.sum(1, keepdims=True))
+        power, power0 = power * a, power0 * a0
+    return bias, trace, greedy
+
+
+def _bayes_risk(s: np.ndarray, lam: float) -> np.ndarray:
     """The ridge risk at the Bayes penalty lam = sigma2 / n (psi2 = 1) given the eigenvalues s:
     sum_j lam / (s_j + lam), where a zero eigenvalue counts 1 (also at lam = 0, the noiseless
     limit, where the risk is the number of zero eigenvalues)."""
-    return torch.where(s > 0, lam / (s + lam), torch.ones_like(s)).sum(-1)
+    return np.where(s > 0, lam / np.where(s > 0, s + lam, 1.0), 1.0).sum(-1)
 
 
 CHAINS_CUT = 2.0  # keep the designs with eta (s_max + delta2) <= 2 (Chapter 2's typical designs)
@@ -204,9 +237,9 @@ CHAINS_CUT = 2.0  # keep the designs with eta (s_max + delta2) <= 2 (Chapter 2's
     Accuracy(
         relative=1e-9,
         absolute=1e-12,
-        note="each drawn point is icl.theory.chain_risk_terms' exact value, averaged over the "
-        "kept prompts; absolute where ||m_t - w||^2 cancels towards 0 (noiseless labels, "
-        "m_t -> w), to round-off of the scale ||w||^2",
+        note="each drawn point is exact given the design (averaged over w and the noise) and "
+        "averaged over the kept designs; absolute where the risk tends to 0 (noiseless labels, "
+        "m_t -> w), to round-off of the scale d",
     ),
     fig=FIGURE,
     n=Integer(1, 100),
@@ -231,16 +264,18 @@ def chains_update(
     """Draw Chapter 3's exact risk of the average of N multiplicative-noise chains along the chain
     into ``fig`` (cleared first; one axes).
 
-    For t = 0..T: ||m_t - w||^2 + tr(C_t) / N for N = 1, ``n_chains`` and infinity (the
-    ridge-GD iterate with penalty delta2), and the greedy chain's ||w_t^GD - w||^2, from
-    :func:`icl.theory.chain_risk_terms`; the Bayes risk is the ridge risk at lambda* = sigma2 / n,
+    For t = 0..T: E[||m_t - w||^2 | X] + E[tr C_t | X] / N for N = 1, ``n_chains`` and infinity
+    (the ridge-GD iterate with penalty delta2), and the greedy chain's E[||w_t - w||^2 | X]
+    (:func:`_expected_chain_curves`); the Bayes risk is the ridge risk at lambda* = sigma2 / n,
     sum_j lambda* / (s_j + lambda*) (:func:`icl.theory.gd_risk_given_spectrum` with ``steps=None``;
-    at sigma2 = 0 its limit, the number of zero eigenvalues of S). Each is exact given the prompt
-    and averaged over :data:`CHAIN_PROMPTS` fixed prompts (seed 0), keeping the typical designs of
-    Chapter 2, eta (s_max(X^T X / n) + delta2) <= 2, on which the mean chain does not diverge
-    (the title says how many are left out).
+    at sigma2 = 0 its limit, the number of zero eigenvalues of S). Every curve is averaged over
+    w ~ N(0, I_d) and the label noise given the design, exactly, as in Chapter 3's regulariser
+    section (so that no curve can lie below the Bayes risk), and then over
+    :data:`CHAIN_PROMPTS` fixed designs (seed 0), keeping the typical designs of Chapter 2,
+    eta (s_max(X^T X / n) + delta2) <= 2, on which the mean chain does not diverge (the title says
+    how many are left out).
     """
-    p, s = _chain_prompts(n, d, sigma2)
+    s = _chain_spectra(n, d)
     kept = eta * (s[:, -1] + delta2) <= CHAINS_CUT
     fig.clear()
     ax = fig.subplots()
@@ -254,28 +289,18 @@ def chains_update(
     if not bool(kept.any()):
         ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 2$", ha="center")
         return
-    X, y, w = p.X[kept], p.y[kept], p.w[kept]
-    bias2, trace = (
-        v.mean(0).numpy()
-        for v in theory.chain_risk_terms(
-            X, y, w, eta=eta, steps=steps, level=delta2**0.5, every_step=True
-        )
-    )
-    greedy = (
-        theory.chain_risk_terms(
-            X, y, w, eta=eta, steps=steps, level=1.0, noise="additive", every_step=True
-        )[0]
-        .mean(0)
-        .numpy()
-    )
-    bayes = _bayes_risk(s[kept], sigma2 / n)
+    bias2, trace, greedy = _expected_chain_curves(s[kept], n, sigma2, eta, delta2, steps)
     t = np.arange(steps + 1)
     ax.plot(t, greedy, color="C0", label="greedy chain")
     for n_avg, style in ((1, "-"), (n_chains, "--")):
         ax.plot(t, bias2 + trace / n_avg, color="C3", ls=style, label=f"average of N = {n_avg}")
     ax.plot(t, bias2, color="C3", ls=":", label=r"$N \to \infty$ (ridge-GD iterate)")
     ax.axhline(
-        float(bayes.mean()), color="k", ls="-.", lw=0.8, label=r"Bayes: ridge at $\lambda^*$"
+        float(_bayes_risk(s[kept], sigma2 / n).mean()),
+        color="k",
+        ls="-.",
+        lw=0.8,
+        label=r"Bayes: ridge at $\lambda^*$",
     )
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -4,11 +4,11 @@ independent computation at the same settings.
 
 - ``one_step_update``: Chapter 1's closed forms in exact rational arithmetic (``fractions``) at
   every drawn point;
-- ``chains_update``: the same fixed prompts, the typical-design cut from the singular values of X
-  (not the eigenvalues the explorer uses), the chain's mean by the closed-form ridge-GD filter
-  (not the recursion the explorer uses) and its covariance by the full matrix recursion of
-  :func:`icl.theory.chain_covariance` at an early step, :func:`icl.theory.averaged_chain_risk` at
-  the last, and the Bayes risk from the singular values;
+- ``chains_update``: the same fixed designs, the typical-design cut and the Bayes risk from the
+  singular values of X (not the eigenvalues the explorer uses), the mean's risk by
+  :func:`icl.theory.gd_risk_given_spectrum`, the spread by :func:`icl.theory.chain_risk_terms` at
+  d "sigma points" of the law of X^T y / n (:func:`expected_spread`) and, where no design is left
+  out, by :func:`icl.theory.prompt_averaged_chain_terms` on the same designs;
 - ``votes_update``: the one-coefficient curves by a finer quadrature of the margin's
   variance-gamma density than the explorer's (600 geometric panels from 1e-13, 24 nodes each,
   confirmed on twice the panels), with the binomial tails from ``scipy.stats.binom``, greedy's
@@ -90,19 +90,36 @@ register(
 # --- Chapter 3: averages of noisy chains ---
 
 
+def chain_designs(n: int, d: int) -> torch.Tensor:
+    """The explorer's fixed designs, drawn again: ``numpy.random.default_rng(0)``, (512, n, d)."""
+    X = np.random.default_rng(0).standard_normal((explorers.CHAIN_PROMPTS, n, d))
+    return torch.from_numpy(X)
+
+
+def expected_spread(X: torch.Tensor, eta: float, delta2: float, steps: int, sigma2: float):
+    """E[tr C_T | X] over w ~ N(0, I_d) and the label noise, per design, by
+    :func:`icl.theory.chain_risk_terms` at d "sigma points": tr C_T is a quadratic form in
+    b = X^T y / n, and b_j = (d mu_j)^(1/2) v_j (v_j the eigenvectors of S, mu_j = s_j^2 + sigma2
+    s_j / n) have (1/d) sum_j b_j b_j^T = E[b b^T]; y_j = n X (X^T X)^+ b_j has
+    X^T y_j / n = b_j."""
+    n, d = X.shape[-2:]
+    s, V = torch.linalg.eigh(X.transpose(1, 2) @ X / n)
+    mu = (s**2 + sigma2 * s / n).clamp(min=0)
+    to_y = n * X @ torch.linalg.pinv(X.transpose(1, 2) @ X)
+    total = torch.zeros(X.shape[0], dtype=X.dtype)
+    for j in range(d):
+        b = (d * mu[:, j]).sqrt()[:, None] * V[:, :, j]
+        y = (to_y @ b.unsqueeze(-1))[..., 0]
+        zero = torch.zeros_like(b)
+        total += theory.chain_risk_terms(X, y, zero, eta=eta, steps=steps, level=delta2**0.5)[1]
+    return total / d
+
+
 def _chains_compare(kwargs, value) -> float:
     fig, n, d, sigma2 = kwargs["fig"], kwargs["n"], kwargs["d"], kwargs["sigma2"]
     eta, delta2, steps, n_chains = (kwargs[k] for k in ("eta", "delta2", "steps", "n_chains"))
-    p = tasks.sample_prompts(
-        explorers.CHAIN_PROMPTS,
-        n,
-        d,
-        sigma2=sigma2,
-        generator=torch.Generator().manual_seed(0),
-        device="cpu",
-        dtype=torch.float64,
-    )
-    singular = torch.linalg.svdvals(p.X)  # (prompts, min(n, d)), descending
+    X = chain_designs(n, d)
+    singular = torch.linalg.svdvals(X)  # (designs, min(n, d)), descending
     kept = eta * (singular[:, 0] ** 2 / n + delta2) <= 2
     (ax,) = fig.axes
     if f"{int((~kept).sum())} of {explorers.CHAIN_PROMPTS} designs left out" not in ax.get_title():
@@ -110,46 +127,35 @@ def _chains_compare(kwargs, value) -> float:
     lines = _lines(ax)
     if not bool(kept.any()):
         return 0.0 if not lines and "every design" in ax.texts[0].get_text() else math.inf
-    X, y, w = p.X[kept], p.y[kept], p.w[kept]
-    level = delta2**0.5
-    early = min(steps, 3)
+    X, early = X[kept], min(steps, 3)
+    s = torch.linalg.eigvalsh(X.transpose(1, 2) @ X / n).clamp(min=0)
 
-    s, V = torch.linalg.eigh(X.transpose(1, 2) @ X / n)
-    s = s.clamp(min=0)
-    beta = (V.transpose(1, 2) @ (X.transpose(1, 2) @ y.unsqueeze(-1)) / n)[..., 0]
-    w_tilde = (V.transpose(1, 2) @ w.unsqueeze(-1))[..., 0]
+    def risk(lam, t):
+        """The mean over the kept designs of E[||w_t - w||^2 | X], ridge-GD with penalty lam."""
+        return theory.gd_risk_given_spectrum(s, n, eta=eta, steps=t, sigma2=sigma2, lam=lam)
 
-    def error2(lam, t):
-        """E||w_t - w||^2 over the kept prompts, w_t the ridge-GD iterate by its closed-form
-        filter (1 - (1 - eta (s + lam))^t) / (s + lam) (eta t where s + lam = 0)."""
-        shifted = s + lam
-        safe = torch.where(shifted > 0, shifted, torch.ones_like(shifted))
-        g = torch.where(shifted > 0, (1 - (1 - eta * safe) ** t) / safe, eta * t)
-        return ((g * beta - w_tilde) ** 2).sum(1).mean().item()
-
-    trace_early = theory.chain_covariance(
-        X, y, eta=eta, steps=early, noise="multiplicative", level=level
-    )
-    trace_early = trace_early.diagonal(dim1=-2, dim2=-1).sum(-1).mean().item()
+    spread = {early: expected_spread(X, eta, delta2, early, sigma2).mean().item()}
+    if bool(kept.all()) and eta * delta2 < 1:
+        level = delta2**0.5
+        terms = theory.prompt_averaged_chain_terms(
+            n, d, sigma2, eta, level, steps, designs=explorers.CHAIN_PROMPTS, seed=0
+        )
+        spread[steps] = float(terms.trace[steps])
+    else:
+        spread[steps] = expected_spread(X, eta, delta2, steps, sigma2).mean().item()
     pairs = []
     for n_avg in (1, n_chains):
-        for _, risk in lines[f"average of N = {n_avg}"]:
-            exact_T = theory.averaged_chain_risk(
-                X, y, w, eta=eta, steps=steps, level=level, n_chains=n_avg
-            )
-            pairs.append(
-                (
-                    [risk[early], risk[-1]],
-                    [error2(delta2, early) + trace_early / n_avg, exact_T.mean().item()],
-                )
-            )
-    ((_, limit),) = lines[r"$N \to \infty$ (ridge-GD iterate)"]
-    pairs.append(([limit[early], limit[-1]], [error2(delta2, early), error2(delta2, steps)]))
-    ((_, greedy),) = lines["greedy chain"]
-    pairs.append(([greedy[early], greedy[-1]], [error2(0.0, early), error2(0.0, steps)]))
+        for _, drawn in lines[f"average of N = {n_avg}"]:
+            exact = [risk(delta2, t).mean().item() + spread[t] / n_avg for t in (early, steps)]
+            pairs.append(([drawn[early], drawn[-1]], exact))
+    for label, lam in ((r"$N \to \infty$ (ridge-GD iterate)", delta2), ("greedy chain", 0.0)):
+        ((_, drawn),) = lines[label]
+        pairs.append(
+            ([drawn[early], drawn[-1]], [risk(lam, t).mean().item() for t in (early, steps)])
+        )
     lam = sigma2 / n
-    s = singular[kept] ** 2 / n
-    bayes = (lam / (s + lam) if lam > 0 else torch.zeros_like(s)).sum(1) + (d - s.shape[1])
+    nonzero = singular[kept] ** 2 / n
+    bayes = (lam / (nonzero + lam) if lam > 0 else 0 * nonzero).sum(1) + (d - nonzero.shape[1])
     ((_, drawn_bayes),) = lines[r"Bayes: ridge at $\lambda^*$"]
     pairs.append((drawn_bayes, [bayes.mean().item()] * len(drawn_bayes)))
     return _errors(explorers.chains_update, pairs)
@@ -159,9 +165,9 @@ _CHAINS_CASE = {"fig": Figure(), **explorers.CHAINS_DEFAULTS}
 register(
     Reference(
         "icl.explorers.chains_update",
-        "the drawn curves at an early and the last step against the closed-form ridge-GD "
-        "filter, chain_covariance (full matrix recursion) and averaged_chain_risk on the same "
-        "prompts, the typical-design cut and the Bayes risk from the singular values of X",
+        "the drawn curves at an early and the last step against gd_risk_given_spectrum, "
+        "chain_risk_terms at sigma points of X^T y / n and prompt_averaged_chain_terms on the "
+        "same designs; the typical-design cut and the Bayes risk from the singular values of X",
         compare=_chains_compare,
         cases=(
             {**_CHAINS_CASE, "n": 5, "d": 12, "sigma2": 0.0},  # noiseless, d > n
