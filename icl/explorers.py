@@ -216,9 +216,11 @@ def _expected_chain_curves(
         p, p0 = power.ravel(), power0.ravel()
         bias[t] = (ridge[0].sum() + ridge[1] @ p + ridge[2] @ (p * p)) / count
         greedy[t] = (plain[0].sum() + plain[1] @ p0 + plain[2] @ (p0 * p0)) / count
-        trace[t] = c.sum() / count
-        second = c + mu2 * (1 - power) ** 2
-        c = a**2 * c + kappa * (second + second.sum(1, keepdims=True))
+        with np.errstate(over="ignore", invalid="ignore"):  # a spread beyond the floats: inf
+            trace[t] = c.sum() / count if np.isfinite(trace[t - 1]) or t == 0 else np.inf
+            if np.isfinite(trace[t]):
+                second = c + mu2 * (1 - power) ** 2
+                c = a**2 * c + kappa * (second + second.sum(1, keepdims=True))
         power, power0 = power * a, power0 * a0
     return bias, trace, greedy
 
@@ -302,6 +304,11 @@ def chains_update(
         lw=0.8,
         label=r"Bayes: ridge at $\lambda^*$",
     )
+    # the axis shows the bounded curves and the averages up to 3 times their largest value: a
+    # noisy chain whose spread grows without bound (eta^2 delta2^2 large) leaves the picture
+    bounded = max(greedy.max(), bias2.max())
+    one_chain = (bias2 + trace)[np.isfinite(trace)]
+    ax.set_ylim(0, 1.05 * min(max(bounded, one_chain.max()), 3 * bounded))
     ax.legend(fontsize=8)
     fig.tight_layout()
 
