@@ -365,16 +365,18 @@ def _log_tail_ld(e: _LOE, x0: float, log_h) -> float:
     stop = max(float(grid[min(last, grid.size - 1)]), peak + 80 * scale)
     inside = (grid >= start) & (grid <= stop)
     grid_breaks = _pruned(grid[inside].astype(float), np.asarray(values[inside], dtype=float))
-    thinned, last = [], -math.inf  # gaps of at least min(scale / 2, x / 4): smooth on either
+    # gaps of at least min(x / 4, (scale / 2)(1 + |x - peak| / (8 scale))): panels of half the
+    # scale at the peak, wider away from it (where the integrand is smaller and as smooth)
+    thinned, last = [], -math.inf
     for point in grid_breaks:
-        if point - last >= min(scale / 2, 0.25 * point):
+        if point - last >= min(0.25 * point, scale / 2 * (1 + abs(point - peak) / (8 * scale))):
             thinned.append(point)
             last = point
     grid_breaks = np.asarray(thinned)
     breaks = np.concatenate(
         [
             grid_breaks,
-            np.arange(max(start, peak - 30 * scale), min(stop, peak + 110 * scale), scale),
+            np.arange(max(start, peak - 10 * scale), min(stop, peak + 20 * scale), scale / 2),
             [start, stop],
         ]
     )
