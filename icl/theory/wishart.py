@@ -125,8 +125,9 @@ def _log_r0(x: np.ndarray, alpha: int) -> np.ndarray:
         if alpha < 30:
             return alpha / 2 * np.log(x) - x / 2 - special.gammaln(alpha + 1) / 2
         delta = x / alpha - 1
+        log_ratio = np.where(delta > -0.5, np.log1p(np.maximum(delta, -0.5)), np.log(x / alpha))
         return (
-            alpha / 2 * (np.log1p(delta) - delta)
+            alpha / 2 * (log_ratio - delta)
             - 0.25 * math.log(2 * math.pi * alpha)
             - _stirling(alpha) / 2
         )
@@ -678,6 +679,11 @@ def _gd_log_f_divergent(
     return log_f
 
 
+def _exp(value: float) -> float:
+    """e^value, inf beyond the float range (a value that exceeds it)."""
+    return math.exp(value) if value < 709.78 else math.inf
+
+
 def _cut(n: int, eta: float, lam: float) -> float:
     """The x = n s above which GD diverges: eta (s + lam) > 2 (inf where 2 / eta overflows)."""
     return n * (2 / eta - lam)
@@ -998,8 +1004,8 @@ def gd_risk_parts(
     log_divergent = _log_divergent(n, d, sigma2, eta, T, psi2, lam)
     ln10 = math.log(10)
     return GDRiskParts(
-        math.exp(log_typical),
-        math.exp(log_bound),
+        _exp(log_typical),
+        _exp(log_bound),
         log_count / ln10,
         log_divergent / ln10,
         float(np.logaddexp(log_typical, log_divergent)) / ln10,
@@ -1052,7 +1058,7 @@ def expected_gd_risk(
     average agrees with it (at T = 1 it is Chapter 1's :func:`icl.theory.one_step_risk`
     up to the divergent part D_1).
     """
-    return math.exp(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))
+    return _exp(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))
 
 
 def _parted(n, d, sigma2, eta, T, psi2, lam) -> bool:

@@ -222,6 +222,29 @@ def _log_bulk(e: _LOE, log_h, t_lo: float, t_hi: float, beta: int = 1, scales=()
         return np.where(np.isnan(v), -np.inf, v), sign
 
     breaks = _t_breaks(e, t_lo, t_hi, scales)
+    # a peak away from the bulk and the known scales (f against the density's edge): located on
+    # a dense grid, and resolved by panels of half its width (where the log falls by 2)
+    dense = np.unique(
+        np.concatenate(
+            [np.geomspace(max(t_lo, 1e-8 * t_hi), t_hi, 3000), np.linspace(t_lo, t_hi, 3000)]
+        )
+    )
+    dense_levels, _ = integrand(dense.astype(LD))
+    if not np.any(dense_levels + np.log(LD(t_hi - t_lo + 1)) > -800):
+        return LD(-np.inf), 1.0  # below 1e-347: 0 in float64
+    if np.any(np.isfinite(dense_levels)):
+        k = int(np.argmax(dense_levels))
+        lo, hi = dense[max(k - 1, 0)], dense[min(k + 1, dense.size - 1)]
+        fine = np.linspace(lo, hi, 401)
+        fine_levels, _ = integrand(fine.astype(LD))
+        j = int(np.argmax(fine_levels))
+        low = np.nonzero(fine_levels < fine_levels[j] - 2)[0]
+        sides = [
+            abs(fine[i] - fine[j]) for i in (low[low > j][:1].tolist() + low[low < j][-1:].tolist())
+        ]
+        width = min(sides) if sides else hi - lo
+        around = fine[j] + width / 2 * np.arange(-60, 61)
+        breaks = np.unique(np.concatenate([breaks, around[(around > t_lo) & (around < t_hi)]]))
     mids = np.concatenate([(breaks[:-1] + breaks[1:]) / 2, [breaks[-1]]]).astype(LD)
     levels, _ = integrand(mids)  # at panel midpoints: a panel is dropped only if it and its
     levels = np.maximum(levels, np.concatenate([[-np.inf], levels[:-1]]))  # neighbours are low
@@ -236,24 +259,33 @@ def _log_bulk(e: _LOE, log_h, t_lo: float, t_hi: float, beta: int = 1, scales=()
 
 
 def _log_f_ld(n, sigma2, eta, T, psi2, lam):
-    """x -> (log f_T(x / n), 1) in long double, eta (s + lam) <= 2."""
+    """x -> (log f_T(x / n), 1) in long double, eta (s + lam) <= 2, in log form: with c = 1 -
+    eta (s + lam) and L = T log|c|, 1 - g s = (lam + s c^T) / (s + lam) and
+    g = (1 - c^T) / (s + lam)."""
     n, sigma2, eta, psi2, lam = LD(n), LD(sigma2), LD(eta), LD(psi2), LD(lam)
 
     def log_f(x):
         s = x / n
         shifted = s + lam
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            c = 1 - eta * shifted
-            log_abs = np.where(eta * shifted < 0.5, np.log1p(-eta * shifted), np.log(np.abs(c)))
+            u = eta * shifted
+            log_abs = np.where(u < 0.5, np.log1p(-u), np.log(np.abs(1 - u)))
             L = T * log_abs
-            negative = (c < 0) & (T % 2 == 1)
-            power = np.where(negative, -np.exp(L), np.exp(L))  # c^T
-            one_minus = np.where(c < 0, 1 - power, -np.expm1(L))
-            safe = np.where(shifted > 0, shifted, LD(1))
-            g = np.where(shifted > 0, one_minus / safe, eta * T)
-            unlearned = np.where(shifted > 0, (lam + s * power) / safe, LD(1))
-            value = psi2 * unlearned**2 + sigma2 / n * g**2 * s
-            return np.log(value), np.ones_like(x)
+            negative = (u > 1) & (T % 2 == 1)  # c^T < 0
+            if lam == 0:
+                log_unlearned = L
+            else:
+                log_unlearned = np.where(
+                    negative,
+                    np.log(np.abs(lam - s * np.exp(L))),
+                    np.logaddexp(np.log(lam), np.log(s) + L),
+                ) - np.log(shifted)
+            one_minus = np.where(negative, 1 + np.exp(L), -np.expm1(L))
+            log_g = np.where(shifted > 0, np.log(one_minus) - np.log(shifted), np.log(eta * T))
+            log_g = np.where(T == 0, LD(-np.inf), log_g)
+            noise = (np.log(sigma2 / n) if sigma2 > 0 else LD(-np.inf)) + 2 * log_g + np.log(s)
+            value = np.logaddexp(np.log(psi2) + 2 * np.where(T == 0, LD(0), log_unlearned), noise)
+        return np.where(np.isnan(value), LD(-np.inf), value), np.ones_like(x)
 
     return log_f
 
@@ -291,33 +323,79 @@ def _f_mp(s, n, sigma2, eta, T, psi2, lam):
 
 
 def _log_tail_mp(e: _LOE, x0: float, log_h) -> float:
-    """log int_{x0}^inf h rho dx for x0 beyond 1e8, in mpmath: there the integrand is
-    e^{-rate u} times a function varying on the scale x0 / T, rate = 1/2 - ..., so
-    Gauss-Laguerre quadrature in u = x - x0 (20 nodes, checked against 40) is exact to
-    rounding."""
+    """log int_{x0}^inf h rho dx for x0 beyond 1e8, in mpmath. Where the integrand decays from
+    x0 (rate r > 0 there), it is e^{-r u} times a function varying on the scale x0 / T, and
+    Gauss-Laguerre quadrature in u = x - x0 (20 nodes, checked against 40) is exact to rounding;
+    else its peak is found (doubling, then golden section), and Gauss-Legendre panels cover
+    [peak - 30 w, peak + 60 w], w its half-width at e^-2 of the peak (12, checked against 24)."""
     with mpmath.workdps(DIGITS):
         x0 = mpmath.mpf(x0)
-        base = log_h(x0) + mpmath.log(e.rho_mp(x0))
-        probe = mpmath.mpf(1)
-        rate = -(log_h(x0 + probe) + mpmath.log(e.rho_mp(x0 + probe)) - base) / probe
-        if rate <= 0:
-            raise RuntimeError("the tail integrand does not decay at its start")
 
-        def run(nodes):
-            u, w = np.polynomial.laguerre.laggauss(nodes)
-            total = mpmath.fsum(
-                mpmath.mpf(float(wk))
-                * mpmath.exp(
-                    log_h(x0 + mpmath.mpf(float(uk)) / rate)
-                    + mpmath.log(e.rho_mp(x0 + mpmath.mpf(float(uk)) / rate))
-                    - base
-                    + mpmath.mpf(float(uk))
+        def log_phi(u):
+            return log_h(x0 + u) + mpmath.log(e.rho_mp(x0 + u))
+
+        base = log_phi(0)
+        rate = -(log_phi(1) - base)
+        if rate > 0 and mpmath.isfinite(base):
+
+            def run(nodes):
+                u, w = np.polynomial.laguerre.laggauss(nodes)
+                total = mpmath.fsum(
+                    mpmath.mpf(float(wk))
+                    * mpmath.exp(
+                        log_phi(mpmath.mpf(float(uk)) / rate) - base + mpmath.mpf(float(uk))
+                    )
+                    for uk, wk in zip(u, w, strict=True)
                 )
-                for uk, wk in zip(u, w, strict=True)
-            )
-            return base + mpmath.log(total / rate)
+                return base + mpmath.log(total / rate)
 
-        coarse, fine = run(20), run(40)
+            coarse, fine = run(20), run(40)
+        else:
+            lo, mid = mpmath.mpf(0), mpmath.mpf(1)
+            hi = mpmath.mpf(3)
+            while log_phi(hi) > log_phi(mid):
+                lo, mid, hi = mid, hi, 2 * hi + 1
+            ratio = (mpmath.sqrt(5) - 1) / 2
+            for _ in range(300):
+                a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+                lo, hi = (lo, b) if log_phi(a) >= log_phi(b) else (a, hi)
+                if hi - lo < mpmath.mpf(10) ** -12 * max(1, hi):
+                    break
+            peak = (lo + hi) / 2
+            top = log_phi(peak)
+
+            def drop(direction):
+                inside, step = peak, mpmath.mpf(1)
+                while True:
+                    outside = peak + direction * step
+                    if outside < 0:
+                        return peak
+                    if log_phi(outside) < top - 2:
+                        break
+                    inside, step = outside, 2 * step
+                for _ in range(60):
+                    middle = (inside + outside) / 2
+                    inside, outside = (
+                        (middle, outside) if log_phi(middle) >= top - 2 else (inside, middle)
+                    )
+                return abs(outside - peak)
+
+            width = max(drop(1), drop(-1) if peak > 0 else 0) / 2
+            start, stop = max(0, peak - 30 * width), peak + 60 * width
+
+            def run(panels):
+                breaks = [start + (stop - start) * k / panels for k in range(panels + 1)]
+                logs, weights = [], []
+                for a, b in zip(breaks[:-1], breaks[1:], strict=True):
+                    for xg, wg in zip(_GL_X, _GL_W, strict=True):
+                        logs.append(log_phi((a + b) / 2 + (b - a) / 2 * mpmath.mpf(float(xg))))
+                        weights.append((b - a) / 2 * mpmath.mpf(float(wg)))
+                total = mpmath.fsum(
+                    w * mpmath.exp(v - top) for v, w in zip(logs, weights, strict=True)
+                )
+                return top + mpmath.log(total)
+
+            coarse, fine = run(12), run(24)
         if abs(fine - coarse) > 1e-12 * max(1, abs(fine)):
             raise RuntimeError(f"mp tail did not converge: {coarse} {fine}")
         return float(fine)
@@ -491,9 +569,10 @@ def _parts(n, d, sigma2, eta, T, psi2=1.0, lam=0.0) -> dict:
     log_count = min(0.0, _log_count(n, d, x_cut))
     log_divergent = _log_divergent(n, d, sigma2, eta, T, psi2, lam)
     ln10 = math.log(10)
+    log_bound = log_k + float(np.logaddexp(zeros, log_reduced))
     return dict(
-        typical=math.exp(log_typical),
-        bound=math.exp(log_k + float(np.logaddexp(zeros, log_reduced))),
+        typical=float(np.exp(LD(log_typical))),  # inf beyond the float range
+        bound=float(np.exp(LD(log_bound))),
         log10_p=log_count / ln10,
         log10_d=log_divergent / ln10,
         log10_plain=float(np.logaddexp(log_typical, log_divergent)) / ln10,
@@ -648,7 +727,7 @@ register(
 
 
 def _expected(n, d, sigma2, eta, T, psi2=1.0):
-    return math.exp(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))
+    return float(np.exp(LD(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))))
 
 
 register(
