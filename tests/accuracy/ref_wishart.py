@@ -210,9 +210,11 @@ def _t_breaks(e: _LOE, t_lo: float, t_hi: float, scales: tuple = ()) -> np.ndarr
     return np.unique(points)
 
 
-def _log_bulk(e: _LOE, log_h, t_lo: float, t_hi: float, beta: int = 1, scales=()) -> tuple:
+def _log_bulk(
+    e: _LOE, log_h, t_lo: float, t_hi: float, beta: int = 1, scales=(), floor: float = 0.0
+) -> tuple:
     """(log|int|, sign) of int_{t_lo^2}^{t_hi^2} h(x) rho(x) dx in long double; log_h(x) returns
-    (log|h|, sign h)."""
+    (log|h|, sign h); ``floor``: the relative error of h itself."""
 
     def integrand(t):
         x = t * t
@@ -251,7 +253,7 @@ def _log_bulk(e: _LOE, log_h, t_lo: float, t_hi: float, beta: int = 1, scales=()
     if np.all(~np.isfinite(levels)):
         return LD(-np.inf), 1.0
     pruned = _pruned(breaks, np.where(np.isfinite(levels), levels, -1e300))
-    return _integrate(integrand, pruned, _floor(e, float(t_hi) ** 2))
+    return _integrate(integrand, pruned, max(floor, _floor(e, float(t_hi) ** 2)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -485,7 +487,14 @@ def _log_typical(n, d, sigma2, eta, T, psi2, lam, reduced=False) -> float:
     t_cut = math.sqrt(x_cut) if math.isfinite(x_cut) else math.sqrt(4 * e.edge + 400)
     t_cut = min(t_cut, math.sqrt(4 * e.edge + 400))  # beyond, rho < e^-edge: nothing left
     t0 = math.sqrt(n / (2 * eta * max(T, 1)))
-    log_int, _ = _log_bulk(e, _log_f_ld(n, sigma2, eta, T, psi2, lam), 0.0, t_cut, scales=(t0,))
+    log_int, _ = _log_bulk(
+        e,
+        _log_f_ld(n, sigma2, eta, T, psi2, lam),
+        0.0,
+        t_cut,
+        scales=(t0,),
+        floor=100 * float(np.finfo(LD).eps) * T,  # c^T near the cut: T x the error of c
+    )
     log_int = float(log_int)
     if reduced:
         return log_int
