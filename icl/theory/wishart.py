@@ -101,6 +101,8 @@ MAX_RANK = 256
 """Largest min(n, d) accepted (the density costs O(min(n, d)^2) per point)."""
 MAX_STEPS = 10**6
 """Largest number of GD steps T accepted by the exact GD averages."""
+MAX_RANK_PARTING = 64
+"""Largest min(n, d) accepted by :func:`gd_parting_steps`."""
 RELATIVE_BOUND = 1e-7
 """The largest certified relative gap between the computed and the defined typical-design risk."""
 
@@ -1077,7 +1079,11 @@ def _parted(n, d, sigma2, eta, T, psi2, lam) -> bool:
     psi2=_PSI2,
     lam=_LAM,
     where=[
-        _RANK,
+        Condition(
+            f"min(n, d) <= {MAX_RANK_PARTING} (a bisection of some 20 evaluations of D_T and L_T)",
+            lambda n, d: min(n, d) <= MAX_RANK_PARTING,
+            {"n": MAX_RANK_PARTING + 1, "d": MAX_RANK_PARTING + 1},
+        ),
         _STABLE_SOMEWHERE,
         Condition(
             f"the divergent designs take over by T = {MAX_STEPS} (D_T >= L_T there)",
