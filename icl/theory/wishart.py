@@ -69,17 +69,20 @@ s_max > 2) too. Ridge-regularised GD (penalty lam, contraction 1 - eta (s + lam)
 eta (s + lam) > 2; :func:`gd_risk_parts` and :func:`gd_parting_steps` take ``lam``.
 
 **Numerics.** The constants are rescaled by sqrt(Gamma(alpha + 1)) (psi_w / sqrt(Gamma(alpha+1))
-in place of psi_w) and r_0 is formed as exp((alpha/2)(log1p(delta) - delta) - ...), delta =
-x / alpha - 1, so that nothing overflows or cancels for p up to 10^6. Integrals run in
-t = sqrt(x), where every part of rho(x) dx is smooth: the integrand is first probed (on a
-geometric grid, which resolves e^{-2 eta T x / n} near 0 and (1 - eta s)^{2T} near the cut, and a
-uniform one across the bulk), the parts below e^-92 of its peak are dropped, and the rest is
-integrated by 20-point Gauss-Legendre panels (no wider than the oscillation of r_{m-1}, 2.5 /
-sqrt(4m + 2) in t), refined until halving every panel changes the result by less than 1e-10
-relative; values are carried scaled by their peak, so that a risk of 1e-300 keeps its relative
-accuracy. Beyond 1.5 (sqrt(m) + sqrt(p))^2 + 20 the density is evaluated in log form, and the
-tails above the cut (P(eta s_max > 2), the divergent part D_T) are integrated in log form around
-their peak, their logarithms accurate to about 1e-16 times their size.
+in place of psi_w, its integral by Legendre's duplication formula), A(0)^{-1} is formed by the
+two-term recurrences of the skew chain (each entry a product of ratios, exact to rounding),
+and r_0 is exp((alpha/2)(log(x/alpha) - delta) - ...), delta = x / alpha - 1, so that nothing
+overflows or cancels for p up to 10^6. Integrals run in t = sqrt(x), where every part of
+rho(x) dx is smooth: the integrand is first probed in log form (on a geometric grid, which
+resolves e^{-2 eta T x / n} near 0 and (1 - eta s)^{2T} near the cut, and a uniform one across
+the bulk), the parts below e^-92 of its peak are dropped, and the rest is integrated by
+20-point Gauss-Legendre panels (no wider than 5 / sqrt(4m + 2) in t, a few wiggles of the
+density), refined until halving every panel changes the result by less than 1e-10 relative;
+each pass is scaled by its largest value, so that a risk of 1e-300 keeps its relative accuracy.
+Beyond the bulk (beyond 1.5 (sqrt(m) + sqrt(p))^2 + 20, or above x = alpha where r_0
+underflows) the density is evaluated in log form, and the tails above the cut (P(eta s_max >
+2), the divergent part D_T) are integrated in log form around their peak, shifted by their
+start, their logarithms accurate to about 1e-16 times their size.
 """
 
 from __future__ import annotations
@@ -381,14 +384,22 @@ def _integrate(
 
 
 def _thinned(points: np.ndarray, width: float, lo: float, hi: float) -> np.ndarray:
-    """The sorted points thinned to gaps of at least min(width, (distance to lo or hi) / 4): a
-    geometric grid of ratio 1.25 towards either end, no finer than ``width`` elsewhere."""
-    kept, last = [], -math.inf
-    for point in points:
-        if point - last >= min(width, 0.25 * min(point - lo, hi - point)):
-            kept.append(point)
-            last = point
-    return np.asarray(kept)
+    """The sorted points thinned to about one per ``width`` and, within 4 ``width`` of either end,
+    to one per factor 1.25 of the distance to that end (a geometric grid towards lo and hi)."""
+    if points.size == 0:
+        return points
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_lo, to_hi = points - lo, hi - points
+        near = np.minimum(to_lo, to_hi)
+        geometric = 0.25 * near < width
+        level = np.floor(np.log(np.maximum(near, 1e-300)) / math.log(1.25))
+        key = np.where(
+            geometric,
+            np.where(to_lo <= to_hi, -1e7, 1e7) + level,
+            2e7 + np.floor(to_lo / width),
+        )
+    _, first = np.unique(key, return_index=True)
+    return points[np.sort(first)]
 
 
 def _kept_pieces(
@@ -514,45 +525,24 @@ def _log_tail_far(
     else:
         raise RuntimeError("the tail integrand does not decay")
     best = int(np.argmax(levels))
-    peak = float(levels[best])
-    if not math.isfinite(peak):
+    if not math.isfinite(levels[best]):
         return -math.inf
-    u_peak = float(probes[best])
-    if 0 < best < probes.size - 1:  # golden-section search between the neighbouring probes
-        lo, hi = float(probes[best - 1]), float(probes[best + 1])
-        ratio = (math.sqrt(5) - 1) / 2
-        for _ in range(80):
-            a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-            fa, fb = phi(np.array([a, b]))
-            lo, hi = (lo, b) if fa >= fb else (a, hi)
-            if hi - lo <= 1e-12 * max(hi, 1.0):
-                break
-        u_peak = (lo + hi) / 2
-        peak = max(peak, float(phi(np.array([u_peak]))[0]))
-    pieces_probes = np.sort(np.concatenate([probes, [u_peak]]))
+    # the peak and its width (where phi falls by 1/2), on a fine grid between the neighbouring
+    # probes: one vectorised evaluation
+    lo, hi = probes[max(best - 1, 0)], probes[min(best + 1, probes.size - 1)]
+    fine = np.linspace(lo, hi, 801)
+    fine_levels = phi(fine)
+    k = int(np.argmax(fine_levels))
+    u_peak, peak = float(fine[k]), float(fine_levels[k])
+    pieces_probes = np.unique(np.concatenate([probes, fine[::50], [u_peak]]))
     levels = phi(pieces_probes)
-
-    def crossing(inside: float, outside: float) -> float:
-        """The u between the two at which phi falls to peak - 1/2 (bisection)."""
-        for _ in range(200):
-            mid = (inside + outside) / 2
-            if phi(np.array([mid]))[0] > peak - 0.5:
-                inside = mid
-            else:
-                outside = mid
-            if abs(outside - inside) <= 1e-9 * max(abs(inside), 1e-300):
-                break
-        return (inside + outside) / 2
-
-    above = pieces_probes[levels > peak - 0.5]
-    right = pieces_probes[pieces_probes > above[-1]]
-    left = pieces_probes[pieces_probes < above[0]]
-    sigma = math.inf
-    if right.size:
-        sigma = crossing(float(above[-1]), float(right[0])) - u_peak
-    if left.size:
-        sigma = min(sigma, u_peak - crossing(float(above[0]), float(left[-1])))
-    width = max(sigma / 2 if math.isfinite(sigma) else u_peak, 1e-12 * max(u_peak, 1.0))
+    widths = []
+    for side, side_levels in ((fine[k:], fine_levels[k:]), (fine[k::-1], fine_levels[k::-1])):
+        below = np.nonzero(side_levels < peak - 0.5)[0]
+        if below.size:
+            widths.append(abs(float(side[below[0]]) - u_peak))
+    coarse_width = float(hi - lo)
+    width = max(min(widths) if widths else coarse_width, 1e-12 * max(u_peak, 1.0)) / 2
     _, pieces = _kept_pieces(
         pieces_probes, levels, float(pieces_probes[-1]) + 1.0, 0.0, float(pieces_probes[-1])
     )
@@ -801,8 +791,17 @@ def _certified(n, d, sigma2, eta, T, psi2, lam=0.0) -> bool:
         return False
     if _log_count_above(m, p, x_cut) > math.log(RELATIVE_BOUND):
         return False
+    log_typical = _log_typical(n, d, sigma2, eta, T, psi2, lam)
+    # first with L'_T <= (m - 1) sup f_T, sup f_T <= psi2 + 4 sigma2 eta max(T, 1) / n on the
+    # stable designs (|1 - g s| <= 1, g^2 s <= eta T for s <= 1 / (eta T), <= 4 / s above)
+    others = (d - m) * psi2 + (m - 1) * (psi2 + 4 * sigma2 * eta * max(T, 1) / n)
+    if others == 0:  # one eigenvalue, d = 1: no gap at all
+        return True
+    log_cheap = _log_k_bound(m, p, x_cut) + math.log(others)
+    if log_cheap <= math.log(RELATIVE_BOUND) + log_typical:
+        return True
     log_gap = _log_gap_bound(n, d, sigma2, eta, T, psi2, lam)
-    return log_gap <= math.log(RELATIVE_BOUND) + _log_typical(n, d, sigma2, eta, T, psi2, lam)
+    return log_gap <= math.log(RELATIVE_BOUND) + log_typical
 
 
 # ----------------------------------------------------------------------------------------------
@@ -862,9 +861,9 @@ def _check_upper(name: str, value):
     Accuracy(
         relative=1e-10,
         absolute=1e-320,
-        note="the Pfaffian form in float64 (in the bulk about 1e-13; beyond 1.5 (sqrt(m) + "
-        "sqrt(p))^2 + 20 in log form, relative error about 1e-16 x n s); 0 where the density "
-        "is below the float range",
+        note="the Pfaffian form in float64 (in the bulk about 1e-13; beyond the bulk in log form, "
+        "relative error about 1e-16 x n s); a subnormal value (below 2.2e-308) to its spacing, "
+        "0 below the float range",
     ),
     s=Real(0.0, None, open_low=True, array=True),
     n=_N,
@@ -894,7 +893,7 @@ def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarra
         absolute=1e-320,
         note="adaptive Gauss-Legendre panels against the exact density, refined until halving "
         "them changes the result by less than 1e-10 (for g of one sign; where g changes sign, "
-        "relative to E sum_j |g(s_j)|)",
+        "relative to E sum_j |g(s_j)|; a subnormal value to its spacing)",
     ),
     g=Given(
         "a vectorised function of an array of eigenvalues s >= 0 (finite, at most polynomial "
@@ -976,8 +975,9 @@ _PARTS_ACCURACY = Accuracy(
     relative=1e-8,
     absolute=1e-320,
     note="typical and bound: relative 1e-8 (the quadrature to 1e-10; the float rounding of "
-    "eta s near the cut costs about 12 T x 1e-16); the log10 fields: within 1e-8 x max(1, "
-    "|value|) (their size carries the float rounding of x_cut = n (2 / eta - lam))",
+    "eta s near the cut costs about 12 T x 1e-16; a subnormal value to its spacing, inf beyond "
+    "the float range); the log10 fields: within 1e-8 x max(1, |value|) (their size carries the "
+    "float rounding of x_cut = n (2 / eta - lam))",
 )
 
 
@@ -1019,7 +1019,7 @@ def gd_risk_parts(
         relative=1e-8,
         absolute=1e-320,
         note="the quadrature to 1e-10 relative; the float rounding of eta s near the cut costs "
-        "about 12 T x 1e-16",
+        "about 12 T x 1e-16; a subnormal value to its spacing",
     ),
     **_GD_COMMON,
     where=[
@@ -1211,8 +1211,9 @@ def _mp_edges(n: int, d: int) -> tuple[float, float]:
     Accuracy(
         relative=1e-9,
         absolute=1e-320,
-        note="adaptive Gauss-Legendre panels in theta (s = (a + b)/2 - (b - a)/2 cos theta), "
-        "refined until halving them changes the result by less than 1e-10",
+        note="adaptive Gauss-Legendre panels in theta (s = a + (b - a) sin^2(theta / 2)), "
+        "refined until halving them changes the result by less than 1e-10 (a subnormal value "
+        "to its spacing)",
     ),
     n=Integer(1, None),
     d=Integer(1, None),
