@@ -220,31 +220,53 @@ def _ensemble(m: int, p: int) -> _Ensemble:
     return _Ensemble(m, p, alpha, a, c_w, quad, lin_w, lin_e, log_c)
 
 
-def _laguerre_functions(x: np.ndarray, m: int, alpha: int) -> np.ndarray:
-    """r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}, i < m, by the three-term recurrence: ``(m,
-    len(x))``."""
+def _laguerre_functions(x: np.ndarray, m: int, alpha: int) -> tuple[np.ndarray, np.ndarray]:
+    """(r', L) with r_i(x) = R_i(x) x^{alpha/2} e^{-x/2} = e^{L} r'_i, i < m, by the three-term
+    recurrence from log r_0, rescaled on the way (the scale L per point is the largest of the
+    log|r_i|, so |r'_i| <= 1): nothing underflows, not even far below the bulk. ``r'`` is
+    ``(m, len(x))``."""
     r = np.empty((m, x.size))
-    r[0] = np.exp(_log_r0(x, alpha))
-    previous = np.zeros_like(x)
+    scale = np.empty((m, x.size))  # r_i = r[i] e^{scale[i]}
+    current = _log_r0(x, alpha)
+    previous, r[0], scale[0] = np.zeros_like(x), 1.0, current
     for i in range(m - 1):
         b_i, b_next = math.sqrt(i * (i + alpha)), math.sqrt((i + 1) * (i + 1 + alpha))
         r[i + 1] = ((2 * i + alpha + 1 - x) * r[i] - b_i * previous) / b_next
         previous = r[i]
-    return r
+        if i % 4 == 3:  # keep the pair within 1e+-100: rescale both, carry the log
+            size = np.maximum(np.abs(r[i + 1]), np.abs(r[i]))
+            size = np.where((size > 1e100) | (size < 1e-100), size, 1.0)
+            size = np.where(size > 0, size, 1.0)
+            r[i + 1] /= size
+            previous = r[i] / size
+            current = current + np.log(size)
+        scale[i + 1] = current
+    with np.errstate(divide="ignore"):
+        log_abs = scale + np.log(np.abs(r))
+    top = np.max(log_abs, axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(under="ignore"):
+        return r * np.exp(scale - top), top
 
 
 def _phi_w(e: _Ensemble, x: np.ndarray) -> np.ndarray:
     return e.c_w * (2 * special.gammaincc(e.a + 1, x / 2) - 1)
 
 
-def _density_in_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
-    """2 t rho(t^2): the density of t = sqrt(x), smooth in t (no x^{-1/2} left)."""
+def _log_density_in_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
+    """log(2 t rho(t^2)), the density of t = sqrt(x) (smooth in t: no x^{-1/2} left), from the
+    rescaled Laguerre functions: 2 t rho = e^{2L} 2t r' Q r' + e^{L} 2 (lin_w.r' Phi_w +
+    lin_e.r')."""
     x = t * t
-    r = _laguerre_functions(x, e.m, e.alpha)
-    if beta == 2:
-        return 2 * t * (r * r).sum(0)
-    quadratic = (r[: e.m - 1] * (e.quad @ r)).sum(0) if e.m > 1 else np.zeros_like(x)
-    return 2 * t * quadratic + 2 * (e.lin_w @ r * _phi_w(e, x) + e.lin_e @ r)
+    r, top = _laguerre_functions(x, e.m, e.alpha)
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        if beta == 2:
+            return 2 * top + np.log(2 * t * (r * r).sum(0))
+        linear = 2 * (e.lin_w @ r * _phi_w(e, x) + e.lin_e @ r)
+        if e.m > 1:
+            quadratic = 2 * t * (r[: e.m - 1] * (e.quad @ r)).sum(0)
+            linear = linear + np.exp(top) * quadratic
+        return top + np.log(linear)
 
 
 def _scaled_polynomials(e: _Ensemble, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -290,36 +312,21 @@ def _log_density_far(e: _Ensemble, x: np.ndarray, beta: int = 1) -> np.ndarray:
     return beta * lead + rest
 
 
-def _in_log_form(e: _Ensemble, x: np.ndarray) -> np.ndarray:
-    """Where the density is evaluated in log form: beyond :attr:`_Ensemble.switch`, and above
-    x = alpha wherever r_0 itself would underflow (large p: the upper tail of the bulk)."""
-    with np.errstate(divide="ignore"):
-        return (x >= e.switch) | ((x > e.alpha) & (_log_r0(x, e.alpha) < -600))
-
-
 def _log_density(e: _Ensemble, x: np.ndarray, beta: int = 1) -> np.ndarray:
-    """log rho(x), x > 0: direct in and below the bulk, in log form beyond (see _in_log_form);
-    -inf where the direct form underflows."""
-    x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
-    far = _in_log_form(e, x)
-    if (~far).any():
-        t = np.sqrt(x[~far])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[~far] = np.log(_density_in_t(e, t, beta) / (2 * t))
-    if far.any():
-        out[far] = _log_density_far(e, x[far], beta)
-    return np.where(np.isnan(out), -np.inf, out)
+    """log rho(x), x > 0: the rescaled Pfaffian form below :attr:`_Ensemble.switch`, the log
+    form with scaled polynomials beyond."""
+    t = np.sqrt(np.asarray(x, dtype=float))
+    with np.errstate(divide="ignore"):
+        return _log_density_t(e, t, beta) - np.log(2 * t)
 
 
 def _log_density_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
-    """log(2 t rho(t^2)), t >= 0 (smooth in t at 0)."""
+    """log(2 t rho(t^2)), t >= 0."""
     t = np.asarray(t, dtype=float)
     out = np.empty_like(t)
-    far = _in_log_form(e, t * t)
+    far = t * t >= e.switch
     if (~far).any():
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[~far] = np.log(_density_in_t(e, t[~far], beta))
+        out[~far] = _log_density_in_t(e, t[~far], beta)
     if far.any():
         tf = t[far]
         out[far] = np.log(2 * tf) + _log_density_far(e, tf * tf, beta)
@@ -429,7 +436,26 @@ def _kept_pieces(
             merged[-1] = np.unique(np.concatenate([merged[-1], piece]))
         else:
             merged.append(piece)
-    return peak, merged
+    return peak, [_steep_split(piece, probes, levels) for piece in merged]
+
+
+def _steep_split(breaks: np.ndarray, probes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The breaks with every panel across which the log integrand (interpolated between the
+    probes) changes by more than 4 cut into equal parts that change it by at most 4 (a power
+    x^100 or an exponential within one panel defeats Gauss-Legendre)."""
+    finite = np.isfinite(levels)
+    if finite.sum() < 2:
+        return breaks
+    floor = float(np.max(levels[finite])) - _KEEP - 10
+    at = np.interp(breaks, probes[finite], np.maximum(levels[finite], floor))
+    steps = np.ceil(np.abs(np.diff(at)) / 4).astype(int)
+    if np.all(steps <= 1):
+        return breaks
+    parts = [
+        np.linspace(a, b, k + 1)[:-1]
+        for a, b, k in zip(breaks[:-1], breaks[1:], np.maximum(steps, 1))
+    ]
+    return np.concatenate([*parts, breaks[-1:]])
 
 
 def _log_statistic(
