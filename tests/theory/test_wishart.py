@@ -474,3 +474,18 @@ def test_large_p_density_keeps_its_relative_accuracy():
     for n, d in [(10**5, 3), (10**6, 40)]:
         value = theory.wishart_eigenvalue_density(s, n, d)
         assert np.allclose(value, _density(s, n, d), rtol=1e-11, atol=0)
+
+
+def test_chapter_three_values_against_the_census_reference():
+    """The values Chapter 3 uses (issue 22, defects 2 and 3): ridge GD at the Bayes penalty and
+    the Bayes risk, each against the independent reference (AFNvM density, long double)."""
+    from tests.accuracy.ref_wishart import _label, _log_typical, _statistic
+
+    typical = theory.gd_risk_parts(12, 10, 1.0, 1 / 16, 480, lam=1 / 12).typical
+    assert abs(typical - 2.145278) < 5e-7
+    assert math.isclose(
+        typical, math.exp(_log_typical(12, 10, 1.0, 1 / 16, 480, 1.0, 1 / 12)), rel_tol=1e-9
+    )
+    bayes = theory.wishart_linear_statistic(lambda s: (1 / 12) / (s + 1 / 12), 12, 10)
+    assert abs(bayes - 2.144968) < 5e-7
+    assert math.isclose(bayes, _statistic(_label("c / (s + c)", 0, 1 / 12), 12, 10), rel_tol=1e-9)
