@@ -467,10 +467,13 @@ def _log_statistic(
     *,
     beta: int = 1,
     t_scale: float = 1.0,
+    below: float = -math.inf,
 ) -> tuple[float, float]:
     """(log |I|, sign I) for I = int_{t_lo^2}^{t_hi^2} h(x) rho(x) dx with log|h| = ``log_factor``
     and sign(h) = ``factor_sign`` (None: h >= 0); ``t_hi`` may be inf (then h may grow at most
-    polynomially). ``t_scale``: the smallest scale in t on which h varies (near 0)."""
+    polynomially). ``t_scale``: the smallest scale in t on which h varies (near 0). Where the
+    integrand's peak times the range stays below e^``below`` (a value that only 0 represents),
+    (-inf, 1) without a quadrature."""
     width = e.width
     bulk_lo = max(0.0, math.sqrt(e.p) - math.sqrt(e.m) - 12.0)
     bulk_hi = math.sqrt(e.p) + math.sqrt(e.m) + 12.0
@@ -505,7 +508,7 @@ def _log_statistic(
     peak, kept = _kept_pieces(
         probes, levels, width, t_lo, t_hi if math.isfinite(t_hi) else float(probes[-1])
     )
-    if not kept:
+    if not kept or peak + math.log(float(probes[-1]) - t_lo + 1.0) < below:
         return -math.inf, 1.0
 
     def log_values(t):
@@ -972,7 +975,7 @@ def wishart_linear_statistic(
 
     t_hi = math.inf if upper is None else math.sqrt(n * upper)
     log_integral, sign = _log_statistic(
-        e, log_factor, lambda x: np.sign(values(x)), 0.0, t_hi, beta=beta
+        e, log_factor, lambda x: np.sign(values(x)), 0.0, t_hi, beta=beta, below=-760.0
     )
     zeros = (d - m) * float(values(np.zeros(1))[0]) if d > m else 0.0
     return zeros + sign * math.exp(log_integral) if math.isfinite(log_integral) else zeros
