@@ -185,7 +185,14 @@ def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
     (In the undivided convention of the authors' prototype, the penalty on
     ||X w - y||^2 is n lam = sigma2 / psi2.)
     """
-    return sigma2 / psi2 / n
+    if sigma2 == 0:
+        return 0.0
+    # mantissas and exponents apart, so that sigma2 / psi2 can neither overflow nor underflow
+    (m_s, e_s), (m_p, e_p), (m_n, e_n) = math.frexp(sigma2), math.frexp(psi2), math.frexp(n)
+    try:
+        return math.ldexp(m_s / (m_p * m_n), e_s - e_p - e_n)
+    except OverflowError:  # beyond the float range
+        return math.inf
 
 
 @declare(

@@ -32,7 +32,8 @@ _CLOSED_FORM = Accuracy(
 
 
 def _one_step_risk(n: int, d: int, sigma2: float, eta: float, psi2: float) -> float:
-    return d * (psi2 * ((1 - eta) ** 2 + eta**2 * ((d + 1) / n)) + eta**2 * (sigma2 / n))
+    """The small factor last (psi2 times the rest), so that no intermediate is subnormal."""
+    return psi2 * (d * ((1 - eta) ** 2 + eta**2 * ((d + 1) / n))) + d * eta**2 * (sigma2 / n)
 
 
 def _optimal_step(n: int, d: int, sigma2: float, psi2: float) -> float:
@@ -71,7 +72,7 @@ def optimal_one_step_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -
     else:
         ratio = psi2 / sigma2
         shrink = ((d + 1) * ratio + 1) / ((n + d + 1) * ratio + 1)
-    return d * psi2 * shrink
+    return psi2 * (d * shrink)
 
 
 def _square_matrix(name: str, value) -> np.ndarray:
