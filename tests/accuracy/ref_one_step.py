@@ -98,11 +98,27 @@ register(
     )
 )
 
+
+def _compare_preconditioner(kwargs, value) -> float:
+    """eta* I_d: the diagonal against eta* in exact rational arithmetic (relative 1e-14), every
+    other entry exactly 0 (without a second (d, d) array)."""
+    value = np.asarray(value)
+    d = kwargs["d"]
+    if value.shape != (d, d):
+        return math.inf
+    diagonal = np.diagonal(value)
+    if np.count_nonzero(value) != np.count_nonzero(diagonal):
+        return math.inf
+    exact = _float(_step(kwargs["n"], d, kwargs["sigma2"], kwargs.get("psi2", 1.0)))
+    error = np.max(np.abs(diagonal - exact))
+    return 0.0 if error == 0 else float(error / max(1e-14 * abs(exact), 1e-322))
+
+
 register(
     Reference(
         "icl.theory.one_step.optimal_preconditioner",
-        "exact rational arithmetic (Fraction) for eta*, times the identity",
-        exact=lambda n, d, sigma2, psi2=1.0: _float(_step(n, d, sigma2, psi2)) * np.eye(d),
+        "exact rational arithmetic (Fraction) for eta* on the diagonal, zeros elsewhere",
+        compare=_compare_preconditioner,
         cases=(dict(n=1, d=4096, sigma2=0.0, psi2=1.0),),
     )
 )
