@@ -78,7 +78,7 @@ def test_integers_beyond_int64_are_refused_by_default():
         return size
 
     assert sized(2**63 - 1) == 2**63 - 1
-    with pytest.raises(ValueError, match="<= 9223372036854775807"):
+    with pytest.raises(ValueError, match=r"<= 2\^63 - 1"):
         sized(2**64)
 
 
