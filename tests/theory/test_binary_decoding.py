@@ -254,21 +254,24 @@ def _orthant_by_recursion(k, d, rho):
     )[0]
 
 
-def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
-    from icl.theory.binary_decoding import _equicorrelated_orthant
+def _orthant(k, d, s2):
+    """P(Z_1 < k, ..., Z_d < k), unit variances, equal correlation -1/s2, from the package's
+    ``_orthant_logs`` (G = -Z sqrt(s2 / D), D = s2 + 1, so Z_i < k is G_i > -k sqrt(s2 / D))."""
+    from icl.theory.binary_decoding import _orthant_logs
 
+    m = k * math.sqrt(s2 / (s2 + 1))
+    return float(np.exp(_orthant_logs(np.array([m]), d, s2 - d + 1)[0]))
+
+
+def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
     for d, s2, k in [(2, 1.25, 0.7), (2, 3.0, 1.5), (3, 2.001, 0.4), (3, 12.0, 2.2)]:
-        assert _equicorrelated_orthant(k, d, s2) == pytest.approx(
-            _orthant_by_recursion(k, d, -1 / s2), abs=1e-12
-        )
+        reference = _orthant_by_recursion(k, d, -1 / s2)
+        assert _orthant(k, d, s2) == pytest.approx(reference, abs=1e-12, rel=1e-11)
     for k in (0.1, 1.0, 3.0):  # d = 2, correlation -1: P(|Z| < k)
-        assert _equicorrelated_orthant(k, 2, 1.0) == pytest.approx(
-            2 * stats.norm.cdf(k) - 1, abs=1e-12
-        )
-    assert _equicorrelated_orthant(0.0, 4, 3.0) == pytest.approx(
-        0.0, abs=1e-13
-    )  # sum zero: not all below 0
-    assert _equicorrelated_orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
+        assert _orthant(k, 2, 1.0) == pytest.approx(2 * stats.norm.cdf(k) - 1, abs=1e-12, rel=1e-12)
+    # sum zero: not all below 0, and the probability falls like k^(d-1) as k -> 0
+    assert _orthant(1e-6, 4, 3.0) < 1e-15
+    assert _orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_greedy_exact_recovery_exact_values():
@@ -353,9 +356,9 @@ def test_pass_at_k_elementwise_on_tensors():
         * stats.binom.pmf(cs.numpy(), nn, pp)
     ).sum()
     assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
-    with pytest.raises(ValueError, match="c must"):
+    with pytest.raises(ValueError, match="c <= n"):
         theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
-    with pytest.raises(ValueError, match="k must be <= n"):
+    with pytest.raises(ValueError, match="k <= n"):
         theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([1]), 4)
     with pytest.raises(ValueError, match="integers"):
         theory.unbiased_pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
@@ -486,8 +489,8 @@ def test_plurality_vote_against_simulation_with_many_answers():
         (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
         (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
         (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
-        (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k must be <= n"),
-        (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c must be <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c <= n"),
         (lambda: theory.unbiased_pass_at_k(5, -1, 2), "c must"),
         (lambda: theory.unbiased_pass_at_k(5, 1, 0), "k must"),
         (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
@@ -553,7 +556,7 @@ def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), "stored sample size"),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), r"N <= sum\(counts\)"),
         (lambda: theory.subsample_vote_accuracy(np.array([0.5, 0.5]), 1), "integers"),
         (lambda: theory.subsample_vote_accuracy(np.array([2, -1]), 1), "integers"),
         (
