@@ -1592,10 +1592,10 @@ def _count_vector(name: str, value) -> np.ndarray:
         or counts.dtype == bool
         or not np.issubdtype(counts.dtype, np.integer)
         or np.any(counts < 0)
-        or np.any(counts > 10**9)
+        or np.any(counts > 10**15)
     ):
         raise ValueError(
-            f"{name} must be a non-empty 1-D array of non-negative integers (at most 10^9)"
+            f"{name} must be a non-empty 1-D array of non-negative integers (at most 10^15)"
         )
     return counts
 
@@ -1613,7 +1613,7 @@ def _draw_counts(rng: np.random.Generator) -> np.ndarray:
 @declare(
     _VOTE_ACCURACY,
     counts=Given(
-        "a non-empty 1-D array of non-negative integers (at most 10^9 each)",
+        "a non-empty 1-D array of non-negative integers (at most 10^15 each)",
         check=_count_vector,
         bad=(np.array([0.5, 0.5]), np.array([2, -1]), np.array([[1, 2]])),
         draw=_draw_counts,
