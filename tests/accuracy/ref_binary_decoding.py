@@ -216,8 +216,8 @@ def _debye_sum(nu: float) -> tuple[float, ...]:
 def _log_margin_density_ref(n: int, s2: float):
     """log f(u) of the margin, textbook forms: the variance-gamma density with scipy's ``kve``
     in double precision for n <= 400 (where its terms, of size n log n, lose nothing that
-    matters), in mpmath (25 digits) beyond, or where ``kve`` over- or underflows; the chi-square
-    density likewise (scipy for n <= 400, else mpmath) for s2 = 0."""
+    matters; its constant from mpmath), in mpmath (40 digits) beyond, or where ``kve`` over- or
+    underflows; the chi-square density likewise (scipy for n <= 400, else mpmath) for s2 = 0."""
     lam = n / 2
     nu = lam - 0.5
     if s2 == 0:
@@ -232,14 +232,8 @@ def _log_margin_density_ref(n: int, s2: float):
                 return float((k - 1) * mp.log(v) - v / 2 - k * mp.log(2) - mp.loggamma(k))
 
         return log_chi2
-    alpha, beta = math.sqrt(1 + s2) / s2, 1 / s2
-    log_c = (
-        lam * math.log(alpha**2 - beta**2)
-        - math.log(math.pi) / 2
-        - math.lgamma(lam)
-        - nu * math.log(2 * alpha)
-    )
-    with mp.workdps(25):
+    alpha = math.sqrt(1 + s2) / s2
+    with mp.workdps(40):  # terms of size alpha |u| ~ 1e18 cancel in the exponent
         s2_mp = mp.mpf(s2)
         alpha_mp, beta_mp = mp.sqrt(1 + s2_mp) / s2_mp, 1 / s2_mp
         lam_mp = mp.mpf(n) / 2
@@ -249,14 +243,21 @@ def _log_margin_density_ref(n: int, s2: float):
             - mp.loggamma(lam_mp)
             - (lam_mp - mp.mpf(1) / 2) * mp.log(2 * alpha_mp)
         )
+        log_c = float(log_c_mp)
+
+    # e^(beta u - alpha |u|): beta - alpha = -1 / (1 + sqrt(1 + s2)) for u > 0, taken from
+    # mpmath (the two are nearly equal when s2 is small); -(alpha + beta) for u < 0
+    rate_plus = float(beta_mp - alpha_mp)
+    rate_minus = -float(alpha_mp + beta_mp)
 
     def log_vg(u: float) -> float:
         a = abs(u) if u != 0 else 1e-300
         if n <= 400:
             k = special.kve(nu, alpha * a)
             if math.isfinite(k) and k > 0:
-                return log_c + nu * math.log(a) + math.log(k) - alpha * a + beta * u
-        with mp.workdps(25):
+                rate = rate_plus if u > 0 else rate_minus
+                return log_c + nu * math.log(a) + math.log(k) + rate * a
+        with mp.workdps(40):
             a = mp.mpf(a)
             value = (
                 log_c_mp
@@ -289,21 +290,29 @@ def _expectation_ref(n, d, sigma2, log_g, scales) -> float:
         if s2 == 0 and sign < 0:
             continue
         values = np.array([log_f(sign * a) + log_g(sign * a) for a in grid])
-        if np.max(values) > -math.inf:
-            sides.append((sign, values, float(np.max(values))))
+        if np.max(values) == -math.inf:
+            continue
+        i = int(np.argmax(values))  # the peak, refined between the scan's neighbours
+        best = optimize.minimize_scalar(
+            lambda a, sign=sign: -(log_f(sign * a) + log_g(sign * a)),
+            bounds=(grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]),
+            method="bounded",
+            options={"xatol": 1e-10 * grid[i]},
+        )
+        top = max(float(np.max(values)), -float(best.fun))
+        grid_side = np.unique(np.append(grid, best.x))
+        values = np.array([log_f(sign * a) + log_g(sign * a) for a in grid_side])
+        sides.append((sign, grid_side, values, top))
     if not sides:
         return 0.0
     # a rough total (trapezoid on the grid) sets the absolute tolerance of every panel
-    top_all = max(top for _, _, top in sides)
-    rough = sum(
-        float(
-            np.sum(np.diff(grid) * (np.exp(values[1:] - top_all) + np.exp(values[:-1] - top_all)))
-        )
-        / 2
-        for _, values, _ in sides
-    )
+    top_all = max(top for *_, top in sides)
+    rough = 0.0
+    for _, grid, values, _ in sides:
+        heights = np.exp(values - top_all)
+        rough += float(np.sum(np.diff(grid) * (heights[1:] + heights[:-1]))) / 2
     out = 0.0
-    for sign, values, top in sides:
+    for sign, grid, values, top in sides:
         index = np.nonzero(values > top - 745)[0]
         lo = grid[index[0] - 1] if index[0] > 0 else 0.0
         hi = grid[min(index[-1] + 1, grid.size - 1)]
@@ -377,11 +386,15 @@ def _vote(n, d, sigma2, eta, temperature, N):
     if c == math.inf:
         return 1 - _greedy(n, d, sigma2)
 
-    def log_vote(u):
+    def log_vote(u):  # A_N(p): the binomial tail (regularised incomplete beta) and the tie
         p = special.expit(c * float(u))
-        value = stats.binom.sf(N // 2, N, p) + (
-            0.5 * stats.binom.pmf(N // 2, N, p) if N % 2 == 0 else 0
-        )
+        value = special.betainc(N // 2 + 1, N - N // 2, p)
+        if N % 2 == 0 and 0 < p < 1:
+            m = N // 2
+            log_tie = (
+                math.lgamma(N + 1) - 2 * math.lgamma(m + 1) + m * (math.log(p) + math.log1p(-p))
+            )
+            value += 0.5 * math.exp(log_tie)
         return math.log(value) if value > 0 else -math.inf
 
     step = 1 / (c * math.sqrt(N))
@@ -392,8 +405,8 @@ register(
     Reference(
         f"{MODULE}.vote_sign_accuracy",
         "E[A_N(sigmoid(c u))] by QUADPACK over u on panels from a scan, the margin density in "
-        "its textbook form; A_N from scipy's binomial law (checked itself against mpmath by "
-        "majority_vote_accuracy's reference)",
+        "its textbook form; A_N from scipy's incomplete beta function and the tie term in logs "
+        "(checked itself against mpmath by majority_vote_accuracy's reference)",
         exact=_vote,
         cases=(
             dict(n=2000, d=5, sigma2=0.25, eta=1.0, temperature=1.0, N=11),
@@ -788,20 +801,23 @@ def _subsample(counts, N, correct=0, tol=1e-12, ties="uniform", codes=None):
 
 def _draw_vote(rng: np.random.Generator) -> dict:
     """A vote the dynamic programme can sum: 2 to 5 answers, N log-uniform up to 60 (N up to
-    10^9 one time in four, where a Chernoff bound settles it), each tie rule."""
+    10^9 one time in four, where a Chernoff bound settles it), each tie rule, tol the default or
+    (one time in three) log-uniform over its declared range."""
     answers = int(rng.integers(2, 6))
     weights = rng.exponential(size=answers) ** rng.uniform(0.5, 4)
     probs = weights / weights.sum()
     ties = ["uniform", "lose", "smallest"][int(rng.integers(3))]
+    correct = int(rng.integers(answers))
     if rng.random() < 0.25:
         N = int(10 ** rng.uniform(4, 9))
-        probs[0] = probs.max() * (1.5 if rng.random() < 0.5 else 0.5)
+        rival = np.delete(probs, correct).max()
+        probs[correct] = rival * (1.5 if rng.random() < 0.5 else 0.5)
         probs = probs / probs.sum()
     else:
         N = int(min(round(math.exp(rng.uniform(0, math.log(60)))), 60))
     codes = rng.permutation(answers) if ties == "smallest" else None
-    correct = int(rng.integers(answers))
-    return dict(probs=probs, N=N, correct=correct, tol=1e-12, ties=ties, codes=codes)
+    tol = 10 ** rng.uniform(-300, -10) if N <= 60 and rng.random() < 0.3 else 1e-12
+    return dict(probs=probs, N=N, correct=correct, tol=tol, ties=ties, codes=codes)
 
 
 def _draw_subsample(rng: np.random.Generator) -> dict:
