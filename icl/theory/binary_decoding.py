@@ -437,40 +437,6 @@ def _kronrod(
     return value
 
 
-def _kronrod_real(function, edges: np.ndarray, atol: float, rounds: int = 40) -> float:
-    """int function(x) dx over [edges[0], edges[-1]] for a real (signed) vectorised integrand, by
-    Gauss-Kronrod 7-15 panels bisected until the error estimates (QUADPACK's) sum below ``atol``
-    (at most ``rounds`` rounds or 2^15 panels)."""
-    lo, hi = edges[:-1], edges[1:]
-    done_value = done_error = 0.0
-    value = 0.0
-    for _ in range(rounds):
-        centre, half = (lo + hi) / 2, (hi - lo) / 2
-        f = function((centre[:, None] + half[:, None] * _KRONROD_X).ravel()).reshape(-1, 15)
-        kronrod = half * (f @ _KRONROD_W)
-        gauss = half * (f[:, 1::2] @ _GAUSS_W)
-        resasc = half * (np.abs(f - (f @ _KRONROD_W / 2)[:, None]) @ _KRONROD_W)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            scaled = np.minimum(1.0, (200 * np.abs(kronrod - gauss) / resasc) ** 1.5)
-        error = np.maximum(
-            np.where(resasc > 0, resasc * scaled, np.abs(kronrod - gauss)),
-            50 * np.finfo(float).eps * half * (np.abs(f) @ _KRONROD_W),
-        )
-        value = done_value + float(kronrod.sum())
-        budget = atol - done_error
-        if float(error.sum()) <= budget or lo.size > 2**15:
-            return value
-        accept = error <= max(budget, 0.0) / (2 * error.size)
-        accept |= error <= 50 * np.finfo(float).eps * half * (np.abs(f) @ _KRONROD_W)
-        if accept.all():
-            return value
-        done_value += float(kronrod[accept].sum())
-        done_error += float(error[accept].sum())
-        lo, hi, centre = lo[~accept], hi[~accept], centre[~accept]
-        lo, hi = np.concatenate([lo, centre]), np.concatenate([centre, hi])
-    return value
-
-
 _DROPS = np.array([1.0, 4.0, 16.0, 48.0, 128.0, 320.0, 800.0])
 
 
