@@ -571,7 +571,7 @@ _SCORE_SAMPLES = 10**12
 _SCORE_DIM = Integer(1, 1000)
 _SCORE_TAU = Real(1e-100, 1e100)
 _SCORE_NOTE = (
-    "below lambda = max(1000, 4d, ~800) Gauss-Legendre in log u with Boost's noncentral chi-square "
+    "below lambda = max(1000, 4 d) Gauss-Legendre in log u with Boost's noncentral chi-square "
     "(measured to 1e-13 against mpmath); above it the Gaussian-score representation, a 24-point "
     "chi-square rule and Gauss-Legendre in s (to 1e-13 against the first where they overlap); "
     "checked against mpmath at 20-30 digits"
