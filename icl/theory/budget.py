@@ -152,7 +152,7 @@ def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
     a = 1 - eta * (s + delta2)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_a = np.log(np.abs(a))  # -inf where a = 0: a^0 = 1, a^t = 0 after
-    active = (t[0] == 0) | (t[0] * log_a > math.log(1e-20))
+        active = (t[0] == 0) | (t[0] * log_a > math.log(1e-20))
     a, log_a, c1, c2 = a[active], log_a[active], c1[active], c2[active]
     with np.errstate(divide="ignore", invalid="ignore"):
         power = np.where(t[:, None] == 0, 1.0, np.exp(t[:, None] * log_a))
@@ -213,6 +213,12 @@ def _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed) -> ChainT
         e = a * e + x
         values = c.sum(1)
         trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
+    if not np.all(np.isfinite(trace_sd)):
+        raise ValueError(
+            f"the spread of the chains overflows by T = {steps}: the multiplicative noise"
+            f" (kappa (d + 1) = {kappa * (d + 1):.3g} against 1 - a^2) makes their second moment"
+            " diverge; take fewer steps or a smaller eta level^2"
+        )
     return ChainTerms(bias2, trace, trace_sd / math.sqrt(designs))
 
 
@@ -560,7 +566,8 @@ def _soft_parts(beta, tau, n, sigma2, eta, psi2):
     Accuracy(
         relative=1e-9,
         note="norm reward: closed form (E S = 1, E S^2 = 1 + 2/n); in-context loss: adaptive"
-        " quadrature over the chi^2_n law (1e-12 requested), split at the bulk and at S = 1/r",
+        " quadrature over the chi^2_n law (1e-12 requested), split at the bulk and every decade"
+        " from S = 0.1/r up",
     ),
     beta=Real(0.0, None, open_low=True),
     tau=Real(0.0, 1e100, open_low=True),
@@ -590,7 +597,8 @@ def soft_selection_1d_averaged(
     v / tau^2 - 1 - log(v / tau^2) = log(1 + r S) - r S / (1 + r S) (no cancellation). For the norm
     reward both are quadratic in S and average in closed form (E S = 1, E S^2 = 1 + 2/n); for the
     in-context loss they are averaged over S by adaptive quadrature of the chi^2_n law
-    (scipy.integrate.quad, 1e-12 relative, split at the bulk of the law and at S = 1/r).
+    (scipy.integrate.quad, 1e-12 relative, split at the bulk of the law and every decade from
+    S = 0.1/r up).
     """
     if reward == "norm":
         log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
@@ -609,8 +617,9 @@ def soft_selection_1d_averaged(
     sd = math.sqrt(2 / n)
     log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
     points = {max(1 - 12 * sd, 0.0), max(1 - 3 * sd, 0.0), 1.0, 1 + 3 * sd, 1 + 12 * sd}
-    if -700 < log_r < 700:
-        points |= {math.exp(-log_r) * f for f in (0.1, 1.0, 10.0)}
+    if log_r > -700:  # S = 1/r, where 1 + r S turns: a point every decade from 0.1/r up
+        decades = np.arange(max(-log_r / math.log(10) - 1, -300), 1.0)
+        points |= set((10.0**decades).tolist())
     edges = sorted(p for p in points if p > 0)
     edges = [0.0, *edges, 1 + 60 * sd + 60 / n, math.inf]
     out = []
@@ -735,7 +744,9 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
     samples at temperature T is right. ``k``: an int >= 1 or an array of them.
 
     Adaptive quadrature in u; the kernel exp(-k log(1 + e^{cu})) is a smoothed step at
-    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points.
+    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points, with
+    the margin's bulk, n +- 1, 3, 6, 12 and 40 times its standard deviation (n (2 + s2))^{1/2}
+    (so that no panel holds the bulk at one end of a long stretch of nothing).
     """
     from icl.theory.binary_decoding import _margin_density_function
 
@@ -752,10 +763,9 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
             return margin(u) * math.exp(-kk * (max(cu, 0.0) + math.log1p(math.exp(-abs(cu)))))
 
         step = -math.log(kk) / c
-        points = sorted(
-            {step + j / c for j in (-30, -10, -3, -1, 0, 1, 3, 10)} | {-width, 0.0, n, n + width}
-        )
-        edges = [-np.inf, *points, n + 40 * width, np.inf]
+        points = {step + j / c for j in (-30, -10, -3, -1, 0, 1, 3, 10)} | {-width, 0.0}
+        points |= {n + j * width for j in (-12, -6, -3, -1, 0, 1, 3, 6, 12, 40)}
+        edges = [-np.inf, *sorted(points), np.inf]
         out.append(
             sum(
                 integrate.quad(integrand, lo, hi, limit=400, epsabs=0.0, epsrel=1e-11)[0]

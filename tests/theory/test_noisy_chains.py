@@ -51,8 +51,10 @@ def test_gaussian_fourth_moment_brute_force():
 
 
 def test_gaussian_fourth_moment_where_the_trace_cancels():
-    """2 M_00 + tr M = 2^-50 exactly, a sum of terms of size 3: summed exactly, not to 2^-52
-    of 3."""
+    """tr M = 1e16 + 1 - 1e16 = 1: summed in order it rounds to 0 (entry (1, 1) = 2 M_11 + tr M
+    came out 2, exact 3); 2 M_00 + tr M = 2^-50 exactly from terms of size 3."""
+    M = torch.diag(torch.tensor([1e16, 1.0, -1e16], dtype=torch.float64))
+    assert theory.gaussian_fourth_moment(M, 1.0)[1, 1].item() == 3.0
     M = torch.tensor([[1.0, 0.0], [0.0, -3.0 + 2**-50]], dtype=torch.float64)
     out = theory.gaussian_fourth_moment(M, 1.0)
     exact = Fraction(-8) + 3 * Fraction(2) ** -50  # 2 (-3 + 2^-50) + 1 + (-3 + 2^-50)
@@ -247,7 +249,7 @@ def test_gaussian_norm_mean_against_closed_forms():
         got = _gaussian_norm_mean(
             torch.tensor([[b]], dtype=torch.float64), torch.tensor([[[var]]], dtype=torch.float64)
         )
-        assert got.item() == pytest.approx(folded, rel=1e-13)
+        assert got.item() == pytest.approx(folded, rel=1e-13, abs=0)
     got = _gaussian_norm_mean(
         torch.zeros(1, 2, dtype=torch.float64), 0.7 * torch.eye(2, dtype=torch.float64)[None]
     )
