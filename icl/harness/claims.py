@@ -5,9 +5,20 @@ passes when ``|estimate - theory| <= z * stderr``. It also states what it can
 detect: ``z * stderr / |theory|``, the smallest relative deviation from the
 theory it would reject, and, through ``rejects``, plausible wrong formulas
 that it must reject (a check that would also pass a wrong formula fails: it
-has no power). :func:`check` takes an estimate with its standard error;
-:func:`check_paired` takes the simulated and the exact value on the same
-prompts and uses the standard error of their per-prompt differences.
+has no power). Through ``ignores`` it states the biases it ignores: each gap
+between the estimate's expectation and the theory that the check does not
+model (a finite number of candidates against an N -> infinity limit, a finite
+chain against its stationary law, a quadrature's error), with a bound on its
+size, derived or measured by a paired computation at the check's own
+settings; ``ignores={}`` says the estimate is unbiased for the theory. A
+check whose ignored biases add up to more than a quarter of its standard
+error fails (:data:`MAX_BIAS_TO_SE`): at that size they could move its verdict.
+The rule holds at every scale; the full-scale run (``ICL_SCALE=full``, where
+standard errors are 5-40 times smaller) is where it bites.
+
+:func:`check` takes an estimate with its standard error; :func:`check_paired`
+takes the simulated and the exact value on the same prompts and uses the
+standard error of their per-prompt differences.
 
 A *measurement* (:func:`measure`) is a number with its standard error where no
 closed form predicts it (how far a trained model lies below the Bayes-optimal
@@ -36,6 +47,8 @@ from icl.harness.montecarlo import Estimate
 from icl.harness.runtime import book_root
 from icl.validation import integer, real
 
+MAX_BIAS_TO_SE = 0.25  # the largest ignored bias a check may carry, in its standard errors
+
 _chapter: str | None = None
 _made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) recorded here
 
@@ -45,7 +58,9 @@ class ClaimRecord:
     """One recorded check (see the module docstring for the pass rule).
 
     ``rejects`` maps each wrong formula's label to its value (``theory``), its distance from
-    the estimate in standard errors (``z_score``) and whether the check rejects it.
+    the estimate in standard errors (``z_score``) and whether the check rejects it. ``ignores``
+    maps each ignored bias to the bound on its size (``None``: not stated), ``bias_bound`` is
+    their sum.
     """
 
     claim_id: str
@@ -65,10 +80,12 @@ class ClaimRecord:
     dtype: str | None = None
     seed: int | None = None
     seconds: float | None = None
+    ignores: dict | None = None
+    bias_bound: float | None = None
 
     def summary(self) -> str:
-        """One line: id, theory, estimate ± SE, z-score, verdict, and how many SE from the estimate
-        each rejected wrong formula lies."""
+        """One line: id, theory, estimate ± SE, z-score, verdict, how many SE from the estimate
+        each rejected wrong formula lies, and the ignored biases in SE."""
         verdict = "PASS" if self.passed else "FAIL"
         line = (
             f"[{verdict}] {self.claim_id}: theory {self.theory:.6g}, estimate {self.estimate:.6g} "
@@ -83,6 +100,10 @@ class ClaimRecord:
             line += "; rejects " + ", ".join(
                 f"{label} at {_distance(r['z_score'])} SE" for label, r in self.rejects.items()
             )
+        if self.ignores:
+            line += f"; ignores biases up to {self.bias_bound / self.stderr:.2g} SE"
+        elif self.ignores == {}:
+            line += "; unbiased"
         return line
 
 
@@ -206,6 +227,7 @@ def check(
     z: float = 4.0,
     *,
     rejects: dict[str, float] | None = None,
+    ignores: dict[str, float] | None = None,
     **params,
 ) -> ClaimRecord:
     """Record and assert ``|estimate - theory| <= z * stderr``.
@@ -214,7 +236,10 @@ def check(
     :class:`~icl.harness.montecarlo.Estimate` of a scalar (its standard error,
     sample count, device, dtype, seed and time are recorded). ``rejects`` maps a
     label of a plausible wrong formula to its value at the same parameters; each
-    must lie more than ``z * stderr`` from the estimate. ``params`` are the
+    must lie more than ``z * stderr`` from the estimate. ``ignores`` maps a label
+    of each bias the check ignores to a bound on its size (absolute, in the
+    estimate's units); ``{}`` when the estimate is unbiased for the theory. Their
+    sum must stay within ``MAX_BIAS_TO_SE * stderr``. ``params`` are the
     parameters of the check, recorded with it.
 
     Returns the :class:`ClaimRecord`; raises ``AssertionError`` with a readable
@@ -228,7 +253,9 @@ def check(
         estimate, stderr = estimate.mean, estimate.stderr
     if stderr is None:
         raise ValueError("stderr is required when estimate is a number")
-    return _record(claim_id, statement, theory, estimate, stderr, z, rejects or {}, params, meta)
+    return _record(
+        claim_id, statement, theory, estimate, stderr, z, rejects or {}, ignores, params, meta
+    )
 
 
 def check_paired(
@@ -239,6 +266,7 @@ def check_paired(
     z: float = 4.0,
     *,
     rejects: dict | None = None,
+    ignores: dict[str, float] | None = None,
     **params,
 ) -> ClaimRecord:
     """Record and assert ``mean(simulated) = mean(exact)`` over the same prompts (a paired check).
@@ -251,7 +279,7 @@ def check_paired(
     ``std(simulated - exact, ddof=1) / sqrt(P)``: what varies from prompt to prompt
     cancels, so the check is as sharp as the simulation's own noise allows. A value in
     ``rejects`` is a number or per-prompt values of the wrong formula (their mean is
-    used).
+    used); ``ignores`` is as in :func:`check`.
     """
     sim, ex = _per_prompt("simulated", simulated), _per_prompt("exact", exact)
     if sim.values.shape != ex.values.shape:
@@ -264,7 +292,7 @@ def check_paired(
     stderr = Estimate.from_values(sim.values - ex.values).stderr
     wrong = {label: _mean_of(label, value) for label, value in (rejects or {}).items()}
     meta = _run_of(simulated) if isinstance(simulated, Estimate) else {"samples": sim.n_samples}
-    return _record(claim_id, statement, ex.mean, sim.mean, stderr, z, wrong, params, meta)
+    return _record(claim_id, statement, ex.mean, sim.mean, stderr, z, wrong, ignores, params, meta)
 
 
 def _per_prompt(name: str, values) -> Estimate:
@@ -311,9 +339,26 @@ def _number(name: str, value) -> float:
     return real(name, value)
 
 
-def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, meta) -> ClaimRecord:
-    """Validate the whole call, then register the id and write the record (a refused call
-    registers nothing)."""
+def _ignored_biases(ignores) -> dict[str, float] | None:
+    """``ignores`` checked: ``None``, or a dict of non-empty labels to finite bounds >= 0."""
+    if ignores is None:
+        return None
+    if not isinstance(ignores, dict):
+        raise TypeError(f"ignores must be a dict of label -> bound, got {type(ignores).__name__}")
+    checked = {}
+    for label, bound in ignores.items():
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"ignores must be labelled by non-empty strings, got {label!r}")
+        name = f"ignores[{label!r}]"
+        checked[label] = real(name, _number(name, bound), minimum=0.0)
+    return checked
+
+
+def _record(
+    claim_id, statement, theory, estimate, stderr, z, rejects, ignores, params, meta
+) -> ClaimRecord:
+    """Validate the whole call, write the record, then register the id (a refused call, or one
+    whose record could not be written, registers nothing)."""
     chapter = _current_chapter()
     if not isinstance(claim_id, str) or not claim_id.strip():
         raise ValueError(f"claim_id must be a non-empty string, got {claim_id!r}")
@@ -325,6 +370,8 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
     estimate = _number("estimate", estimate)
     stderr = real("stderr", _number("stderr", stderr), minimum=0.0, strict=True)
     z = real("z", _number("z", z), minimum=0.0, strict=True)
+    ignores = _ignored_biases(ignores)
+    bias_bound = None if ignores is None else float(sum(ignores.values()))
     z_score = (estimate - theory) / stderr
     power = {}
     for label, wrong in rejects.items():
@@ -332,10 +379,11 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
         wrong_z = (estimate - wrong) / stderr
         power[label] = {"theory": wrong, "z_score": wrong_z, "rejected": abs(wrong_z) > z}
     signature = (statement, repr(sorted(params.items())))
-    if _made_here.setdefault(claim_id, signature) != signature:
+    if _made_here.get(claim_id, signature) != signature:
         raise ValueError(
             f"duplicate claim id {claim_id!r}: already used for {_made_here[claim_id][0]!r}"
         )
+    biased = bias_bound is not None and bias_bound > MAX_BIAS_TO_SE * stderr
     record = ClaimRecord(
         claim_id=claim_id,
         chapter=chapter,
@@ -346,18 +394,26 @@ def _record(claim_id, statement, theory, estimate, stderr, z, rejects, params, m
         z=z,
         z_score=z_score,
         detectable_relative=z * stderr / abs(theory) if theory != 0 else None,
-        passed=abs(z_score) <= z and all(p["rejected"] for p in power.values()),
+        passed=abs(z_score) <= z and all(p["rejected"] for p in power.values()) and not biased,
         params=params,
         rejects=power,
+        ignores=ignores,
+        bias_bound=bias_bound,
         **meta,
     )
     _replace(claims_dir(), chapter, "claim_id", asdict(record))
+    _made_here[claim_id] = signature
     if abs(z_score) > z:
         raise AssertionError(f"{record.summary()}\n  claim: {statement}\n  parameters: {params}")
     unrejected = [label for label, p in power.items() if not p["rejected"]]
     if unrejected:
         raise AssertionError(
             f"{record.summary()}\n  the check lacks power: it would also pass {unrejected}"
+        )
+    if biased:
+        raise AssertionError(
+            f"{record.summary()}\n  the biases it ignores ({ignores}) exceed "
+            f"{MAX_BIAS_TO_SE} SE = {MAX_BIAS_TO_SE * stderr:.3g}: model them or shrink them"
         )
     return record
 
@@ -375,6 +431,10 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     assert not failed, f"failed checks in {chapter}: {failed}"
     powerless = [r["claim_id"] for r in records if not r["rejects"]]
     assert not powerless, f"checks in {chapter} that name no wrong formula they reject: {powerless}"
+    unstated = [r["claim_id"] for r in records if r.get("ignores") is None]
+    assert not unstated, (
+        f"checks in {chapter} that do not state the biases they ignore (ignores=...): {unstated}"
+    )
     if exactly is not None:
         assert len(records) == exactly, (
             f"{chapter} recorded {len(records)} checks, expected {exactly}"
@@ -384,7 +444,8 @@ def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     )
     line = (
         f"{len(records)} recorded checks in this chapter, all passed, "
-        "each rejecting at least one wrong formula; "
+        "each rejecting at least one wrong formula and within a quarter SE of the biases it "
+        "ignores; "
         f"worst |z| = {max((abs(r['z_score']) for r in records), default=0.0):.2f}"
     )
     if any(r["z"] != 4.0 for r in records):

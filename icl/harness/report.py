@@ -56,7 +56,8 @@ def toc_chapters(toc_path: str | Path) -> dict[str, str]:
 
 def check_records(records: list[dict], chapters: dict[str, str]) -> None:
     """Raise ``AssertionError`` if a claim id is used twice, a check failed, a check names no wrong
-    formula it rejects (a check without power), or a listed chapter recorded nothing."""
+    formula it rejects (a check without power) or does not state the biases it ignores, or a
+    listed chapter recorded nothing."""
     _records("records", records), _chapters(chapters)
     duplicates = [
         cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1
@@ -66,6 +67,8 @@ def check_records(records: list[dict], chapters: dict[str, str]) -> None:
     assert not failed, f"failed checks: {failed}"
     powerless = [r["claim_id"] for r in records if not r.get("rejects")]
     assert not powerless, f"checks that name no wrong formula they reject: {powerless}"
+    unstated = [r["claim_id"] for r in records if r.get("ignores") is None]
+    assert not unstated, f"checks that do not state the biases they ignore: {unstated}"
     silent = sorted(set(chapters) - {r["chapter"] for r in records})
     assert not silent, (
         f"chapters with no recorded checks (not executed before this page?): {silent}"
@@ -90,6 +93,17 @@ def _number(x: float) -> str:
     return "∞" if math.isinf(x) else f"{x:.5g}"
 
 
+def _ignored(record: dict) -> str:
+    """The biases a check ignores, each with its bound, and their sum in standard errors."""
+    ignores = record.get("ignores")
+    if ignores is None:
+        return "not stated"
+    if not ignores:
+        return "none (unbiased)"
+    listed = "; ".join(f"{html.escape(k)} ≤ {v:.2g}" for k, v in ignores.items())
+    return f"{listed} ({record['bias_bound'] / record['stderr']:.2g} SE)"
+
+
 def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
     """An HTML table with one row per record; each id links to the chapter page that makes the
     claim."""
@@ -103,6 +117,7 @@ def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: s
         "z",
         "detects",
         "rejects",
+        "ignores",
         "samples",
         "device",
         "dtype",
@@ -132,6 +147,7 @@ def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: s
             if r["detectable_relative"] is not None and math.isfinite(r["detectable_relative"])
             else "–",
             rejects or "–",
+            _ignored(r),
             f"{r['samples']:,}" if r.get("samples") else "–",
             r.get("device") or "–",
             r.get("dtype") or "–",
@@ -210,16 +226,22 @@ def _run_summary(summary) -> dict:
     return summary
 
 
-def gpu_run_markdown(summary: dict | None, chapters: dict[str, str] | None = None) -> str:
-    """The status page's account of the chapter runner's published run
-    (:mod:`icl.harness.chapter_runner`, ``book/data/gpu_run.json``): device, memory, versions,
-    commit, date, dtype and scale, then one row per chapter (status, seconds of its budget,
-    checks, worst |z|). ``None`` (no run published yet) says so and gives the command."""
+def full_run_markdown(
+    summary: dict | None, chapters: dict[str, str] | None = None, *, command: str = GPU_RUN_COMMAND
+) -> str:
+    """The status page's account of a published full-scale run of the chapter runner
+    (:mod:`icl.harness.chapter_runner`: ``book/data/gpu_run.json`` on a GPU,
+    ``book/data/cpu_full_run.json`` on the CPU): device, memory, versions, commit, date, dtype and
+    scale, then one row per chapter (status, seconds of its budget, checks, failed checks, worst
+    |z|, the largest ignored bias in standard errors) and the checks that failed. ``None`` (no run
+    published yet) says so and gives ``command``."""
+    if not isinstance(command, str) or not command:
+        raise TypeError(f"command must be a non-empty string, got {command!r}")
     if summary is None:
         return (
-            "**Not yet run on a GPU.** Every number in this build is from the device and scale "
-            "shown above. The full-scale run is one command on a CUDA machine, "
-            f"`{GPU_RUN_COMMAND}` (README, *Full scale on a GPU*); it publishes its results here."
+            "**Not yet run.** Every number in this build is from the device and scale shown "
+            f"above. The full-scale run is one command, `{command}` (README); it publishes its "
+            "results here."
         )
     _run_summary(summary)
     chapters = {} if chapters is None else _chapters(chapters)
@@ -235,15 +257,26 @@ def gpu_run_markdown(summary: dict | None, chapters: dict[str, str] | None = Non
         + ("every chapter passed" if summary["passed"] else "**not every chapter passed**")
         + ("" if worst is None else f"; worst $|z|$ over all checks {worst:.2f}"),
         "",
-        "| chapter | status | seconds | budget (s) | checks | failed | worst $|z|$ |",
-        "|---|---|---|---|---|---|---|",
+        "| chapter | status | seconds | budget (s) | checks | failed | worst $|z|$ "
+        "| largest ignored bias (SE) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    failed = []
     for c in summary["chapters"]:
         title = chapters.get(c["chapter"], c["chapter"])
         z = "–" if c["worst_z"] is None else f"{c['worst_z']:.2f}"
         status = c["status"] + (f" ({c['error']})" if c.get("error") else "")
+        ratios = [
+            r["bias_bound"] / r["stderr"]
+            for r in c.get("claims", [])
+            if r.get("bias_bound") is not None and r.get("stderr")
+        ]
+        bias = f"{max(ratios):.2g}" if ratios else "–"
         lines.append(
             f"| {title} | {status} | {c['seconds']:.1f} | {c['budget']:g} | {c['checks']} "
-            f"| {c['failed_checks']} | {z} |"
+            f"| {c['failed_checks']} | {z} | {bias} |"
         )
+        failed += [r["claim_id"] for r in c.get("claims", []) if not r.get("passed", True)]
+    if failed:
+        lines += ["", "Failed checks: " + ", ".join(f"`{cid}`" for cid in failed) + "."]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -231,8 +232,10 @@ def test_measure_errors():
 
 
 def test_chapter_summary_asserts_what_it_says():
-    claims.check("t.summary.a", "x = 1", 1.0, 1.01, 0.01, rejects={"x = 2": 2.0})
-    claims.check("t.summary.b", "x = 1", 1.0, 0.97, 0.01, 4.5, rejects={"x = 2": 2.0})
+    claims.check("t.summary.a", "x = 1", 1.0, 1.01, 0.01, rejects={"x = 2": 2.0}, ignores={})
+    claims.check(
+        "t.summary.b", "x = 1", 1.0, 0.97, 0.01, 4.5, rejects={"x = 2": 2.0}, ignores={"T": 1e-3}
+    )
     line = claims.chapter_summary(at_least=2)
     assert (
         line.startswith("2 recorded checks in this chapter, all passed")
@@ -243,10 +246,44 @@ def test_chapter_summary_asserts_what_it_says():
         claims.chapter_summary(exactly=3)
     with pytest.raises(AssertionError, match="at least 5"):
         claims.chapter_summary(at_least=5)
-    claims.check("t.summary.c", "x = 1", 1.0, 1.0, 0.01)
+    claims.check("t.summary.e", "x = 1", 1.0, 1.0, 0.01, rejects={"x = 2": 2.0})
+    with pytest.raises(AssertionError, match="do not state the biases"):
+        claims.chapter_summary()
+    claims.check("t.summary.c", "x = 1", 1.0, 1.0, 0.01, ignores={})
     with pytest.raises(AssertionError, match="no wrong formula"):
         claims.chapter_summary()
     with pytest.raises(AssertionError):
         claims.check("t.summary.d", "x = 1", 1.0, 2.0, 0.01)
     with pytest.raises(AssertionError, match="failed checks"):
         claims.chapter_summary()
+
+
+def test_a_check_fails_when_the_bias_it_ignores_exceeds_a_quarter_se():
+    claims.start_chapter("t-bias")
+    record = claims.check(
+        "t.bias.ok", "x = 1", 1.0, 1.0, 0.01, rejects={"x = 2": 2.0}, ignores={"finite N": 0.0025}
+    )
+    assert record.bias_bound == 0.0025 and "ignores biases up to 0.25 SE" in record.summary()
+    with pytest.raises(AssertionError, match="biases it ignores"):
+        claims.check(
+            "t.bias.big", "x = 1", 1.0, 1.0, 0.01, rejects={"x = 2": 2.0}, ignores={"N": 0.003}
+        )
+    assert not next(r for r in claims.load_records("t-bias") if r["claim_id"] == "t.bias.big")[
+        "passed"
+    ]
+    for bad in ({"N": -1.0}, {"N": math.nan}, {"": 0.1}, [0.1]):
+        with pytest.raises((ValueError, TypeError), match="ignores"):
+            claims.check("t.bias.bad", "x = 1", 1.0, 1.0, 0.01, ignores=bad)
+
+
+def test_an_id_is_not_used_up_when_its_record_cannot_be_written(monkeypatch):
+    claims.start_chapter("t-write")
+
+    def refuse(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(claims, "_replace", refuse)
+    with pytest.raises(OSError):
+        claims.check("t.write.a", "x = 1", 1.0, 1.0, 0.01, rejects={"x = 2": 2.0}, ignores={})
+    monkeypatch.undo()
+    claims.check("t.write.a", "x = 2 (another claim)", 2.0, 2.0, 0.01, rejects={"x": 3.0})

@@ -19,6 +19,8 @@ def _record(cid, chapter="ch01", passed=True, z=1.0, samples=10):
         detectable_relative=0.4,
         passed=passed,
         rejects={"wrong": {"z_score": 9.0}},
+        ignores={},
+        bias_bound=0.0,
         samples=samples,
         device="cpu",
         dtype="float64",
@@ -48,6 +50,10 @@ def test_check_records_rejects_duplicates_failures_and_silent_chapters():
     powerless["rejects"] = {}
     with pytest.raises(AssertionError, match="name no wrong formula"):
         report.check_records(good + [powerless], chapters)
+    unstated = _record("c")
+    unstated["ignores"] = None
+    with pytest.raises(AssertionError, match="do not state the biases"):
+        report.check_records(good + [unstated], chapters)
     with pytest.raises(AssertionError, match="no recorded checks"):
         report.check_records([_record("a")], chapters)
 
@@ -65,6 +71,9 @@ def test_summary_and_table():
     }
     table = report.claims_table_html(records, {"ch01": "book/ch01_x"})
     assert table.count("<tr>") == 3 and 'href="ch01_x.html"' in table and "wrong (9 SE)" in table
+    assert "none (unbiased)" in table
+    biased = dict(records[0], ignores={"finite N": 0.02}, bias_bound=0.02)
+    assert "finite N ≤ 0.02 (0.2 SE)" in report.claims_table_html([biased], {})
     assert math.isnan(report.summary([])["worst_abs_z"])
 
 
@@ -94,8 +103,9 @@ def test_package_versions(tmp_path):
     assert "python" in versions
 
 
-def test_gpu_run_markdown():
-    assert "make gpu-check" in report.gpu_run_markdown(None)
+def test_full_run_markdown():
+    assert "make gpu-check" in report.full_run_markdown(None)
+    assert "make cpu-full-check" in report.full_run_markdown(None, command="make cpu-full-check")
     summary = {
         "device": "cuda",
         "processor": "NVIDIA H100 80GB HBM3",
@@ -133,8 +143,40 @@ def test_gpu_run_markdown():
             ),
         ],
     }
-    text = report.gpu_run_markdown(summary, {"ch01": "1. One"})
+    text = report.full_run_markdown(summary, {"ch01": "1. One"})
     assert "NVIDIA H100 80GB HBM3, 79.2 GiB" in text and "CUDA 13.0" in text
-    assert "| 1. One | passed | 20.0 | 40 | 13 | 0 | 2.50 |" in text
+    assert "| 1. One | passed | 20.0 | 40 | 13 | 0 | 2.50 | – |" in text
     assert "| ch02 | over budget (stopped after its budget of 40 s) | 40.0 |" in text
     assert "**not every chapter passed**" in text and "worst $|z|$ over all checks 2.50" in text
+
+
+def test_full_run_markdown_shows_the_largest_ignored_bias_and_the_failed_checks():
+    claim = dict(claim_id="ch01.a", stderr=0.01, bias_bound=0.002, passed=True)
+    chapter = dict(
+        chapter="ch01",
+        status="failed",
+        error="AssertionError",
+        seconds=5.0,
+        budget=40,
+        checks=2,
+        failed_checks=1,
+        worst_z=1.0,
+        claims=[claim, dict(claim, claim_id="ch01.b", bias_bound=0.004, passed=False)],
+    )
+    summary = dict(
+        device="cpu",
+        processor="x",
+        dtype="float64",
+        scale="full",
+        python="3.11",
+        torch="2",
+        commit="abc",
+        date="2026",
+        seconds=5.0,
+        passed=False,
+        worst_z=1.0,
+        chapters=[chapter],
+    )
+    text = report.full_run_markdown(summary)
+    assert text.splitlines()[-3].endswith("| 1.00 | 0.4 |")
+    assert text.endswith("Failed checks: `ch01.b`.")
