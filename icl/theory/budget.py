@@ -41,9 +41,10 @@ import numpy as np
 from scipy import integrate, special
 
 from icl.domain import Accuracy, Choice, Condition, Given, Integer, Real, declare
+from icl.theory import wishart
 from icl.theory.wishart import (
+    MAX_RANK,
     MAX_SIZE,
-    gd_risk_parts,
     wishart_eigenvalue_density,
     wishart_linear_statistic,
 )
@@ -85,13 +86,18 @@ class BudgetSplit(NamedTuple):
     risk_se: float
 
 
-def _p_atypical(n: int, d: int, eta: float, level: float) -> float:
-    """An upper bound on P(eta (s_max + level^2) > 2) (:func:`icl.theory.gd_risk_parts`)."""
-    return 10 ** gd_risk_parts(n, d, 0.0, eta, 0, lam=level**2).log10_p_divergent
+def _log_p_atypical(n: int, d: int, eta: float, level: float) -> float:
+    """log of min(1, E #{j : eta (s_j + level^2) > 2}) >= log P(eta (s_max + level^2) > 2), as
+    :func:`icl.theory.expected_gd_risk` bounds it (0 where the cut is inside the bulk)."""
+    m, p = min(n, d), max(n, d)
+    x_cut = wishart._cut(n, eta, level**2)
+    if x_cut < wishart._ensemble(m, p).edge:
+        return 0.0
+    return min(0.0, wishart._log_count_above(m, p, x_cut))
 
 
 def _typical(n: int, d: int, eta: float, level: float) -> bool:
-    return _p_atypical(n, d, eta, level) <= TYPICAL
+    return _log_p_atypical(n, d, eta, level) <= math.log(TYPICAL)
 
 
 def _convergence_steps(eta: float, level: float) -> int:
@@ -116,6 +122,11 @@ _TYPICAL = Condition(
     lambda n, d, eta, level: eta * level**2 >= 1 or _typical(n, d, eta, level),
     {"n": 1, "d": 1, "eta": 1.9, "level": 0.1},
 )
+_RANK = Condition(
+    f"min(n, d) <= {MAX_RANK} (the eigenvalue density's range)",
+    lambda n, d: min(n, d) <= MAX_RANK,
+    {"n": MAX_RANK + 1, "d": MAX_RANK + 1},
+)
 _DESIGNS = Condition(
     f"designs (n d^2 + d^3) <= {DESIGN_WORK:.0e} (the design sample's cost)",
     lambda n, d, designs: designs * (n * d * d + d**3) <= DESIGN_WORK,
@@ -123,17 +134,18 @@ _DESIGNS = Condition(
 )
 
 
-def _gap_check(n, d, sigma2, eta, level, steps, psi2, smallest):
+def _gap_check(n, d, sigma2, eta, level, psi2, steps) -> None:
     """ValueError unless the certified gap between the truncated linear statistic and the
-    typical-design average is below TYPICAL times the smallest value (as in
-    :func:`icl.theory.expected_gd_risk`)."""
-    bound = gd_risk_parts(n, d, sigma2, eta, min(steps, 10**5), psi2=psi2, lam=level**2).bound
-    if not bound <= TYPICAL * smallest:
-        raise ValueError(
-            f"the chain terms answer only where the typical-design gap is below {TYPICAL:g} of"
-            f" their value: at n = {n}, d = {d}, eta = {eta:g}, level = {level:g} it may be"
-            f" {bound:.2g} against {smallest:.6g} (see icl.theory.gd_risk_parts)"
-        )
+    typical-design average is below TYPICAL of the value at each of ``steps`` (the rule of
+    :func:`icl.theory.expected_gd_risk`, for ridge GD with penalty level^2)."""
+    for t in sorted(set(steps)):
+        if not wishart._certified(n, d, sigma2, eta, t, psi2, level**2):
+            raise ValueError(
+                f"the chain terms answer only where the typical-design gap is certified below"
+                f" {TYPICAL:g} of their value (as icl.theory.expected_gd_risk): not at n = {n},"
+                f" d = {d}, eta = {eta:g}, level = {level:g}, t = {t} (see"
+                " icl.theory.gd_risk_parts)"
+            )
 
 
 def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
@@ -199,7 +211,7 @@ def _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed) -> ChainT
     bias2 = np.full(len(t), (d - min(n, d)) * psi2)  # a zero eigenvalue: b_t = psi2 at every t
     for chunk in np.array_split(t, max(1, len(t) // 256)):
         bias2[chunk] += _bias_curve(s_q, w_q, chunk, n, sigma2, eta, delta2, psi2)
-    _gap_check(n, d, sigma2, eta, level, steps, psi2, float(bias2.min()))
+    _gap_check(n, d, sigma2, eta, level, psi2, (steps, int(np.argmin(bias2))))
     s = _designs(n, d, eta, delta2, designs, seed)
     x = eta * (s + delta2)
     a, a2 = 1 - x, (1 - x) ** 2
@@ -245,7 +257,7 @@ _TERMS_WORK = Condition(
     psi2=_PSI2,
     designs=Integer(2, MAX_DESIGNS),
     seed=Integer(0),
-    where=[_RATE, _TYPICAL, _DESIGNS, _TERMS_WORK],
+    where=[_RANK, _RATE, _TYPICAL, _DESIGNS, _TERMS_WORK],
 )
 def prompt_averaged_chain_terms(
     n: int,
@@ -268,10 +280,11 @@ def prompt_averaged_chain_terms(
     drawn with ``numpy.random.default_rng(seed)``, with its standard error (the averages over w
     and the label noise are exact given each design). Arrays of length ``steps + 1``.
 
-    Answers where :func:`icl.theory.expected_gd_risk` answers for ridge GD with penalty
+    Answers where :func:`icl.theory.expected_gd_risk` answers, for ridge GD with penalty
     level^2: the atypical designs have probability at most 1e-7, and the certified gap between
     the truncated statistic and the typical-design average (:func:`icl.theory.gd_risk_parts`'
-    ``bound``) is below 1e-7 of every E b_t (``ValueError`` otherwise).
+    ``bound``) is below 1e-7 of E b_t at t = T and at the t of the smallest E b_t
+    (``ValueError`` otherwise).
     """
     return _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed)
 
@@ -284,7 +297,7 @@ def prompt_averaged_chain_terms(
     eta=_ETA,
     level=_LEVEL,
     psi2=_PSI2,
-    where=[_RATE, _TYPICAL],
+    where=[_RANK, _RATE, _TYPICAL],
 )
 def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *, psi2=1.0):
     """The N, T -> infinity limit of the budget's risk: the prompt-averaged risk of ridge with
@@ -302,7 +315,8 @@ def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *,
         d,
         upper=2 / eta - delta2,
     )
-    bound = (d - 1) * (psi2 + sigma2 / (4 * n * delta2)) * _p_atypical(n, d, eta, level)
+    p_atypical = math.exp(_log_p_atypical(n, d, eta, level))
+    bound = (d - 1) * (psi2 + sigma2 / (4 * n * delta2)) * p_atypical
     if not bound <= TYPICAL * value:
         raise ValueError(
             f"ridge_limit_risk answers only where the typical-design gap is below {TYPICAL:g} of"
@@ -368,6 +382,7 @@ def _split_fits(d, eta, level, budget, designs) -> bool:
     designs=Integer(2, MAX_DESIGNS),
     seed=Integer(0),
     where=[
+        _RANK,
         _RATE,
         _TYPICAL,
         _DESIGNS,
