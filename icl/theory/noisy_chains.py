@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from icl.domain import Accuracy, Choice, Condition, Flag, Given, Integer, Real, declare
-from icl.validation import design, same_dtype, tensor
+from icl.validation import design, entries, same_dtype, tensor, work
 
 NOISES = ("additive", "multiplicative")
 MAX_STEPS = 10**5
@@ -120,12 +120,16 @@ def _shift(noise: str, level: float, lam: float) -> float:
     return lam + (level**2 if noise == "multiplicative" else 0.0)
 
 
-def _chunked(compute, X, y, w, per_prompt: int):
+def _chunked(compute, X, y, w, per_prompt: int, *, steps: int = 0, output: int = 1):
     """``compute(X, y, w)`` on chunks of the prompts (batch dimensions flattened), each holding
     about :data:`_CHUNK` / ``per_prompt`` prompts; its outputs (tensors with the prompts first)
-    concatenated and given back the batch dimensions."""
+    concatenated and given back the batch dimensions. ``ValueError`` (validation.work,
+    validation.entries) if the call's work, prompts (n d^2 + d^3 + T d), or its output, prompts
+    ``output`` entries, is too large for one call."""
     lead, (n, d) = X.shape[:-2], X.shape[-2:]
     B = math.prod(lead)
+    work("prompts (n d^2 + d^3 + T d)", B * (n * d * d + d**3 + steps * d))
+    entries("the output, prompts x its entries per prompt", B * output)
     Xf, yf = X.reshape(B, n, d), y.reshape(B, n)
     wf = None if w is None else w.reshape(B, d)
     size = max(1, _CHUNK // max(per_prompt, 1))
@@ -565,7 +569,7 @@ def chain_mean(
         basis = _Basis(X, y, eta, shift)
         return basis.to_original(eta * basis.beta * _unit_sum(basis.x, steps))
 
-    m = _chunked(compute, X, y, None, X.shape[-1] ** 2)
+    m = _chunked(compute, X, y, None, X.shape[-1] ** 2, output=X.shape[-1])
     _finite("chain_mean", m)
     return m.to(dtype)
 
@@ -600,7 +604,7 @@ def chain_covariance(
         basis = _Basis(X, y, eta, shift)
         return basis.matrix_to_original(_moments(basis, level, noise, steps, full=True)[2])
 
-    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2)
+    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2, steps=steps, output=X.shape[-1] ** 2)
     _finite("chain_covariance", C)
     return C.to(dtype)
 
@@ -671,7 +675,7 @@ def stationary_chain_covariance(
         C = kappa * (m.unsqueeze(-1) * m.unsqueeze(-2) + (m2 + trace).unsqueeze(-1) * eye) / D
         return basis.matrix_to_original(C)
 
-    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2)
+    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2, output=X.shape[-1] ** 2)
     _finite("stationary_chain_covariance", C)
     return C.to(dtype)
 
@@ -726,7 +730,9 @@ def chain_risk_terms(
         return ((m - basis.w) ** 2).sum(-1), c.sum(-1)
 
     per_prompt = X.shape[-1] ** 2 + (steps + 1 if every_step else 0)
-    bias2, trace = _chunked(compute, X, y, w, per_prompt)
+    bias2, trace = _chunked(
+        compute, X, y, w, per_prompt, steps=steps, output=steps + 1 if every_step else 1
+    )
     _finite("chain_risk_terms", bias2, trace)
     return bias2.to(dtype), trace.to(dtype)
 
@@ -767,7 +773,7 @@ def averaged_chain_risk(
         m, c = _diagonal_moments(basis, level, "multiplicative", steps, every_step=False)
         return ((m - basis.w) ** 2).sum(-1) + c.sum(-1) / n_chains
 
-    risk = _chunked(compute, X, y, w, X.shape[-1] ** 2)
+    risk = _chunked(compute, X, y, w, X.shape[-1] ** 2, steps=steps)
     _finite("averaged_chain_risk", risk)
     return risk.to(dtype)
 
@@ -819,7 +825,7 @@ def chain_error_moments(
         quadratic = (err.unsqueeze(-2) @ C @ err.unsqueeze(-1)).squeeze(-1).squeeze(-1)
         return (err**2).sum(-1), c.sum(-1), quadratic
 
-    bias2, trace, quadratic = _chunked(compute, X, y, w, 8 * X.shape[-1] ** 2)
+    bias2, trace, quadratic = _chunked(compute, X, y, w, 8 * X.shape[-1] ** 2, steps=steps)
     _finite("chain_error_moments", bias2, trace, quadratic)
     return bias2.to(dtype), trace.to(dtype), quadratic.to(dtype)
 
@@ -918,7 +924,7 @@ def averaged_chain_error_norm(
         return _gaussian_norm_mean(m - basis.w, C / n_chains)
 
     d = X.shape[-1]
-    value = _chunked(compute, X, y, w, 8 * d**2 + 4 * _NORM_NODES * d)
+    value = _chunked(compute, X, y, w, 8 * d**2 + 4 * _NORM_NODES * d, steps=steps)
     return value.to(dtype)
 
 
