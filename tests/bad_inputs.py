@@ -514,11 +514,11 @@ SPECS: dict[str, Spec] = {
     ),
     "icl.theory.noisy_chains.chain_error_moments": Spec(
         _with(X_Y_W, eta=0.1, steps=3, level=0.1, noise="multiplicative", lam=0.0),
-        allow={"X": {"extra_dim"}, "lam": {"zero"}},
+        allow={"X": {"extra_dim"}, "steps": {"zero"}, "lam": {"zero"}},
     ),
     "icl.theory.noisy_chains.averaged_chain_error_norm": Spec(
         _with(X_Y_W, eta=0.1, steps=3, level=0.1, n_chains=2, noise="multiplicative", lam=0.0),
-        allow={"X": {"extra_dim"}, "lam": {"zero"}},
+        allow={"X": {"extra_dim"}, "steps": {"zero"}, "lam": {"zero"}},
     ),
     "icl.theory.noisy_chains.unstable_design_probability_bound": _theory(
         n=20, d=5, eta=0.5, shift=0.0

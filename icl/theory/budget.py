@@ -40,10 +40,33 @@ from typing import NamedTuple
 import numpy as np
 from scipy import integrate, special
 
-from icl.theory.wishart import wishart_eigenvalue_density, wishart_linear_statistic
-from icl.validation import array, integer, real
+from icl.domain import Accuracy, Choice, Condition, Given, Integer, Real, declare
+from icl.theory import wishart
+from icl.theory.wishart import (
+    MAX_RANK,
+    MAX_SIZE,
+    wishart_eigenvalue_density,
+    wishart_linear_statistic,
+)
+from icl.validation import array
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
+
+TYPICAL = 1e-7
+"""The largest probability of an atypical design, eta (s_max + level^2) > 2, and the largest
+certified relative gap between the truncated linear statistic and the typical-design average,
+at which the chain terms answer (the rule of :func:`icl.theory.expected_gd_risk`)."""
+MAX_STEPS = 10**5
+"""Largest number of steps T of the chain terms."""
+MAX_DESIGNS = 10**6
+"""Largest size of the design sample."""
+DESIGN_WORK = 2 * 10**9
+"""Largest designs (n d^2 + d^3): drawing the design sample and its spectra."""
+STEP_WORK = 6 * 10**8
+"""Largest T (designs d + 11000): the spread's recursion over the design sample and the bias
+quadrature's ~11000 nodes, step by step."""
+_NODES = 11000
+_CHUNK = 2**22
 
 
 class ChainTerms(NamedTuple):
@@ -63,18 +86,66 @@ class BudgetSplit(NamedTuple):
     risk_se: float
 
 
-def _chain_arguments(n, d, sigma2, eta, level, psi2):
-    n, d = integer("n", n), integer("d", d)
-    sigma2 = real("sigma2", sigma2, minimum=0.0)
-    eta = real("eta", eta, minimum=0.0, strict=True)
-    level = real("level", level, minimum=0.0, strict=True)
-    psi2 = real("psi2", psi2, minimum=0.0, strict=True)
-    if eta * level**2 >= 1:
-        raise ValueError(
-            f"eta level^2 must be < 1 (else the chains diverge on every design), got eta = {eta},"
-            f" level = {level}"
-        )
-    return n, d, sigma2, eta, level**2, psi2
+def _log_p_atypical(n: int, d: int, eta: float, level: float) -> float:
+    """log of min(1, E #{j : eta (s_j + level^2) > 2}) >= log P(eta (s_max + level^2) > 2), as
+    :func:`icl.theory.expected_gd_risk` bounds it (0 where the cut is inside the bulk)."""
+    m, p = min(n, d), max(n, d)
+    x_cut = wishart._cut(n, eta, level**2)
+    if x_cut < wishart._ensemble(m, p).edge:
+        return 0.0
+    return min(0.0, wishart._log_count_above(m, p, x_cut))
+
+
+def _typical(n: int, d: int, eta: float, level: float) -> bool:
+    return _log_p_atypical(n, d, eta, level) <= math.log(TYPICAL)
+
+
+def _convergence_steps(eta: float, level: float) -> int:
+    """T_max = ceil(60 / r), r = -log(1 - eta level^2): the slowest rate of the chain terms."""
+    return math.ceil(60 / -math.log1p(-eta * level**2))
+
+
+_N, _D = Integer(1, MAX_SIZE), Integer(1, MAX_SIZE)
+_SIGMA2 = Real(0.0, 1e12)
+_ETA = Real(0.0, 1e12, open_low=True)
+_LEVEL = Real(0.0, 1e6, open_low=True)
+_PSI2 = Real(0.0, 1e12, open_low=True)
+_RATE = Condition(
+    "eta level^2 < 1 (the slowest rate of the chain terms, -log(1 - eta level^2), is then the"
+    " one at s = 0)",
+    lambda eta, level: eta * level**2 < 1,
+    {"eta": 2.0, "level": 1.0},
+)
+_TYPICAL = Condition(
+    f"P(eta (s_max + level^2) > 2) <= {TYPICAL:g} (almost every design is typical, as for"
+    " icl.theory.expected_gd_risk)",
+    lambda n, d, eta, level: eta * level**2 >= 1 or _typical(n, d, eta, level),
+    {"n": 1, "d": 1, "eta": 1.9, "level": 0.1},
+)
+_RANK = Condition(
+    f"min(n, d) <= {MAX_RANK} (the eigenvalue density's range)",
+    lambda n, d: min(n, d) <= MAX_RANK,
+    {"n": MAX_RANK + 1, "d": MAX_RANK + 1},
+)
+_DESIGNS = Condition(
+    f"designs (n d^2 + d^3) <= {DESIGN_WORK:.0e} (the design sample's cost)",
+    lambda n, d, designs: designs * (n * d * d + d**3) <= DESIGN_WORK,
+    {"n": 128, "d": 128, "designs": 10**6},
+)
+
+
+def _gap_check(n, d, sigma2, eta, level, psi2, steps) -> None:
+    """ValueError unless the certified gap between the truncated linear statistic and the
+    typical-design average is below TYPICAL of the value at each of ``steps`` (the rule of
+    :func:`icl.theory.expected_gd_risk`, for ridge GD with penalty level^2)."""
+    for t in sorted(set(steps)):
+        if not wishart._certified(n, d, sigma2, eta, t, psi2, level**2):
+            raise ValueError(
+                f"the chain terms answer only where the typical-design gap is certified below"
+                f" {TYPICAL:g} of their value (as icl.theory.expected_gd_risk): not at n = {n},"
+                f" d = {d}, eta = {eta:g}, level = {level:g}, t = {t} (see"
+                " icl.theory.gd_risk_parts)"
+            )
 
 
 def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
@@ -82,7 +153,8 @@ def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
 
     With a = 1 - eta (s + delta2) and P = a^t, b_t(s) = psi2 ((delta2 + s P) / (s + delta2))^2 +
     (sigma2 / n) s (1 - P)^2 / (s + delta2)^2 is a quadratic in P, so the sum is
-    c0 + P @ c1 + P^2 @ c2 with a^t = sign(a)^t exp(t log|a|).
+    c0 + P @ c1 + P^2 @ c2 with a^t = sign(a)^t exp(t log|a|). Nodes with |a|^t < 1e-20 at the
+    chunk's first step are left out of the P terms (their share is below 1e-20 of sum |c1| + c2).
     """
     shifted2 = (s + delta2) ** 2
     noise = sigma2 / n * s
@@ -92,6 +164,9 @@ def _bias_curve(s, w, t, n, sigma2, eta, delta2, psi2):
     a = 1 - eta * (s + delta2)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_a = np.log(np.abs(a))  # -inf where a = 0: a^0 = 1, a^t = 0 after
+        active = (t[0] == 0) | (t[0] * log_a > math.log(1e-20))
+    a, log_a, c1, c2 = a[active], log_a[active], c1[active], c2[active]
+    with np.errstate(divide="ignore", invalid="ignore"):
         power = np.where(t[:, None] == 0, 1.0, np.exp(t[:, None] * log_a))
     odd = (t[:, None] % 2 == 1) & (a < 0)
     return c0 + np.where(odd, -power, power) @ c1 + (power * power) @ c2
@@ -114,17 +189,76 @@ def _bias_rule(n: int, d: int, eta: float, delta2: float) -> tuple[np.ndarray, n
 
 
 def _designs(n, d, eta, delta2, designs, seed):
+    """The spectra (designs, d) of a seeded sample of typical Gaussian designs: drawn in order
+    from ``numpy.random.default_rng(seed)``, in chunks; a design with eta (s_max + delta2) > 2
+    (probability <= TYPICAL) is left out and the draws go on."""
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((designs, n, d))
-    s = np.linalg.eigvalsh(np.einsum("bni,bnj->bij", X, X) / n).clip(min=0.0)
-    if np.any(eta * (s[:, -1] + delta2) > 2):
+    size = max(1, _CHUNK // (n * d))
+    kept, count = [], 0
+    while count < designs:
+        X = rng.standard_normal((min(size, designs - count), n, d))
+        s = np.linalg.eigvalsh(np.einsum("bni,bnj->bij", X, X) / n).clip(min=0.0)
+        s = s[eta * (s[:, -1] + delta2) <= 2]
+        kept.append(s)
+        count += len(s)
+    return np.concatenate(kept)
+
+
+def _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed) -> ChainTerms:
+    delta2 = level**2
+    t = np.arange(steps + 1)
+    s_q, w_q = _bias_rule(n, d, eta, delta2)
+    bias2 = np.full(len(t), (d - min(n, d)) * psi2)  # a zero eigenvalue: b_t = psi2 at every t
+    for chunk in np.array_split(t, max(1, len(t) // 256)):
+        bias2[chunk] += _bias_curve(s_q, w_q, chunk, n, sigma2, eta, delta2, psi2)
+    _gap_check(n, d, sigma2, eta, level, psi2, (steps, int(np.argmin(bias2))))
+    s = _designs(n, d, eta, delta2, designs, seed)
+    x = eta * (s + delta2)
+    a, a2 = 1 - x, (1 - x) ** 2
+    kappa = (eta * delta2) ** 2
+    mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
+    c, e = np.zeros_like(s), np.zeros_like(s)  # e = 1 - a^t = x [t]_a
+    trace, trace_sd = np.zeros(steps + 1), np.zeros(steps + 1)
+    for step in range(1, steps + 1):
+        second = c + mu2 * e * e
+        c = a2 * c + kappa * (second + second.sum(1, keepdims=True))
+        e = a * e + x
+        values = c.sum(1)
+        trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
+    if not np.all(np.isfinite(trace_sd)):
         raise ValueError(
-            "the design sample holds a design on which the chain diverges, eta (s_max + level^2)"
-            " > 2: the typical-design average is not defined at this eta"
+            f"the spread of the chains overflows by T = {steps}: the multiplicative noise"
+            f" (kappa (d + 1) = {kappa * (d + 1):.3g} against 1 - a^2) makes their second moment"
+            " diverge; take fewer steps or a smaller eta level^2"
         )
-    return s
+    return ChainTerms(bias2, trace, trace_sd / math.sqrt(designs))
 
 
+_TERMS_WORK = Condition(
+    f"T (designs d + {_NODES}) <= {STEP_WORK:.0e} (the cost of the terms' recursions)",
+    lambda d, steps, designs: steps * (designs * d + _NODES) <= STEP_WORK,
+    {"steps": MAX_STEPS, "designs": 4096},
+)
+
+
+@declare(
+    Accuracy(
+        relative=1e-8,
+        note="E b_t: quadrature against the exact eigenvalue density (1e-10); E v_t and its"
+        " standard error: exact for the seeded design sample (sums of non-negative terms); the"
+        " standard error to 1e-8 of E v_t",
+    ),
+    n=_N,
+    d=_D,
+    sigma2=_SIGMA2,
+    eta=_ETA,
+    level=_LEVEL,
+    steps=Integer(0, MAX_STEPS),
+    psi2=_PSI2,
+    designs=Integer(2, MAX_DESIGNS),
+    seed=Integer(0),
+    where=[_RANK, _RATE, _TYPICAL, _DESIGNS, _TERMS_WORK],
+)
 def prompt_averaged_chain_terms(
     n: int,
     d: int,
@@ -142,65 +276,125 @@ def prompt_averaged_chain_terms(
 
     E b_t: exact, by quadrature against the real-Wishart eigenvalue density over the typical
     designs eta (s + delta2) <= 2 (matches :func:`icl.theory.gd_risk_parts` with ``lam =
-    level^2`` to about 1e-10 relative). E v_t: the mean over ``designs`` Gaussian designs drawn
-    with ``numpy.random.default_rng(seed)``, with its standard error (the averages over w and
-    the label noise are exact given each design). Arrays of length ``steps + 1``.
+    level^2`` to about 1e-10 relative). E v_t: the mean over ``designs`` typical Gaussian designs
+    drawn with ``numpy.random.default_rng(seed)``, with its standard error (the averages over w
+    and the label noise are exact given each design). Arrays of length ``steps + 1``.
+
+    Answers where :func:`icl.theory.expected_gd_risk` answers, for ridge GD with penalty
+    level^2: the atypical designs have probability at most 1e-7, and the certified gap between
+    the truncated statistic and the typical-design average (:func:`icl.theory.gd_risk_parts`'
+    ``bound``) is below 1e-7 of E b_t at t = T and at the t of the smallest E b_t
+    (``ValueError`` otherwise).
     """
-    n, d, sigma2, eta, delta2, psi2 = _chain_arguments(n, d, sigma2, eta, level, psi2)
-    steps = integer("steps", steps, minimum=0)
-    designs = integer("designs", designs, minimum=2)
-    seed = integer("seed", seed, minimum=0)
-    t = np.arange(steps + 1)
-    s_q, w_q = _bias_rule(n, d, eta, delta2)
-    bias2 = np.full(len(t), (d - min(n, d)) * psi2)  # a zero eigenvalue: b_t = psi2 at every t
-    for chunk in np.array_split(t, max(1, len(t) // 256)):
-        bias2[chunk] += _bias_curve(s_q, w_q, chunk, n, sigma2, eta, delta2, psi2)
-    s = _designs(n, d, eta, delta2, designs, seed)
-    a = 1 - eta * (s + delta2)
-    kappa = eta**2 * delta2**2
-    mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
-    c, power = np.zeros_like(s), np.ones_like(s)
-    trace = np.zeros((steps + 1, designs))
-    for step in range(1, steps + 1):
-        second = c + mu2 * (1 - power) ** 2
-        c = a**2 * c + kappa * (second + second.sum(1, keepdims=True))
-        power = power * a
-        trace[step] = c.sum(1)
-    return ChainTerms(bias2, trace.mean(1), trace.std(1, ddof=1) / math.sqrt(designs))
+    return _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed)
 
 
+@declare(
+    Accuracy(relative=1e-9, note="quadrature against the exact eigenvalue density (1e-10)"),
+    n=_N,
+    d=_D,
+    sigma2=_SIGMA2,
+    eta=_ETA,
+    level=_LEVEL,
+    psi2=_PSI2,
+    where=[_RANK, _RATE, _TYPICAL],
+)
 def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *, psi2=1.0):
     """The N, T -> infinity limit of the budget's risk: the prompt-averaged risk of ridge with
     penalty level^2, E sum_j [psi2 delta2^2 + (sigma2 / n) s_j] / (s_j + delta2)^2, over the
     typical designs eta (s_max + delta2) <= 2 (quadrature,
-    :func:`icl.theory.wishart_linear_statistic`).
+    :func:`icl.theory.wishart_linear_statistic`). Answers where
+    :func:`prompt_averaged_chain_terms` does: the gap to the typical-design average,
+    at most (d - 1) (psi2 + sigma2 / (4 n delta2)) P(eta (s_max + delta2) > 2), must be below
+    1e-7 of the value.
     """
-    n, d, sigma2, eta, delta2, psi2 = _chain_arguments(n, d, sigma2, eta, level, psi2)
-    return wishart_linear_statistic(
+    delta2 = level**2
+    value = wishart_linear_statistic(
         lambda s: (psi2 * delta2**2 + sigma2 / n * s) / (s + delta2) ** 2,
         n,
         d,
         upper=2 / eta - delta2,
     )
+    p_atypical = math.exp(_log_p_atypical(n, d, eta, level))
+    bound = (d - 1) * (psi2 + sigma2 / (4 * n * delta2)) * p_atypical
+    if not bound <= TYPICAL * value:
+        raise ValueError(
+            f"ridge_limit_risk answers only where the typical-design gap is below {TYPICAL:g} of"
+            f" the value: it may be {bound:.2g} against {value:.6g}"
+        )
+    return value
 
 
+def _curve(name: str, value) -> np.ndarray:
+    out = array(name, value, minimum=0.0)
+    if out.ndim != 1 or len(out) < 2:
+        raise ValueError(f"{name} must be a 1-d array of length >= 2 (t = 0..T_max)")
+    return out
+
+
+@declare(
+    Accuracy(
+        relative=1e-15,
+        note="(N*, T*) exact (ties go to the smallest T) and R* = bias2[T*] + trace[T*] / N*"
+        " rounded twice",
+    ),
+    bias2=Given("a 1-d array of non-negative finite values, length >= 2", check=_curve),
+    trace=Given("a 1-d array of non-negative finite values, length >= 2", check=_curve),
+    budget=Integer(1),
+    where=[
+        Condition(
+            "bias2 and trace have one length",
+            lambda bias2, trace: bias2.shape == trace.shape,
+            {"trace": np.zeros(3)},
+        )
+    ],
+)
 def best_split(bias2: np.ndarray, trace: np.ndarray, budget: int) -> tuple[int, int, float]:
     """min over integers N, T >= 1 with N T <= B of bias2[T] + trace[T] / N, given the curves for
     t = 0..T_max: (N*, T*, R*). For each T the best N is floor(B / T) (the risk falls with N)."""
-    bias2 = array("bias2", bias2, minimum=0.0)
-    trace = array("trace", trace, minimum=0.0)
-    if bias2.ndim != 1 or bias2.shape != trace.shape or len(bias2) < 2:
-        raise ValueError(
-            "bias2 and trace must be 1-d arrays of one length >= 2 (t = 0..T_max), got shapes"
-            f" {bias2.shape} and {trace.shape}"
-        )
-    budget = integer("budget", budget)
+    bias2, trace = np.asarray(bias2, dtype=float), np.asarray(trace, dtype=float)
     steps = np.arange(1, min(budget, len(bias2) - 1) + 1)
     risk = bias2[steps] + trace[steps] / (budget // steps)
     best = int(np.argmin(risk))
     return int(budget // steps[best]), int(steps[best]), float(risk[best])
 
 
+def _split_fits(d, eta, level, budget, designs) -> bool:
+    if eta * level**2 >= 1:
+        return True  # refused by the rate condition
+    steps = min(budget, _convergence_steps(eta, level))
+    return steps <= MAX_STEPS and steps * (designs * d + _NODES) <= STEP_WORK
+
+
+@declare(
+    Accuracy(
+        relative=1e-8,
+        note="(N*, T*) exact for the terms of prompt_averaged_chain_terms (ties go to the"
+        " smallest T); R* and its standard error as accurate as those terms",
+    ),
+    n=_N,
+    d=_D,
+    sigma2=_SIGMA2,
+    eta=_ETA,
+    level=_LEVEL,
+    budget=Integer(1),
+    psi2=_PSI2,
+    designs=Integer(2, MAX_DESIGNS),
+    seed=Integer(0),
+    where=[
+        _RANK,
+        _RATE,
+        _TYPICAL,
+        _DESIGNS,
+        Condition(
+            f"T_max = min(B, ceil(60 / -log(1 - eta level^2))) <= {MAX_STEPS:.0e} and"
+            f" T_max (designs d + {_NODES}) <= {STEP_WORK:.0e} (the chain terms are needed up to"
+            " T_max)",
+            _split_fits,
+            {"eta": 0.01, "level": 0.01, "budget": 10**9},
+        ),
+    ],
+)
 def compute_optimal_split(
     n: int,
     d: int,
@@ -217,21 +411,34 @@ def compute_optimal_split(
     (integers, N T <= B) for the prompt-averaged risk of their average, E b_T + E v_T / N
     (:func:`prompt_averaged_chain_terms`, typical designs; E v_T over a seeded design sample).
 
-    The search runs over every T <= min(B, T_max) with T_max = ceil(60 / r), r = -log(1 - eta
-    delta2) the slowest rate at which b_t and v_t converge (their remainders at T_max are below
+    The search runs over every T <= T_max = min(B, ceil(60 / r)), r = -log(1 - eta delta2) the
+    slowest rate at which b_t and v_t converge (their remainders at ceil(60 / r) are below
     e^{-60} of their scale, so a longer chain only loses chains); for each T, N = floor(B / T).
-    Returns (N*, T*, R*, standard error of R* from the design sample).
+    The terms are computed only up to T_max, so any budget costs at most T_max steps of
+    :func:`prompt_averaged_chain_terms` (the domain ends where that is too long). Returns (N*,
+    T*, R*, standard error of R* from the design sample).
     """
-    n, d, sigma2, eta, delta2, psi2 = _chain_arguments(n, d, sigma2, eta, level, psi2)
-    budget = integer("budget", budget)
-    t_max = min(budget, math.ceil(60 / -math.log1p(-eta * delta2)))
-    terms = prompt_averaged_chain_terms(
-        n, d, sigma2, eta, level, t_max, psi2=psi2, designs=designs, seed=seed
-    )
+    t_max = min(budget, _convergence_steps(eta, level))
+    terms = _chain_terms(n, d, sigma2, eta, level, t_max, psi2, designs, seed)
     n_star, t_star, risk = best_split(terms.bias2, terms.trace, budget)
     return BudgetSplit(n_star, t_star, risk, float(terms.trace_se[t_star] / n_star))
 
 
+def _counts(name: str, value):
+    counts = np.asarray(value)
+    if isinstance(value, bool) or counts.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an int or an array of ints, got {value!r}")
+    if counts.size == 0 or np.any(counts < 1):
+        raise ValueError(f"{name} must hold integers >= 1")
+    if counts.size > 10**7:
+        raise ValueError(f"{name} must hold at most 1e7 counts")
+    return value
+
+
+@declare(
+    Accuracy(relative=1e-14, note="log N - 1 + 1/N, no cancellation beyond a factor 4"),
+    n_samples=Given("an int >= 1 or an array of them (at most 1e7)", check=_counts),
+)
 def best_of_n_kl(n_samples) -> float | np.ndarray:
     """KL(best-of-N || base) = log N - (N - 1) / N for a score with a continuous law.
 
@@ -241,16 +448,58 @@ def best_of_n_kl(n_samples) -> float | np.ndarray:
     """
     counts = np.asarray(n_samples)
     if counts.ndim == 0:
-        N = integer("n_samples", n_samples)
+        N = int(counts)
         return math.log(N) - (N - 1) / N
-    if counts.dtype.kind not in "iu" or np.any(counts < 1):
-        raise ValueError("n_samples must hold integers >= 1")
-    return np.log(counts) - (counts - 1) / counts
+    return np.log(counts.astype(float)) - (counts - 1) / counts.astype(float)
 
 
 SOFT_REWARDS = ("in-context loss", "norm")
 
 
+def _log_abs(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(x))
+
+
+def _tilt(mean, tau, beta, curvature, center):
+    """(tilted mean, tilted variance, the scale |h mean| + |(1 - h) center|) in log space: with
+    r = 2 curvature tau^2 / beta, h = 1 / (1 + r) and 1 - h = r / (1 + r),
+    tilted mean = h mean + (1 - h) center and tilted variance = tau^2 h."""
+    with np.errstate(divide="ignore"):
+        log_r = np.log(2 * curvature) + 2 * math.log(tau) - math.log(beta)  # -inf at curvature 0
+    log_h = -np.logaddexp(0.0, log_r)
+    log_g = -np.logaddexp(0.0, -log_r)
+    own = np.sign(mean) * np.exp(_log_abs(mean) + log_h)
+    pulled = np.sign(center) * np.exp(_log_abs(center) + log_g)
+    variance = np.exp(2 * math.log(tau) + log_h)
+    return own + pulled, variance, np.abs(own) + np.abs(pulled)
+
+
+def _out(value):
+    return float(value) if np.ndim(value) == 0 else value
+
+
+@declare(
+    Accuracy(
+        relative=1e-12,
+        absolute=1e-300,
+        note="the variance to 1e-12 relative; the tilted mean h mean + (1 - h) center, a sum that"
+        " can cancel, to 1e-12 of |h mean| + |(1 - h) center|; both in log space (no overflow"
+        " for any tau, beta, curvature)",
+    ),
+    mean=Real(array=True),
+    tau=Real(0.0, 1e150, open_low=True),
+    beta=Real(0.0, None, open_low=True),
+    curvature=Real(0.0, None, array=True),
+    center=Real(array=True),
+    where=[
+        Condition(
+            "mean, curvature and center broadcast together",
+            lambda mean, curvature, center: _broadcasts(mean, curvature, center),
+            {"mean": np.zeros(2), "center": np.zeros(3)},
+        )
+    ],
+)
 def soft_selection_tilt(mean, tau: float, beta: float, curvature, center):
     """The law of soft selection with weights e^{-score / beta} among N -> infinity candidates
     N(mean, tau^2) in d = 1, for the quadratic score curvature (w - center)^2 (+ const).
@@ -262,24 +511,87 @@ def soft_selection_tilt(mean, tau: float, beta: float, curvature, center):
         tilted mean = (mean / tau^2 + 2 curvature center / beta) / precision,
         tilted variance = 1 / precision.
 
-    Elementwise over numpy arrays; returns (tilted mean, tilted variance).
+    Computed as tilted mean = h mean + (1 - h) center, tilted variance = tau^2 h, with
+    h = 1 / (1 + r), r = 2 curvature tau^2 / beta, in log space. Elementwise over numpy arrays;
+    returns (tilted mean, tilted variance).
     """
-    tau = real("tau", tau, minimum=0.0, strict=True)
-    beta = real("beta", beta, minimum=0.0, strict=True)
-    mean, center = array("mean", mean), array("center", center)
-    curvature = array("curvature", curvature, minimum=0.0)  # a convex quadratic score
-    precision = 1 / tau**2 + 2 * curvature / beta
-    return (mean / tau**2 + 2 * curvature * center / beta) / precision, 1 / precision
+    mean, center = np.asarray(mean, dtype=float), np.asarray(center, dtype=float)
+    curvature = np.asarray(curvature, dtype=float)
+    tilted_mean, variance, _ = _tilt(mean, tau, beta, curvature, center)
+    return _out(tilted_mean), _out(variance)
 
 
-def _chi2_pdf(q: float, n: int) -> float:
-    """The chi^2_n density at q > 0, exp((n/2 - 1) log q - q/2 - log Gamma(n/2) - (n/2) log 2): the
-    expression of ``scipy.stats.chi2.pdf``, bit for bit, without its per-call argument handling."""
-    return np.exp(
-        special.xlogy(n / 2.0 - 1.0, q) - q / 2.0 - special.gammaln(n / 2.0) - np.log(2) * n / 2.0
-    )
+def _broadcasts(*arrays) -> bool:
+    try:
+        np.broadcast(*[np.asarray(a) for a in arrays])
+    except ValueError:
+        return False
+    return True
 
 
+def _log_chi2_density(q: float, n: int) -> float:
+    """log of the chi^2_n density at q > 0."""
+    return (n / 2 - 1) * math.log(q) - q / 2 - special.gammaln(n / 2) - math.log(2) * n / 2
+
+
+def _softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _log1p_minus_ratio(x: float) -> float:
+    """log(1 + x) - x / (1 + x) >= 0 without cancellation (a series for small x)."""
+    if x < 1e-3:
+        return x * x * (0.5 - x * (2 / 3 - x * (0.75 - x * 0.8)))
+    return math.log1p(x) - x / (1 + x)
+
+
+def _soft_parts(beta, tau, n, sigma2, eta, psi2):
+    """(risk(S), KL(S)) given S = sum x_i^2 / n for the in-context loss, in log space where
+    r = 2 tau^2 / beta or r S overflow (module docstring of soft_selection_1d_averaged)."""
+    log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
+    log_tau = math.log(tau)
+    log_eta_plus_r = float(np.logaddexp(math.log(eta), log_r))
+
+    def parts(S: float) -> tuple[float, float]:
+        if S <= 0:
+            return psi2 + 0.0 + tau * tau, 0.0
+        log_rs = log_r + math.log(S)
+        log_one_plus = _softplus(log_rs)  # log(1 + r S)
+        shrink = math.exp(-log_one_plus)  # 1 / (1 + r S)
+        gain = math.exp(log_eta_plus_r - log_one_plus)  # h = (eta + r) / (1 + r S)
+        risk = (
+            psi2 * ((eta * S - 1) * shrink) ** 2
+            + gain * gain * sigma2 * S / n
+            + math.exp(2 * log_tau - log_one_plus)
+        )
+        pull = math.exp(log_r - log_one_plus - log_tau)  # r / ((1 + r S) tau) = (h - eta) / ...
+        rs = math.exp(min(log_rs, 700.0))
+        kl = (
+            _log1p_minus_ratio(rs)
+            if log_rs < 700
+            else log_rs + math.log1p(math.exp(-log_rs)) - math.exp(-_softplus(-log_rs))
+        )
+        kl += (pull * (1 - eta * S)) ** 2 * (psi2 * S * S + sigma2 * S / n)
+        return risk, kl / 2
+
+    return parts
+
+
+@declare(
+    Accuracy(
+        relative=1e-9,
+        note="norm reward: closed form (E S = 1, E S^2 = 1 + 2/n); in-context loss: adaptive"
+        " quadrature over the chi^2_n law (1e-12 requested), split at the bulk and every decade"
+        " from S = 0.1/r up",
+    ),
+    beta=Real(0.0, None, open_low=True),
+    tau=Real(0.0, 1e100, open_low=True),
+    n=Integer(1, 10**7),
+    sigma2=Real(0.0, 1e100),
+    eta=Real(0.0, 1e50, open_low=True),
+    reward=Choice(SOFT_REWARDS),
+    psi2=Real(0.0, 1e100, open_low=True),
+)
 def soft_selection_1d_averaged(
     beta: float, tau: float, *, n: int, sigma2: float, eta: float, reward: str, psi2: float = 1.0
 ) -> tuple[float, float]:
@@ -289,54 +601,111 @@ def soft_selection_1d_averaged(
     Prompt as in :func:`icl.theory.best_of_n_risk_1d_averaged`: S = sum x_i^2 / n ~ chi^2_n / n,
     b = S w* + sqrt(sigma2 S / n) Z, candidates N(m, tau^2) with m = eta b. The in-context loss
     is S (w - b / S)^2 + const, the norm reward w^2: by :func:`soft_selection_tilt` the selected
-    w is N(h b, v) given the prompt, with
+    w is N(h b, v) given the prompt, with r = 2 tau^2 / beta and
 
-        in-context loss: h = (eta / tau^2 + 2 / beta) / (1 / tau^2 + 2 S / beta),
-                         v = 1 / (1 / tau^2 + 2 S / beta);
-        norm:            h = eta beta / (beta + 2 tau^2),  v = tau^2 beta / (beta + 2 tau^2).
+        in-context loss: h = (eta + r) / (1 + r S),  v = tau^2 / (1 + r S);
+        norm:            h = eta / (1 + r),          v = tau^2 / (1 + r).
 
     Given S: risk = psi2 (h S - 1)^2 + h^2 sigma2 S / n + v and
-    KL = [v / tau^2 - 1 - log(v / tau^2) + (h - eta)^2 (psi2 S^2 + sigma2 S / n) / tau^2] / 2;
-    both are averaged over S by Gauss-Laguerre-type quadrature of the chi^2_n law
-    (scipy.integrate.quad, 1e-12 relative).
+    KL = [v / tau^2 - 1 - log(v / tau^2) + (h - eta)^2 (psi2 S^2 + sigma2 S / n) / tau^2] / 2,
+    where h S - 1 = (eta S - 1) / (1 + r S), h - eta = r (1 - eta S) / (1 + r S) and
+    v / tau^2 - 1 - log(v / tau^2) = log(1 + r S) - r S / (1 + r S) (no cancellation). For the norm
+    reward both are quadratic in S and average in closed form (E S = 1, E S^2 = 1 + 2/n); for the
+    in-context loss they are averaged over S by adaptive quadrature of the chi^2_n law
+    (scipy.integrate.quad, 1e-12 relative, split at the bulk of the law and every decade from
+    S = 0.1/r up).
     """
-    beta = real("beta", beta, minimum=0.0, strict=True)
-    tau = real("tau", tau, minimum=0.0, strict=True)
-    n, sigma2 = integer("n", n), real("sigma2", sigma2, minimum=0.0)
-    eta = real("eta", eta, minimum=0.0, strict=True)
-    psi2 = real("psi2", psi2, minimum=0.0, strict=True)
-    if reward not in SOFT_REWARDS:
-        raise ValueError(f"reward must be one of {SOFT_REWARDS}, got {reward!r}")
-
-    def parts(S):
-        if reward == "norm":
-            h, v = eta * beta / (beta + 2 * tau**2), tau**2 * beta / (beta + 2 * tau**2)
-        else:
-            precision = 1 / tau**2 + 2 * S / beta
-            h, v = (eta / tau**2 + 2 / beta) / precision, 1 / precision
-        risk = psi2 * (h * S - 1) ** 2 + h**2 * sigma2 * S / n + v
-        kl = (
-            v / tau**2
-            - 1
-            - math.log(v / tau**2)
-            + (h - eta) ** 2 * (psi2 * S**2 + sigma2 * S / n) / tau**2
-        ) / 2
-        return risk, kl
-
+    if reward == "norm":
+        log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
+        keep = math.exp(-_softplus(log_r))  # 1 / (1 + r)
+        moved = math.exp(-_softplus(-log_r))  # r / (1 + r)
+        h = eta * keep
+        second = 1 + 2 / n
+        risk = psi2 * ((h - 1) ** 2 + 2 * h * h / n) + h * h * sigma2 / n + tau * tau * keep
+        r = math.exp(min(log_r, 700.0))
+        divergence = (
+            _log1p_minus_ratio(r) if log_r < 700 else log_r + math.log1p(math.exp(-log_r)) - moved
+        )
+        divergence += (eta * moved / tau) ** 2 * (psi2 * second + sigma2 / n)
+        return risk, divergence / 2
+    parts = _soft_parts(beta, tau, n, sigma2, eta, psi2)
+    sd = math.sqrt(2 / n)
+    log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
+    points = {max(1 - 12 * sd, 0.0), max(1 - 3 * sd, 0.0), 1.0, 1 + 3 * sd, 1 + 12 * sd}
+    if log_r > -700:  # S = 1/r, where 1 + r S turns: a point every decade from 0.1/r up
+        decades = np.arange(max(-log_r / math.log(10) - 1, -300), 1.0)
+        points |= set((10.0**decades).tolist())
+    edges = sorted(p for p in points if p > 0)
+    edges = [0.0, *edges, 1 + 60 * sd + 60 / n, math.inf]
     out = []
     for k in range(2):
-        value, _ = integrate.quad(
-            lambda q, k=k: parts(q / n)[k] * _chi2_pdf(q, n),
-            0,
-            np.inf,
-            epsabs=1e-14,
-            epsrel=1e-12,
-            limit=200,
+
+        def integrand(S, k=k):
+            return parts(S)[k] * math.exp(math.log(n) + _log_chi2_density(n * S, n))
+
+        out.append(
+            sum(
+                integrate.quad(integrand, lo, hi, epsabs=0.0, epsrel=1e-12, limit=200)[0]
+                for lo, hi in zip(edges[:-1], edges[1:])
+                if hi > lo
+            )
         )
-        out.append(value)
     return out[0], out[1]
 
 
+def _spread_positive(d: int, sigma2: float) -> bool:
+    return d >= 2 or sigma2 > 0
+
+
+def _log_exponent(n: int, d: int, sigma2: float, eta: float, temperature: float):
+    """(log c, log a): c = 2 eta / (n T), a = (1 + sqrt(1 + s2)) n T / (2 eta s2)."""
+    s2 = d - 1 + sigma2
+    log_c = math.log(2 * eta) - math.log(n) - math.log(temperature)
+    return log_c, math.log1p(math.sqrt(1 + s2)) - log_c - math.log(s2)
+
+
+def _rate_fits(n: int, d: int, sigma2: float, eta: float, temperature: float) -> bool:
+    if d - 1 + sigma2 <= 0:
+        return True  # refused by the spread condition
+    log_c, log_a = _log_exponent(n, d, sigma2, eta, temperature)
+    return log_c >= math.log(1e-150) and abs(log_a) <= math.log(1e300)
+
+
+def _product(numerators, denominators) -> float:
+    """prod(numerators) / prod(denominators) of positive floats, by mantissas and exponents (no
+    overflow or underflow in between), each operation rounded once."""
+    mantissa, exponent = 1.0, 0
+    for x in numerators:
+        m, e = math.frexp(x)
+        mantissa, exponent = mantissa * m, exponent + e
+    for x in denominators:
+        m, e = math.frexp(x)
+        mantissa, exponent = mantissa / m, exponent - e
+    return math.ldexp(mantissa, exponent)
+
+
+_SPREAD = Condition(
+    "d >= 2 or sigma2 > 0 (the margin is variance-gamma)",
+    _spread_positive,
+    {"d": 1, "sigma2": 0.0},
+)
+_COVERAGE_RATE = Condition(
+    "c = 2 eta / (n T) >= 1e-150 and 1e-300 <= a = (1 + sqrt(1 + s2)) n T / (2 eta s2) <="
+    " 1e300, s2 = d - 1 + sigma2 (no underflow or overflow)",
+    _rate_fits,
+    {"eta": 1e-200, "temperature": 1e12},
+)
+
+
+@declare(
+    Accuracy(relative=1e-14, note="the formula, rounded a few times"),
+    n=Integer(1, 10**9),
+    d=Integer(1, 10**9),
+    sigma2=Real(0.0, 1e12),
+    eta=Real(0.0, None, open_low=True),
+    temperature=Real(0.0, None, open_low=True),
+    where=[_SPREAD, _COVERAGE_RATE],
+)
 def coverage_exponents(n: int, d: int, sigma2: float, eta: float, temperature: float):
     """(a, b) of the law 1 - pass@k ~ C k^{-a} (log k)^b for one ±1 coefficient of Chapter 5's
     model sampled at temperature T, as k -> infinity.
@@ -353,31 +722,50 @@ def coverage_exponents(n: int, d: int, sigma2: float, eta: float, temperature: f
     (log k) / c far in the margin's left tail, beyond the bulk and beyond (n/2)^2 / alpha, where
     the Bessel function's asymptotic form holds.
     """
-    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
-    eta = real("eta", eta, minimum=0.0, strict=True)
-    temperature = real("temperature", temperature, minimum=0.0, strict=True)
     s2 = d - 1 + sigma2
-    if s2 <= 0:
-        raise ValueError("coverage_exponents needs d >= 2 or sigma2 > 0")
-    return (1 + math.sqrt(1 + s2)) * n * temperature / (2 * eta * s2), n / 2 - 1
+    a = _product([1 + math.sqrt(1 + s2), float(n), temperature], [2.0, eta, s2])
+    return a, n / 2 - 1
 
 
+def _k_values(name: str, value):
+    counts = np.asarray(value)
+    if isinstance(value, bool) or counts.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an int or an array of ints, got {value!r}")
+    if counts.size == 0 or np.any(counts < 1):
+        raise ValueError(f"{name} must hold integers >= 1")
+    if counts.size > 1000:
+        raise ValueError(f"{name} must hold at most 1000 values, got {counts.size}")
+    return value
+
+
+@declare(
+    Accuracy(
+        relative=1e-8,
+        absolute=1e-300,
+        note="adaptive quadrature in u (1e-11 requested on each panel, positive integrand)"
+        " against the margin density of icl.theory.margin_density; below 1e-300 it may underflow",
+    ),
+    k=Given("an int >= 1 or an array of at most 1000 of them", check=_k_values),
+    n=Integer(1, 10**4),
+    d=Integer(1, 10**4),
+    sigma2=Real(0.0, 1e6),
+    eta=Real(0.0, None, open_low=True),
+    temperature=Real(0.0, None, open_low=True),
+    where=[_SPREAD, _COVERAGE_RATE],
+)
 def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: float):
     """1 - pass@k = E[(1 - sigmoid(c u))^k], c = 2 eta / (n T), for one ±1 coefficient of Chapter
     5's model (u the margin, :func:`icl.theory.margin_density`): the probability that none of k
     samples at temperature T is right. ``k``: an int >= 1 or an array of them.
 
     Adaptive quadrature in u; the kernel exp(-k log(1 + e^{cu})) is a smoothed step at
-    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points.
+    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points, with
+    the margin's bulk, n +- 1, 3, 6, 12 and 40 times its standard deviation (n (2 + s2))^{1/2}
+    (so that no panel holds the bulk at one end of a long stretch of nothing).
     """
     from icl.theory.binary_decoding import _margin_density_function
 
-    n, d, sigma2 = integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
-    eta = real("eta", eta, minimum=0.0, strict=True)
-    temperature = real("temperature", temperature, minimum=0.0, strict=True)
     ks = np.atleast_1d(np.asarray(k))
-    if ks.dtype.kind not in "iu" or np.any(ks < 1):
-        raise ValueError("k must hold integers >= 1")
     c = 2 * eta / (n * temperature)
     s2 = d - 1 + sigma2
     width = math.sqrt(n * (2 + s2))
@@ -390,10 +778,9 @@ def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: flo
             return margin(u) * math.exp(-kk * (max(cu, 0.0) + math.log1p(math.exp(-abs(cu)))))
 
         step = -math.log(kk) / c
-        points = sorted(
-            {step + j / c for j in (-30, -10, -3, -1, 0, 1, 3, 10)} | {-width, 0.0, n, n + width}
-        )
-        edges = [-np.inf, *points, n + 40 * width, np.inf]
+        points = {step + j / c for j in (-30, -10, -3, -1, 0, 1, 3, 10)} | {-width, 0.0}
+        points |= {n + j * width for j in (-12, -6, -3, -1, 0, 1, 3, 6, 12, 40)}
+        edges = [-np.inf, *sorted(points), np.inf]
         out.append(
             sum(
                 integrate.quad(integrand, lo, hi, limit=400, epsabs=0.0, epsrel=1e-11)[0]

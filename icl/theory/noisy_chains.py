@@ -3,11 +3,11 @@
 Same convention as ``icl.decoders.gd_chains.sample_chains`` (gradient divided by n):
 with S = X^T X / n, b = X^T y / n, a chain is
 
-    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,          xi_t ~ N(0,
-    I_d), multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t), xi_t ~
-    N(0, delta2 I_d),
+    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,  xi_t ~ N(0, I_d),
+    multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t),
+                     xi_t ~ N(0, delta2 I_d),
 
-(``level`` is tau, resp. delta = sqrt(delta2)). Given (X, y):
+(``level`` is tau, resp. delta = sqrt(delta2)), from w_0 = 0. Given (X, y):
 
 - the mean m_t of an additive chain is the noiseless iterate; of a
   multiplicative chain, the ridge-GD iterate with penalty lam + delta2;
@@ -17,48 +17,538 @@ with S = X^T X / n, b = X^T y / n, a chain is
   additive:       C_{t+1} = A C_t A + tau^2 I   (with A = I - eta (S + lam I));
 - the average of N independent chains has risk ||m_T - w||^2 + tr(C_T) / N.
 
-Prompt averages are over typical designs, eta (s_max(S) + lam + delta2) <= 1;
-:func:`unstable_design_probability_bound` bounds the probability of the others.
+**In the eigenbasis** S = V diag(s) V^T, with u_j = s_j + shift (shift = lam + delta2, resp.
+lam), x_j = eta u_j, a_j = 1 - x_j, beta = V^T b and [t]_a = sum_{i<t} a^i = (1 - a^t) / x:
+
+    mean:        m_j(t) = eta beta_j [t]_{a_j}    (the ridge-GD iterate),
+    additive:    C_T = diag(tau^2 [T]_{a_j^2}),
+    multiplicative, diagonal (kappa = eta^2 delta2^2):
+                 c_j(t+1) = a_j^2 c_j(t) + kappa (c_j(t) + m_j(t)^2 + sum_k (c_k(t) + m_k(t)^2)),
+    multiplicative, off the diagonal (j != k), with r = a_j a_k + kappa:
+                 C_jk(T) = kappa eta^2 beta_j beta_k Q_jk,
+                 Q_jk = sum_{t<T} r^(T-1-t) [t]_{a_j} [t]_{a_k}.
+
+Every quantity is computed in float64 from [t]_a = -expm1(t log1p(-x)) / x (and its forms for
+a < 0), sums of non-negative terms wherever the chain contracts, so that a slowly mixing chain
+(x T small) loses nothing to cancellation; the results are returned in the input's dtype.
+
+**Which designs.** A prompt average of the book is a typical-design value (Chapter 2's
+definition): over the designs on which the mean chain does not diverge,
+eta (s_max(S) + lam + delta2) <= 2. :func:`unstable_design_probability_bound` bounds the
+probability of the larger set of designs on which the contraction is not monotone,
+eta (s_max(S) + lam + delta2) > 1 (some a_j < 0), which contains the divergent ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from fractions import Fraction
 
+import numpy as np
 import torch
 
-from icl.theory.gradient_descent import ridge_gd_iterate
-from icl.validation import choice, design, integer, real, same_dtype, tensor
+from icl.domain import Accuracy, Choice, Condition, Flag, Given, Integer, Real, declare
+from icl.validation import design, entries, same_dtype, tensor, work
 
 NOISES = ("additive", "multiplicative")
+MAX_STEPS = 10**5
+"""Largest number of chain steps T accepted (the diagonal recursion is a loop over T)."""
+MAX_DIM = 1000
+"""Largest dimension d accepted (an eigendecomposition of S per prompt)."""
+MAX_PATH = 10**8
+"""Largest (number of prompts) x (T + 1) of the per-step output of :func:`chain_risk_terms`."""
+MAX_ENTRY = 1e60
+"""Largest magnitude of an entry of X, y or w."""
+MAX_RATE = 1e12
+"""Largest eta, level and lam accepted."""
+_CHUNK = 2**22
+"""Float64 entries of the largest temporary of one chunk of prompts (prompts are processed in
+chunks of about this size, so that memory does not grow with the batch)."""
+
+_DTYPE_NOTE = "for float64 tensors (float32 tensors are computed in float64 and rounded)"
 
 
+# ----------------------------------------------------------------------------------------------
+# Declarations shared by the functions of a prompt
+
+
+def _entries(min_ndim: int, dimension: bool = False):
+    def check(name: str, value) -> torch.Tensor:
+        tensor(name, value, min_ndim=min_ndim)
+        if bool((value.abs() > MAX_ENTRY).any()):
+            raise ValueError(f"{name} must have entries of magnitude <= {MAX_ENTRY:g}")
+        if dimension and value.shape[-1] > MAX_DIM:
+            raise ValueError(f"{name} must have d <= {MAX_DIM} columns, got {value.shape[-1]}")
+        return value
+
+    return check
+
+
+_X = Given(
+    f"a float tensor (..., n, d), d <= {MAX_DIM}, of entries of magnitude <= {MAX_ENTRY:g}",
+    check=_entries(2, dimension=True),
+)
+_Y = Given(f"a float tensor (..., n) of entries of magnitude <= {MAX_ENTRY:g}", check=_entries(1))
+_W = Given(f"a float tensor (..., d) of entries of magnitude <= {MAX_ENTRY:g}", check=_entries(1))
+_ETA = Real(0.0, MAX_RATE, open_low=True)
+_LEVEL = Real(0.0, MAX_RATE, open_low=True)
+_LAM = Real(0.0, MAX_RATE)
+_STEPS = Integer(0, MAX_STEPS)
+_NOISE = Choice(NOISES)
+
+
+def _prompts(X: torch.Tensor) -> int:
+    return math.prod(X.shape[:-2])
+
+
+_PATH = Condition(
+    f"every_step is False or (number of prompts) (T + 1) <= {MAX_PATH:.0e} (the output's size)",
+    lambda X, steps, every_step: not every_step or _prompts(X) * (steps + 1) <= MAX_PATH,
+    {"X": torch.zeros(2000, 1, 1, dtype=torch.float64), "steps": MAX_STEPS, "every_step": True},
+)
+
+
+def _with_setup(X, y, noise, w=None) -> torch.dtype:
+    design(X, y)
+    if w is not None:
+        tensor("w", w, shape=(*X.shape[:-2], X.shape[-1]))
+        same_dtype(X=X, w=w)
+    return X.dtype
+
+
+def _shift(noise: str, level: float, lam: float) -> float:
+    return lam + (level**2 if noise == "multiplicative" else 0.0)
+
+
+def _chunked(compute, X, y, w, per_prompt: int, *, steps: int = 0, output: int = 1):
+    """``compute(X, y, w)`` on chunks of the prompts (batch dimensions flattened), each holding
+    about :data:`_CHUNK` / ``per_prompt`` prompts; its outputs (tensors with the prompts first)
+    concatenated and given back the batch dimensions. ``ValueError`` (validation.work,
+    validation.entries) if the call's work, prompts (n d^2 + d^3 + T d), or its output, prompts
+    ``output`` entries, is too large for one call."""
+    lead, (n, d) = X.shape[:-2], X.shape[-2:]
+    B = math.prod(lead)
+    work("prompts (n d^2 + d^3 + T d)", B * (n * d * d + d**3 + steps * d))
+    entries("the output, prompts x its entries per prompt", B * output)
+    Xf, yf = X.reshape(B, n, d), y.reshape(B, n)
+    wf = None if w is None else w.reshape(B, d)
+    size = max(1, _CHUNK // max(per_prompt, 1))
+    parts = [
+        compute(Xf[i : i + size], yf[i : i + size], None if wf is None else wf[i : i + size])
+        for i in range(0, B, size)
+    ]
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts).reshape(*lead, *parts[0].shape[1:])
+    return tuple(
+        torch.cat([p[k] for p in parts]).reshape(*lead, *parts[0][k].shape[1:])
+        for k in range(len(parts[0]))
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# The eigenbasis and the unit sums [t]_a
+
+
+class _Basis:
+    """Prompts (B, n, d) in the eigenbasis of S, in float64: s (B, d) ascending, V (B, d, d),
+    beta = V^T b, w~ = V^T w, x = eta (s + shift) and a = 1 - x."""
+
+    def __init__(self, X, y, eta, shift, w=None):
+        n = X.shape[-2]
+        X64, y64 = X.double(), y.double()
+        S = X64.transpose(-1, -2) @ X64 / n
+        b = (X64.transpose(-1, -2) @ y64.unsqueeze(-1)).squeeze(-1) / n
+        s, V = torch.linalg.eigh(S)
+        self.s, self.V, self.n = s.clamp(min=0.0), V, n
+        self.beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
+        self.w = None if w is None else (V.transpose(-1, -2) @ w.double().unsqueeze(-1)).squeeze(-1)
+        self.eta = eta
+        self.x = eta * (self.s + shift)
+        self.a = 1 - self.x
+
+    def to_original(self, vector: torch.Tensor) -> torch.Tensor:
+        return (self.V @ vector.unsqueeze(-1)).squeeze(-1)
+
+    def matrix_to_original(self, matrix: torch.Tensor) -> torch.Tensor:
+        return self.V @ matrix @ self.V.transpose(-1, -2)
+
+
+def _unit_sums(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """[t]_a = sum_{i<t} a^i = (1 - a^t) / x for a = 1 - x (any shape) and steps t (k,), shape
+    ``(*x.shape, k)``, without cancellation: -expm1(t log1p(-x)) / x for a >= 0 (t where x = 0),
+    and for a < 0, |a| = x - 1, (1 - |a|^t) / x at even t and (1 + |a|^t) / x at odd t."""
+    x = x.unsqueeze(-1)
+    t = t.to(x.dtype)
+    safe = torch.where(x == 0, torch.ones_like(x), x)
+    up = x <= 1  # a >= 0
+    log_a = torch.where(up, torch.log1p(-x.clamp(max=1.0)), torch.log((x - 1).clamp(min=1e-300)))
+    scaled = torch.where(t == 0, torch.zeros_like(t * log_a), t * log_a)
+    rising = -torch.expm1(scaled) / safe  # (1 - |a|^t) / x
+    odd = (torch.remainder(t, 2) == 1) & ~up
+    rising = torch.where(odd, (1 + torch.exp(scaled)) / safe, rising)
+    return torch.where(x == 0, t.expand_as(rising), rising)
+
+
+def _unit_sum(x: torch.Tensor, t: int) -> torch.Tensor:
+    """[t]_a at one step t, shape of x (:func:`_unit_sums`)."""
+    return _unit_sums(x, torch.tensor([float(t)], dtype=x.dtype, device=x.device))[..., 0]
+
+
+def _finite(name: str, *values: torch.Tensor) -> None:
+    if not all(bool(torch.isfinite(v).all()) for v in values):
+        raise ValueError(
+            f"{name}: the chain's moments overflow float64 (it diverges: some |1 - eta (s_j +"
+            " shift)| > 1, or the multiplicative noise is too strong, at this eta, level and"
+            " number of steps)"
+        )
+
+
+def _diagonal_moments(basis: _Basis, level: float, noise: str, steps: int, every_step: bool):
+    """The mean m_T and the diagonal c_T of C_T in the eigenbasis, (B, d) each; with
+    ``every_step``, (||m_t - w||^2, tr C_t) for t = 0..T instead, (B, T + 1) each.
+
+    The mean and the additive-noise spread in closed form, m_j = eta beta_j [t]_{a_j} and
+    c_j = tau^2 [t]_{a_j^2}; the multiplicative-noise spread by its recursion (module
+    docstring), as repeated squaring of its matrix where that is cheaper, else as a loop over
+    the steps (numpy on the CPU, torch elsewhere)."""
+    beta, x, eta = basis.beta, basis.x, basis.eta
+    if not every_step:
+        mean = eta * beta * _unit_sum(x, steps)
+        if noise == "additive":
+            return mean, level**2 * _unit_sum(x * (2 - x), steps)
+        if _power_is_cheaper(*beta.shape, steps):
+            return mean, _spread_by_power(basis, level, steps)
+        return mean, _spread_by_loop(basis, level, steps, record=False)
+    B, d = beta.shape
+    size = max(1, _CHUNK // max(B * d, 1))
+    bias2, trace = [], []
+    for start in range(0, steps + 1, size):
+        t = torch.arange(start, min(start + size, steps + 1), dtype=x.dtype, device=x.device)
+        mean = eta * beta.unsqueeze(-1) * _unit_sums(x, t)
+        bias2.append(((mean - basis.w.unsqueeze(-1)) ** 2).sum(-2))
+        if noise == "additive":
+            trace.append(level**2 * _unit_sums(x * (2 - x), t).sum(-2))
+    bias2 = torch.cat(bias2, -1)
+    if noise == "additive":
+        return bias2, torch.cat(trace, -1)
+    if _blocks_are_cheaper(B, d, steps):
+        return bias2, _spread_path_by_powers(basis, level, steps)
+    return bias2, _spread_by_loop(basis, level, steps, record=True)
+
+
+def _spread_by_loop(basis: _Basis, level: float, steps: int, *, record: bool):
+    """The multiplicative-noise recursion over T steps: c_T (B, d), or with ``record`` tr C_t for
+    t = 0..T (B, T + 1)."""
+    on_cpu = basis.a.device.type == "cpu"
+    convert = (lambda v: v.numpy()) if on_cpu else (lambda v: v)
+    a, forcing = convert(basis.a), convert(basis.eta * basis.beta)
+    kappa = (basis.eta * level**2) ** 2
+    m, c = 0 * a, 0 * a
+    a2 = a * a
+    path = (np.zeros if on_cpu else torch.zeros)((steps + 1, a.shape[0]), dtype=a.dtype)
+    for t in range(1, steps + 1):
+        second = c + m * m
+        c = a2 * c + kappa * (second + second.sum(-1)[:, None])
+        m = a * m + forcing
+        if record:
+            path[t] = c.sum(-1)
+    out = path.T if record else c
+    return torch.from_numpy(np.ascontiguousarray(out)) if on_cpu else out.contiguous()
+
+
+def _power_is_cheaper(prompts: int, d: int, steps: int) -> bool:
+    """Whether log2(T) squarings of (3d + 1)-square matrices per prompt cost less than T steps of
+    the recursion (about 20 us of overhead a step on a CPU)."""
+    if steps < 2:
+        return False
+    power = prompts * (3 * d + 1) ** 3 * 2 * math.log2(steps) * 2e-3
+    return power < steps * (20 + prompts * d * 0.01)
+
+
+_BLOCK = 128
+
+
+def _blocks_are_cheaper(prompts: int, d: int, steps: int) -> bool:
+    """Whether T / 128 blocks of 128 matrix-vector products per prompt cost less than T steps of
+    the recursion."""
+    D = 3 * d + 1
+    blocks = (steps * prompts * D * (1 + D / _BLOCK) + _BLOCK * prompts * D**3) * 2e-3
+    blocks += steps / _BLOCK * 30
+    return blocks < steps * (20 + prompts * d * 0.01)
+
+
+def _step_matrix(basis: _Basis, level: float) -> torch.Tensor:
+    """The matrix L (B, 3d + 1, 3d + 1) of the linear recursion of z = (c, m^2, m, 1) of the
+    multiplicative-noise chain (module docstring: m_j(t+1)^2 = a_j^2 m_j^2 + 2 a_j eta beta_j m_j
+    + eta^2 beta_j^2)."""
+    a, forcing = basis.a, basis.eta * basis.beta
+    B, d = a.shape
+    kappa = (basis.eta * level**2) ** 2
+    D = 3 * d + 1
+    coupling = kappa * (torch.eye(d, dtype=a.dtype, device=a.device) + 1.0)
+    L = torch.zeros(B, D, D, dtype=a.dtype, device=a.device)
+    L[:, :d, :d] = torch.diag_embed(a * a) + coupling
+    L[:, :d, d : 2 * d] = coupling
+    L[:, d : 2 * d, d : 2 * d] = torch.diag_embed(a * a)
+    L[:, d : 2 * d, 2 * d : 3 * d] = torch.diag_embed(2 * a * forcing)
+    L[:, d : 2 * d, -1] = forcing * forcing
+    L[:, 2 * d : 3 * d, 2 * d : 3 * d] = torch.diag_embed(a)
+    L[:, 2 * d : 3 * d, -1] = forcing
+    L[:, -1, -1] = 1.0
+    return L
+
+
+def _spread_path_by_powers(basis: _Basis, level: float, steps: int) -> torch.Tensor:
+    """tr C_t for t = 0..T (B, T + 1) from z_{t0 + j} = L^j z_{t0}, j < 128, with the powers
+    L^0..L^128 formed once: T / 128 batched products instead of T steps."""
+    L = _step_matrix(basis, level)
+    B, D = L.shape[:2]
+    d = (D - 1) // 3
+    powers = [torch.eye(D, dtype=L.dtype, device=L.device).expand(B, D, D)]
+    for _ in range(min(_BLOCK, steps)):
+        powers.append(L @ powers[-1])
+    block = powers[-1]
+    traces = torch.stack([p[:, :d, :].sum(1) for p in powers], 1)  # (B, K + 1, D): 1^T L^j[:d]
+    z = torch.zeros(B, D, 1, dtype=L.dtype, device=L.device)
+    z[:, -1] = 1.0
+    out = torch.zeros(B, steps + 1, dtype=L.dtype, device=L.device)
+    for start in range(0, steps + 1, _BLOCK):
+        count = min(_BLOCK, steps + 1 - start)
+        out[:, start : start + count] = (traces[:, :count] @ z)[..., 0]
+        if start + _BLOCK <= steps:
+            z = block @ z
+    return out
+
+
+def _spread_by_power(basis: _Basis, level: float, steps: int) -> torch.Tensor:
+    """The diagonal c_T of the multiplicative-noise covariance, z_T = L^T z_0 for the matrix of
+    :func:`_step_matrix`, by repeated squaring; (B, d)."""
+    d = basis.a.shape[-1]
+    return torch.linalg.matrix_power(_step_matrix(basis, level), steps)[:, :d, -1]
+
+
+def _geometric_sum(
+    r: torch.Tensor, q: torch.Tensor, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum_{t<T} r^(T-1-t) q^t = (r^T - q^T) / (r - q), the size of its rounding error).
+
+    The sum is symmetric in (r, q): with p the one of larger magnitude and o the other,
+    o = p (1 + u), it is p^(T-1) expm1(T log1p(u)) / u for |u| < 1/2 (T p^(T-1) at u = 0), a
+    product of bounded factors, and the quotient otherwise."""
+    swap = q.abs() > r.abs()
+    p, o = torch.where(swap, q, r), torch.where(swap, r, q)
+    u = o / torch.where(p == 0, torch.ones_like(p), p) - 1
+    near = (u.abs() < 0.5) & (p != 0)
+    u_safe = torch.where(near & (u != 0), u, torch.ones_like(u))
+    close = torch.pow(p, steps - 1) * torch.where(
+        u == 0, torch.full_like(u, float(steps)), torch.expm1(steps * torch.log1p(u_safe)) / u_safe
+    )
+    diff = torch.where(near, torch.ones_like(r), r - q)
+    rT, qT = torch.pow(r, steps), torch.pow(q, steps)
+    far = (rT - qT) / diff
+    value = torch.where(near, close, far)
+    size = torch.where(near, close.abs(), (rT.abs() + qT.abs()) / diff.abs())
+    return value, size
+
+
+def _compose(first: dict, second: dict) -> dict:
+    """The pair sums of a chain of L1 + L2 steps from those of L1 steps (``first``) and of L2
+    steps (``second``); see :func:`_pair_sums`."""
+    X, Y = first, second
+    return {
+        "A": X["A"] * Y["A"],
+        "B": X["B"] * Y["B"],
+        "R": X["R"] * Y["R"],
+        "E": Y["A"] * X["E"] + Y["E"],
+        "F": Y["B"] * X["F"] + Y["F"],
+        "S": Y["R"] * X["S"]
+        + X["E"] * X["F"] * Y["Z"]
+        + X["E"] * Y["U"]
+        + X["F"] * Y["W"]
+        + Y["S"],
+        "U": Y["R"] * X["U"] + X["A"] * (X["F"] * Y["Z"] + Y["U"]),
+        "W": Y["R"] * X["W"] + X["B"] * (X["E"] * Y["Z"] + Y["W"]),
+        "Z": Y["R"] * X["Z"] + X["A"] * X["B"] * Y["Z"],
+    }
+
+
+def _pair_sums(aj: torch.Tensor, ak: torch.Tensor, r: torch.Tensor, steps: int) -> torch.Tensor:
+    """Q = sum_{t<T} r^(T-1-t) [t]_{aj} [t]_{ak} by binary composition of chain segments, with no
+    subtraction (every term is non-negative where the chain contracts monotonically).
+
+    For a segment of L steps: A = aj^L, B = ak^L, R = r^L, E = [L]_{aj}, F = [L]_{ak},
+    S = Q_L, U = sum_{i<L} r^(L-1-i) aj^i F_i, W = sum_{i<L} r^(L-1-i) ak^i E_i,
+    Z = sum_{i<L} r^(L-1-i) (aj ak)^i; a segment of L1 + L2 steps follows from [i + L1]_a =
+    a^i [L1]_a + [i]_a (:func:`_compose`). O(log T) per pair.
+    """
+    one, zero = torch.ones_like(r), torch.zeros_like(r)
+    result = {
+        "A": one,
+        "B": one,
+        "R": one,
+        "E": zero,
+        "F": zero,
+        "S": zero,
+        "U": zero,
+        "W": zero,
+        "Z": zero,
+    }
+    power = {
+        "A": aj.expand_as(r),
+        "B": ak.expand_as(r),
+        "R": r,
+        "E": one,
+        "F": one,
+        "S": zero,
+        "U": zero,
+        "W": zero,
+        "Z": one,
+    }
+    remaining = steps
+    while remaining:
+        if remaining & 1:
+            result = _compose(result, power)
+        remaining >>= 1
+        if remaining:
+            power = _compose(power, power)
+    return result["S"]
+
+
+def _off_diagonal(basis: _Basis, level: float, steps: int) -> torch.Tensor:
+    """C_jk(T) for j != k (zero on the diagonal) of the multiplicative-noise chain, in the
+    eigenbasis, (B, d, d): kappa eta^2 beta_j beta_k Q_jk (module docstring) over the top
+    min(n, d) directions (b = X^T y / n lies in the row space of X: beta_j = 0 on the others),
+    Q_jk in closed form from four geometric sums, or by :func:`_pair_sums` where those cancel
+    to more than 1e-4 of their size."""
+    d = basis.a.shape[-1]
+    top = slice(max(d - basis.n, 0), None)
+    eta, a, x, beta = basis.eta, basis.a[:, top], basis.x[:, top], basis.beta[:, top]
+    kappa = (eta * level**2) ** 2
+    aj, ak = a.unsqueeze(-1), a.unsqueeze(-2)
+    r = aj * ak + kappa
+    parts = [
+        _geometric_sum(r, torch.ones_like(r), steps),
+        _geometric_sum(r, aj.expand_as(r), steps),
+        _geometric_sum(r, ak.expand_as(r), steps),
+        _geometric_sum(r, aj * ak, steps),
+    ]
+    bracket = parts[0][0] - parts[1][0] - parts[2][0] + parts[3][0]
+    size = sum(p[1] for p in parts)
+    denominator = x.unsqueeze(-1) * x.unsqueeze(-2)
+    Q = bracket / torch.where(denominator == 0, torch.ones_like(r), denominator)
+    shaky = (bracket.abs() * 1e4 < size) | (denominator == 0)
+    if bool(shaky.any()):
+        Q = torch.where(shaky, _pair_sums(aj, ak, r, steps), Q)
+    off = kappa * eta**2 * beta.unsqueeze(-1) * beta.unsqueeze(-2) * Q
+    out = torch.zeros(*basis.a.shape, d, dtype=off.dtype, device=off.device)
+    out[:, top, top] = off - torch.diag_embed(off.diagonal(dim1=-2, dim2=-1))
+    return out
+
+
+def _moments(basis: _Basis, level: float, noise: str, steps: int, full: bool):
+    """(m_T, c_T, C_T or None) in the eigenbasis: the mean, the diagonal of the covariance and,
+    with ``full``, the covariance itself."""
+    m, c = _diagonal_moments(basis, level, noise, steps, every_step=False)
+    if not full:
+        return m, c, None
+    C = torch.diag_embed(c)
+    if noise == "multiplicative" and steps > 0:
+        C = C + _off_diagonal(basis, level, steps)
+    return m, c, C
+
+
+# ----------------------------------------------------------------------------------------------
+# Public functions
+
+
+def _fourth_moment_fits(M: torch.Tensor, delta2: float) -> bool:
+    scale = float(M.abs().max())
+    return delta2 * delta2 * scale * (M.shape[-1] + 2) <= torch.finfo(M.dtype).max / 4
+
+
+def _square_matrices(name: str, M) -> torch.Tensor:
+    tensor(name, M, min_ndim=2)
+    if M.shape[-1] != M.shape[-2]:
+        raise ValueError(
+            f"{name} must be a tensor of square matrices (..., d, d), got {tuple(M.shape)}"
+        )
+    if M.numel() > 10**7:
+        raise ValueError(f"{name} must have at most 1e7 entries, got {M.numel()}")
+    return M
+
+
+def _diagonal_sums(diagonal: torch.Tensor) -> torch.Tensor:
+    """2 M_jj + tr M for each j, each as if summed exactly and rounded once (to 2^-52 relative):
+    compensated summation (Ogita, Rump and Oishi's Sum2), and math.fsum for the entries where
+    even that could lose digits (cancellation beyond 2^50 / d^2)."""
+    d = diagonal.shape[-1]
+    total, compensation = 2 * diagonal, torch.zeros_like(diagonal)
+    for k in range(d):
+        term = diagonal[..., k : k + 1]
+        s = total + term
+        z = s - total
+        compensation = compensation + ((total - (s - z)) + (term - z))
+        total = s
+    sums = total + compensation
+    magnitude = 2 * diagonal.abs() + diagonal.abs().sum(-1, keepdim=True)
+    shaky = sums.abs() * 2.0**50 < magnitude * (d + 1) ** 2
+    if bool(shaky.any()):
+        rows = diagonal.reshape(-1, d).cpu().tolist()
+        exact = [[math.fsum([*row, 2 * row[j]]) for j in range(d)] for row in rows]
+        exact = torch.tensor(exact, dtype=sums.dtype, device=sums.device).reshape(sums.shape)
+        sums = torch.where(shaky, exact, sums)
+    return sums
+
+
+@declare(
+    Accuracy(
+        relative=1e-15,
+        absolute=1e-300,
+        note="for float64 M: each entry is a sum rounded once (compensated on the diagonal,"
+        " where tr M and 2 M_jj can cancel) times delta2 twice; float32 M: the same value"
+        " rounded to float32",
+    ),
+    M=Given(
+        "a float tensor (..., d, d) of square matrices, at most 1e7 entries",
+        check=_square_matrices,
+    ),
+    delta2=Real(0.0, 1e100),
+    where=[
+        Condition(
+            "delta2^2 (d + 2) max|M| <= (the largest float of M's dtype) / 4 (no overflow)",
+            _fourth_moment_fits,
+            {"delta2": 1e100, "M": torch.full((2, 2), 1e300, dtype=torch.float64)},
+        )
+    ],
+)
 def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
     """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d,
     d)``."""
-    delta2 = real("delta2", delta2, minimum=0.0)
-    tensor("M", M, min_ndim=2)
-    if M.shape[-1] != M.shape[-2]:
-        raise ValueError(
-            f"M must be a tensor of square matrices (..., d, d), got {getattr(M, 'shape', M)!r}"
-        )
-    eye = torch.eye(M.shape[-1], device=M.device, dtype=M.dtype)
-    trace = M.diagonal(dim1=-2, dim2=-1).sum(-1)[..., None, None]
-    return delta2**2 * (M + M.transpose(-1, -2) + trace * eye)
+    M64 = M.double()
+    out = M64 + M64.transpose(-1, -2)
+    sums = _diagonal_sums(M64.diagonal(dim1=-2, dim2=-1))
+    out = out - torch.diag_embed(out.diagonal(dim1=-2, dim2=-1)) + torch.diag_embed(sums)
+    return (out * delta2 * delta2).to(M.dtype)
 
 
-def _setup(X, y, eta, level, noise, lam):
-    design(X, y)
-    choice("noise", noise, NOISES)
-    eta, lam = real("eta", eta, minimum=0.0, strict=True), real("lam", lam, minimum=0.0)
-    level = real("level", level, minimum=0.0, strict=True)
-    n = X.shape[-2]
-    S = X.transpose(-1, -2) @ X / n
-    b = (X.transpose(-1, -2) @ y.unsqueeze(-1)).squeeze(-1) / n
-    return S, b, eta, level, lam
+_CHAIN_ACCURACY = Accuracy(
+    relative=1e-9,
+    note=_DTYPE_NOTE + "; per prompt, in norm (Frobenius for a matrix): ||value - exact|| <="
+    " 1e-9 ||exact||; the eigendecomposition of S is backward stable and the rest is sums of"
+    " non-negative terms where the chain contracts",
+)
 
 
+@declare(
+    _CHAIN_ACCURACY,
+    X=_X,
+    y=_Y,
+    eta=_ETA,
+    steps=_STEPS,
+    noise=_NOISE,
+    level=_LEVEL,
+    lam=_LAM,
+)
 def chain_mean(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -70,14 +560,30 @@ def chain_mean(
     lam: float = 0.0,
 ) -> torch.Tensor:
     """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam
-    (additive); ``(..., d)``."""
-    _, _, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    steps = integer("steps", steps, minimum=0)
-    return ridge_gd_iterate(
-        X, y, eta, lam + (level**2 if noise == "multiplicative" else 0.0), steps
-    )
+    (additive), m_j(T) = eta beta_j [T]_{a_j} in the eigenbasis (module docstring); ``(...,
+    d)``."""
+    dtype = _with_setup(X, y, noise)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift)
+        return basis.to_original(eta * basis.beta * _unit_sum(basis.x, steps))
+
+    m = _chunked(compute, X, y, None, X.shape[-1] ** 2, output=X.shape[-1])
+    _finite("chain_mean", m)
+    return m.to(dtype)
 
 
+@declare(
+    _CHAIN_ACCURACY,
+    X=_X,
+    y=_Y,
+    eta=_ETA,
+    steps=_STEPS,
+    noise=_NOISE,
+    level=_LEVEL,
+    lam=_LAM,
+)
 def chain_covariance(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -88,25 +594,40 @@ def chain_covariance(
     level: float,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """Cov[w_T | X, y] by the exact recursion of the module docstring, from C_0 = 0; ``(..., d,
-    d)``."""
-    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    steps = integer("steps", steps, minimum=0)
-    d = S.shape[-1]
-    eye = torch.eye(d, device=S.device, dtype=S.dtype)
-    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
-    A = eye - eta * (S + shift * eye)
-    m, C = torch.zeros_like(b), torch.zeros_like(S)
-    for _ in range(steps):
-        if noise == "multiplicative":
-            P = C + m.unsqueeze(-1) * m.unsqueeze(-2)
-            C = A @ C @ A + eta**2 * (gaussian_fourth_moment(P, level**2) - level**4 * P)
-        else:
-            C = A @ C @ A + level**2 * eye
-        m = (A @ m.unsqueeze(-1)).squeeze(-1) + eta * b
-    return C
+    """Cov[w_T | X, y] from C_0 = 0, ``(..., d, d)``: the recursion of the module docstring solved
+    in the eigenbasis of S (the diagonal by its O(T d) recursion, the off-diagonal entries in
+    closed form)."""
+    dtype = _with_setup(X, y, noise)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift)
+        return basis.matrix_to_original(_moments(basis, level, noise, steps, full=True)[2])
+
+    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2, steps=steps, output=X.shape[-1] ** 2)
+    _finite("chain_covariance", C)
+    return C.to(dtype)
 
 
+STABLE_MARGIN = 1e-6
+"""How far inside the stable region the stationary covariance answers: 1 - a_j a_k - kappa
+and 1 - sum_j kappa / D_jj must exceed this (its conditioning grows as they vanish)."""
+
+
+@declare(
+    Accuracy(
+        relative=1e-8,
+        note=_DTYPE_NOTE + "; per prompt, in Frobenius norm: ||value - exact|| <= 1e-8 ||exact||,"
+        f" where the recursion is stable with the margins D_jk, 1 - gain >= {STABLE_MARGIN:g}"
+        " (the conditioning is about 2^-52 / margin)",
+    ),
+    X=_X,
+    y=_Y,
+    eta=_ETA,
+    noise=_NOISE,
+    level=_LEVEL,
+    lam=_LAM,
+)
 def stationary_chain_covariance(
     X: torch.Tensor, y: torch.Tensor, *, eta: float, noise: str, level: float, lam: float = 0.0
 ) -> torch.Tensor:
@@ -119,63 +640,66 @@ def stationary_chain_covariance(
                         tr C = sum_j kappa (m_j^2 + |m|^2) / D_jj / (1 - sum_j kappa / D_jj);
         additive:       C~ = diag(tau^2 / (1 - a_j^2)),  a_j = 1 - eta (s_j + lam).
 
-    Raises ``ValueError`` when the recursion has no stable fixed point
-    (some |a_j| >= 1, or sum_j kappa / D_jj >= 1).
+    1 - a_j a_k = x_j + x_k - x_j x_k with x_j = 1 - a_j. Raises ``ValueError`` when the
+    recursion has no stable fixed point (some |a_j| >= 1, or sum_j kappa / D_jj >= 1), or is within
+    :data:`STABLE_MARGIN` of losing it.
     """
-    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    s, V = torch.linalg.eigh(S)
-    if noise == "additive":
-        a = 1 - eta * (s + lam)
-        if bool((a.abs() >= 1).any()):
+    dtype = _with_setup(X, y, noise)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift)
+        x = basis.x
+        if noise == "additive":
+            one_minus_a2 = x * (2 - x)
+            if bool((one_minus_a2 < STABLE_MARGIN).any()):
+                raise ValueError(
+                    "no stationary covariance: some |1 - eta (s_j + lam)| >= 1 - 1e-6/2 "
+                    "(pass lam > 0 if S is singular)"
+                )
+            return basis.matrix_to_original(torch.diag_embed(level**2 / one_minus_a2))
+        kappa = (eta * level**2) ** 2
+        m = basis.beta / (basis.s + shift)
+        xj, xk = x.unsqueeze(-1), x.unsqueeze(-2)
+        D = xj + xk - xj * xk - kappa
+        Dd = D.diagonal(dim1=-2, dim2=-1)
+        gain = (kappa / Dd).sum(-1)
+        if bool((D < STABLE_MARGIN).any()) or bool((1 - gain < STABLE_MARGIN).any()):
             raise ValueError(
-                "no stationary covariance: some |1 - eta (s_j + lam)| >= 1 "
-                "(pass lam > 0 if S is singular)"
+                "no stationary covariance: the multiplicative-noise recursion is unstable at"
+                f" this eta and level (or within {STABLE_MARGIN:g} of it)"
             )
-        return V @ torch.diag_embed(level**2 / (1 - a**2)) @ V.transpose(-1, -2)
-    delta2 = level**2
-    a = 1 - eta * (s + lam + delta2)
-    kappa = eta**2 * delta2**2
-    m = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1) / (s + lam + delta2)
-    D = 1 - a.unsqueeze(-1) * a.unsqueeze(-2) - kappa
-    Dd = D.diagonal(dim1=-2, dim2=-1)
-    gain = (kappa / Dd).sum(-1)
-    if bool((Dd <= 0).any()) or bool((gain >= 1).any()):
-        raise ValueError(
-            "no stationary covariance: "
-            "the multiplicative-noise recursion is unstable at this eta and level"
-        )
-    m2 = (m**2).sum(-1, keepdim=True)
-    trace = (kappa * (m**2 + m2) / Dd).sum(-1, keepdim=True) / (1 - gain.unsqueeze(-1))
-    eye = torch.eye(s.shape[-1], device=s.device, dtype=s.dtype)
-    Ct = kappa * (m.unsqueeze(-1) * m.unsqueeze(-2) + (m2 + trace).unsqueeze(-1) * eye) / D
-    return V @ Ct @ V.transpose(-1, -2)
+        m2 = (m**2).sum(-1, keepdim=True)
+        trace = (kappa * (m**2 + m2) / Dd).sum(-1, keepdim=True) / (1 - gain.unsqueeze(-1))
+        eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
+        C = kappa * (m.unsqueeze(-1) * m.unsqueeze(-2) + (m2 + trace).unsqueeze(-1) * eye) / D
+        return basis.matrix_to_original(C)
+
+    C = _chunked(compute, X, y, None, 8 * X.shape[-1] ** 2, output=X.shape[-1] ** 2)
+    _finite("stationary_chain_covariance", C)
+    return C.to(dtype)
 
 
-def _eigenbasis(S, b, w, eta, level, noise, lam):
-    """In the eigenbasis S = V diag(s) V^T: a_j = 1 - eta (s_j + lam [+ delta2]), kappa = eta^2
-    delta2^2, beta = V^T b and V^T w."""
-    s, V = torch.linalg.eigh(S)
-    beta = (V.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)
-    w_tilde = (V.transpose(-1, -2) @ w.unsqueeze(-1)).squeeze(-1)
-    shift = lam + (level**2 if noise == "multiplicative" else 0.0)
-    return 1 - eta * (s + shift), eta**2 * level**4, beta, w_tilde
+_TERMS_ACCURACY = Accuracy(
+    relative=1e-9,
+    note=_DTYPE_NOTE + "; tr C_T to 1e-9 relative; ||m_T - w||^2 to 1e-9 relative or, where m_T"
+    " and w cancel, to 1e-13 (||m_T||^2 + ||w||^2)",
+)
 
 
-def _diagonal_moments(a, kappa, beta, eta, level, noise, steps):
-    """Yield (m_t, c_t) for t = 0..T in the eigenbasis: the mean and the diagonal of C_t, from
-    m_0 = c_0 = 0 (the recursion of :func:`chain_risk_terms`)."""
-    m, c = torch.zeros_like(beta), torch.zeros_like(beta)
-    yield m, c
-    for _ in range(steps):
-        if noise == "multiplicative":
-            second = c + m**2
-            c = a**2 * c + kappa * (second + second.sum(-1, keepdim=True))
-        else:
-            c = a**2 * c + level**2
-        m = a * m + eta * beta
-        yield m, c
-
-
+@declare(
+    _TERMS_ACCURACY,
+    X=_X,
+    y=_Y,
+    w=_W,
+    eta=_ETA,
+    steps=_STEPS,
+    level=_LEVEL,
+    noise=_NOISE,
+    lam=_LAM,
+    every_step=Flag(),
+    where=[_PATH],
+)
 def chain_risk_terms(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -195,19 +719,35 @@ def chain_risk_terms(
     a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2)) (multiplicative),
     c_{t+1,j} = a_j^2 c_{t,j} + tau^2 (additive); O(T d) per prompt.
     """
-    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    steps = integer("steps", steps, minimum=0)
-    tensor("w", w, shape=tuple(b.shape))
-    same_dtype(X=X, w=w)
-    a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
-    moments = _diagonal_moments(a, kappa, beta, eta, level, noise, steps)
-    if every_step:
-        terms = [(((m - w_tilde) ** 2).sum(-1), c.sum(-1)) for m, c in moments]
-        return torch.stack([t[0] for t in terms], -1), torch.stack([t[1] for t in terms], -1)
-    m, c = deque(moments, maxlen=1)[0]  # the last step's
-    return ((m - w_tilde) ** 2).sum(-1), c.sum(-1)
+    dtype = _with_setup(X, y, noise, w)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift, w)
+        if every_step:
+            return _diagonal_moments(basis, level, noise, steps, every_step=True)
+        m, c = _diagonal_moments(basis, level, noise, steps, every_step=False)
+        return ((m - basis.w) ** 2).sum(-1), c.sum(-1)
+
+    per_prompt = X.shape[-1] ** 2 + (steps + 1 if every_step else 0)
+    bias2, trace = _chunked(
+        compute, X, y, w, per_prompt, steps=steps, output=steps + 1 if every_step else 1
+    )
+    _finite("chain_risk_terms", bias2, trace)
+    return bias2.to(dtype), trace.to(dtype)
 
 
+@declare(
+    _TERMS_ACCURACY,
+    X=_X,
+    y=_Y,
+    w=_W,
+    eta=_ETA,
+    steps=_STEPS,
+    level=_LEVEL,
+    n_chains=Integer(1),
+    lam=_LAM,
+)
 def averaged_chain_risk(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -226,25 +766,33 @@ def averaged_chain_risk(
     ``noise="multiplicative"`` (gradient divided by n, xi ~ N(0, level^2 I));
     ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)`` -> ``(...)``.
     """
-    n_chains = integer("n_chains", n_chains)
-    bias2, trace = chain_risk_terms(X, y, w, eta=eta, steps=steps, level=level, lam=lam)
-    return bias2 + trace / n_chains
+    dtype = _with_setup(X, y, "multiplicative", w)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, lam + level**2, w)
+        m, c = _diagonal_moments(basis, level, "multiplicative", steps, every_step=False)
+        return ((m - basis.w) ** 2).sum(-1) + c.sum(-1) / n_chains
+
+    risk = _chunked(compute, X, y, w, X.shape[-1] ** 2, steps=steps)
+    _finite("averaged_chain_risk", risk)
+    return risk.to(dtype)
 
 
-def _geometric_sum(r: torch.Tensor, q: torch.Tensor, steps: int) -> torch.Tensor:
-    """sum_{t=0}^{T-1} r^(T-1-t) q^t = (r^T - q^T) / (r - q), accurate also when q is close to r (T
-    r^(T-1) at q = r)."""
-    u = q / torch.where(r == 0, torch.ones_like(r), r) - 1  # q = r (1 + u)
-    near = (u.abs() < 0.5) & (r != 0)
-    u_safe = torch.where(near & (u != 0), u, torch.ones_like(u))
-    close = torch.pow(r, steps - 1) * torch.where(
-        u == 0, torch.full_like(u, float(steps)), torch.expm1(steps * torch.log1p(u_safe)) / u_safe
-    )
-    diff = torch.where(near, torch.ones_like(r), r - q)
-    far = (torch.pow(r, steps) - torch.pow(q, steps)) / diff
-    return torch.where(near, close, far)
-
-
+@declare(
+    Accuracy(
+        relative=1e-9,
+        note=_DTYPE_NOTE + "; ||b||^2 as in chain_risk_terms; tr C_T to 1e-9 relative; b^T C_T b"
+        " to 1e-9 relative or, where it cancels, to 1e-9 ||b||^2 ||C_T||_F",
+    ),
+    X=_X,
+    y=_Y,
+    w=_W,
+    eta=_ETA,
+    steps=_STEPS,
+    level=_LEVEL,
+    noise=_NOISE,
+    lam=_LAM,
+)
 def chain_error_moments(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -259,53 +807,81 @@ def chain_error_moments(
     """(||b||^2, tr C_T, b^T C_T b) with b = m_T - w, each ``(...)``, given (X, y, w).
 
     These are the moments that the error norm ||mean of N chains - w|| depends on
-    to order 1/N (:func:`averaged_chain_error_norm`). In the eigenbasis of S
-    (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2, m_j(t) = mu_j (1 - a_j^t),
-    mu_j = beta_j / (s_j + lam + delta2)), the off-diagonal entries of the multiplicative-noise
-    covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t) m_k(t), so with r = a_j a_k
-    + kappa and G(q) = sum_{t<T} r^(T-1-t) q^t = (r^T - q^T) / (r - q),
-
-        C_jk(T) = kappa mu_j mu_k [G(1) - G(a_j) - G(a_k) + G(a_j a_k)]     (j != k),
-
-    while the diagonal follows the recursion of :func:`chain_risk_terms`; O(T d + d^2)
-    per prompt (only the min(n, d) directions of the row space of X have mu_j != 0).
-    For additive noise C_T is diagonal in this basis. Computed in float64 whatever the
-    input dtype (r - a_j a_k = kappa is below float32 resolution at small eta and delta2)
-    and returned in the input dtype. ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
+    to order 1/N (:func:`averaged_chain_error_norm`). In the eigenbasis of S the diagonal of C_T
+    follows the recursion of :func:`chain_risk_terms` and the off-diagonal entries of the
+    multiplicative-noise covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t)
+    m_k(t), solved in closed form (module docstring); O(T d + d^2 log T) per prompt. For additive
+    noise C_T is diagonal in this basis. Computed in float64 whatever the input dtype (r - a_j a_k
+    = kappa is below float32 resolution at small eta and delta2) and returned in the input dtype.
+    ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
     """
-    S, b, eta, level, lam = _setup(X, y, eta, level, noise, lam)
-    steps = integer("steps", steps, minimum=1)
-    tensor("w", w, shape=tuple(b.shape))
-    same_dtype(X=X, w=w)
-    out_dtype = b.dtype
-    S, b, w = S.double(), b.double(), w.double()
-    a, kappa, beta, w_tilde = _eigenbasis(S, b, w, eta, level, noise, lam)
-    m, c = deque(_diagonal_moments(a, kappa, beta, eta, level, noise, steps), maxlen=1)[0]
-    err = m - w_tilde
-    bias2, trace = (err**2).sum(-1), c.sum(-1)
-    quadratic = (err**2 * c).sum(-1)
-    if noise == "multiplicative":
-        # b = X^T y / n lies in the row space of X: only the top min(n, d) directions have mu_j != 0
-        top = slice(max(S.shape[-1] - X.shape[-2], 0), None)
-        a, err = a[..., top], err[..., top]
-        mu = eta * beta[..., top] / (1 - a)
-        aj, ak = a.unsqueeze(-1), a.unsqueeze(-2)
-        r = aj * ak + kappa
-        one = torch.ones_like(r)
-        G = (
-            _geometric_sum(r, one, steps)
-            - _geometric_sum(r, aj.expand_as(r), steps)
-            - _geometric_sum(r, ak.expand_as(r), steps)
-            + _geometric_sum(r, aj * ak, steps)
-        )
-        off = kappa * mu.unsqueeze(-1) * mu.unsqueeze(-2) * G
-        off = off - torch.diag_embed(off.diagonal(dim1=-2, dim2=-1))
-        quadratic = quadratic + (err.unsqueeze(-2) @ off @ err.unsqueeze(-1)).squeeze(-1).squeeze(
-            -1
-        )
-    return bias2.to(out_dtype), trace.to(out_dtype), quadratic.to(out_dtype)
+    dtype = _with_setup(X, y, noise, w)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift, w)
+        m, c, C = _moments(basis, level, noise, steps, full=True)
+        err = m - basis.w
+        quadratic = (err.unsqueeze(-2) @ C @ err.unsqueeze(-1)).squeeze(-1).squeeze(-1)
+        return (err**2).sum(-1), c.sum(-1), quadratic
+
+    bias2, trace, quadratic = _chunked(compute, X, y, w, 8 * X.shape[-1] ** 2, steps=steps)
+    _finite("chain_error_moments", bias2, trace, quadratic)
+    return bias2.to(dtype), trace.to(dtype), quadratic.to(dtype)
 
 
+_NORM_STEP = 0.125
+_NORM_HALF_WIDTH = 80.0
+_NORM_NODES = int(2 * _NORM_HALF_WIDTH / _NORM_STEP) + 1
+
+
+def _gaussian_norm_mean(b: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
+    """E||b + g|| for g ~ N(0, C), ``b (B, d)``, ``C (B, d, d)`` positive semi-definite.
+
+    With lam_j, u_j the eigenpairs of C and beta_j = u_j^T b, E e^{-t||b + g||^2} =
+    prod_j (1 + 2 t lam_j)^{-1/2} exp(-t beta_j^2 / (1 + 2 t lam_j)) =: M(t), and
+    sqrt(q) = (4 pi)^{-1/2} int_0^inf (1 - e^{-t q}) t^{-3/2} dt, so
+    E||b + g|| = (4 pi)^{-1/2} int (1 - M(e^v)) e^{-v/2} dv: the trapezoidal rule with step 1/8
+    on v in log(1 / E||b + g||^2) +- 80, whose error is below 1e-15 relative (the integrand is
+    analytic in the strip |Im v| < pi/2, and 0 <= 1 - M <= min(1, t E||b + g||^2) bounds the
+    tails).
+    """
+    lam, U = torch.linalg.eigh(C)
+    lam = lam.clamp(min=0.0)
+    beta2 = ((U.transpose(-1, -2) @ b.unsqueeze(-1)).squeeze(-1)) ** 2
+    mean_q = beta2.sum(-1) + lam.sum(-1)  # E||b + g||^2
+    positive = mean_q > 0
+    centre = -torch.log(torch.where(positive, mean_q, torch.ones_like(mean_q)))
+    grid = torch.linspace(
+        -_NORM_HALF_WIDTH, _NORM_HALF_WIDTH, _NORM_NODES, dtype=b.dtype, device=b.device
+    )
+    v = centre.unsqueeze(-1) + grid  # (B, K)
+    t = torch.exp(v).unsqueeze(-1)  # (B, K, 1)
+    one_plus = 1 + 2 * t * lam.unsqueeze(-2)
+    log_m = -(0.5 * torch.log1p(2 * t * lam.unsqueeze(-2)) + t * beta2.unsqueeze(-2) / one_plus)
+    integrand = -torch.expm1(log_m.sum(-1)) * torch.exp(-v / 2)
+    value = _NORM_STEP * integrand.sum(-1) / math.sqrt(4 * math.pi)
+    return torch.where(positive, value, torch.zeros_like(value))
+
+
+@declare(
+    Accuracy(
+        relative=1e-9,
+        note=_DTYPE_NOTE + "; the value E||b + g||, g ~ N(0, C_T / N), to 1e-9 relative or, where"
+        " m_T and w cancel, to 1e-13 (||m_T|| + ||w||); as an approximation of the chains' own"
+        " E||mean of N chains - w|| it is never further from it than the gap between the exact"
+        " bounds ||b|| and (||b||^2 + tr C_T / N)^(1/2), both of which it respects",
+    ),
+    X=_X,
+    y=_Y,
+    w=_W,
+    eta=_ETA,
+    steps=_STEPS,
+    level=_LEVEL,
+    n_chains=Integer(1),
+    noise=_NOISE,
+    lam=_LAM,
+)
 def averaged_chain_error_norm(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -318,28 +894,57 @@ def averaged_chain_error_norm(
     noise: str = "multiplicative",
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """E[||mean of N chains - w|| | X, y, w] to first order in 1/N, ``(...)``.
+    """The large-N (Gaussian) value of E[||mean of N chains - w|| | X, y, w], ``(...)``.
 
-    With b = m_T - w and the average's deviation e (mean 0, covariance C_T / N),
-    expanding ||b + e|| = ||b|| (1 + u)^(1/2), u = (2 b^T e + ||e||^2) / ||b||^2, to second order:
+    The mean of N chains is b + e with b = m_T - w and e of mean 0 and covariance C_T / N. The
+    value returned is E||b + g|| for Gaussian g ~ N(0, C_T / N), which the law of e approaches as
+    N grows. It is the chains' value
 
-        E||b + e|| = ||b|| + (tr C_T - b^T C_T b / ||b||^2) / (2 N ||b||) + O(N^-2),
+    - to first order in 1/N where b != 0: both expand as
+      ||b|| + (tr C_T - b^T C_T b / ||b||^2) / (2 N ||b||) + O(N^-2), as the 1/N term depends
+      only on the covariance (the O(N^-2) remainder involves the third and fourth moments of a
+      chain, which differ);
+    - to leading order, N^-1/2 E||g_1||, where b = 0 (the central limit theorem);
+    - and, like it, inside the exact bounds ||b|| <= E||b + e|| <= (||b||^2 + tr C_T / N)^(1/2)
+      for every N (Jensen's inequality for the convex norm and the concave square root holds for
+      any law with that mean and covariance), so that it is never further from the chains' value
+      than the gap between the two bounds.
 
-    where the O(N^-2) remainder involves the third and fourth moments of a chain.
-    Exact bounds, for every N: ||b|| <= E||b + e|| <= (||b||^2 + tr C_T / N)^(1/2) (Jensen).
+    E||b + g|| is computed from the eigenpairs of C_T (:func:`chain_error_moments`' closed form)
+    by a one-dimensional quadrature accurate to 1e-15 (see the private ``_gaussian_norm_mean``).
     Same conventions as :func:`chain_error_moments`.
     """
-    n_chains = integer("n_chains", n_chains)
-    bias2, trace, quadratic = chain_error_moments(
-        X, y, w, eta=eta, steps=steps, level=level, noise=noise, lam=lam
-    )
-    norm = bias2.sqrt()
-    return norm + (trace - quadratic / bias2) / (2 * n_chains * norm)
+    dtype = _with_setup(X, y, noise, w)
+    shift = _shift(noise, level, lam)
+
+    def compute(X, y, w):
+        basis = _Basis(X, y, eta, shift, w)
+        m, _, C = _moments(basis, level, noise, steps, full=True)
+        _finite("averaged_chain_error_norm", m, C)
+        return _gaussian_norm_mean(m - basis.w, C / n_chains)
+
+    d = X.shape[-1]
+    value = _chunked(compute, X, y, w, 8 * d**2 + 4 * _NORM_NODES * d, steps=steps)
+    return value.to(dtype)
 
 
+@declare(
+    Accuracy(
+        relative=1e-10,
+        absolute=1e-300,
+        note="the bound's formula evaluated with 1 - eta shift exact (rational arithmetic);"
+        " below 1e-300 it may underflow to 0",
+    ),
+    n=Integer(1, 10**12),
+    d=Integer(1, 10**12),
+    eta=Real(0.0, 1e12, open_low=True),
+    shift=Real(0.0, 1e12),
+)
 def unstable_design_probability_bound(n: int, d: int, eta: float, shift: float = 0.0) -> float:
     """An upper bound on P(eta (s_max(S) + shift) > 1) for S = X^T X / n, X (n, d) with N(0, 1)
-    entries.
+    entries: the probability of a design on which the contraction 1 - eta (s_j + shift) is not
+    monotone (some factor negative), a set that contains the designs outside the typical ones,
+    eta (s_max(S) + shift) > 2 (Chapter 2's cut), on which the mean chain diverges.
 
     Davidson and Szarek (2001, Thm II.13): the top singular value of X satisfies
     P(s_max(X) > sqrt(n) + sqrt(d) + r) <= exp(-r^2 / 2) (Gordon's bound on its mean plus
@@ -350,9 +955,8 @@ def unstable_design_probability_bound(n: int, d: int, eta: float, shift: float =
 
     ``shift`` is lam + delta2, the penalty plus the multiplicative-noise level.
     """
-    n, d = integer("n", n), integer("d", d)
-    eta, shift = real("eta", eta, minimum=0.0, strict=True), real("shift", shift, minimum=0.0)
-    if eta * shift >= 1:
+    slack = 1 - Fraction(eta) * Fraction(shift)  # 1 - eta shift, exactly
+    if slack <= 0:
         return 1.0
-    t = math.sqrt(1 / eta - shift) - 1 - math.sqrt(d / n)
+    t = math.sqrt(float(slack) / eta) - 1 - math.sqrt(d / n)
     return math.exp(-n * t**2 / 2) if t > 0 else 1.0

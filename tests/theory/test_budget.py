@@ -186,3 +186,87 @@ def test_bias_curve_is_the_direct_sum_also_where_a_is_zero_or_negative():
         + ((sigma2 / n * s * (1 - np.abs(P)) ** 2 / (s + delta2) ** 2) @ w)[1::2],
         rtol=1e-6,
     )
+
+
+def test_compute_optimal_split_works_only_up_to_the_horizon_that_can_matter():
+    """The terms are needed only up to T_max = min(B, ceil(60 / -log(1 - eta delta2))): any
+    budget at Chapter 8's setting (T_max = 2370) costs the same; where T_max is out of reach
+    (eta delta2 = 1e-6: 6e7 steps, which allocated 6e7 x designs floats up front), the domain
+    ends with a ValueError."""
+    setting = dict(n=8, d=5, sigma2=0.5, eta=0.1, level=0.5, designs=16, seed=1)
+    large = theory.compute_optimal_split(**setting, budget=10**6)
+    huge = theory.compute_optimal_split(**setting, budget=10**18)
+    terms = theory.prompt_averaged_chain_terms(
+        8, 5, 0.5, 0.1, 0.5, 2 * budget._convergence_steps(0.1, 0.5), designs=16, seed=1
+    )
+    for B, split in ((10**6, large), (10**18, huge)):
+        assert (split.n_chains, split.steps) == theory.best_split(terms.bias2, terms.trace, B)[:2]
+    with pytest.raises(ValueError, match="T_max"):
+        theory.compute_optimal_split(20, 5, 0.5, 0.01, 0.01, 10**9, designs=16)
+
+
+def test_chain_terms_answer_where_expected_gd_risk_answers():
+    """At n = d = 1, eta = 1.9 the atypical designs have probability 0.3: expected_gd_risk
+    refuses, and so do the chain terms (they truncated silently)."""
+    with pytest.raises(ValueError):
+        theory.expected_gd_risk(1, 1, 0.1, 1.9, 5)
+    with pytest.raises(ValueError, match="typical"):
+        theory.prompt_averaged_chain_terms(1, 1, 0.1, 1.9, 0.1, 5, designs=4)
+    with pytest.raises(ValueError, match="typical"):
+        theory.ridge_limit_risk(1, 1, 0.1, 1.9, 0.1)
+    with pytest.raises(ValueError, match="typical"):
+        theory.compute_optimal_split(1, 1, 0.1, 1.9, 0.1, 100, designs=4)
+    # where P(atypical) <= 1e-7 both answer
+    assert theory.prompt_averaged_chain_terms(8, 5, 0.5, 0.1, 0.5, 3, designs=4).bias2[3] > 0
+
+
+def test_soft_selection_tilt_at_extreme_parameters():
+    """tau = 1e-200 raised ZeroDivisionError and a huge tilt gave NaN: the tilt is computed in
+    log space, h = 1 / (1 + r), r = 2 c tau^2 / beta."""
+    mean, var = theory.soft_selection_tilt(0.3, 1e-200, 1e-300, 1.0, 1.0)
+    assert mean == pytest.approx(0.3, rel=1e-12) and 0 <= var <= 1e-300  # tau^2 = 1e-400
+    mean, var = theory.soft_selection_tilt(0.3, 1e150, 1e-300, 1e300, -2.0)
+    assert mean == -2.0 and 0 <= var <= 1e-300  # beta / (2 c) = 5e-601
+    mean, var = theory.soft_selection_tilt(0.3, 1e150, 1e300, 1e-300, 1.0)  # r = 2e-300
+    assert mean == pytest.approx(0.3, rel=1e-12) and var == pytest.approx(1e300, rel=1e-12)
+    # r = 1: halfway, variance halved
+    mean, var = theory.soft_selection_tilt(np.array([0.0, 2.0]), 2.0, 8.0, 1.0, 1.0)
+    assert np.allclose(mean, [0.5, 1.5], rtol=1e-14) and var == pytest.approx(2.0, rel=1e-14)
+
+
+def test_soft_selection_average_where_the_tilt_is_sharp():
+    """beta = 1e-12, n = 1: r = 2e12, the selected w ~ b / S, E 1/S = inf; the risk grows like
+    sqrt(r). The quadrature missed most of it (551234 against 886226); checked against an
+    independent quadrature in v = log S."""
+    from scipy import integrate
+
+    beta, tau, n, sigma2, eta, psi2 = 1e-12, 1.0, 1, 1.0, 0.5, 1.0
+    r = 2 * tau**2 / beta
+
+    def risk(v):
+        S = math.exp(v)
+        shrink = 1 / (1 + r * S)
+        value = psi2 * ((eta * S - 1) * shrink) ** 2 + ((eta + r) * shrink) ** 2 * sigma2 * S / n
+        density = math.exp(-S / 2) / math.sqrt(2 * math.pi * S)  # chi^2_1
+        return (value + tau**2 * shrink) * density * S
+
+    edges = np.linspace(-80, 6, 87)
+    exact = sum(
+        integrate.quad(risk, a, b, epsabs=0, epsrel=1e-13)[0] for a, b in zip(edges, edges[1:])
+    )
+    got, _ = theory.soft_selection_1d_averaged(
+        beta, tau, n=n, sigma2=sigma2, eta=eta, reward="in-context loss", psi2=psi2
+    )
+    assert got == pytest.approx(exact, rel=1e-9)
+
+
+def test_coverage_miss_when_the_kernel_step_is_far_from_the_bulk():
+    """At a high temperature (c = 2 eta / (n T) small) the kernel's break-points lie far out and
+    one quadrature panel held the margin's bulk at its end: 16 % of the miss was lost at n = 200
+    (independent reference: quadrature against the variance-gamma density written from Bessel
+    K's integral representation)."""
+    from tests.accuracy.ref_budget import _miss_exact
+
+    setting = dict(k=333, n=200, d=50, sigma2=0.25, eta=0.01, temperature=255.0)
+    exact = _miss_exact(**setting)  # 5.64e-101
+    assert theory.coverage_miss(**setting) == pytest.approx(exact, rel=1e-8, abs=0)
