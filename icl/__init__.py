@@ -30,6 +30,8 @@ produces answers, a technique aggregates them, and the theory predicts the resul
   :mod:`icl.harness.chapter_runner` (the chapters without Jupyter: the GPU run);
 - :mod:`icl.explorers`: the chapters' live explorers, sliders that redraw the exact curves of
   :mod:`icl.theory` (Chapters 1, 3 and 5; ``ipywidgets``);
+- :mod:`icl.domain`: where each public numerical function answers and how accurately, one
+  declaration per function that validates its calls and documents them;
 - :mod:`icl.validation`: the argument checks every module uses.
 
 The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import
@@ -41,6 +43,7 @@ import importlib
 
 __all__ = [
     "decoders",
+    "domain",
     "experiments",
     "explorers",
     "harness",

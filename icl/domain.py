@@ -91,6 +91,16 @@ class Accuracy:
         ratio = np.where(np.isnan(ratio), math.inf, ratio)
         return float(np.max(ratio)) if ratio.size else 0.0
 
+    def bound(self, values) -> float:
+        """The mean over ``values`` (computed values) of the bound on their error that this
+        accuracy gives, ``max(relative |exact|, absolute)`` with ``|exact| <= |value| / (1 -
+        relative)``: the bias a check ignores when it takes these values for exact."""
+        if not self.exact:
+            raise ValueError("a sampler's accuracy bounds no single value")
+        magnitude = np.abs(np.asarray(values, dtype=float))
+        relative = self.relative * magnitude / (1 - self.relative)
+        return float(np.mean(np.maximum(relative, self.absolute)))
+
     def describe(self) -> str:
         parts = []
         if self.relative > 0:
@@ -435,3 +445,13 @@ def declare(
 def domain_of(function) -> Domain | None:
     """The declaration of a public function (``None`` if it has none)."""
     return getattr(function, "domain", None)
+
+
+def declared_error(function, values) -> float:
+    """The mean bound on the error of ``values`` computed by ``function``, from its declared
+    accuracy (:meth:`Accuracy.bound`); ``ValueError`` if it declares none."""
+    domain = domain_of(function)
+    if domain is None:
+        name = getattr(function, "__name__", repr(function))
+        raise ValueError(f"{name} declares no accuracy: its error cannot be bounded")
+    return domain.accuracy.bound(values)

@@ -26,15 +26,18 @@ import torch
 
 from icl import tasks, theory
 from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
+from icl.domain import Accuracy, Choice, Given, Integer, Real, declare
 from icl.harness import runtime
-from icl.techniques import plurality_vote
+from icl.techniques import _plurality
 from icl.validation import (
-    choice,
+    MAX_ENTRIES,
+    entries,
     integer,
     positive,
     prompt_batch,
     real,
     tensor,
+    work,
 )
 from icl.validation import (
     generator as _generator,
@@ -101,6 +104,21 @@ def _codes(name: str, codes, ndim: int) -> torch.Tensor:
     return tensor(name, codes, ndim=ndim, kind="integer")
 
 
+SETTINGS = Given("a SparseVoteSettings", bad=("x",))
+
+
+@declare(
+    Accuracy(
+        exact=False,
+        note="prototype: w = prototype_support(d, k) in every row; book: a uniform k-subset per "
+        "prompt (sample_weights); then x ~ N(0, I_d), y = <w, x> + noise_sd eps exactly as "
+        "sample_prompts_for_tasks draws them",
+    ),
+    protocol=Choice(tuple(PROTOCOLS)),
+    batch=Integer(1, MAX_ENTRIES),
+    generator=Given("a torch.Generator (its device is the prompts')", bad=(0,)),
+    settings=SETTINGS,
+)
 def draw_sparse_prompts(
     protocol: str,
     batch: int,
@@ -109,10 +127,8 @@ def draw_sparse_prompts(
 ) -> tasks.Prompts:
     """``batch`` prompts of the protocol on the generator's device (in its default dtype): the
     prototype's fixed support, or a uniformly random support per prompt."""
-    choice("protocol", protocol, tuple(PROTOCOLS))
-    batch = integer("batch", batch)
-    _settings(settings)
-    s, dev = settings, _generator("generator", generator).device
+    s, dev = _settings(settings), _generator("generator", generator).device
+    entries("batch * (n + 1) * d", batch * (s.n + 1) * s.d)
     if protocol == "prototype":
         w = tasks.prototype_support(s.d, s.k).to(dev, runtime.dtype(dev)).expand(batch, -1)
         return tasks.sample_prompts_for_tasks(w, s.n, sigma2=s.noise_sd**2, generator=generator)
@@ -129,6 +145,21 @@ def draw_sparse_prompts(
     )
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="the codes (support_codes) of the final supports of independent sampled chains, "
+        "exactly as sparse_binary_chains draws them, chunk prompts at a time",
+    ),
+    X=Given("float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite, d <= 62"),
+    y=Given("float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite, d <= 62"),
+    k=Integer(1),
+    eta=Real(0.0, open_low=True),
+    steps=Integer(1, 10**6),
+    samples=Integer(1),
+    generator=Given("a torch.Generator on X's device", bad=(0,)),
+    chunk=Given("None (all prompts at once) or an integer >= 1", bad=(0, 1.5)),
+)
 def sampled_answer_codes(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -145,11 +176,16 @@ def sampled_answer_codes(
     The chains (:func:`icl.decoders.sparse_chains.sparse_binary_chains`) run ``chunk`` prompts at a
     time (all at once by default), which bounds memory; the chunk size changes the order of the
     draws, so with one seed different chunk sizes give different (equally distributed) answers.
+    Refused: more than 2^27 entries of chains per chunk (chunk * samples * d), more than 2^40
+    multiply-adds in all (steps * B * samples * d^2), d > 62 (the codes hold 62 bits).
     """
-    batch = prompt_batch(X, y)[0]
+    batch, _, d = prompt_batch(X, y)
     chunk = batch if chunk is None else integer("chunk", chunk)
-    samples = integer("samples", samples)
     _generator("generator", generator, device=X.device)
+    if d > 62:
+        raise ValueError(f"X must have d <= 62 coordinates for the codes, got d = {d}")
+    entries("chunk * samples * d", min(chunk, batch) * samples * d)
+    work("steps * B * samples * d^2", steps * batch * samples * d * d)
     return torch.cat(
         [
             support_codes(
@@ -168,6 +204,20 @@ def sampled_answer_codes(
     )
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="draw_sparse_prompts, then greedy chains and sampled_answer_codes, all from one "
+        "generator seeded by seed (the law of each piece as declared there)",
+    ),
+    protocol=Choice(tuple(PROTOCOLS)),
+    prompts=Integer(1, MAX_ENTRIES),
+    samples=Integer(1),
+    seed=Integer(0),
+    settings=SETTINGS,
+    greedy_prompts=Given("None (the sampled prompts) or an integer >= 1", bad=(0, 1.5)),
+    chunk=Given("None (all prompts at once) or an integer >= 1", bad=(0, 1.5)),
+)
 def run_sparse_vote(
     protocol: str,
     prompts: int,
@@ -184,7 +234,6 @@ def run_sparse_vote(
     With ``greedy_prompts``, greedy decoding runs on that many prompts of its own, drawn first (it
     is cheap, so it can have more); by default it runs on the sampled prompts.
     """
-    prompts, samples = integer("prompts", prompts), integer("samples", samples)
     s = _settings(settings)
     if greedy_prompts is not None:
         integer("greedy_prompts", greedy_prompts)
@@ -208,6 +257,19 @@ def run_sparse_vote(
     )
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="1 exactly where the truth is the only most frequent of the first N codes, 0 where "
+        "it is not among them; on a tie 'smallest' picks the smallest code, 'uniform' each tied "
+        "code with probability 1/m (plurality_vote)",
+    ),
+    codes=Given("integer tensor (B, S), none of B, S zero"),
+    truth=Given("integer tensor (B,)"),
+    n_votes=Given("a non-empty list of integers in [1, S]", bad=([], [0], "x")),
+    ties=Choice(("uniform", "smallest")),
+    generator=Given("a torch.Generator on the codes' device", bad=(0,)),
+)
 def vote_wins(
     codes: torch.Tensor,
     truth: torch.Tensor,
@@ -224,12 +286,17 @@ def vote_wins(
         raise ValueError(f"n_votes must be a non-empty list of vote sizes, got {n_votes!r}")
     for N in n_votes:
         integer("n_votes entry", N, maximum=codes.shape[1])
+    _generator("generator", generator, required=ties == "uniform", device=codes.device)
     return {
-        N: (plurality_vote(codes[:, :N], generator, ties=ties) == truth).to(torch.float64)
-        for N in n_votes
+        N: (_plurality(codes[:, :N], generator, ties) == truth).to(torch.float64) for N in n_votes
     }
 
 
+@declare(
+    Accuracy(relative=1e-15, note="exact: integer counts"),
+    codes=Given("integer tensor (S,), S >= 1"),
+    true_code=Given("integer tensor of no dimension"),
+)
 def answer_counts(
     codes: torch.Tensor, true_code: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray, int | None]:
@@ -237,11 +304,26 @@ def answer_counts(
     true code among them or ``None`` when no answer is right), in increasing order of code."""
     codes = _codes("codes", codes, 1)
     tensor("true_code", true_code, ndim=0, kind="integer")
+    return _answer_counts(codes, true_code)
+
+
+def _answer_counts(codes: torch.Tensor, true_code: torch.Tensor):
     values, counts = torch.unique(codes, return_counts=True)
     where = (values == true_code).nonzero()
     return values.cpu().numpy(), counts.cpu().numpy(), (int(where[0, 0]) if len(where) else None)
 
 
+@declare(
+    Accuracy(
+        absolute=1e-10,
+        note="icl.theory.subsample_vote_accuracy per prompt: an exact multivariate "
+        "hypergeometric sum, its tail truncated at 1e-12",
+    ),
+    codes=Given("integer tensor (B, S), none of B, S zero"),
+    truth=Given("integer tensor (B,)"),
+    n_votes=Integer(1),
+    ties=Choice(("uniform", "smallest", "lose")),
+)
 def exact_subset_votes(
     codes: torch.Tensor, truth: torch.Tensor, n_votes: int, ties: str
 ) -> np.ndarray:
@@ -254,7 +336,7 @@ def exact_subset_votes(
     n_votes = integer("n_votes", n_votes, maximum=codes.shape[1])
     out = np.zeros(len(codes))
     for b in range(len(codes)):
-        values, counts, correct = answer_counts(codes[b], truth[b])
+        values, counts, correct = _answer_counts(codes[b], truth[b])
         if correct is not None:
             out[b] = theory.subsample_vote_accuracy(
                 counts,

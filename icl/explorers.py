@@ -2,9 +2,10 @@
 
 Each explorer is a drawing function and a panel:
 
-- ``*_update(fig, **params)`` validates the parameters (``ValueError`` naming the one that is
-  wrong), clears the matplotlib figure ``fig`` and draws the exact curves into it. It needs no
-  widgets, so the tests drive it directly;
+- ``*_update(fig, **params)`` validates the parameters against its declared domain
+  (:mod:`icl.domain`: the ranges of its sliders, where every redraw takes well under a second;
+  ``ValueError`` naming the parameter outside them), clears the matplotlib figure ``fig`` and
+  draws the exact curves into it. It needs no widgets, so the tests drive it directly;
 - ``*_panel(**params)`` wires one ``ipywidgets`` slider per parameter to the drawing function
   and returns the panel (sliders above, figure below), drawn first at the given values (the
   defaults, ``*_DEFAULTS``, for the rest). Outside a live kernel, e.g. in the static HTML book,
@@ -13,8 +14,10 @@ Each explorer is a drawing function and a panel:
 The explorers are :func:`one_step_update` (Chapter 1: the risk of one GD step against the step
 and against n), :func:`chains_update` (Chapter 3: the risk of the average of N noisy chains
 along the chain) and :func:`votes_update` (Chapter 5: majority vote and pass@N against N).
-Chapters 3 and 5 average exact conditional values over a fixed set of prompts (seed 0), as the
-chapters do; the prompts are drawn once per (n, d, sigma2) and kept.
+Chapter 3's explorer averages risks that are exact given the design (averaged over w and the label
+noise) over a fixed set of designs (seed 0), drawn once per (n, d); Chapter 5's averages exact
+conditional values over a fixed set of prompts (seed 0), drawn once per (n, d, sigma2). Both are
+kept between redraws.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from matplotlib.figure import Figure
 from scipy import special
 
 from icl import tasks, theory
-from icl.validation import integer, real
+from icl.domain import Accuracy, Given, Integer, Real, declare
 
 __all__ = [
     "CHAINS_DEFAULTS",
@@ -77,17 +80,33 @@ class _Slider:
 # ---------------------------------------------------------------- Chapter 1: one step of GD
 
 
-def _blank(fig: Figure) -> None:
-    """Clear ``fig`` for a redraw; anything but a matplotlib Figure is refused."""
+def _figure(name: str, fig) -> Figure:
+    """``fig`` if it is a matplotlib Figure, else ``TypeError``."""
     if not isinstance(fig, Figure):
-        raise TypeError(f"fig must be a matplotlib.figure.Figure, got {type(fig).__name__}")
-    fig.clear()
+        raise TypeError(f"{name} must be a matplotlib.figure.Figure, got {type(fig).__name__}")
+    return fig
 
 
-def _one_step_params(n, d, sigma2) -> tuple[int, int, float]:
-    return integer("n", n), integer("d", d), real("sigma2", sigma2, minimum=0.0)
+FIGURE = Given(
+    "a matplotlib.figure.Figure (cleared and drawn into)",
+    check=_figure,
+    bad=(None, "figure"),
+    draw=lambda rng: Figure(),
+)
 
 
+@declare(
+    Accuracy(
+        relative=1e-9,
+        note="each drawn point is the closed form of icl.theory.one_step at that point, "
+        "d [1 - 2 eta + eta^2 (m + d + 1 + sigma2) / m], whose terms of order d cancel down to "
+        "a risk as small as 2 d / m (d = 1, sigma2 = 0, m up to 10^6)",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 10**5),
+    d=Integer(1, 10**4),
+    sigma2=Real(0.0, 1e4),
+)
 def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
     """Draw Chapter 1's exact one-step risks into ``fig`` (cleared first; two axes).
 
@@ -97,8 +116,7 @@ def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
     R(eta*(m) I) = d (d + 1 + sigma2) / (m + d + 1 + sigma2) and the risk of the step tuned for
     n, R(eta*(n) I) at m examples; both from :mod:`icl.theory.one_step`.
     """
-    n, d, sigma2 = _one_step_params(n, d, sigma2)
-    _blank(fig)
+    fig.clear()
     ax_eta, ax_n = fig.subplots(1, 2)
     eta_star = theory.optimal_step(n, d, sigma2)
     etas = np.linspace(0.0, 2 * eta_star, 121)
@@ -158,25 +176,82 @@ def one_step_panel(**params):
 
 
 @lru_cache(maxsize=8)
-def _chain_prompts(n: int, d: int, sigma2: float) -> tasks.Prompts:
-    gen = torch.Generator().manual_seed(0)
-    return tasks.sample_prompts(
-        CHAIN_PROMPTS, n, d, sigma2=sigma2, generator=gen, device="cpu", dtype=torch.float64
-    )
+def _chain_spectra(n: int, d: int) -> np.ndarray:
+    """The eigenvalues of S = X^T X / n of the fixed designs, ``(CHAIN_PROMPTS, d)`` in ascending
+    order: X drawn by ``numpy.random.default_rng(0)`` (as
+    :func:`icl.theory.prompt_averaged_chain_terms` draws its designs), the min(n, d) eigenvalues of
+    the smaller Gram matrix (X^T X or X X^T, the same non-zero spectrum) after d - min(n, d) exact
+    zeros."""
+    X = np.random.default_rng(0).standard_normal((CHAIN_PROMPTS, n, d))
+    gram = X @ X.transpose(0, 2, 1) if n < d else X.transpose(0, 2, 1) @ X
+    nonzero = np.linalg.eigvalsh(gram).clip(min=0.0) / n
+    return np.concatenate([np.zeros((CHAIN_PROMPTS, d - nonzero.shape[1])), nonzero], 1)
 
 
-def _chains_params(n, d, sigma2, eta, delta2, steps, n_chains):
-    return (
-        integer("n", n),
-        integer("d", d),
-        real("sigma2", sigma2, minimum=0.0),
-        real("eta", eta, minimum=0.0, strict=True),
-        real("delta2", delta2, minimum=0.0, strict=True),
-        integer("steps", steps),
-        integer("n_chains", n_chains),
-    )
+def _expected_chain_curves(
+    s: np.ndarray, n: int, sigma2: float, eta: float, delta2: float, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For t = 0..T, the means over the designs (rows of ``s``) of E[||m_t - w||^2 | X] (the
+    ridge-GD mean of the multiplicative chain, penalty delta2), E[tr C_t | X] and the greedy
+    chain's E[||w_t - w||^2 | X], each averaged over w ~ N(0, I_d) and the label noise.
+
+    In the eigenbasis, with a = 1 - eta (s + delta2), P = a^t, a0 = 1 - eta s, P0 = a0^t:
+    E[||m_t - w||^2 | X] = sum_j [(delta2 + s P)^2 + (sigma2 / n) s (1 - P)^2] / (s + delta2)^2,
+    greedy: sum_j P0^2 + (sigma2 / n) (1 - P0)^2 / s (1 where s = 0), and the recursion of
+    :func:`icl.theory.chain_risk_terms`, c_{t+1} = a^2 c_t + kappa (c_t + q_t + sum_k (c_t + q_t)),
+    kappa = eta^2 delta2^2, linear in the squared mean, with m_{t,j}^2 replaced by its average
+    q_{t,j} = (s^2 + sigma2 s / n) (1 - P)^2 / (s + delta2)^2."""
+    shifted2, noise = (s + delta2) ** 2, sigma2 / n * s
+    a, a0 = 1 - eta * (s + delta2), 1 - eta * s
+    # the two risks are quadratics in P and P0: c0 + c1 P + c2 P^2 summed over j
+    ridge = [(delta2**2 + noise) / shifted2, (2 * delta2 * s - 2 * noise) / shifted2]
+    ridge.append((s**2 + noise) / shifted2)
+    inverse = np.where(s > 0, sigma2 / n / np.where(s > 0, s, 1.0), 0.0)  # s = 0: P0 = 1, term 1
+    plain = [inverse.ravel(), -2 * inverse.ravel(), (1 + inverse).ravel()]
+    ridge = [c.ravel() for c in ridge]
+    mu2, kappa, count = (s**2 + noise) / shifted2, eta**2 * delta2**2, s.shape[0]
+    c, power, power0 = np.zeros_like(s), np.ones_like(s), np.ones_like(s)
+    bias, trace, greedy = (np.zeros(steps + 1) for _ in range(3))
+    for t in range(steps + 1):
+        p, p0 = power.ravel(), power0.ravel()
+        bias[t] = (ridge[0].sum() + ridge[1] @ p + ridge[2] @ (p * p)) / count
+        greedy[t] = (plain[0].sum() + plain[1] @ p0 + plain[2] @ (p0 * p0)) / count
+        with np.errstate(over="ignore", invalid="ignore"):  # a spread beyond the floats: inf
+            trace[t] = c.sum() / count if np.isfinite(trace[t - 1]) or t == 0 else np.inf
+            if np.isfinite(trace[t]):
+                second = c + mu2 * (1 - power) ** 2
+                c = a**2 * c + kappa * (second + second.sum(1, keepdims=True))
+        power, power0 = power * a, power0 * a0
+    return bias, trace, greedy
 
 
+def _bayes_risk(s: np.ndarray, lam: float) -> np.ndarray:
+    """The ridge risk at the Bayes penalty lam = sigma2 / n (psi2 = 1) given the eigenvalues s:
+    sum_j lam / (s_j + lam), where a zero eigenvalue counts 1 (also at lam = 0, the noiseless
+    limit, where the risk is the number of zero eigenvalues)."""
+    return np.where(s > 0, lam / np.where(s > 0, s + lam, 1.0), 1.0).sum(-1)
+
+
+CHAINS_CUT = 2.0  # keep the designs with eta (s_max + delta2) <= 2 (Chapter 2's typical designs)
+
+
+@declare(
+    Accuracy(
+        relative=1e-9,
+        absolute=1e-12,
+        note="each drawn point is exact given the design (averaged over w and the noise) and "
+        "averaged over the kept designs; absolute where the risk tends to 0 (noiseless labels, "
+        "m_t -> w), to round-off of the scale d",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 100),
+    d=Integer(1, 50),
+    sigma2=Real(0.0, 10.0),
+    eta=Real(1e-4, 2.0),
+    delta2=Real(1e-5, 2.0),
+    steps=Integer(1, 1000),
+    n_chains=Integer(1, 10**6),
+)
 def chains_update(
     fig: Figure,
     *,
@@ -191,21 +266,20 @@ def chains_update(
     """Draw Chapter 3's exact risk of the average of N multiplicative-noise chains along the chain
     into ``fig`` (cleared first; one axes).
 
-    For t = 0..T: ||m_t - w||^2 + tr(C_t) / N for N = 1, ``n_chains`` and infinity (the
-    ridge-GD iterate with penalty delta2), and the greedy chain's ||w_t^GD - w||^2, from
-    :func:`icl.theory.chain_risk_terms`; the Bayes risk is the ridge risk at lambda* = sigma2 / n
-    (:func:`icl.theory.gd_risk_given_spectrum`). Each is exact given the prompt and averaged over
-    :data:`CHAIN_PROMPTS` fixed prompts (seed 0), keeping the designs with
-    eta (s_max(X^T X / n) + delta2) <= 1 on which the chain contracts (Chapter 3's convention;
-    the title says how many are left out).
+    For t = 0..T: E[||m_t - w||^2 | X] + E[tr C_t | X] / N for N = 1, ``n_chains`` and infinity
+    (the ridge-GD iterate with penalty delta2), and the greedy chain's E[||w_t - w||^2 | X]
+    (:func:`_expected_chain_curves`); the Bayes risk is the ridge risk at lambda* = sigma2 / n,
+    sum_j lambda* / (s_j + lambda*) (:func:`icl.theory.gd_risk_given_spectrum` with ``steps=None``;
+    at sigma2 = 0 its limit, the number of zero eigenvalues of S). Every curve is averaged over
+    w ~ N(0, I_d) and the label noise given the design, exactly, as in Chapter 3's regulariser
+    section (so that no curve can lie below the Bayes risk), and then over
+    :data:`CHAIN_PROMPTS` fixed designs (seed 0), keeping the typical designs of Chapter 2,
+    eta (s_max(X^T X / n) + delta2) <= 2, on which the mean chain does not diverge (the title says
+    how many are left out).
     """
-    n, d, sigma2, eta, delta2, steps, n_chains = _chains_params(
-        n, d, sigma2, eta, delta2, steps, n_chains
-    )
-    p = _chain_prompts(n, d, sigma2)
-    s = torch.linalg.eigvalsh(p.X.transpose(1, 2) @ p.X / n).clamp(min=0)
-    kept = eta * (s[:, -1] + delta2) <= 1
-    _blank(fig)
+    s = _chain_spectra(n, d)
+    kept = eta * (s[:, -1] + delta2) <= CHAINS_CUT
+    fig.clear()
     ax = fig.subplots()
     ax.set(
         xlabel="thought t (GD steps)",
@@ -215,33 +289,26 @@ def chains_update(
         "left out",
     )
     if not bool(kept.any()):
-        ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 1$", ha="center")
+        ax.text(0.5, 0.5, r"every design has $\eta(s_{\max} + \delta^2) > 2$", ha="center")
         return
-    X, y, w = p.X[kept], p.y[kept], p.w[kept]
-    bias2, trace = (
-        v.mean(0).numpy()
-        for v in theory.chain_risk_terms(
-            X, y, w, eta=eta, steps=steps, level=delta2**0.5, every_step=True
-        )
-    )
-    greedy = (
-        theory.chain_risk_terms(
-            X, y, w, eta=eta, steps=steps, level=1.0, noise="additive", every_step=True
-        )[0]
-        .mean(0)
-        .numpy()
-    )
-    bayes = theory.gd_risk_given_spectrum(
-        s[kept], n, eta=eta, steps=None, sigma2=sigma2, lam=theory.bayes_ridge_penalty(n, sigma2)
-    )
+    bias2, trace, greedy = _expected_chain_curves(s[kept], n, sigma2, eta, delta2, steps)
     t = np.arange(steps + 1)
     ax.plot(t, greedy, color="C0", label="greedy chain")
     for n_avg, style in ((1, "-"), (n_chains, "--")):
         ax.plot(t, bias2 + trace / n_avg, color="C3", ls=style, label=f"average of N = {n_avg}")
     ax.plot(t, bias2, color="C3", ls=":", label=r"$N \to \infty$ (ridge-GD iterate)")
     ax.axhline(
-        float(bayes.mean()), color="k", ls="-.", lw=0.8, label=r"Bayes: ridge at $\lambda^*$"
+        float(_bayes_risk(s[kept], sigma2 / n).mean()),
+        color="k",
+        ls="-.",
+        lw=0.8,
+        label=r"Bayes: ridge at $\lambda^*$",
     )
+    # the axis shows the bounded curves and the averages up to 3 times their largest value: a
+    # noisy chain whose spread grows without bound (eta^2 delta2^2 large) leaves the picture
+    bounded = max(greedy.max(), bias2.max())
+    one_chain = (bias2 + trace)[np.isfinite(trace)]
+    ax.set_ylim(0, 1.05 * min(max(bounded, one_chain.max()), 3 * bounded))
     ax.legend(fontsize=8)
     fig.tight_layout()
 
@@ -283,16 +350,6 @@ def _vote_margins(n: int, d: int, sigma2: float) -> torch.Tensor:
     return p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
 
 
-def _votes_params(n, d, sigma2, temperature, n_votes):
-    return (
-        integer("n", n),
-        integer("d", d, minimum=2),
-        real("sigma2", sigma2, minimum=0.0),
-        real("temperature", temperature, minimum=0.0, strict=True),
-        integer("n_votes", n_votes),
-    )
-
-
 def _vote_grid(n_votes: int) -> np.ndarray:
     return np.unique(np.geomspace(1, n_votes, 16).round().astype(int))
 
@@ -331,6 +388,21 @@ def _greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     return theory.greedy_exact_recovery(n, d, sigma2)
 
 
+@declare(
+    Accuracy(
+        absolute=1e-8,
+        note="absolute, for probabilities drawn on a linear axis: the one-coefficient vote curve "
+        "is a fixed 20-node Gauss-Legendre rule on 159 geometric panels, within 1e-8 of the "
+        "adaptive quadrature of icl.theory.vote_sign_accuracy; the other curves are "
+        "icl.theory's values, exact given the fixed prompts",
+    ),
+    fig=FIGURE,
+    n=Integer(1, 100),
+    d=Integer(2, 30),
+    sigma2=Real(0.0, 10.0),
+    temperature=Real(1e-3, 100.0),
+    n_votes=Integer(1, 10**4),
+)
 def votes_update(
     fig: Figure, *, n: int, d: int, sigma2: float, temperature: float, n_votes: int
 ) -> None:
@@ -340,16 +412,15 @@ def votes_update(
     Left, one coefficient (over the prompt distribution): the majority vote
     E[A_N(sigmoid(2 eta u / (n T)))] (the integral of :func:`icl.theory.vote_sign_accuracy`
     against :func:`icl.theory.margin_density`, on fixed Gauss-Legendre panels so that every N
-    costs one dot product; it agrees with :func:`icl.theory.vote_sign_accuracy` to 1e-8 from
-    n = 1 to 100 in the tests), one
-    sample (1 - :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
+    costs one dot product; the accuracy census holds it against a finer quadrature), one sample
+    (the same integral at N = 1, E[sigmoid(2 eta u / (n T))] = 1 -
+    :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
     :func:`icl.theory.greedy_sign_error`). Right, the whole vector: the coordinate-wise vote
     prod_j A_N(p_j) and pass@N with a perfect verifier 1 - (1 - prod_j p_j)^N, exact given the
     prompt (p_j = sigmoid(2 eta u_j / (n T))) and averaged over :data:`VOTE_PROMPTS` fixed
     prompts (seed 0), and greedy exact recovery (:func:`icl.theory.greedy_exact_recovery`).
     Needs d >= 2 (a margin law with a density).
     """
-    n, d, sigma2, temperature, n_votes = _votes_params(n, d, sigma2, temperature, n_votes)
     grid = _vote_grid(n_votes)
     c = 2 * VOTE_ETA / (n * temperature)
     u, w_plus, w_minus = _margin_rule(n, d, sigma2)
@@ -358,11 +429,11 @@ def votes_update(
         float(w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a))
         for N in grid
     ]
-    _blank(fig)
+    fig.clear()
     ax_one, ax_all = fig.subplots(1, 2)
     ax_one.plot(grid, votes, "-o", ms=3, color="C1", label="majority vote of N")
     ax_one.axhline(
-        1 - theory.sampled_sign_error(n, d, sigma2, VOTE_ETA, temperature),
+        float(w_plus @ right + w_minus @ (1 - right)),
         color="C0",
         ls="--",
         label="one sample",

@@ -27,12 +27,29 @@ from dataclasses import dataclass
 
 import torch
 
+from icl.domain import Accuracy, Choice, Condition, Given, Integer, Real, declare
 from icl.harness import runtime
-from icl.validation import choice, integer, real, tensor
+from icl.validation import MAX_ENTRIES, choice, integer, tensor
 from icl.validation import device as _device
 from icl.validation import generator as _generator
 
 PRIORS = ("gaussian", "rademacher", "sparse-binary", "sparse-gaussian")
+PSI = Real(1e-15, 1e15)  # psi z stays a normal float32 number, and y = X w finite
+SIGMA2 = Real(0.0, 1e30)
+W_BOUND = 1e17  # |w| at most this (psi z included): y = X w stays finite in float32
+SIZE = Integer(1, MAX_ENTRIES)
+GENERATOR = Given("None (torch's global generator) or a torch.Generator", bad=(0, "x"))
+DEVICE = Given("None (the generator's device, else the run's) or a device", bad=("nowhere",))
+DTYPE = Given("None (the run's dtype) or torch.float32 or torch.float64", bad=(torch.int64,))
+ENTRIES = "(at most 2^27 entries, 1 GiB of float64)"
+
+
+def _psi(name: str, value):
+    return None if value is None else PSI.validate(name, value)
+
+
+def _fits(*sizes: int) -> bool:
+    return math.prod(sizes) <= MAX_ENTRIES
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,36 @@ def _resolve(device, dtype, generator):
     return dev, dt
 
 
+PRIOR_DRAWS = Accuracy(
+    exact=False,
+    note="each row is an exact draw of the prior in the dtype: gaussian psi z with z ~ N(0, 1) "
+    "(icl.harness.runtime.standard_normal); rademacher uniform on {-1, +1}^d; the sparse priors "
+    "a uniform k-subset (the top k of d uniforms) set to 1 or to N(0, 1) draws",
+)
+
+
+@declare(
+    PRIOR_DRAWS,
+    batch=SIZE,
+    d=SIZE,
+    prior=Choice(PRIORS),
+    psi=Given(
+        f"None (1) or a real number {PSI.describe_range()}; gaussian prior only",
+        check=_psi,
+        bad=(0.0, 1e16, math.nan),
+    ),
+    k=Given("None or an integer in [1, d]; the sparse priors only (and needed there)", bad=(1,)),
+    generator=GENERATOR,
+    device=DEVICE,
+    dtype=DTYPE,
+    where=[
+        Condition(
+            f"batch * d <= 2^27 {ENTRIES}",
+            lambda batch, d: _fits(batch, d),
+            {"batch": 2**14, "d": 2**14},
+        ),
+    ],
+)
 def sample_weights(
     batch: int,
     d: int,
@@ -83,11 +130,8 @@ def sample_weights(
     other priors, where it does not apply); ``k`` the
     number of non-zero coordinates of the sparse priors (1 <= k <= d).
     """
-    batch, d = integer("batch", batch), integer("d", d)
-    if prior not in PRIORS:
-        raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
     if prior == "gaussian":
-        psi = 1.0 if psi is None else real("psi", psi, minimum=0.0, strict=True)
+        psi = 1.0 if psi is None else psi
     elif psi is not None:
         raise ValueError(f"psi is only used by the gaussian prior, not by {prior!r}")
     if prior.startswith("sparse"):
@@ -111,6 +155,37 @@ def sample_weights(
     return torch.zeros(batch, d, device=dev, dtype=dt).scatter_(1, support, values)
 
 
+PROMPT_DRAWS = Accuracy(
+    exact=False,
+    note="exact draws in the dtype: w from the prior (sample_weights), x_i and x_q ~ N(0, I_d), "
+    "y = <w, x> + sqrt(sigma2) eps with eps ~ N(0, 1)",
+)
+
+
+@declare(
+    PROMPT_DRAWS,
+    batch=SIZE,
+    n=SIZE,
+    d=SIZE,
+    prior=Choice(PRIORS),
+    sigma2=SIGMA2,
+    psi=Given(
+        f"None (1) or a real number {PSI.describe_range()}; gaussian prior only",
+        check=_psi,
+        bad=(0.0, 1e16),
+    ),
+    k=Given("None or an integer in [1, d]; the sparse priors only (and needed there)", bad=(1,)),
+    generator=GENERATOR,
+    device=DEVICE,
+    dtype=DTYPE,
+    where=[
+        Condition(
+            f"batch * (n + 1) * d <= 2^27 {ENTRIES}",
+            lambda batch, n, d: _fits(batch, n + 1, d),
+            {"batch": 2**10, "n": 2**10, "d": 2**7},
+        ),
+    ],
+)
 def sample_prompts(
     batch: int,
     n: int,
@@ -129,14 +204,51 @@ def sample_prompts(
 
     Returns :class:`Prompts`; ``y = X w + sqrt(sigma2) eps`` and likewise for the query.
     """
-    n = integer("n", n)
-    real("sigma2", sigma2, minimum=0.0)
     w = sample_weights(
         batch, d, prior, psi=psi, k=k, generator=generator, device=device, dtype=dtype
     )
     return sample_prompts_for_tasks(w, n, sigma2=sigma2, generator=generator)
 
 
+def _tasks(name: str, value):
+    """A task batch ``(B, d)``: a float32 or float64 tensor of finite entries, |w| <= 1e15."""
+    if (
+        not isinstance(value, torch.Tensor)
+        or value.ndim != 2
+        or value.dtype not in (torch.float32, torch.float64)
+    ):
+        raise ValueError(
+            f"{name} must be a float32 or float64 tensor of shape (B, d), "
+            f"got {getattr(value, 'shape', value)}"
+        )
+    tensor(name, value, ndim=2)
+    if float(value.abs().max()) > W_BOUND:
+        raise ValueError(f"{name} must have entries of magnitude at most 1e17")
+    return value
+
+
+@declare(
+    Accuracy(
+        exact=False,
+        note="exact draws in w's dtype: x_i and x_q ~ N(0, I_d), "
+        "y = <w, x> + sqrt(sigma2) eps with eps ~ N(0, 1); w returned as given",
+    ),
+    w=Given(
+        "float32 or float64 tensor (B, d) of finite entries of magnitude at most 1e17",
+        check=_tasks,
+        bad=(torch.full((2, 3), 1e18),),
+    ),
+    n=SIZE,
+    sigma2=SIGMA2,
+    generator=GENERATOR,
+    where=[
+        Condition(
+            f"B * (n + 1) * d <= 2^27 {ENTRIES}",
+            lambda w, n: _fits(w.shape[0], n + 1, w.shape[1]),
+            {"w": torch.zeros(1, 2**7).expand(2**12, -1), "n": 2**8},
+        ),
+    ],
+)
 def sample_prompts_for_tasks(
     w: torch.Tensor, n: int, *, sigma2: float = 0.0, generator: torch.Generator | None = None
 ) -> Prompts:
@@ -146,17 +258,6 @@ def sample_prompts_for_tasks(
     ``sample_prompts`` is ``sample_weights`` followed by this; a fixed task (the same ``w`` in every
     row, as the authors' prototype's sparse experiment uses) is ``w.expand(B, -1)``.
     """
-    n = integer("n", n)
-    sigma2 = real("sigma2", sigma2, minimum=0.0)
-    if (
-        not isinstance(w, torch.Tensor)
-        or w.ndim != 2
-        or w.dtype not in (torch.float32, torch.float64)
-    ):
-        raise ValueError(
-            f"w must be a float32 or float64 tensor of shape (B, d), got {getattr(w, 'shape', w)}"
-        )
-    tensor("w", w, ndim=2)
     _generator("generator", generator, required=False)
     if generator is not None and generator.device.type != w.device.type:
         raise ValueError(f"generator is on {generator.device} but w is on {w.device}")
@@ -167,6 +268,12 @@ def sample_prompts_for_tasks(
     return Prompts(X=X[:, :n], y=y[:, :n], w=w, x_query=X[:, n], y_query=y[:, n])
 
 
+@declare(
+    Accuracy(relative=1e-15, note="exact: ones at 0, s, ..., (k - 1) s, zeros elsewhere"),
+    d=SIZE,
+    k=Integer(1),
+    where=[Condition("k <= d", lambda d, k: k <= d, {"d": 4, "k": 5})],
+)
 def prototype_support(d: int, k: int) -> torch.Tensor:
     """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d //
     k; shape ``(d,)``.
@@ -175,9 +282,6 @@ def prototype_support(d: int, k: int) -> torch.Tensor:
     2^0 + 2^10 + 2^20 + 2^30 + 2^40 under :func:`icl.decoders.sparse_chains.support_codes`.
     float64, on the CPU.
     """
-    d, k = integer("d", d), integer("k", k)
-    if k > d:
-        raise ValueError(f"k must be <= d = {d}, got {k}")
     w = torch.zeros(d, dtype=torch.float64)
     w[torch.arange(k) * (d // k)] = 1.0
     return w

@@ -28,16 +28,18 @@ Exact accuracies given an answer distribution over {-1, +1}^d
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 
-from icl.decoders.answer_distribution import answer_dimension, index_of, probability_of
+from icl.decoders.answer_distribution import _dimension, _index_of
+from icl.domain import Accuracy, Choice, Given, Integer, declare
 from icl.theory import (
     unbiased_pass_at_k as unbiased_pass_at_k,
 )  # re-exported: the estimator of pass@k
 from icl.validation import (
-    choice,
+    entries,
     integer,
     probabilities,
     prompt_batch,
@@ -50,6 +52,16 @@ from icl.validation import (
 )
 
 VOTE_TIES = ("uniform", "smallest")
+FLOAT32 = "float32 inputs: 2^29 times larger, the ratio of the epsilons"
+CANDIDATES = Given("float32 or float64 tensor (B, N, d), finite, none of B, N, d zero")
+SCORE_ACCURACY = Accuracy(
+    relative=1e-12,
+    absolute=1e-300,
+    note="a sum of d squares (each difference rounded once) in the inputs' dtype; below the "
+    f"dtype's smallest normal number absolute; {FLOAT32} (absolute: 1e-37); a score that "
+    "overflows the dtype is refused",
+)
+EXACT = Accuracy(relative=1e-15, note="exact: entries selected or copied, no arithmetic")
 
 
 def _candidates(candidates: torch.Tensor, name: str = "candidates") -> torch.Tensor:
@@ -57,40 +69,68 @@ def _candidates(candidates: torch.Tensor, name: str = "candidates") -> torch.Ten
     return tensor(name, candidates, ndim=3)
 
 
+def _finite(scores: torch.Tensor, what: str) -> torch.Tensor:
+    """``scores``, or ``ValueError`` where they overflowed the dtype."""
+    low, high = torch.aminmax(scores)
+    if not bool(torch.isfinite(low) & torch.isfinite(high)):
+        raise ValueError(f"{what} overflows {scores.dtype}: the inputs are too large for it")
+    return scores
+
+
 # --- verifiers' scores (lower is better) ---
 
 
+@declare(
+    SCORE_ACCURACY,
+    candidates=CANDIDATES,
+    w=Given("tensor (B, d) of the candidates' dtype, finite"),
+)
 def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B,
     N)``."""
     candidates = _candidates(candidates)
     tensor("w", w, shape=(candidates.shape[0], candidates.shape[2]))
     same_dtype(candidates=candidates, w=w)
-    return ((candidates - w.unsqueeze(1)) ** 2).sum(-1)
+    return _finite(((candidates - w.unsqueeze(1)) ** 2).sum(-1), "||w_k - w*||^2")
 
 
+@declare(
+    Accuracy(
+        relative=1e-12,
+        note="relative to sum_i (|x_i . w_k|_abs + |y_i|)^2 / n, with |x_i . w_k|_abs = "
+        "sum_j |x_ij w_kj|: the scale of the terms that cancel in X w - y; below the dtype's "
+        f"smallest normal number absolute; {FLOAT32}; a loss that overflows the dtype is "
+        "refused",
+    ),
+    candidates=CANDIDATES,
+    X=Given("tensors X (B, n, d) and y (B, n) of the candidates' dtype, finite"),
+    y=Given("tensors X (B, n, d) and y (B, n) of the candidates' dtype, finite"),
+)
 def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """||X w_k - y||^2 / n for candidates ``(B, N, d)``, ``X (B, n, d)``, ``y (B, n)``; returns
     ``(B, N)``.
 
-    Equals (w_k - w_LS)^T S (w_k - w_LS) + min_w ||X w - y||^2 / n with S = X^T X / n.
+    Equals (w_k - w_LS)^T S (w_k - w_LS) + min_w ||X w - y||^2 / n with S = X^T X / n. Refused:
+    more than 2^27 residuals (B * N * n).
     """
     candidates = _candidates(candidates)
-    batch, _, d = candidates.shape
-    prompt_batch(X, y)
+    batch, count, d = candidates.shape
+    n = prompt_batch(X, y)[1]
     if X.shape[0] != batch or X.shape[2] != d:
         raise ValueError(
             f"expected X (B={batch}, n, d={d}) and y (B, n), "
             f"got {tuple(X.shape)} and {tuple(y.shape)}"
         )
     same_dtype(candidates=candidates, X=X)
+    entries("B * N * n", batch * count * n)
     residual = candidates @ X.transpose(1, 2) - y.unsqueeze(1)
-    return (residual**2).mean(-1)
+    return _finite((residual**2).mean(-1), "||X w_k - y||^2 / n")
 
 
+@declare(SCORE_ACCURACY, candidates=CANDIDATES)
 def norm_score(candidates: torch.Tensor) -> torch.Tensor:
     """||w_k||^2 for candidates ``(B, N, d)``; returns ``(B, N)``."""
-    return (_candidates(candidates) ** 2).sum(-1)
+    return _finite((_candidates(candidates) ** 2).sum(-1), "||w_k||^2")
 
 
 # --- best-of-N ---
@@ -103,6 +143,11 @@ class Selection(NamedTuple):
     index: torch.Tensor
 
 
+@declare(
+    EXACT,
+    candidates=CANDIDATES,
+    scores=Given("tensor (B, N) of the candidates' dtype, finite"),
+)
 def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
     """Best-of-N: each prompt's candidate of smallest score (the first of equal scores).
 
@@ -117,22 +162,40 @@ def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
     )
 
 
+@declare(
+    EXACT,
+    scores=Given("float32 or float64 tensor (B, N_max), finite"),
+    values=Given("float32 or float64 tensor (B, N_max), finite"),
+)
 def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """``values`` of the best-of-N candidate for every N = 1..N_max, from one draw of N_max
     candidates.
 
     ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate); entry
-    ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``.
+    ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``, the
+    first of equal scores (as :func:`best_of_n`).
     """
     tensor("scores", scores, ndim=2)
     tensor("values", values, shape=tuple(scores.shape))
-    index = torch.cummin(scores, dim=1).indices
+    running = torch.cummin(scores, dim=1).values
+    before = torch.cat([torch.full_like(running[:, :1], math.inf), running[:, :-1]], 1)
+    positions = torch.arange(scores.shape[1], device=scores.device).expand_as(scores)
+    index = torch.where(scores < before, positions, 0).cummax(1).values  # first of equal minima
     return values.gather(1, index)
 
 
 # --- averaging ---
 
 
+@declare(
+    Accuracy(
+        relative=1e-12,
+        note="relative to the mean of |answers| over the first N, times N / 1000 where N > 1000 "
+        f"(a running sum rounds once per answer); {FLOAT32}; sums that overflow are refused",
+    ),
+    answers=Given("float32 or float64 tensor (B, N_max, d), finite, none of B, N_max, d zero"),
+    n_avg=Given("a non-empty list of integers in [1, N_max]", bad=([], [0], "x")),
+)
 def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
     """The average of the first N answers of each prompt, for each N in ``n_avg``.
 
@@ -148,13 +211,24 @@ def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
         raise ValueError(
             f"n_avg asks for {max(counts)} answers, but only {answers.shape[1]} are given"
         )
-    sums = answers.cumsum(1)[:, [n - 1 for n in counts]]
+    sums = _finite(answers.cumsum(1)[:, [n - 1 for n in counts]], "the running sum of answers")
     return sums / torch.tensor(counts, device=sums.device, dtype=sums.dtype)[:, None]
 
 
 # --- votes ---
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="the winner has the largest count exactly; ties='smallest': the smallest such code; "
+        "ties='uniform': each tied code with probability 1/m (an independent U(0, 1) key in "
+        "float64 per code; equal keys, of probability below 2^-50, go to the smallest)",
+    ),
+    answers=Given("integer tensor (B, N), none of B, N zero"),
+    generator=Given("a torch.Generator on the answers' device (required for uniform ties)"),
+    ties=Choice(VOTE_TIES),
+)
 def plurality_vote(
     answers: torch.Tensor, generator: torch.Generator | None = None, *, ties: str = "uniform"
 ) -> torch.Tensor:
@@ -169,8 +243,12 @@ def plurality_vote(
       (the authors' prototype's vote) and ``torch.mode`` do.
     """
     tensor("answers", answers, ndim=2, kind="integer")
-    choice("ties", ties, VOTE_TIES)
     _generator("generator", generator, required=ties == "uniform", device=answers.device)
+    return _plurality(answers, generator, ties)
+
+
+def _plurality(answers: torch.Tensor, generator: torch.Generator | None, ties: str) -> torch.Tensor:
+    """:func:`plurality_vote` on checked arguments."""
     ordered = answers.sort(dim=1).values
     starts = torch.ones_like(ordered, dtype=torch.bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
@@ -195,6 +273,17 @@ def _signs(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return samples
 
 
+SIGN_SAMPLES = Given("float32 or float64 tensor (B, N, d) of -1 and +1, none of B, N, d zero")
+
+
+@declare(
+    Accuracy(
+        exact=False,
+        note="the sign of each coefficient's sum exactly; a fair coin (U(0, 1) < 1/2) on a tie",
+    ),
+    samples=SIGN_SAMPLES,
+    generator=Given("a torch.Generator on the samples' device"),
+)
 def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin;
     ``(B, d)``."""
@@ -205,6 +294,15 @@ def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return torch.where(total == 0, coin.to(total.dtype), total.sign())
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="a most frequent vector exactly; ties uniform among the most frequent (as "
+        "plurality_vote's uniform ties)",
+    ),
+    samples=Given("float32 or float64 tensor (B, N, d) of -1 and +1, d <= 62, none zero"),
+    generator=Given("a torch.Generator on the samples' device"),
+)
 def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Whole-vector vote: the most frequent of the N answers of each prompt, ties broken uniformly
     at random among the most frequent; ``samples (B, N, d)`` of +-1 -> ``(B, d)``.
@@ -212,8 +310,11 @@ def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tens
     The answers are coded by :func:`icl.decoders.answer_distribution.index_of` and voted on by
     :func:`plurality_vote`; a sample bearing the winning code is returned.
     """
-    codes = index_of(_signs(samples, generator))  # (B, N)
-    winner = plurality_vote(codes, generator)
+    _signs(samples, generator)
+    if samples.shape[-1] > 62:
+        raise ValueError(f"samples must have d <= 62 coordinates, got d = {samples.shape[-1]}")
+    codes = _index_of(samples)  # (B, N)
+    winner = _plurality(codes, generator, "uniform")
     first = (codes == winner.unsqueeze(1)).to(torch.int8).argmax(1)
     return samples[torch.arange(samples.shape[0], device=samples.device), first]
 
@@ -221,10 +322,19 @@ def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tens
 # --- pass@k ---
 
 
+@declare(
+    Accuracy(
+        relative=1e-14,
+        absolute=1e-300,
+        note="-expm1(k log1p(-p)) in float64, rounded to p's dtype (float32: relative 6e-8); "
+        "below 1e-300 absolute",
+    ),
+    p=Given("float32 or float64 tensor of probabilities in [0, 1], finite"),
+    k=Integer(1),
+)
 def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
     """1 - (1 - p)^k: the probability that some of k i.i.d. answers is right, each right with
     probability ``p`` (elementwise in a tensor of probabilities)."""
-    k = integer("k", k)
     tensor("p", p)
     probabilities("p", p, normalised=False)
     return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
@@ -233,6 +343,21 @@ def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
 # --- exact accuracies given an answer distribution ---
 
 
+@declare(
+    Accuracy(
+        relative=1e-9,
+        absolute=1e-300,
+        note="a^N (-expm1(N log1p(-e / a))) in float64 with a = P(s >= s_target) and e = "
+        "P(s = s_target) (sums of positive terms, no cancellation): N rounding errors at "
+        "most, so within 1e-9 for N <= 10^6; below 1e-300 absolute",
+    ),
+    log_probs=Given(
+        "float32 or float64 tensor (B, 2^d), d >= 1, of log-probabilities (logsumexp 0)"
+    ),
+    scores=Given("tensor (B, 2^d) of the log-probabilities' dtype, finite"),
+    target=Given("tensor (B, d) of -1 and +1"),
+    n_samples=Integer(1, 10**6),
+)
 def best_of_n_accuracy(
     log_probs: torch.Tensor, scores: torch.Tensor, target: torch.Tensor, n_samples: int
 ) -> torch.Tensor:
@@ -242,28 +367,49 @@ def best_of_n_accuracy(
     Best-of-N keeps the smallest score (module docstring), so it returns the target when no
     sample scores below it and some sample scores as it does (with distinct scores, when the
     target is drawn). ``log_probs (B, 2^d)`` is the sampler, ``scores (B, 2^d)`` the score of
-    every vector, ``target (B, d)``.
+    every vector, ``target (B, d)``. Computed as ``a^N (1 - (1 - e / a)^N)`` with ``a = P(s >=
+    s_target)`` and ``e = P(s = s_target)``, so that nothing cancels.
     """
-    d = answer_dimension(log_probs)
-    n_samples = integer("n_samples", n_samples)
+    d = _dimension(log_probs)
     tensor("scores", scores, shape=tuple(log_probs.shape))
     signs("target", target, shape=(log_probs.shape[0], d))
     probs = log_probs.double().exp()
-    s_target = scores.gather(1, index_of(target).unsqueeze(1))
-    above_or_equal = (probs * (scores >= s_target)).sum(1)
-    above = (probs * (scores > s_target)).sum(1)
-    return above_or_equal**n_samples - above**n_samples
+    s_target = scores.gather(1, _index_of(target).unsqueeze(1))
+    at_least = (probs * (scores >= s_target)).sum(1)
+    equal = (probs * (scores == s_target)).sum(1)
+    share = torch.where(at_least > 0, equal / at_least, 0.0)  # 0 where the target has P = 0
+    first = torch.exp(n_samples * torch.log(at_least))
+    return first * -torch.expm1(n_samples * torch.log1p(-share))
 
 
+@declare(
+    Accuracy(
+        relative=1e-12,
+        absolute=1e-300,
+        note="3 p^2 - 2 p^3 + p c with c = sum over ordered pairs of distinct other vectors of "
+        "P(u) P(v), summed as 2 sum_u P(u) (P of the vectors before u): positive terms only, "
+        "no cancellation; below 1e-300 absolute",
+    ),
+    log_probs=Given(
+        "float32 or float64 tensor (B, 2^d), d >= 1, of log-probabilities (logsumexp 0)"
+    ),
+    target=Given("tensor (B, d) of -1 and +1"),
+)
 def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """P(the whole-vector vote of 3 i.i.d. samples returns ``target``), per prompt, shape ``(B,)``.
 
-    With ``p = P(target)`` and ``S2 = sum_v P(v)^2``: at least two samples equal the target
-    (``3p^2 - 2p^3``), or exactly one does and the other two are distinct, a three-way tie won
-    with probability 1/3 (``p [(1 - p)^2 - (S2 - p^2)]``).
+    With ``p = P(target)``: at least two samples equal the target (``3p^2 - 2p^3``), or exactly
+    one does and the other two are distinct non-targets, a three-way tie won with probability
+    1/3: ``3 p c / 3 = p c`` with ``c = sum_{u != v, both != target} P(u) P(v)`` (which equals
+    ``(1 - p)^2 - (S2 - p^2)``, ``S2 = sum_v P(v)^2``, without its cancellation).
     """
-    d = answer_dimension(log_probs)
+    d = _dimension(log_probs)
     signs("target", target, shape=(log_probs.shape[0], d))
-    p = probability_of(log_probs, target).double()
-    s2 = (2 * log_probs.double()).exp().sum(1)
-    return 3 * p**2 - 2 * p**3 + p * ((1 - p) ** 2 - (s2 - p**2))
+    probs = log_probs.double().exp()
+    index = _index_of(target).unsqueeze(1)
+    p = probs.gather(1, index).squeeze(1).clamp(max=1.0)
+    others = probs.scatter(1, index, 0.0)
+    # P of the vectors before each one: sums of positive terms
+    before = torch.cat([torch.zeros_like(others[:, :1]), others.cumsum(1)[:, :-1]], 1)
+    pairs = 2 * (others * before).sum(1)
+    return p * p * (3 - 2 * p) + p * pairs

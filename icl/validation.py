@@ -27,16 +27,50 @@ import numpy as np
 import torch
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
+INT64_MAX = 2**63 - 1  # the largest integer torch holds
+# The most entries of one tensor that a function allocates for its caller: 1 GiB of float64.
+MAX_ENTRIES = 2**27
+# The most multiply-adds one call may ask for (a loop of steps over a batch): about 10^12, minutes
+# on a CPU core, seconds on a GPU.
+MAX_WORK = 2**40
 
 
-def integer(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
-    """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum`` (and <=
-    ``maximum``)."""
+def integer(name: str, value, minimum: int = 1, maximum: float | None = None) -> int:
+    """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum`` and <=
+    ``maximum``: by default (``None``) 2^63 - 1, the largest integer torch holds, so that a
+    Python int that would overflow inside torch is refused here; ``math.inf`` for a caller that
+    computes with Python ints of any size."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
+    top = INT64_MAX if maximum is None else maximum
+    if value > top:
+        shown = "2^63 - 1" if top == INT64_MAX else top
+        raise ValueError(f"{name} must be an integer <= {shown}, got {value!r}")
     return int(value)
+
+
+def entries(what: str, count: int) -> int:
+    """``count``, the entries of a tensor a call would allocate, or ``ValueError`` naming
+    ``what`` (e.g. ``"B * n_chains * d"``) when it exceeds :data:`MAX_ENTRIES`."""
+    count = integer("count", count, minimum=0, maximum=math.inf)
+    if count > MAX_ENTRIES:
+        raise ValueError(
+            f"{what} = {count} entries exceed 2^27 (1 GiB of float64) for one tensor: "
+            "split the call into chunks"
+        )
+    return count
+
+
+def work(what: str, count: int) -> int:
+    """``count``, the multiply-adds a call would run, or ``ValueError`` naming ``what`` (e.g.
+    ``"steps * B * n_chains * d^2"``) when it exceeds :data:`MAX_WORK`."""
+    count = integer("count", count, minimum=0, maximum=math.inf)
+    if count > MAX_WORK:
+        raise ValueError(
+            f"{what} = {count:.3g} multiply-adds exceed 2^40 (about 10^12) for one call: "
+            "split the call into chunks"
+        )
+    return count
 
 
 def real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:

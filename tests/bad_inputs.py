@@ -253,6 +253,14 @@ SPECS: dict[str, Spec] = {
         },
     ),
     "icl.validation.sum_tolerance": Spec(lambda: {"dtype": torch.float32, "size": 4}),
+    # what: any label of the sizes; count: any integer >= 0 (0 entries fit)
+    "icl.validation.entries": Spec(
+        lambda: {"what": "B * d", "count": 10}, allow={"what": NAME_OK, "count": {"zero"}}
+    ),
+    "icl.validation.work": Spec(
+        lambda: {"what": "steps * B * d^2", "count": 10},
+        allow={"what": NAME_OK, "count": {"zero"}},
+    ),
     "icl.validation.probabilities": Spec(
         lambda: {"name": "p", "value": torch.tensor([0.25, 0.75]), "dim": -1, "normalised": True},
         allow={"name": NAME_OK, "value": {"extra_dim"}, "dim": {"negative"}},
@@ -1288,6 +1296,7 @@ NO_BAD_INPUT = {
     "icl.harness.runtime.device": "no parameters",
     "icl.harness.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
     "icl.harness.runtime.settings": "no parameters (reads ICL_SCALE, ICL_DTYPE, ICL_DEVICE)",
+    "icl.harness.runtime.model_scale": "no parameters (reads ICL_MODEL_SCALE, validated there)",
     "icl.harness.runtime.one_thread_on_cpu": "no parameters",
     "icl.harness.runtime.processor_name": "no parameters",
     "icl.harness.runtime.describe_run": "no parameters",
@@ -1329,7 +1338,7 @@ NO_BAD_INPUT = {
         [
             f"icl.domain.{name}{method}"
             for name, methods in {
-                "Accuracy": (".error", ".describe"),
+                "Accuracy": (".error", ".bound", ".describe"),
                 "Parameter": (".validate", ".describe", ".outside", ".sample"),
                 "Integer": (".validate", ".describe", ".outside", ".sample"),
                 "Real": (".validate", ".describe", ".describe_range", ".outside", ".sample"),
@@ -1340,6 +1349,7 @@ NO_BAD_INPUT = {
                 "Domain": (".validate", ".describe", ".outside", ".sample"),
                 "declare": (),
                 "domain_of": (),
+                "declared_error": (),
             }.items()
             for method in ("", *methods)
         ],

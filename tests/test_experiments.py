@@ -127,3 +127,20 @@ def test_bad_input():
             generator=gen,
             chunk=0,
         )
+
+
+def test_runs_beyond_the_bounds_are_refused_naming_the_size():
+    """More prompts than fit, or more chains' work than 2^40 multiply-adds, are refused before
+    anything is drawn."""
+    gen = runtime.generator(0, "cpu")
+    with pytest.raises(ValueError, match=r"batch \* \(n \+ 1\) \* d"):
+        experiments.draw_sparse_prompts("book", 2**27, gen, SMALL)
+    p = experiments.draw_sparse_prompts("book", 4, gen, SMALL)
+    with pytest.raises(ValueError, match=r"chunk \* samples \* d"):
+        experiments.sampled_answer_codes(
+            p.X, p.y, k=2, eta=1.0, steps=2, samples=2**40, generator=gen
+        )
+    with pytest.raises(ValueError, match=r"steps \* B \* samples \* d\^2"):
+        experiments.sampled_answer_codes(
+            p.X, p.y, k=2, eta=1.0, steps=10**6, samples=10**5, generator=gen, chunk=1
+        )

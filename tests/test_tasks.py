@@ -154,10 +154,30 @@ def test_prototype_support_is_every_tenth_coordinate():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: tasks.prototype_support(4, 5), "k must be <= d"),
+        (lambda: tasks.prototype_support(4, 5), "k <= d"),
         (lambda: tasks.prototype_support(0, 1), "d must"),
     ],
 )
 def test_prototype_support_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda g: tasks.sample_weights(2**64, 2, generator=g), r"batch must be an integer <= "),
+        (lambda g: tasks.sample_weights(10**6, 10**6, generator=g), r"batch \* d"),
+        (
+            lambda g: tasks.sample_prompts(10**5, 10**4, 10, generator=g),
+            r"batch \* \(n \+ 1\) \* d",
+        ),
+        (lambda g: tasks.prototype_support(2**64, 2), r"d must be an integer <= "),
+        (lambda g: tasks.prototype_support(2**40, 2), r"d must be an integer <= "),
+    ],
+)
+def test_sizes_beyond_memory_are_refused_naming_the_size(call, match):
+    """A size whose tensor would not fit (more than 2^27 entries, 1 GiB in float64) or would
+    overflow torch's int64 is refused with a ValueError naming it, before anything is allocated."""
+    with pytest.raises(ValueError, match=match):
+        call(runtime.generator(0, "cpu"))

@@ -323,3 +323,54 @@ def test_nested_averages_are_running_means_of_one_sequence_of_chains(draw_prompt
     for bad in ([], [0, 2], 5, [11]):
         with pytest.raises(ValueError, match="n_avg"):
             techniques.nested_averages(chains, bad)
+
+
+def test_best_of_n_accuracy_of_a_rare_best_answer_has_relative_accuracy():
+    """The target has the smallest score and probability 1e-20: best-of-N returns it with
+    probability 1 - (1 - 1e-20)^N = N 1e-20 (to 1e-19 relative), where a^N - b^N with a = 1 and
+    b = 1 - 1e-20 (= 1 in float64) cancels to 0."""
+    probs = torch.tensor([[1e-20, 0.5, 0.25, 0.25 - 1e-20]], dtype=torch.float64)
+    log_probs = probs.log()
+    scores = torch.tensor([[0.0, 1.0, 2.0, 3.0]], dtype=torch.float64)
+    target = torch.tensor([[1.0, 1.0]], dtype=torch.float64)  # row 0 of sign_vectors(2)
+    for N in (1, 10, 10**6):
+        value = techniques.best_of_n_accuracy(log_probs, scores, target, N).item()
+        assert math.isclose(value, -math.expm1(N * math.log1p(-1e-20)), rel_tol=1e-12), (N, value)
+
+
+def test_vector_vote_accuracy_3_without_cancellation():
+    """p = 1e-20 and the rest nearly all on one vector: the tie term p c, c = 2 sum of products of
+    distinct non-target probabilities (about 4e-12), dominates 3 p^2; the form (1 - p)^2 - (S2 -
+    p^2) loses c to cancellation. Against exact fractions of the same float probabilities."""
+    from fractions import Fraction
+
+    probs = torch.tensor([[1e-20, 1.0 - 2e-12, 1e-12, 1e-12]], dtype=torch.float64)
+    log_probs = probs.log()
+    target = torch.tensor([[1.0, 1.0]], dtype=torch.float64)
+    q = [Fraction(float(v)) for v in log_probs.exp()[0]]
+    c = sum(q[i] * q[j] for i in range(1, 4) for j in range(1, 4) if i != j)
+    exact = 3 * q[0] ** 2 - 2 * q[0] ** 3 + q[0] * c
+    value = techniques.vector_vote_accuracy_3(log_probs, target).item()
+    assert math.isclose(value, float(exact), rel_tol=1e-12), (value, float(exact))
+
+
+def test_best_of_n_values_keeps_the_first_of_equal_scores_as_best_of_n():
+    """Tied scores: both best-of-N functions keep the first candidate (cummin alone keeps the
+    last)."""
+    scores = torch.tensor([[1.0, 0.0, 0.0, 0.0, -1.0, -1.0]], dtype=torch.float64)
+    values = torch.arange(6.0, dtype=torch.float64).unsqueeze(0)
+    assert techniques.best_of_n_values(scores, values).tolist() == [[0.0, 1.0, 1.0, 1.0, 4.0, 4.0]]
+    for N in range(1, 7):
+        chosen = techniques.best_of_n(values[:, :N, None], scores[:, :N]).index.item()
+        assert techniques.best_of_n_values(scores, values)[0, N - 1].item() == chosen
+
+
+def test_scores_that_overflow_are_refused():
+    """||w||^2 of entries of 1e200 overflows float64: a ValueError, not inf."""
+    big = torch.full((1, 2, 3), 1e200, dtype=torch.float64)
+    with pytest.raises(ValueError, match="overflows"):
+        techniques.norm_score(big)
+    with pytest.raises(ValueError, match="overflows"):
+        techniques.oracle_score(big, -big[:, 0])
+    with pytest.raises(ValueError, match="overflows"):
+        techniques.nested_averages(big[:, :1].expand(1, 4, 3) * 1e108, [4])

@@ -96,3 +96,15 @@ def test_path_refuses_non_paths_and_missing_files(tmp_path):
         validation.path("book", file, exists="folder")
     with pytest.raises(ValueError, match="out must be a path"):
         validation.path("out", "", exists=None)
+
+
+def test_integers_beyond_int64_are_refused_unless_asked_for():
+    """torch holds integers up to 2^63 - 1: a larger Python int is refused by default (it would
+    overflow inside torch); a caller that computes with Python ints may allow any size."""
+    assert validation.integer("n", 2**63 - 1) == 2**63 - 1
+    for big in (2**63, 2**64, 10**30):
+        with pytest.raises(ValueError, match=r"n must be an integer <= 2\^63 - 1"):
+            validation.integer("n", big)
+    assert validation.integer("n", 10**200, maximum=math.inf) == 10**200
+    with pytest.raises(ValueError, match="n must be an integer <= 5"):
+        validation.integer("n", 6, maximum=5)

@@ -23,16 +23,43 @@ from __future__ import annotations
 
 import torch
 
-from icl.decoders.answer_distribution import MAX_ENUMERATED_D, sign_vectors
+from icl.decoders.answer_distribution import MAX_ENUMERATED_D, _sign_vectors
+from icl.domain import Accuracy, Given, Integer, Real, declare
 from icl.models.softmax_transformer import CoefficientDecoder
+from icl.validation import MAX_ENTRIES, entries, module, prompt_batch, tensor
 from icl.validation import generator as _generator
-from icl.validation import integer, module, positive, prompt_batch, real, tensor
+
+MODEL = Given(
+    "a CoefficientDecoder",
+    check=lambda name, value: module(name, value, CoefficientDecoder),
+    bad=(3, "x"),
+)
+PROMPTS = "float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite, d = model.d"
+FLOAT32 = "float32 inputs: 2^29 times larger, the ratio of the epsilons"
+
+
+def _chunk(model: CoefficientDecoder, n: int, sequences: int, what: str) -> int:
+    """How many prompts one pass of the network may take, so that a chunk's keys, values and
+    activations (``sequences`` sequences per prompt, ``what`` names their count) stay within
+    2^27 entries; ``ValueError`` when one prompt alone exceeds that."""
+    c = model.config
+    per_prompt = sequences * (c.width * (2 * c.d * c.layers + 4) + c.heads * n)
+    entries(f"{what} * (width (2 d layers + 4) + heads n)", per_prompt)
+    return MAX_ENTRIES // per_prompt
+
+
+def _prompts(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> tuple[int, int, int]:
+    """``(B, n, d)`` of prompts for ``model`` (d = model.d), or ``ValueError``."""
+    batch, n, d = prompt_batch(X, y)
+    if d != model.d:
+        raise ValueError(
+            f"expected X (B, n, {model.d}) and y (B, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    return batch, n, d
 
 
 def _start(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor):
-    if not isinstance(model, CoefficientDecoder):
-        raise TypeError(f"model must be a CoefficientDecoder, got {type(model).__name__}")
-    prompt_batch(X, y)
+    """The context's keys and values and the first answer input of prompts ``X``, ``y``."""
     context = model.encode(X, y)
     return context, model.answer_inputs(None, 0).expand(X.shape[0], 1, -1)
 
@@ -41,6 +68,21 @@ def _margin(logits: torch.Tensor) -> torch.Tensor:
     return (logits[..., 0] - logits[..., 1]).double()
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="coefficient j is + with probability sigmoid(m_j / T), m_j = the difference of the "
+        "model's two logits (in float64) given the sample's own prefix: T = 0 is greedy (the "
+        "larger logit, + on a tie); where m_j / T overflows, 1{m_j > 0} (1/2 at m_j = 0), the "
+        "limit T -> 0 of the sampler",
+    ),
+    model=MODEL,
+    X=Given(PROMPTS),
+    y=Given(PROMPTS),
+    n_samples=Integer(1),
+    temperature=Real(0.0),
+    generator=Given("a torch.Generator on the model's device (unused when T = 0)", bad=(0,)),
+)
 @torch.no_grad()
 def sample_coefficients(
     model: CoefficientDecoder,
@@ -55,20 +97,52 @@ def sample_coefficients(
     Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
     ``softmax(logits / T)_+`` with which each was drawn, given its own prefix,
     ``(B, N, d)``. ``generator`` (required when ``temperature > 0``; unused when greedy) must
-    live on the model's device.
+    live on the model's device. The uniforms are drawn first, one ``(B, N)`` tensor per position
+    (the same stream as position by position), and the prompts then pass through the network in
+    chunks whose keys, values and activations stay within 2^27 entries, so that memory stays
+    bounded and the draws do not depend on the chunks. Refused: more than 2^27 entries out (B *
+    n_samples * d), or one prompt's sequences alone over that bound.
     """
-    n_samples = integer("n_samples", n_samples)
-    temperature = real("temperature", temperature, minimum=0.0)
-    module("model", model, CoefficientDecoder)
+    batch, n, d = _prompts(model, X, y)
     if temperature > 0:
         _generator("generator", generator, device=model.head.weight.device)
-    context, inputs = _start(model, X, y)
-    inputs = inputs.expand(-1, n_samples, -1)
-    B, d = X.shape[0], model.d
-    signs = torch.empty(B, n_samples, d, dtype=torch.float64, device=inputs.device)
+    entries("B * n_samples * d", batch * n_samples * d)
+    chunk = _chunk(model, n, n_samples, "n_samples")
+    device = model.head.weight.device
+    uniforms = [
+        torch.rand((batch, n_samples), generator=generator, device=device, dtype=torch.float64)
+        for _ in range(d if temperature > 0 else 0)
+    ]
+    signs = torch.empty(batch, n_samples, d, dtype=torch.float64, device=device)
     probs = torch.empty_like(signs)
+    for start in range(0, batch, chunk):
+        part = slice(start, start + chunk)
+        _sample_chunk(
+            model,
+            X[part],
+            y[part],
+            temperature,
+            [u[part] for u in uniforms],
+            signs[part],
+            probs[part],
+        )
+    return signs, probs
+
+
+def _sample_chunk(
+    model: CoefficientDecoder,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    temperature: float,
+    uniforms: list[torch.Tensor],
+    signs: torch.Tensor,
+    probs: torch.Tensor,
+) -> None:
+    """Fill ``signs`` and ``probs`` ``(b, N, d)`` for the prompts ``X``, ``y`` of one chunk."""
+    context, inputs = _start(model, X, y)
+    inputs = inputs.expand(-1, signs.shape[1], -1)
     prefix = None
-    for j in range(d):
+    for j in range(model.d):
         if j > 0:
             inputs = model.answer_inputs(signs[:, :, j - 1], j)
         logits, prefix = model.step(inputs, context, prefix)
@@ -76,15 +150,22 @@ def sample_coefficients(
             p_plus = (logits[..., 0] >= logits[..., 1]).double()
             signs[:, :, j] = 2 * p_plus - 1
         else:
-            p_plus = torch.softmax(logits.double() / temperature, dim=-1)[..., 0]
-            u = torch.rand(
-                p_plus.shape, generator=generator, device=p_plus.device, dtype=p_plus.dtype
-            )
-            signs[:, :, j] = torch.where(u < p_plus, 1.0, -1.0)
+            logits = logits.double()  # sigmoid(m / T): 0 or 1 where m / T overflows
+            p_plus = torch.sigmoid((logits[..., 0] - logits[..., 1]) / temperature)
+            signs[:, :, j] = torch.where(uniforms[j] < p_plus, 1.0, -1.0)
         probs[:, :, j] = p_plus
-    return signs, probs
 
 
+@declare(
+    Accuracy(
+        relative=1e-15,
+        note="exact given the logits: at each position the larger logit (+ on a tie), the "
+        "logits in the model's dtype",
+    ),
+    model=MODEL,
+    X=Given(PROMPTS),
+    y=Given(PROMPTS),
+)
 def greedy_coefficients(
     model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
@@ -92,14 +173,41 @@ def greedy_coefficients(
     return sample_coefficients(model, X, y, 1, 0.0, None)[0][:, 0]
 
 
+@declare(
+    Accuracy(
+        relative=1e-12,
+        absolute=1e-12,
+        note="against the network evaluated in float64 with the same weights, in units of "
+        f"1 + |m| (the logits' scale); a float64 model; {FLOAT32}",
+    ),
+    model=Given(
+        "a CoefficientDecoder with d <= 16",
+        check=lambda name, value: module(name, value, CoefficientDecoder),
+        bad=(3, "x"),
+    ),
+    X=Given(PROMPTS),
+    y=Given(PROMPTS),
+)
 @torch.no_grad()
 def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)``
-    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes)."""
-    if isinstance(model, CoefficientDecoder) and model.d > MAX_ENUMERATED_D:
+    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes). The prompts pass
+    through the network in chunks whose keys, values and activations stay within 2^27 entries.
+    Refused also: more than 2^27 entries out (B * 2^d * d), or one prompt's tree alone over that
+    bound."""
+    if model.d > MAX_ENUMERATED_D:
         raise ValueError(
             f"model.d must be <= {MAX_ENUMERATED_D} to enumerate {{-1, +1}}^d, got {model.d}"
         )
+    batch, n, d = _prompts(model, X, y)
+    entries("B * 2^d * d", batch * 2**d * d)
+    chunk = _chunk(model, n, 2**d, "2^d")
+    return torch.cat(
+        [_margins_chunk(model, X[i : i + chunk], y[i : i + chunk]) for i in range(0, batch, chunk)]
+    )
+
+
+def _margins_chunk(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     context, inputs = _start(model, X, y)
     d, prefix, levels = model.d, None, []
     for j in range(d):
@@ -117,12 +225,27 @@ def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tenso
     )
 
 
+@declare(
+    Accuracy(
+        relative=1e-12,
+        absolute=1e-300,
+        note="each term log sigmoid(x) to a few ulps of x = v_j m_j / T (whose rounding costs "
+        "at most |x| eps <= 745 eps relative where the term does not underflow); the terms "
+        "share a sign, so their sum keeps it; -inf where x overflows to -inf (a probability "
+        f"below the smallest float); below 1e-300 absolute; {FLOAT32} (absolute: 1e-37)",
+    ),
+    margins=Given("float32 or float64 tensor (B, 2^d, d), finite, 1 <= d <= 16"),
+    temperature=Real(0.0, open_low=True),
+)
 def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
     """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B,
     2^d)``."""
-    temperature = positive("temperature", temperature)
     tensor("margins", margins, ndim=3)
-    if margins.shape[1] != 2 ** margins.shape[2]:
-        raise ValueError(f"margins must be (B, 2^d, d), got shape {tuple(margins.shape)}")
-    v = sign_vectors(margins.shape[2], device=margins.device, dtype=margins.dtype)
-    return torch.nn.functional.logsigmoid(v * margins / temperature).sum(-1)
+    if margins.shape[1] != 2 ** margins.shape[2] or margins.shape[2] > MAX_ENUMERATED_D:
+        raise ValueError(
+            f"margins must be (B, 2^d, d) with d <= {MAX_ENUMERATED_D}, "
+            f"got shape {tuple(margins.shape)}"
+        )
+    v = _sign_vectors(margins.shape[2], margins.device, torch.float64)
+    terms = torch.nn.functional.logsigmoid(v * margins.double() / temperature)  # T may be tiny
+    return terms.sum(-1).to(margins.dtype)

@@ -25,18 +25,10 @@ from __future__ import annotations
 
 import torch
 
+from icl.domain import Accuracy, Choice, Condition, Flag, Given, Integer, Real, declare
 from icl.harness import runtime
-from icl.validation import (
-    choice,
-    flag,
-    integer,
-    positive,
-    prompt_batch,
-    real,
-)
-from icl.validation import (
-    generator as _generator,
-)
+from icl.validation import entries, prompt_batch, work
+from icl.validation import generator as _generator
 
 NOISES = ("none", "additive", "multiplicative")
 
@@ -46,6 +38,32 @@ def _moments(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return X.transpose(1, 2) @ X / n, torch.einsum("bnd,bn->bd", X, y) / n
 
 
+@declare(
+    Accuracy(
+        exact=False,
+        note="noise='none': the GD iterates in X's dtype, one fused product a step (round-off "
+        "at most about 64 (T + 1) d eps max_t |w_t|); noisy decoding adds exact N(0, 1) draws "
+        "(icl.harness.runtime.standard_normal): level xi_t (additive), or "
+        "-eta level^2 (z_t^T w_t) z_t (multiplicative), to that recursion",
+    ),
+    X=Given("float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite"),
+    y=Given("float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite"),
+    eta=Real(0.0, open_low=True),
+    steps=Integer(0, 10**6),
+    n_chains=Integer(1),
+    lam=Real(0.0),
+    noise=Choice(NOISES),
+    level=Real(0.0),
+    generator=Given("a torch.Generator on X's device (required unless noise='none')", bad=(0, "x")),
+    return_path=Flag(),
+    where=[
+        Condition(
+            "level > 0 exactly where noise is not 'none' (level applies to noisy decoding only)",
+            lambda noise, level: (noise == "none") == (level == 0.0),
+            {"noise": "additive", "level": 0.0},
+        ),
+    ],
+)
 def sample_chains(
     X: torch.Tensor,
     y: torch.Tensor,
@@ -64,23 +82,18 @@ def sample_chains(
 
     Returns the final thoughts ``(B, N, d)``, or with ``return_path`` every
     thought including w_0 = 0, ``(B, N, steps + 1, d)``. ``eta > 0``; noisy decoding draws from
-    ``generator`` (required unless ``noise='none'``, where ``level`` must stay 0).
+    ``generator`` (required unless ``noise='none'``, where ``level`` must stay 0). Also refused:
+    more than 2^27 entries out (B * n_chains * d, times steps + 1 with ``return_path``), more than
+    2^40 multiply-adds (steps * B * n_chains * d^2), and chains whose iterates overflow X's dtype
+    (a step size or a noise level at which they diverge that far).
     """
-    prompt_batch(X, y)
-    eta, lam = positive("eta", eta), real("lam", lam, minimum=0.0)
-    steps, n_chains = integer("steps", steps, minimum=0), integer("n_chains", n_chains)
-    level = real("level", level, minimum=0.0)
-    choice("noise", noise, NOISES)
-    return_path = flag("return_path", return_path)
-    if noise != "none" and level == 0.0:
-        raise ValueError(f"noise {noise!r} needs level > 0; use noise='none' for greedy decoding")
-    if noise == "none" and level != 0.0:
-        raise ValueError(
-            f"level applies to noisy decoding only; got level={level} with noise='none'"
-        )
+    batch, _, d = prompt_batch(X, y)
     _generator("generator", generator, required=noise != "none", device=X.device)
+    if return_path:
+        entries("B * n_chains * (steps + 1) * d", batch * n_chains * (steps + 1) * d)
+    entries("B * n_chains * d", batch * n_chains * d)
+    work("steps * B * n_chains * d^2", steps * batch * n_chains * d * d)
     gram, xty = _moments(X, y)
-    batch, d = xty.shape
     # One fused product a step: w_{t+1} = w_t A + c, with A = (1 - eta lam) I - eta gram (symmetric)
     # and c = eta X^T y / n.
     step = (1 - eta * lam) * torch.eye(d, device=X.device, dtype=X.dtype) - eta * gram
@@ -100,4 +113,10 @@ def sample_chains(
         w = w_next
         if return_path:
             path.append(w)
+    low, high = torch.aminmax(w)  # iterates that grew past the dtype turn inf, then NaN
+    if not bool(torch.isfinite(low) & torch.isfinite(high)):
+        raise ValueError(
+            f"the chains diverge: their iterates overflow {X.dtype} within {steps} steps "
+            f"(eta = {eta:g}, lam = {lam:g}, level = {level:g}); take a smaller eta or level"
+        )
     return torch.stack(path, dim=2) if return_path else w

@@ -45,6 +45,7 @@ import sys
 import time
 import traceback
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -421,10 +422,12 @@ def run_book(
     out: Path,
     chapters: list[str] | None = None,
     budgets: float | dict[str, float] | None = None,
+    jobs: int = 1,
 ) -> dict:
     """Run the chosen chapters of the book at ``root`` into ``out`` and return the summary (also
     written to ``out/summary.json``). ``budgets`` (seconds) overrides every chapter's budget, or
-    those of the chapters it names."""
+    those of the chapters it names; ``jobs`` chapters run at a time (each in its own process),
+    reported in the book's order."""
     from icl.harness import runtime
 
     root = validation.path("root", root, exists="folder").resolve()
@@ -432,6 +435,7 @@ def run_book(
         raise ValueError(f"root must be a book's root folder (with a book/ folder), got {root}")
     out = validation.path("out", out, exists=None).resolve()
     chapters, budgets = _names("chapters", chapters), _budgets(budgets)
+    jobs = validation.integer("jobs", jobs, maximum=64)
     for sub in ("claims", "measurements", "logs"):
         folder = out / sub
         folder.mkdir(parents=True, exist_ok=True)
@@ -454,12 +458,12 @@ def run_book(
         "chapters": [],
     }
     start = time.perf_counter()
-    for path in chapter_paths(root / "book", chapters):
+
+    def run(path: Path) -> ChapterResult:
         name = path.stem.split("_")[0]
         given = budgets.get(name) if isinstance(budgets, dict) else budgets
         seconds = given or budget(name, scale)
         result = run_chapter(path, out, seconds, env)
-        summary["chapters"].append(asdict(result))
         worst = "-" if result.worst_z is None else f"{result.worst_z:.2f}"
         print(
             f"{result.chapter}: {result.status}, {result.seconds:.1f} s of {seconds:g}, "
@@ -467,6 +471,11 @@ def run_book(
             + (f" -- {result.error}" if result.error else ""),
             flush=True,
         )
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for result in pool.map(run, chapter_paths(root / "book", chapters)):
+            summary["chapters"].append(asdict(result))
     results = summary["chapters"]
     summary["seconds"] = round(time.perf_counter() - start, 2)
     summary["passed"] = all(r["status"] == "passed" for r in results)
@@ -484,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", nargs="*", help="chapter names (ch01 ...); default all")
     parser.add_argument("--out", type=Path, help="results folder (default _build/gpu_run)")
     parser.add_argument("--budget", type=float, help="seconds per chapter, overriding each budget")
+    parser.add_argument("--jobs", type=int, default=1, help="chapters run at a time (default 1)")
     parser.add_argument(
         "--publish",
         action="store_true",
@@ -502,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = book_root()
     out = args.out or root / "_build" / "gpu_run"
-    summary = run_book(root, out, args.chapters, args.budget)
+    summary = run_book(root, out, args.chapters, args.budget, args.jobs)
     worst = "-" if summary["worst_z"] is None else f"{summary['worst_z']:.2f}"
     print(
         f"{len(summary['chapters'])} chapters in {summary['seconds']:.1f} s on {summary['device']} "

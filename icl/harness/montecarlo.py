@@ -12,16 +12,25 @@ Values already in hand (one per prompt, say) become an :class:`Estimate` with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from icl.domain import Accuracy, Flag, Given, Integer, Real, declare
 from icl.harness.runtime import Timer, device, generator
-from icl.validation import array as _values
+from icl.validation import MAX_ENTRIES
 from icl.validation import device as _device
-from icl.validation import flag, integer, real
+
+FROM_VALUES_ACCURACY = Accuracy(
+    relative=1e-12,
+    note="given the values: the mean within 1e-12 m1 and the standard error within "
+    "1e-12 (SE + m1 / sqrt(n - 1)), m1 the mean of |values|, the scale at which float64 sums "
+    "round; the deviations are summed as a norm (scaled by the largest), so tiny or huge values "
+    "neither underflow nor overflow",
+)
 
 
 @dataclass(frozen=True)
@@ -45,26 +54,35 @@ class Estimate:
     values: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
+    @declare(
+        FROM_VALUES_ACCURACY,
+        values=Real(array=True),
+        seed=Given("None or an integer in [0, 2^63 - 1]"),
+        seconds=Real(0.0),
+    )
     def from_values(cls, values, *, seed: int | None = None, seconds: float = 0.0) -> Estimate:
-        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array, n >=
-        2) and its standard error ``std(ddof=1) / sqrt(n)``, computed in float64.
+        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array of
+        finite numbers, n >= 2) and its standard error ``std(ddof=1) / sqrt(n)``, computed in
+        float64.
 
         The device and dtype recorded are those of ``values``; the values are kept.
         """
         if torch.is_tensor(values):
             dev, dt = values.device.type, str(values.dtype).removeprefix("torch.")
+            array = values.detach().cpu().double().numpy()
         else:
-            dev, dt = "cpu", str(np.asarray(values).dtype)
-        array = _values("values", values)
+            array = np.asarray(values)
+            dev, dt = "cpu", str(array.dtype)
+            array = array.astype(np.float64)
         if seed is not None:
-            seed = integer("seed", seed, minimum=0)
-        seconds = real("seconds", seconds, minimum=0.0)
+            seed = Integer(0).validate("seed", seed)
         if array.ndim < 1 or array.shape[0] < 2:
             raise ValueError(
                 f"values must have a first axis of at least 2 draws, got shape {array.shape}"
             )
         n = array.shape[0]
-        mean, stderr = array.mean(0), array.std(0, ddof=1) / np.sqrt(n)
+        mean = _mean(array)
+        stderr = _norm(array - mean) / np.sqrt(n) / np.sqrt(n - 1)
         if array.ndim == 1:
             mean, stderr = float(mean), float(stderr)
         return cls(mean, stderr, n, seconds, dev, dt, seed, array)
@@ -86,6 +104,52 @@ class Estimate:
         return f"{np.asarray(self.mean)} ± {np.asarray(self.stderr)}"
 
 
+def _mean(array: np.ndarray) -> np.ndarray:
+    """The mean over the first axis, scaled by the largest |entry| of each column so that the
+    sum cannot overflow."""
+    scale = np.abs(array).max(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (array / scale).mean(0) * scale
+
+
+def _norm(deviations: np.ndarray) -> np.ndarray:
+    """sqrt(sum of squares) over the first axis, scaled by the largest |entry| of each column, so
+    that no square underflows or overflows."""
+    scale = np.abs(deviations).max(0)
+    return np.sqrt(((deviations / np.where(scale > 0, scale, 1.0)) ** 2).sum(0)) * scale
+
+
+def _tensor_norm(deviations: torch.Tensor) -> torch.Tensor:
+    """:func:`_norm` of a tensor."""
+    scale = deviations.abs().amax(0)
+    return ((deviations / torch.where(scale > 0, scale, 1.0)) ** 2).sum(0).sqrt() * scale
+
+
+def _sampler(name: str, value):
+    if not callable(value):
+        raise TypeError(f"{name} must be a function (batch, generator) -> tensor, got {value!r}")
+    return value
+
+
+@declare(
+    Accuracy(
+        exact=False,
+        note="given the draws made, the mean and standard error of one exact pass over them "
+        "(as Estimate.from_values: within 1e-12 m1 and 1e-12 (SE + m1 / sqrt(n - 1))); "
+        "the chunks combine by Chan et al.'s update, each chunk's squared deviations summed as "
+        "a norm, so tiny or huge draws neither underflow nor overflow",
+    ),
+    sample=Given(
+        "a function (batch, generator) -> tensor (batch, *shape) of finite real draws",
+        check=_sampler,
+        bad=("x", 3),
+    ),
+    n_samples=Integer(2),
+    seed=Integer(0),
+    chunk_size=Integer(1),
+    dev=Given("None (the run's device) or a device", bad=("no-such-device",)),
+    keep_values=Flag(),
+)
 def estimate_mean(
     sample: Callable[[int, torch.Generator], torch.Tensor],
     n_samples: int,
@@ -113,15 +177,10 @@ def estimate_mean(
     exactly: the mean and standard error equal those of one pass over the kept values
     (:meth:`Estimate.from_values`) to round-off, whatever the chunk size.
     """
-    if not callable(sample):
-        raise TypeError(f"sample must be a function (batch, generator) -> tensor, got {sample!r}")
-    n_samples = integer("n_samples", n_samples)
-    chunk_size = integer("chunk_size", chunk_size)
-    keep_values = flag("keep_values", keep_values)
     dev = device() if dev is None else _device("dev", dev)
     gen = generator(seed, dev)
     timer = Timer()
-    count, mean, m2, sample_dtype, kept = 0, None, None, None, []
+    count, mean, root, sample_dtype, kept = 0, None, None, None, []
     while count < n_samples:
         batch = min(chunk_size, n_samples - count)
         values = sample(batch, gen)
@@ -131,23 +190,33 @@ def estimate_mean(
             )
         if values.dtype.is_complex or not bool(torch.isfinite(values.double()).all()):
             raise ValueError("sample(batch, generator) must return finite real values")
+        if keep_values and n_samples * values[0].numel() > MAX_ENTRIES:
+            raise ValueError(
+                f"keep_values would keep n_samples * {values[0].numel()} = "
+                f"{n_samples * values[0].numel()} draws, more than {MAX_ENTRIES} (1 GiB of "
+                "float64): keep fewer samples or keep_values=False"
+            )
         sample_dtype = values.dtype
         values = values.detach().to(torch.float64)
         if keep_values:
             kept.append(values.cpu())
         chunk_mean = values.mean(0)
-        chunk_m2 = ((values - chunk_mean) ** 2).sum(0)
+        if not bool(torch.isfinite(chunk_mean).all()):  # the sum overflowed: scale it
+            scale = values.abs().amax(0)
+            chunk_mean = (values / torch.where(scale > 0, scale, 1.0)).mean(0) * scale
+        chunk_root = _tensor_norm(values - chunk_mean)  # sqrt of the sum of squared deviations
         if mean is None:
-            mean, m2 = chunk_mean, chunk_m2
+            mean, root = chunk_mean, chunk_root
         else:
             delta = chunk_mean - mean
             total = count + batch
             mean = mean + delta * batch / total
-            m2 = m2 + chunk_m2 + delta**2 * count * batch / total
+            between = delta.abs() * math.sqrt(count * batch / total)
+            root = torch.hypot(torch.hypot(root, chunk_root), between)
         count += batch
     seconds = timer.seconds()
-    var = m2 / max(count - 1, 1)
-    mean_np, se_np = mean.cpu().numpy(), torch.sqrt(var / count).cpu().numpy()
+    stderr = root / math.sqrt(count) / math.sqrt(count - 1)
+    mean_np, se_np = mean.cpu().numpy(), stderr.cpu().numpy()
     if mean_np.ndim == 0:
         mean_np, se_np = float(mean_np), float(se_np)
     return Estimate(

@@ -12,6 +12,11 @@ Environment variables:
     ``float32`` or ``float64`` to override the automatic choice (float64 on the
     CPU, float32 on a GPU); ``ICL_DTYPE=float32`` on the CPU runs the GPU's
     precision where no GPU is at hand.
+``ICL_MODEL_SCALE``
+    ``smoke`` or ``full``: the size of the trained models the chapters load or train (Chapter 7),
+    by default ``ICL_SCALE``. The full-scale CPU run sets it to ``smoke``: training the full
+    model takes tens of hours on two CPU cores, while the full-scale Monte Carlo around a
+    smaller model is what checks the checks.
 """
 
 from __future__ import annotations
@@ -71,14 +76,25 @@ def scale() -> str:
     return value
 
 
+def model_scale() -> str:
+    """``$ICL_MODEL_SCALE`` if set, else :func:`scale`: the size of the trained models."""
+    value = os.environ.get("ICL_MODEL_SCALE", "").strip().lower()
+    if not value:
+        return scale()
+    if value not in SCALES:
+        raise ValueError(f"ICL_MODEL_SCALE must be one of {SCALES}, got {value!r}")
+    return value
+
+
 def settings() -> dict[str, str]:
     """The settings a chapter's numbers depend on, resolved as the chapter would resolve them:
-    ``{"ICL_SCALE": scale(), "ICL_DTYPE": "float64" or "float32", "ICL_DEVICE": "cpu" or
-    "cuda"}``. Two runs with equal settings, seeds and code compute the same numbers up to
-    round-off."""
+    ``{"ICL_SCALE": scale(), "ICL_MODEL_SCALE": model_scale(), "ICL_DTYPE": "float64" or
+    "float32", "ICL_DEVICE": "cpu" or "cuda"}``. Two runs with equal settings, seeds and code
+    compute the same numbers up to round-off."""
     dev = device()
     return {
         "ICL_SCALE": scale(),
+        "ICL_MODEL_SCALE": model_scale(),
         "ICL_DTYPE": str(dtype(dev)).removeprefix("torch."),
         "ICL_DEVICE": dev.type,
     }

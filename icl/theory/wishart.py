@@ -56,17 +56,33 @@ the average over the designs on which the chain does not diverge,
 
     Rbar_T = E[ R_T(X) ; eta s_max(X) <= 2 ],
 
-computed as the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2}, for which
+computed as the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2}. Their gap is
+bounded relative to L_T: on a divergent design the largest eigenvalue y = x_max exceeds
+c = 2n / eta, and given y the other m - 1 have the density prod_j w(x_j) (y - x_j) Delta(x) of
+the (m-1)-ensemble with p - 1 degrees of freedom (the same weight w(x) = x^a e^{-x/2}) tilted by
+prod_j (y - x_j) <= y^{m-1}, so
 
-    0 <= L_T - Rbar_T <= (d - 1) sup_{eta s <= 2} f_T(s) P(eta s_max > 2),
-    sup_{eta s <= 2} f_T <= psi2 + 4 (sigma2 eta / n) max(T, 1),
-    P(eta s_max > 2) <= E #{j : eta s_j > 2} = int_{2n/eta}^inf rho(x) dx.
+    0 <= L_T - Rbar_T <= K [ (d - m) f_T(0) + L'_T ],     K = C int_c^inf y^{a+m-1} e^{-y/2} dy,
 
-Ridge-regularised GD (penalty lam, contraction 1 - eta (s + lam)) diverges where
+with C as above and L'_T the same truncated statistic over the (m-1)-ensemble; K >= P(eta
+s_max > 2) too. Ridge-regularised GD (penalty lam, contraction 1 - eta (s + lam)) diverges where
 eta (s + lam) > 2; :func:`gd_risk_parts` and :func:`gd_parting_steps` take ``lam``.
 
-Quadratures run in t = sqrt(x), where every part of rho(x) dx is smooth (Gauss-Legendre
-panels, checked against the same rule on halved panels).
+**Numerics.** The constants are rescaled by sqrt(Gamma(alpha + 1)) (psi_w / sqrt(Gamma(alpha+1))
+in place of psi_w, its integral by Legendre's duplication formula), A(0)^{-1} is formed by the
+two-term recurrences of the skew chain (each entry a product of ratios, exact to rounding),
+and r_0 is exp((alpha/2)(log(x/alpha) - delta) - ...), delta = x / alpha - 1, so that nothing
+overflows or cancels for p up to 10^6. Integrals run in t = sqrt(x), where every part of
+rho(x) dx is smooth: the integrand is first probed in log form (on a geometric grid, which
+resolves e^{-2 eta T x / n} near 0 and (1 - eta s)^{2T} near the cut, and a uniform one across
+the bulk), the parts below e^-92 of its peak are dropped, and the rest is integrated by
+20-point Gauss-Legendre panels (no wider than 5 / sqrt(4m + 2) in t, a few wiggles of the
+density), refined until halving every panel changes the result by less than 1e-10 relative;
+each pass is scaled by its largest value, so that a risk of 1e-300 keeps its relative accuracy.
+Beyond the bulk (beyond 1.5 (sqrt(m) + sqrt(p))^2 + 20, or above x = alpha where r_0
+underflows) the density is evaluated in log form, and the tails above the cut (P(eta s_max >
+2), the divergent part D_T) are integrated in log form around their peak, shifted by their
+start, their logarithms accurate to about 1e-16 times their size.
 """
 
 from __future__ import annotations
@@ -80,32 +96,62 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special
 
-from icl.validation import array, function, integer, real
+from icl.domain import Accuracy, Condition, Given, Integer, Real, declare
 
-MAX_SIZE = 128
-"""Largest n and d accepted (the range over which the quadrature is validated in the tests)."""
-MAX_STEPS = 100_000
+MAX_SIZE = 10**6
+"""Largest n and d accepted."""
+MAX_RANK = 256
+"""Largest min(n, d) accepted (the density costs O(min(n, d)^2) per point)."""
+MAX_STEPS = 10**6
 """Largest number of GD steps T accepted by the exact GD averages."""
+MAX_RANK_PARTING = 64
+"""Largest min(n, d) accepted by :func:`gd_parting_steps`."""
 RELATIVE_BOUND = 1e-7
 """The largest certified relative gap between the computed and the defined typical-design risk."""
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
 _QUADRATURE_TOL = 1e-10
+_KEEP = 92.0  # parts of an integrand below e^-92 (1e-40) of its peak are dropped
+_FAR = 1e7  # above this x the tails are integrated in a form shifted by their start
+
+
+def _stirling(alpha: float) -> float:
+    """log Gamma(alpha + 1) - (alpha log alpha - alpha + log(2 pi alpha) / 2), alpha >= 30."""
+    return 1 / (12 * alpha) - 1 / (360 * alpha**3) + 1 / (1260 * alpha**5) - 1 / (1680 * alpha**7)
+
+
+def _log_r0(x: np.ndarray, alpha: int) -> np.ndarray:
+    """log r_0(x) = (alpha/2) log x - x/2 - log Gamma(alpha + 1)/2, for large alpha as
+    (alpha/2)(log1p(delta) - delta) - log(2 pi alpha)/4 - ..., delta = x/alpha - 1 (no
+    cancellation of terms of size alpha log alpha)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if alpha == 0:
+            return -x / 2
+        if alpha < 30:
+            return alpha / 2 * np.log(x) - x / 2 - special.gammaln(alpha + 1) / 2
+        delta = x / alpha - 1
+        log_ratio = np.where(delta > -0.5, np.log1p(np.maximum(delta, -0.5)), np.log(x / alpha))
+        return (
+            alpha / 2 * (log_ratio - delta)
+            - 0.25 * math.log(2 * math.pi * alpha)
+            - _stirling(alpha) / 2
+        )
 
 
 @dataclass(frozen=True)
 class _Ensemble:
     """The m x m real Wishart matrix with p degrees of freedom: the pieces of its one-point
-    density."""
+    density (psi_w rescaled by 1 / sqrt(Gamma(alpha + 1)))."""
 
     m: int
     p: int
     alpha: int
     a: float
-    c_w: float  # 2^{a+1} Gamma(a+1) = int psi_w
+    c_w: float  # int psi_w / sqrt(Gamma(alpha + 1)) = 2^{a+1} Gamma(a+1) / sqrt(Gamma(alpha+1))
     quad: np.ndarray  # (m-1, m): the psi_j Phi_k (k a chain index) part, a quadratic form in r
     lin_w: np.ndarray  # (m,): the psi_j Phi_w part, (r . lin_w) Phi_w x^{-1/2}
     lin_e: np.ndarray  # (m,): the odd-m border, (r . lin_e) x^{-1/2}
+    log_c: float  # log C, the constant of rho(x) = C w(x) E'|det(x - W')|
 
     @property
     def edge(self) -> float:
@@ -117,26 +163,47 @@ class _Ensemble:
         """Beyond this x the density is evaluated in log form."""
         return 1.5 * self.edge + 20.0
 
+    @property
+    def width(self) -> float:
+        """The widest panel in t: the Laguerre functions oscillate in t at most at the frequency
+        sqrt(4m + 2), the density's wiggles about 2 / sqrt(m) apart."""
+        return min(1.0, 5.0 / math.sqrt(4 * self.m + 2))
+
+
+def _skew_chain_inverse(above: list[float]) -> np.ndarray:
+    """The inverse of the skew-symmetric tridiagonal matrix of even size with A_{i,i+1} =
+    above[i]: A z = e_k is solved by the two-term recurrences of its even rows (forward, for the
+    odd entries) and odd rows (backward, for the even ones); each entry is a product of ratios
+    of the entries, exact to rounding (a general inverse loses cond(A) x 1e-16: 1e-9 at large p)."""
+    u = list(above)
+    size = len(u) + 1
+    B = np.zeros((size, size))
+    for k in range(size):
+        z = np.zeros(size)
+        for i in range(0, size - 1, 2):
+            z[i + 1] = ((i == k) + (u[i - 1] * z[i - 1] if i > 0 else 0.0)) / u[i]
+        for i in range(size - 1, 0, -2):
+            z[i - 1] = ((u[i] * z[i + 1] if i < size - 1 else 0.0) - (i == k)) / u[i - 1]
+        B[:, k] = z
+    return B
+
 
 @lru_cache(maxsize=512)
 def _ensemble(m: int, p: int) -> _Ensemble:
     alpha = p - m
     a = (alpha - 1) / 2
-    c_w = 2 ** (a + 1) * math.gamma(a + 1)
+    # 2^{a+1} Gamma(a+1) / sqrt(Gamma(2a+2)) = sqrt(2) pi^{1/4} sqrt(Gamma(a+1) / Gamma(a+3/2))
+    # (Legendre's duplication formula), without the cancellation of log-gammas of size p log p
+    c_w = math.sqrt(2) * math.pi**0.25 / math.sqrt(special.poch(a + 1, 0.5))
     odd = m % 2 == 1
-    above = ([-c_w] if odd else []) + ([-2 * math.sqrt(math.gamma(alpha + 1))] if m >= 2 else [])
+    above = ([-c_w] if odd else []) + ([-2.0] if m >= 2 else [])
     above += [-math.sqrt(j * (j + alpha)) for j in range(1, m - 1)]
-    size = len(above) + 1
-    A = np.zeros((size, size))
-    idx = np.arange(size - 1)
-    A[idx, idx + 1], A[idx + 1, idx] = above, -np.asarray(above)
-    B = np.linalg.inv(A)
+    B = _skew_chain_inverse(above)
     off = 1 if odd else 0
     Bb = B[off:, off:]  # basis order: w, 0, 1, ..., m-2
-    # sqrt(x) psi_basis = r @ Psi: psi_w -> sqrt(Gamma(alpha+1)) r_0;
-    # psi_j -> (b_{j+1} r_{j+1} - b_j r_{j-1}) / 2
+    # sqrt(x) psi_basis = r @ Psi: psi_w -> r_0; psi_j -> (b_{j+1} r_{j+1} - b_j r_{j-1}) / 2
     Psi = np.zeros((m, m))
-    Psi[0, 0] = math.sqrt(math.gamma(alpha + 1))
+    Psi[0, 0] = 1.0
     for j in range(m - 1):
         Psi[j + 1, 1 + j] = math.sqrt((j + 1) * (j + 1 + alpha)) / 2
         if j >= 1:
@@ -144,84 +211,130 @@ def _ensemble(m: int, p: int) -> _Ensemble:
     quad = -2 * Bb[1:, :] @ Psi.T
     lin_w = Psi @ Bb[0, :]
     lin_e = Psi @ B[0, off:] if odd else np.zeros(m)
-    return _Ensemble(m, p, alpha, a, c_w, quad, lin_w, lin_e)
+    log_c = (
+        0.5 * math.log(math.pi)
+        - (m + p - 1) / 2 * math.log(2)
+        - special.gammaln(p / 2)
+        - special.gammaln(m / 2)
+    )
+    return _Ensemble(m, p, alpha, a, c_w, quad, lin_w, lin_e, log_c)
 
 
-def _laguerre_functions(x: np.ndarray, m: int, alpha: int) -> np.ndarray:
-    """r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}, i < m, by the three-term recurrence: ``(len(x),
-    m)``."""
-    r = np.empty((x.size, m))
-    with np.errstate(divide="ignore"):
-        log_x = np.log(x) if alpha > 0 else np.zeros_like(x)
-    r[:, 0] = np.exp(alpha / 2 * log_x - x / 2 - special.gammaln(alpha + 1) / 2)
-    previous = np.zeros_like(x)
+def _laguerre_functions(x: np.ndarray, m: int, alpha: int) -> tuple[np.ndarray, np.ndarray]:
+    """(r', L) with r_i(x) = R_i(x) x^{alpha/2} e^{-x/2} = e^{L} r'_i, i < m, by the three-term
+    recurrence from log r_0, rescaled on the way (the scale L per point is the largest of the
+    log|r_i|, so |r'_i| <= 1): nothing underflows, not even far below the bulk. ``r'`` is
+    ``(m, len(x))``."""
+    r = np.empty((m, x.size))
+    scale = np.empty((m, x.size))  # r_i = r[i] e^{scale[i]}
+    current = _log_r0(x, alpha)
+    previous, r[0], scale[0] = np.zeros_like(x), 1.0, current
     for i in range(m - 1):
         b_i, b_next = math.sqrt(i * (i + alpha)), math.sqrt((i + 1) * (i + 1 + alpha))
-        r[:, i + 1] = ((2 * i + alpha + 1 - x) * r[:, i] - b_i * previous) / b_next
-        previous = r[:, i]
-    return r
+        r[i + 1] = ((2 * i + alpha + 1 - x) * r[i] - b_i * previous) / b_next
+        previous = r[i]
+        if i % 4 == 3:  # keep the pair within 1e+-100: rescale both, carry the log
+            size = np.maximum(np.abs(r[i + 1]), np.abs(r[i]))
+            size = np.where((size > 1e100) | (size < 1e-100), size, 1.0)
+            size = np.where(size > 0, size, 1.0)
+            r[i + 1] /= size
+            previous = r[i] / size
+            current = current + np.log(size)
+        scale[i + 1] = current
+    with np.errstate(divide="ignore"):
+        log_abs = scale + np.log(np.abs(r))
+    top = np.max(log_abs, axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(under="ignore"):
+        return r * np.exp(scale - top), top
 
 
 def _phi_w(e: _Ensemble, x: np.ndarray) -> np.ndarray:
     return e.c_w * (2 * special.gammaincc(e.a + 1, x / 2) - 1)
 
 
-def _density_in_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
-    """2 t rho(t^2): the density of t = sqrt(x), smooth in t (no x^{-1/2} left)."""
+def _log_density_in_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
+    """log(2 t rho(t^2)), the density of t = sqrt(x) (smooth in t: no x^{-1/2} left), from the
+    rescaled Laguerre functions: 2 t rho = e^{2L} 2t r' Q r' + e^{L} 2 (lin_w.r' Phi_w +
+    lin_e.r')."""
     x = t * t
-    r = _laguerre_functions(x, e.m, e.alpha)
-    if beta == 2:
-        return 2 * t * (r * r).sum(1)
-    quadratic = (
-        np.einsum("xk,kx->x", r[:, : e.m - 1], e.quad @ r.T) if e.m > 1 else np.zeros_like(x)
-    )
-    return 2 * t * quadratic + 2 * (r @ e.lin_w * _phi_w(e, x) + r @ e.lin_e)
+    r, top = _laguerre_functions(x, e.m, e.alpha)
+    with np.errstate(divide="ignore", invalid="ignore", under="ignore"):
+        if beta == 2:
+            return 2 * top + np.log(2 * t * (r * r).sum(0))
+        linear = 2 * (e.lin_w @ r * _phi_w(e, x) + e.lin_e @ r)
+        if e.m > 1:
+            quadratic = 2 * t * (r[: e.m - 1] * (e.quad @ r)).sum(0)
+            linear = linear + np.exp(top) * quadratic
+        return top + np.log(linear)
 
 
-def _log_density_far(e: _Ensemble, x: np.ndarray) -> np.ndarray:
-    """log rho(x) for x >= 1, with the polynomials scaled by x^{-i} so that nothing overflows."""
+def _scaled_polynomials(e: _Ensemble, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, log F): sqrt(Gamma(alpha+1)) R_i(x) = F x^{m-1} P_i, i < m, for x beyond the bulk
+    (``P`` is ``(m, len(x))``, its last row about (-1)^{m-1}; no overflow or underflow).
+
+    Q_i = kappa_i R_i / x^i, kappa_i = sqrt(i! Gamma(i + alpha + 1)), follows
+    Q_{i+1} = ((2i + alpha + 1)/x - 1) Q_i - (b_i / x)^2 Q_{i-1}, Q_0 = 1, and
+    P_i = Q_i prod_{j=i+1}^{m-1} (b_j / x), F = sqrt(Gamma(alpha + 1)) / kappa_{m-1}.
+    """
     m, alpha = e.m, e.alpha
-    q = np.empty((x.size, m))
-    q[:, 0] = math.exp(-special.gammaln(alpha + 1) / 2)
+    Q = np.empty((m, x.size))
+    Q[0] = 1.0
     previous = np.zeros_like(x)
     for i in range(m - 1):
-        b_i, b_next = math.sqrt(i * (i + alpha)), math.sqrt((i + 1) * (i + 1 + alpha))
-        q[:, i + 1] = (((2 * i + alpha + 1) / x - 1) * q[:, i] - b_i * previous / x**2) / b_next
-        previous = q[:, i]
-    powers = x[:, None] ** (np.arange(m) - (m - 1))  # R_i = q_i x^i = x^{m-1} q_i x^{i-m+1}
-    scaled = q * powers
-    log_e = alpha / 2 * np.log(x) - x / 2
-    linear = (scaled @ e.lin_w * _phi_w(e, x) + scaled @ e.lin_e) / np.sqrt(x)
-    if m > 1:
-        weight = np.exp(log_e + (m - 1) * np.log(x))
-        linear = linear + weight * np.einsum("xk,kx->x", scaled[:, : m - 1], e.quad @ scaled.T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return log_e + (m - 1) * np.log(x) + np.log(linear)
+        Q[i + 1] = ((2 * i + alpha + 1) / x - 1) * Q[i] - (i * (i + alpha)) / x**2 * previous
+        previous = Q[i]
+    b = np.sqrt(np.arange(1, m) * (np.arange(1, m) + alpha))  # b_1 .. b_{m-1}
+    ratios = np.ones((m, x.size))
+    for i in range(m - 2, -1, -1):
+        ratios[i] = ratios[i + 1] * (b[i] / x)
+    log_f = -0.5 * (special.gammaln(m) + float(np.sum(np.log(alpha + np.arange(1.0, m)))))
+    return Q * ratios, float(log_f)
 
 
-def _log_density(e: _Ensemble, x: np.ndarray) -> np.ndarray:
-    """log rho(x), x > 0: direct below :attr:`_Ensemble.switch`, in log form above."""
-    x = np.asarray(x, dtype=float)
-    out = np.empty_like(x)
-    near = x < e.switch
-    if near.any():
-        t = np.sqrt(x[near])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[near] = np.log(_density_in_t(e, t) / (2 * t))
-    if (~near).any():
-        out[~near] = _log_density_far(e, x[~near])
-    return out
+def _far_rest(e: _Ensemble, x: np.ndarray, beta: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(lead, rest) with log rho(x) = beta lead + rest beyond the bulk: lead = log r_0(x) +
+    (m-1) log x + log F and rest slowly varying, accurate to an absolute 1e-16."""
+    P, log_f = _scaled_polynomials(e, x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        lead = _log_r0(x, e.alpha) + (e.m - 1) * np.log(x) + log_f
+        if beta == 2:
+            return lead, np.log((P * P).sum(0))
+        linear = (e.lin_w @ P * _phi_w(e, x) + e.lin_e @ P) / np.sqrt(x)
+        if e.m > 1:
+            linear = linear + np.exp(lead) * (P[: e.m - 1] * (e.quad @ P)).sum(0)
+        return lead, np.log(linear)
 
 
-@lru_cache(maxsize=512)
-def _bulk_end(m: int, p: int) -> float:
-    """An x beyond the bulk with rho(x) (x + 4) < 1e-40: the density's mass above it is
-    negligible."""
-    e = _ensemble(m, p)
-    k = np.arange(1, 400)
-    x = e.edge * (1 + 0.05 * k) + 2.0 * k
-    small = np.nonzero(_log_density(e, x) + np.log(x + 4) < math.log(1e-40))[0]
-    return float(x[small[0]])
+def _log_density_far(e: _Ensemble, x: np.ndarray, beta: int = 1) -> np.ndarray:
+    """log rho(x) for x >= 1 in log form (the polynomials scaled, see _scaled_polynomials)."""
+    lead, rest = _far_rest(e, x, beta)
+    return beta * lead + rest
+
+
+def _log_density(e: _Ensemble, x: np.ndarray, beta: int = 1) -> np.ndarray:
+    """log rho(x), x > 0: the rescaled Pfaffian form below :attr:`_Ensemble.switch`, the log
+    form with scaled polynomials beyond."""
+    t = np.sqrt(np.asarray(x, dtype=float))
+    with np.errstate(divide="ignore"):
+        return _log_density_t(e, t, beta) - np.log(2 * t)
+
+
+def _log_density_t(e: _Ensemble, t: np.ndarray, beta: int = 1) -> np.ndarray:
+    """log(2 t rho(t^2)), t >= 0."""
+    t = np.asarray(t, dtype=float)
+    out = np.empty_like(t)
+    far = t * t >= e.switch
+    if (~far).any():
+        out[~far] = _log_density_in_t(e, t[~far], beta)
+    if far.any():
+        tf = t[far]
+        out[far] = np.log(2 * tf) + _log_density_far(e, tf * tf, beta)
+    return np.where(np.isnan(out), -np.inf, out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Quadrature
 
 
 def _panels(breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,88 +346,560 @@ def _halved(breaks: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([breaks, (breaks[:-1] + breaks[1:]) / 2]))
 
 
-def _integrate_t(values: Callable[[np.ndarray], np.ndarray], breaks: np.ndarray) -> float:
-    """int values(t) dt over the panels, checked against halved panels (refined until they
-    agree)."""
-    t, w = _panels(breaks)
-    coarse = float(w @ values(t))
-    for _ in range(4):
-        breaks = _halved(breaks)
-        t, w = _panels(breaks)
-        v = values(t)
-        fine = float(w @ v)
-        if abs(fine - coarse) <= _QUADRATURE_TOL * max(
-            abs(fine), 1e-3 * float(w @ np.abs(v)), 1e-300
-        ):
-            return fine
-        coarse = fine
+def _integrate(
+    log_values: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], pieces: list[np.ndarray]
+) -> tuple[float, float]:
+    """(log|I|, sign I) for I the sum over the pieces (arrays of breaks) of int v(t) dt, with
+    ``log_values(t)`` = (log|v(t)|, sign v(t)): Gauss-Legendre panels checked against halved
+    panels (refined until they agree to 1e-10 relative, or to 1.4e-14 L where the log integrand
+    reaches a size L), each pass scaled by its largest value, so that neither e^{-10^6} nor
+    e^{10^6} leaves the float range."""
+
+    def once(all_breaks):
+        nodes, weights = zip(*(_panels(b) for b in all_breaks), strict=True)
+        level, sign = log_values(np.concatenate(nodes))
+        w = np.concatenate(weights)
+        finite = np.isfinite(level)
+        if not finite.any():
+            return -math.inf, 0.0, 0.0
+        peak = float(np.max(level[finite]))
+        with np.errstate(under="ignore"):
+            v = np.where(finite, np.exp(np.where(finite, level, 0.0) - peak), 0.0)
+        return peak, float(w @ (sign * v)), float(w @ v)
+
+    pieces = [np.asarray(b, dtype=float) for b in pieces if len(b) >= 2]
+    if not pieces:
+        return -math.inf, 1.0
+    coarse_peak, coarse, _ = once(pieces)
+    for _ in range(5):
+        pieces = [_halved(b) for b in pieces]
+        peak, fine, absolute = once(pieces)
+        if not math.isfinite(peak):
+            return -math.inf, 1.0
+        coarse = coarse * math.exp(coarse_peak - peak) if math.isfinite(coarse_peak) else 0.0
+        # a log integrand of size L is known to about 1e-16 L: the values no better than that
+        tolerance = max(_QUADRATURE_TOL, 64 * 2.2e-16 * abs(peak))
+        if abs(fine - coarse) <= tolerance * max(abs(fine), 1e-3 * absolute, 1e-300):
+            if fine == 0:
+                return -math.inf, 1.0
+            return peak + math.log(abs(fine)), math.copysign(1.0, fine)
+        coarse_peak, coarse = peak, fine
     raise RuntimeError(
-        f"the quadrature did not converge: {coarse!r} (last change above {_QUADRATURE_TOL:g})"
+        f"the quadrature did not converge: {coarse!r} x e^{coarse_peak:.6g} (last change above "
+        f"{_QUADRATURE_TOL:g})"
     )
 
 
-def _bulk_breaks(e: _Ensemble, t_top: float, fine: list[tuple[float, float, float]]) -> np.ndarray:
-    """Panels on [0, t_top]: width 2.5 / sqrt(4m + 2 alpha + 2) (the oscillation of r_i in t), finer
-    where asked.
+def _thinned(points: np.ndarray, width: float, lo: float, hi: float) -> np.ndarray:
+    """The sorted points thinned to about one per ``width`` and, within 4 ``width`` of either end,
+    to one per factor 1.25 of the distance to that end (a geometric grid towards lo and hi)."""
+    if points.size == 0:
+        return points
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_lo, to_hi = points - lo, hi - points
+        near = np.minimum(to_lo, to_hi)
+        geometric = 0.25 * near < width
+        level = np.floor(np.log(np.maximum(near, 1e-300)) / math.log(1.25))
+        key = np.where(
+            geometric,
+            np.where(to_lo <= to_hi, -1e7, 1e7) + level,
+            2e7 + np.floor(to_lo / width),
+        )
+    _, first = np.unique(key, return_index=True)
+    return points[np.sort(first)]
 
-    ``fine``: (start, stop, width) triples in t, for functions of s that vary fast.
-    """
-    width = min(0.5, 2.5 / math.sqrt(4 * e.m + 2 * e.alpha + 2))
-    pieces = [np.linspace(0.0, t_top, max(2, math.ceil(t_top / width) + 1))]
-    for start, stop, step in fine:
-        start, stop = max(0.0, start), min(t_top, stop)
-        if stop > start and step < width:
-            pieces.append(np.linspace(start, stop, max(2, math.ceil((stop - start) / step) + 1)))
-    return np.unique(np.concatenate(pieces))
+
+def _kept_pieces(
+    probes: np.ndarray, levels: np.ndarray, width: float, lo: float, hi: float
+) -> tuple[float, list[np.ndarray]]:
+    """(peak, pieces): the peak of the log integrand on the probes and the runs of probes within
+    _KEEP of it (each widened to the neighbouring probes), as arrays of breaks no wider than
+    ``width`` apart (the probes inside included)."""
+    order = np.argsort(probes)
+    probes, levels = probes[order], levels[order]
+    peak = float(np.max(levels))
+    if not np.isfinite(peak):
+        return peak, []
+    kept = levels > peak - _KEEP
+    pieces = []
+    index = np.nonzero(kept)[0]
+    runs = np.split(index, np.nonzero(np.diff(index) > 1)[0] + 1)
+    for run in runs:
+        start = probes[run[0] - 1] if run[0] > 0 else lo
+        stop = probes[run[-1] + 1] if run[-1] + 1 < probes.size else hi
+        inside = _thinned(probes[(probes >= start) & (probes <= stop)], width, lo, hi)
+        grid = np.linspace(start, stop, max(2, math.ceil((stop - start) / width) + 1))
+        pieces.append(np.unique(np.concatenate([inside, grid, [start, stop]])))
+    merged = [pieces[0]]
+    for piece in pieces[1:]:
+        if piece[0] <= merged[-1][-1]:
+            merged[-1] = np.unique(np.concatenate([merged[-1], piece]))
+        else:
+            merged.append(piece)
+    return peak, [_steep_split(piece, probes, levels) for piece in merged]
+
+
+def _steep_split(breaks: np.ndarray, probes: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The breaks with every panel across which the log integrand (interpolated between the
+    probes) changes by more than 4 cut into equal parts that change it by at most 4 (a power
+    x^100 or an exponential within one panel defeats Gauss-Legendre)."""
+    finite = np.isfinite(levels)
+    if finite.sum() < 2:
+        return breaks
+    floor = float(np.max(levels[finite])) - _KEEP - 10
+    at = np.interp(breaks, probes[finite], np.maximum(levels[finite], floor))
+    steps = np.ceil(np.abs(np.diff(at)) / 4).astype(int)
+    if np.all(steps <= 1):
+        return breaks
+    parts = [
+        np.linspace(a, b, k + 1)[:-1]
+        for a, b, k in zip(breaks[:-1], breaks[1:], np.maximum(steps, 1))
+    ]
+    return np.concatenate([*parts, breaks[-1:]])
+
+
+def _log_statistic(
+    e: _Ensemble,
+    log_factor: Callable[[np.ndarray], np.ndarray],
+    factor_sign: Callable[[np.ndarray], np.ndarray] | None,
+    t_lo: float,
+    t_hi: float,
+    *,
+    beta: int = 1,
+    t_scale: float = 1.0,
+    below: float = -math.inf,
+) -> tuple[float, float]:
+    """(log |I|, sign I) for I = int_{t_lo^2}^{t_hi^2} h(x) rho(x) dx with log|h| = ``log_factor``
+    and sign(h) = ``factor_sign`` (None: h >= 0); ``t_hi`` may be inf (then h may grow at most
+    polynomially). ``t_scale``: the smallest scale in t on which h varies (near 0). Where the
+    integrand's peak times the range stays below e^``below`` (a value that only 0 represents),
+    (-inf, 1) without a quadrature."""
+    width = e.width
+    bulk_lo = max(0.0, math.sqrt(e.p) - math.sqrt(e.m) - 12.0)
+    bulk_hi = math.sqrt(e.p) + math.sqrt(e.m) + 12.0
+    top = t_hi if math.isfinite(t_hi) else 2 * bulk_hi
+    small = max(min(1e-3, 1e-3 * t_scale), 1e-150)
+    pieces = [np.geomspace(small, max(top, 2 * small), 400)]
+    if bulk_lo < min(top, bulk_hi):
+        pieces.append(np.arange(bulk_lo, min(top, bulk_hi), width))
+    if math.isfinite(t_hi):
+        pieces.append(t_hi - np.geomspace(1e-12 * t_hi, t_hi, 200))
+    if t_lo > 0:
+        pieces.append(t_lo + np.geomspace(1e-12 * max(t_lo, 1.0), top, 200))
+    probes = np.unique(np.concatenate(pieces))
+    probes = probes[(probes > t_lo) & (probes < t_hi)]
+
+    def level(t):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            v = log_factor(t * t) + _log_density_t(e, t, beta)
+        return np.where(np.isnan(v), -np.inf, v)
+
+    levels = level(probes)
+    if not math.isfinite(t_hi):
+        for _ in range(60):  # reach beyond the decay of a polynomially growing factor
+            if levels[-1] <= np.max(levels) - _KEEP:
+                break
+            more = probes[-1] * np.geomspace(1.01, 2.0, 40)
+            probes, levels = np.concatenate([probes, more]), np.concatenate([levels, level(more)])
+        else:
+            raise RuntimeError("the integrand does not decay: g grows faster than a polynomial")
+    if np.any(np.isposinf(levels)):
+        raise ValueError("the integrand is not finite (g must return finite values)")
+    peak, kept = _kept_pieces(
+        probes, levels, width, t_lo, t_hi if math.isfinite(t_hi) else float(probes[-1])
+    )
+    if not kept or peak + math.log(float(probes[-1]) - t_lo + 1.0) < below:
+        return -math.inf, 1.0
+
+    def log_values(t):
+        lv = level(t)
+        return lv, (np.ones_like(lv) if factor_sign is None else factor_sign(t * t))
+
+    return _integrate(log_values, kept)
+
+
+def _log_tail_far(
+    e: _Ensemble, x0: float, log_h: Callable[[np.ndarray], np.ndarray], beta: int = 1
+) -> float:
+    """log int_{x0}^inf h(x) rho(x) dx for x0 at or beyond the bulk (x0 >= switch), in a form
+    shifted by x0: ``log_h(u)`` is log h(x0 + u), and log rho(x0 + u) - log rho(x0) is
+    (beta (alpha/2 + m - 1)) log1p(u/x0) - beta u/2 + rest(x0 + u) - rest(x0), so that the
+    integrand keeps its relative accuracy however large x0 is."""
+    if not math.isfinite(x0):
+        return -math.inf
+    x0_arr = np.array([x0])
+    base = float(_log_density_far(e, x0_arr, beta)[0])
+    rest0 = float(_far_rest(e, x0_arr, beta)[1][0])
+    power = beta * (e.alpha / 2 + e.m - 1)
+
+    def phi(u):
+        u = np.asarray(u, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            v = (
+                log_h(u)
+                + power * np.log1p(u / x0)
+                - beta * u / 2
+                + (_far_rest(e, x0 + u, beta)[1] - rest0)
+            )
+        return np.where(np.isnan(v), -np.inf, v)
+
+    top = max(2.0 * x0, 1e3)
+    probes = np.concatenate([[0.0], np.geomspace(1e-6, top, 600)])
+    levels = phi(probes)
+    for _ in range(200):
+        if levels[-1] <= np.max(levels) - _KEEP:
+            break
+        more = probes[-1] * np.geomspace(1.05, 4.0, 60)
+        probes, levels = np.concatenate([probes, more]), np.concatenate([levels, phi(more)])
+    else:
+        raise RuntimeError("the tail integrand does not decay")
+    best = int(np.argmax(levels))
+    if not math.isfinite(levels[best]):
+        return -math.inf
+    # the peak and its width (where phi falls by 1/2), on a fine grid between the neighbouring
+    # probes: one vectorised evaluation
+    lo, hi = probes[max(best - 1, 0)], probes[min(best + 1, probes.size - 1)]
+    fine = np.linspace(lo, hi, 801)
+    fine_levels = phi(fine)
+    k = int(np.argmax(fine_levels))
+    u_peak, peak = float(fine[k]), float(fine_levels[k])
+    pieces_probes = np.unique(np.concatenate([probes, fine[::50], [u_peak]]))
+    levels = phi(pieces_probes)
+    widths = []
+    for side, side_levels in ((fine[k:], fine_levels[k:]), (fine[k::-1], fine_levels[k::-1])):
+        below = np.nonzero(side_levels < peak - 0.5)[0]
+        if below.size:
+            widths.append(abs(float(side[below[0]]) - u_peak))
+    coarse_width = float(hi - lo)
+    width = max(min(widths) if widths else coarse_width, 1e-12 * max(u_peak, 1.0)) / 2
+    _, pieces = _kept_pieces(
+        pieces_probes, levels, float(pieces_probes[-1]) + 1.0, 0.0, float(pieces_probes[-1])
+    )
+    local = u_peak + width * np.arange(-40, 41)
+    pieces = [
+        np.unique(
+            np.concatenate(
+                [
+                    piece,
+                    local[(local > piece[0]) & (local < piece[-1])],
+                    np.linspace(piece[0], piece[-1], 65),
+                ]
+            )
+        )
+        for piece in pieces
+    ]
+
+    log_total, _ = _integrate(lambda u: (phi(u), np.ones_like(u)), pieces)
+    return base + log_total
 
 
 def _log_integral_above(
-    e: _Ensemble, x0: float, log_f: Callable[[np.ndarray], np.ndarray]
+    e: _Ensemble,
+    x0: float,
+    log_h_x: Callable[[np.ndarray], np.ndarray],
+    log_h_u: Callable[[np.ndarray], np.ndarray],
+    beta: int = 1,
 ) -> float:
-    """log int_{x0}^inf exp(log_f(x)) rho(x) dx, in log form (values far beyond the float range are
-    fine)."""
-    probe = x0 + np.concatenate([[0.0], np.geomspace(1e-4, 1e8, 1200)])
-    phi = log_f(probe) + _log_density(e, probe)
-    phi = np.where(np.isnan(phi), -np.inf, phi)
-    top = int(np.argmax(phi))
-    peak = phi[top]
-    if not np.isfinite(peak):
+    """log int_{x0}^inf h(x) rho(x) dx: below the switch by the t-quadrature (``log_h_x`` of x),
+    above it in log form shifted by its start (``log_h_u`` of u = x - x0)."""
+    if not math.isfinite(x0):
         return -math.inf
-    inside = np.nonzero(phi > peak - 80)[0]
-    lo, hi = probe[max(inside[0] - 1, 0)], probe[min(inside[-1] + 1, probe.size - 1)]
-    x_pk = probe[top]
-    h = 1e-3 * max(1.0, x_pk)
-    around = log_f(np.array([x_pk - h, x_pk, x_pk + h])) + _log_density(
-        e, np.array([x_pk - h, x_pk, x_pk + h])
-    )
-    curvature = -(around[0] - 2 * around[1] + around[2]) / h**2 if x_pk - h > x0 else 0.0
-    slope = abs(around[2] - around[1]) / h
-    width = 1 / math.sqrt(curvature) if curvature > 0 else 1 / max(slope, 1e-3)
-    width = min(width, 1.0) if lo < e.switch else width
-    width = max(width, (hi - lo) / 4000)
-    breaks = np.linspace(lo, hi, max(2, math.ceil((hi - lo) / width) + 1))
-
-    def scaled(x):
-        return np.exp(np.nan_to_num(log_f(x) + _log_density(e, x), nan=-np.inf) - peak)
-
-    xs, ws = _panels(breaks)
-    coarse = float(ws @ scaled(xs))
-    xs, ws = _panels(_halved(breaks))
-    fine = float(ws @ scaled(xs))
-    if not abs(fine - coarse) <= 1e-8 * fine:
-        raise RuntimeError(f"the tail quadrature did not converge: {coarse!r} against {fine!r}")
-    return peak + math.log(fine) if fine > 0 else -math.inf
+    start = max(x0, e.switch)
+    far = _log_tail_far(e, start, lambda u: log_h_u(u + (start - x0)), beta)
+    if x0 >= e.switch:
+        return far
+    near, _ = _log_statistic(e, log_h_x, None, math.sqrt(x0), math.sqrt(e.switch), beta=beta)
+    return float(np.logaddexp(near, far))
 
 
-def _sizes(n, d) -> tuple[int, int, int, int]:
-    n, d = integer("n", n), integer("d", d)
-    if max(n, d) > MAX_SIZE:
-        raise ValueError(
-            f"n and d must be <= {MAX_SIZE} (the validated range), got n = {n}, d = {d}"
+# ----------------------------------------------------------------------------------------------
+# Gradient descent averaged over the design
+
+
+def _log_contraction(u: np.ndarray) -> np.ndarray:
+    """log|1 - u|, each branch where it keeps its relative accuracy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            u < 0.5,
+            np.log1p(-np.minimum(u, 0.5)),
+            np.where(
+                u <= 1,
+                np.log(np.clip(1 - u, 0, None)),
+                np.where(
+                    u < 1.5, np.log(np.clip(u - 1, 0, None)), np.log1p(np.maximum(u, 1.5) - 2)
+                ),
+            ),
         )
-    return n, d, min(n, d), max(n, d)
 
 
+def _gd_log_f(
+    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """log f_T(x / n) for eta (x/n + lam) <= 2, with c = 1 - eta (s + lam):
+    f_T = psi2 ((lam + s c^T) / (s + lam))^2 + (sigma2 / n) s ((1 - c^T) / (s + lam))^2, in log
+    form (a risk of 1e-300 or below keeps its relative accuracy)."""
+    log_psi2 = math.log(psi2)
+    log_noise = math.log(sigma2 / n) if sigma2 > 0 else -math.inf
+
+    def log_f(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        s = x / n
+        shifted = s + lam
+        u = eta * shifted
+        if T == 0:
+            return np.full_like(x, log_psi2)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            L = T * _log_contraction(u)
+            negative = (u > 1) & (T % 2 == 1)
+            power = np.exp(L)
+            log_s = np.log(s)
+            log_shifted = np.log(shifted)
+            if lam == 0:
+                log_unlearned = L
+            else:
+                log_unlearned = (
+                    np.where(
+                        negative,
+                        np.log(np.abs(lam - s * power)),
+                        np.logaddexp(math.log(lam), log_s + L),
+                    )
+                    - log_shifted
+                )
+            one_minus = np.where(negative, 1 + power, -np.expm1(L))
+            log_g = np.log(one_minus) - log_shifted
+            log_g = np.where((shifted == 0) | (u < 1e-150), math.log(eta * T), log_g)
+            noise = log_noise + 2 * log_g + log_s
+            out = np.logaddexp(log_psi2 + 2 * log_unlearned, noise)
+        return np.where(np.isnan(out), -np.inf, out)
+
+    return log_f
+
+
+def _gd_log_f_divergent(
+    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float, x_cut: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """log f_T((x_cut + u) / n), u >= 0, beyond the cut: |c| = eta (s + lam) - 1 = 1 + eta u / n,
+    |c|^T = e^L, c^T = (-1)^T e^L (formed from u, so that it is exact however large x_cut is)."""
+    log_psi2 = math.log(psi2)
+    log_noise = math.log(sigma2 / n) if sigma2 > 0 else -math.inf
+    sign = -1.0 if T % 2 == 1 else 1.0
+
+    def log_f(u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
+        s = (x_cut + u) / n
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+            L = T * np.log1p(eta * u / n)
+            log_shifted = np.log(s + lam)
+            log_unlearned = L + np.log(np.abs(s * sign + lam * np.exp(-L))) - log_shifted
+            back = -np.expm1(-L) if sign > 0 else np.exp(-L) + 1  # |e^{-L} - (-1)^T|
+            log_g = L + np.log(back) - log_shifted
+            noise = log_noise + 2 * log_g + np.log(s)
+            out = np.logaddexp(log_psi2 + 2 * log_unlearned, noise)
+        return np.where(np.isnan(out), -np.inf, out)
+
+    return log_f
+
+
+def _exp(value: float) -> float:
+    """e^value, inf beyond the float range (a value that exceeds it)."""
+    return math.exp(value) if value < 709.78 else math.inf
+
+
+def _cut(n: int, eta: float, lam: float) -> float:
+    """The x = n s above which GD diverges: eta (s + lam) > 2 (inf where 2 / eta overflows)."""
+    return n * (2 / eta - lam)
+
+
+def _t_scale(n: int, eta: float, T: int) -> float:
+    """The scale in t = sqrt(x) of e^{-2 eta T x / n}, the decay of f_T near 0."""
+    return math.sqrt(n / (2 * eta * max(T, 1))) if eta * max(T, 1) > 0 else 1.0
+
+
+@lru_cache(maxsize=4096)
+def _log_truncated(
+    m: int, p: int, n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> float:
+    """log int_0^{x_cut} f_T(x / n) rho(x) dx over the (m, p) ensemble."""
+    if m == 0:
+        return -math.inf
+    e = _ensemble(m, p)
+    log_integral, _ = _log_statistic(
+        e,
+        _gd_log_f(n, sigma2, eta, T, psi2, lam),
+        None,
+        0.0,
+        math.sqrt(_cut(n, eta, lam)),
+        t_scale=_t_scale(n, eta, T),
+    )
+    return log_integral
+
+
+def _log_typical(
+    n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> float:
+    """log L_T, L_T = (d - m) psi2 + int_0^{x_cut} f_T(x / n) rho(x) dx."""
+    m, p = min(n, d), max(n, d)
+    log_zeros = math.log((d - m) * psi2) if d > m else -math.inf
+    return float(np.logaddexp(log_zeros, _log_truncated(m, p, n, sigma2, eta, T, psi2, lam)))
+
+
+def _log_upper_gamma(s: float, z: float) -> float:
+    """log Gamma(s, z), the upper incomplete gamma function, without underflow (Legendre's
+    continued fraction by the modified Lentz method where the regularised one underflows)."""
+    if z <= 0:
+        return float(special.gammaln(s))
+    q = float(special.gammaincc(s, z))
+    if q > 1e-280:
+        return float(special.gammaln(s)) + math.log(q)
+    tiny = 1e-300
+    b = z + 1 - s
+    c, dd = 1 / tiny, 1 / b
+    h = dd
+    for i in range(1, 100_000):
+        an = -i * (i - s)
+        b += 2
+        dd = an * dd + b
+        dd = tiny if abs(dd) < tiny else dd
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        dd = 1 / dd
+        delta = dd * c
+        h *= delta
+        if abs(delta - 1) < 1e-16:
+            break
+    return -z + s * math.log(z) + math.log(h)
+
+
+def _log_k_bound(m: int, p: int, x_cut: float) -> float:
+    """log K, K = C int_c^inf y^{a+m-1} e^{-y/2} dy = C 2^{a+m} Gamma(a+m, c/2) >= P(x_max > c)."""
+    if not math.isfinite(x_cut):
+        return -math.inf
+    e = _ensemble(m, p)
+    shape = e.a + m
+    return e.log_c + shape * math.log(2) + _log_upper_gamma(shape, x_cut / 2)
+
+
+@lru_cache(maxsize=4096)
+def _log_count_above(m: int, p: int, x_cut: float) -> float:
+    """log E #{x_j > x_cut}."""
+    e = _ensemble(m, p)
+    zero = lambda v: np.zeros_like(np.asarray(v, dtype=float))  # noqa: E731
+    return _log_integral_above(e, x_cut, zero, zero)
+
+
+@lru_cache(maxsize=4096)
+def _log_divergent(
+    n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> float:
+    """log D_T, D_T = int_{x_cut}^inf f_T(x / n) rho(x) dx."""
+    m, p = min(n, d), max(n, d)
+    x_cut = _cut(n, eta, lam)
+    log_f_u = _gd_log_f_divergent(n, sigma2, eta, T, psi2, lam, x_cut)
+    return _log_integral_above(
+        _ensemble(m, p), x_cut, lambda x: log_f_u(np.asarray(x) - x_cut), log_f_u
+    )
+
+
+@lru_cache(maxsize=4096)
+def _log_gap_bound(
+    n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
+) -> float:
+    """log of K [(d - m) psi2 + L'_T] >= L_T - Rbar_T (module docstring)."""
+    m, p = min(n, d), max(n, d)
+    x_cut = _cut(n, eta, lam)
+    log_zeros = math.log((d - m) * psi2) if d > m else -math.inf
+    log_reduced = _log_truncated(m - 1, p - 1, n, sigma2, eta, T, psi2, lam)
+    return _log_k_bound(m, p, x_cut) + float(np.logaddexp(log_zeros, log_reduced))
+
+
+def _certified(n, d, sigma2, eta, T, psi2, lam=0.0) -> bool:
+    """Whether P(eta (s_max + lam) > 2) <= 1e-7 and the gap bound is <= 1e-7 L_T."""
+    m, p = min(n, d), max(n, d)
+    x_cut = _cut(n, eta, lam)
+    if x_cut < _ensemble(m, p).edge:
+        return False
+    if _log_count_above(m, p, x_cut) > math.log(RELATIVE_BOUND):
+        return False
+    log_typical = _log_typical(n, d, sigma2, eta, T, psi2, lam)
+    # first with L'_T <= (m - 1) sup f_T, sup f_T <= psi2 + 4 sigma2 eta max(T, 1) / n on the
+    # stable designs (|1 - g s| <= 1, g^2 s <= eta T for s <= 1 / (eta T), <= 4 / s above)
+    others = (d - m) * psi2 + (m - 1) * (psi2 + 4 * sigma2 * eta * max(T, 1) / n)
+    if others == 0:  # one eigenvalue, d = 1: no gap at all
+        return True
+    log_cheap = _log_k_bound(m, p, x_cut) + math.log(others)
+    if log_cheap <= math.log(RELATIVE_BOUND) + log_typical:
+        return True
+    log_gap = _log_gap_bound(n, d, sigma2, eta, T, psi2, lam)
+    return log_gap <= math.log(RELATIVE_BOUND) + log_typical
+
+
+# ----------------------------------------------------------------------------------------------
+# Declarations and public functions
+
+_N = Integer(1, MAX_SIZE)
+_RANK = Condition(
+    f"min(n, d) <= {MAX_RANK}",
+    lambda n, d: min(n, d) <= MAX_RANK,
+    {"n": MAX_RANK + 1, "d": MAX_RANK + 1},
+)
+_BETA = Integer(1, 2)
+_ETA = Real(0.0, None, open_low=True)
+_SIGMA2 = Real(0.0, None)
+_PSI2 = Real(0.0, None, open_low=True)
+_LAM = Real(0.0, None)
+_T = Integer(0, MAX_STEPS)
+_STABLE_SOMEWHERE = Condition(
+    "eta lam < 2 (else GD diverges on every design)",
+    lambda eta, lam: eta * lam < 2,
+    {"eta": 1.0, "lam": 2.0},
+)
+
+
+def _check_g(name: str, value):
+    if not callable(value):
+        raise TypeError(f"{name} must be a callable, got {type(value).__name__}")
+    return value
+
+
+_G_FAMILY = (
+    ("s^k", lambda k, c: lambda s: s**k),
+    ("exp(-c s)", lambda k, c: lambda s: np.exp(-c * s)),
+    ("c / (s + c)", lambda k, c: lambda s: c / (s + c)),
+    ("(1 - c s)^(2k)", lambda k, c: lambda s: (1 - c * s) ** (2 * k)),
+    ("1", lambda k, c: lambda s: np.ones_like(s)),
+)
+
+
+def _draw_g(rng: np.random.Generator):
+    """A function of one sign from a family (powers, exponentials, ridge filters, GD-like
+    contractions), with its parameters; ``.label`` names it for the references."""
+    label, make = _G_FAMILY[int(rng.integers(len(_G_FAMILY)))]
+    k, c = int(rng.integers(0, 7)), float(10 ** rng.uniform(-3, 2))
+    g = make(k, c)
+    g.label = (label, k, c)
+    return g
+
+
+def _check_upper(name: str, value):
+    if value is None:
+        return None
+    return Real(0.0, None, open_low=True).validate(name, value)
+
+
+@declare(
+    Accuracy(
+        relative=1e-10,
+        absolute=1e-320,
+        note="the Pfaffian form in float64 (in the bulk about 1e-13; beyond the bulk in log form, "
+        "relative error about 1e-16 x n s); a subnormal value (below 2.2e-308) to its spacing, "
+        "0 below the float range",
+    ),
+    s=Real(0.0, None, open_low=True, array=True),
+    n=_N,
+    d=_N,
+    beta=_BETA,
+    where=[_RANK],
+)
 def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarray:
     """The density of the nonzero eigenvalues of S = X^T X / n, X n x d Gaussian: n rho(n s).
 
@@ -322,22 +907,41 @@ def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarra
     min(n, d)); the d - min(n, d) zero eigenvalues are not included. ``beta = 1``:
     real X (the book's case); ``beta = 2``: complex X with E|X_ij|^2 = 1. ``s`` is a
     number or array of positive values; the result has its shape. Exact (see the
-    module docstring) to about 1e-13 relative in the bulk.
+    module docstring).
     """
-    n, d, m, p = _sizes(n, d)
-    if isinstance(beta, bool) or beta not in (1, 2):
-        raise ValueError(f"beta must be 1 (real) or 2 (complex), got {beta!r}")
-    s_arr = array("s", s)
-    if s_arr.size == 0 or np.any(s_arr <= 0):
-        raise ValueError("s must hold finite positive eigenvalues")
+    m, p = min(n, d), max(n, d)
+    s_arr = np.asarray(s, dtype=float)
     e = _ensemble(m, p)
     x = n * s_arr.ravel()
-    if beta == 2:
-        r = _laguerre_functions(x, m, e.alpha)
-        return (n * (r * r).sum(1)).reshape(s_arr.shape)
-    return (n * np.exp(_log_density(e, x))).reshape(s_arr.shape)
+    return (n * np.exp(_log_density(e, x, beta))).reshape(s_arr.shape)
 
 
+@declare(
+    Accuracy(
+        relative=1e-9,
+        absolute=1e-320,
+        note="adaptive Gauss-Legendre panels against the exact density, refined until halving "
+        "them changes the result by less than 1e-10 (for g of one sign; where g changes sign, "
+        "relative to E sum_j |g(s_j)|; a subnormal value to its spacing)",
+    ),
+    g=Given(
+        "a vectorised function of an array of eigenvalues s >= 0 (finite, at most polynomial "
+        "growth when upper is None)",
+        check=_check_g,
+        bad=(3.0, "s**2"),
+        draw=_draw_g,
+    ),
+    n=_N,
+    d=_N,
+    upper=Given(
+        "None (the whole spectrum) or a real number > 0",
+        check=_check_upper,
+        bad=(0.0, -1.0, float("nan"), float("inf"), "1"),
+        draw=lambda rng: None if rng.random() < 0.5 else float(10 ** rng.uniform(-3, 2)),
+    ),
+    beta=_BETA,
+    where=[_RANK],
+)
 def wishart_linear_statistic(
     g: Callable[[np.ndarray], np.ndarray],
     n: int,
@@ -355,96 +959,26 @@ def wishart_linear_statistic(
     t = sqrt(n s) against the exact density (:func:`wishart_eigenvalue_density`),
     refined until halving every panel changes the result by less than 1e-10.
     """
-    n, d, m, p = _sizes(n, d)
-    if isinstance(beta, bool) or beta not in (1, 2):
-        raise ValueError(f"beta must be 1 (real) or 2 (complex), got {beta!r}")
-    function("g", g)
-    if upper is not None:
-        upper = real("upper", upper, minimum=0.0, strict=True)
+    m, p = min(n, d), max(n, d)
     e = _ensemble(m, p)
-    x_top = _bulk_end(m, p) if upper is None else min(n * upper, _bulk_end(m, p))
-    zeros = (d - m) * float(np.asarray(g(np.zeros(1)))[0]) if d > m else 0.0
-    integral = _integrate_t(
-        lambda t: g(t * t / n) * _density_in_t(e, t, beta), _bulk_breaks(e, math.sqrt(x_top), [])
-    )
-    return zeros + integral
 
+    def values(x):
+        s = np.asarray(x, dtype=float) / n
+        v = np.broadcast_to(np.asarray(g(s), dtype=float), s.shape)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("g must return finite values")
+        return v
 
-# ----------------------------------------------------------------------------------------------
-# Gradient descent averaged over the design
-
-
-def _gd_arguments(n, d, sigma2, eta, T, psi2, lam=0.0):
-    n, d, m, p = _sizes(n, d)
-    sigma2 = real("sigma2", sigma2, minimum=0.0)
-    eta = real("eta", eta, minimum=0.0, strict=True)
-    T = integer("T", T, minimum=0)
-    if T > MAX_STEPS:
-        raise ValueError(f"T must be <= {MAX_STEPS} (the validated range), got {T}")
-    psi2 = real("psi2", psi2, minimum=0.0, strict=True)
-    lam = real("lam", lam, minimum=0.0)
-    if eta * lam >= 2:
-        raise ValueError(
-            f"eta lam must be < 2 (else GD diverges on every design), got eta = {eta}, lam = {lam}"
-        )
-    return n, d, m, p, sigma2, eta, T, psi2, lam
-
-
-def _gd_integrand(
-    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float = 0.0
-) -> Callable[[np.ndarray], np.ndarray]:
-    """f_T(s) = psi2 (1 - g s)^2 + (sigma2 / n) g^2 s, g = (1 - c^T) / (s + lam), c = 1 - eta (s +
-    lam); stable near 0.
-
-    1 - g s = (lam + s c^T) / (s + lam); with lam = 0 this is Chapter 2's
-    psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s.
-    """
-
-    def f(s: np.ndarray) -> np.ndarray:
-        shifted = s + lam
-        u = eta * shifted
-        safe = np.minimum(u, 0.5)
-        small = u < 0.5
-        power = np.where(small, np.exp(T * np.log1p(-safe)), (1 - u) ** T)  # c^T
-        one_minus = np.where(small, -np.expm1(T * np.log1p(-safe)), 1 - power)
-        positive = shifted > 0
-        denominator = np.where(positive, shifted, 1.0)
-        g = np.where(positive, one_minus / denominator, eta * T)
-        unlearned = np.where(positive, (lam + s * power) / denominator, 1.0)  # 1 - g s
-        return psi2 * unlearned**2 + sigma2 / n * g**2 * s
-
-    return f
-
-
-def _gd_log_integrand(
-    n: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
-) -> Callable[[np.ndarray], np.ndarray]:
-    """log f_T(x / n) where eta (x / n + lam) >= 2, in log form (|c|^T = e^L, L >= 0)."""
-
-    def log_f(x: np.ndarray) -> np.ndarray:
-        s = x / n
-        L = T * np.log(eta * (s + lam) - 1)
-        sign = (-1) ** T  # c^T = sign e^L
+    def log_factor(x):
         with np.errstate(divide="ignore"):
-            log_unlearned = L + np.log(np.abs(s * sign + lam * np.exp(-L))) - np.log(s + lam)
-            log_g = L + np.log(np.abs(np.exp(-L) - sign)) - np.log(s + lam)
-            noise = np.log(sigma2 / n) + 2 * log_g + np.log(s) if sigma2 > 0 else -np.inf
-        return np.logaddexp(math.log(psi2) + 2 * log_unlearned, noise)
+            return np.log(np.abs(values(x)))
 
-    return log_f
-
-
-def _gd_breaks(e: _Ensemble, n: int, eta: float, T: int, x_top: float, x_cut: float) -> np.ndarray:
-    t_top = math.sqrt(x_top)
-    fine = []
-    if T > 0:
-        t0 = math.sqrt(n / (2 * eta * T))  # e^{-2 eta T s}: its width in t near 0
-        fine.append((0.0, 12 * t0, t0 / 2))
-        if x_top >= x_cut:  # c^{2T} rises back to 1 just below the cut
-            t_cut = math.sqrt(x_cut)
-            step = n / (2 * eta * T) / (2 * t_cut)
-            fine.append((t_cut - 40 * step, t_cut, step))
-    return _bulk_breaks(e, t_top, fine)
+    t_hi = math.inf if upper is None else math.sqrt(n * upper)
+    log_integral, sign = _log_statistic(
+        e, log_factor, lambda x: np.sign(values(x)), 0.0, t_hi, beta=beta, below=-760.0
+    )
+    zeros = (d - m) * float(values(np.zeros(1))[0]) if d > m else 0.0
+    return zeros + sign * math.exp(log_integral) if math.isfinite(log_integral) else zeros
 
 
 class GDRiskParts(NamedTuple):
@@ -454,58 +988,29 @@ class GDRiskParts(NamedTuple):
     """L_T = E sum_j f_T(s_j) 1{eta (s_j + lam) <= 2}: with lam = 0, the value of
     :func:`expected_gd_risk`."""
     bound: float
-    """A certified bound on L_T - E[R_T(X); eta (s_max + lam) <= 2] (which is >= 0)."""
+    """A certified bound on L_T - E[R_T(X); eta (s_max + lam) <= 2] (which is >= 0):
+    K [(d - m) psi2 + L'_T] (module docstring)."""
     log10_p_divergent: float
-    """log10 of an upper bound on P(eta (s_max + lam) > 2), the probability of a design on which GD
-    diverges."""
+    """log10 of min(1, E #{j : eta (s_j + lam) > 2}), an upper bound on P(eta (s_max + lam) > 2),
+    the probability of a design on which GD diverges."""
     log10_divergent_part: float
     """log10 of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2} (-inf when it is 0)."""
     log10_plain_average: float
     """log10 of the plain average E R_T(X) = L_T + D_T (over all designs)."""
 
 
-@lru_cache(maxsize=4096)
-def _log_expected_count_above(m: int, p: int, x_cut: float) -> float:
-    return _log_integral_above(_ensemble(m, p), x_cut, lambda x: np.zeros_like(x))
+_GD_COMMON = dict(n=_N, d=_N, sigma2=_SIGMA2, eta=_ETA, T=_T, psi2=_PSI2)
+_PARTS_ACCURACY = Accuracy(
+    relative=1e-8,
+    absolute=1e-320,
+    note="typical and bound: relative 1e-8 (the quadrature to 1e-10; the float rounding of "
+    "eta s near the cut costs about 12 T x 1e-16; a subnormal value to its spacing, inf beyond "
+    "the float range); the log10 fields: within 1e-8 x max(1, |value|) (their size carries the "
+    "float rounding of x_cut = n (2 / eta - lam))",
+)
 
 
-def _cut(n: int, eta: float, lam: float) -> float:
-    """The x = n s above which GD diverges: eta (s + lam) > 2."""
-    return n * (2 / eta - lam)
-
-
-@lru_cache(maxsize=4096)
-def _typical(n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float) -> float:
-    m, p = min(n, d), max(n, d)
-    e = _ensemble(m, p)
-    x_cut = _cut(n, eta, lam)
-    x_top = min(x_cut, _bulk_end(m, p))
-    f = _gd_integrand(n, sigma2, eta, T, psi2, lam)
-    integral = _integrate_t(
-        lambda t: f(t * t / n) * _density_in_t(e, t), _gd_breaks(e, n, eta, T, x_top, x_cut)
-    )
-    return (d - m) * float(f(np.zeros(1))[0]) + integral
-
-
-def _typical_bound(
-    n: int, d: int, sigma2: float, eta: float, T: int, psi2: float, lam: float
-) -> tuple[float, float]:
-    """(bound on L_T - E[R_T; stable], log10 of the bound min(1, E #{j : eta (s_j + lam) > 2}) on
-    P(not stable)).
-
-    The bound is (d - 1) sup f_T P(not stable), plus sup f_T times the density's mass
-    beyond the end of the quadrature when that end is below the cut.
-    sup_{stable} f_T <= psi2 + 4 sigma2 eta max(T, 1) / n: |1 - g s| <= 1, and g^2 s <= eta T
-    for s <= 1 / (eta T), g^2 s <= 4 / s <= 4 eta T above.
-    """
-    m, p = min(n, d), max(n, d)
-    x_cut, x_end = _cut(n, eta, lam), _bulk_end(m, p)
-    log_count = min(0.0, _log_expected_count_above(m, p, x_cut))
-    sup_f = psi2 + 4 * sigma2 * eta * max(T, 1) / n
-    beyond = math.exp(_log_expected_count_above(m, p, x_end)) if x_cut > x_end else 0.0
-    return (d - 1) * sup_f * math.exp(log_count) + sup_f * beyond, log_count / math.log(10)
-
-
+@declare(_PARTS_ACCURACY, **_GD_COMMON, lam=_LAM, where=[_RANK, _STABLE_SOMEWHERE])
 def gd_risk_parts(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
 ) -> GDRiskParts:
@@ -516,23 +1021,47 @@ def gd_risk_parts(
     w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) (:func:`icl.theory.ridge_gd_iterate`),
     which diverges along eigenvalues with eta (s + lam) > 2. Returns the
     typical-design value L_T (with lam = 0, :func:`expected_gd_risk`), the certified
-    bound (d - 1) (psi2 + 4 sigma2 eta max(T, 1) / n) P(eta (s_max + lam) > 2) on its
-    gap to E[R_T(X); eta (s_max + lam) <= 2] (plus the density mass beyond the
-    quadrature's end), the bound E #{j : eta (s_j + lam) > 2} on that probability (in
-    log10), and, in log10 as they overflow a float for large eta T / n, the part D_T of
+    bound K [(d - m) psi2 + L'_T] on its gap to E[R_T(X); eta (s_max + lam) <= 2]
+    (module docstring), the bound min(1, E #{j : eta (s_j + lam) > 2}) on that probability
+    (in log10), and, in log10 as they overflow a float for large eta T / n, the part D_T of
     the plain average from the divergent eigenvalues and the plain average
-    E R_T(X) = L_T + D_T itself. Same range as :func:`expected_gd_risk`.
+    E R_T(X) = L_T + D_T itself.
     """
-    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
-    typical = _typical(n, d, sigma2, eta, T, psi2, lam)
-    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
-    log_tail = _log_integral_above(
-        _ensemble(m, p), _cut(n, eta, lam), _gd_log_integrand(n, sigma2, eta, T, psi2, lam)
+    m, p = min(n, d), max(n, d)
+    x_cut = _cut(n, eta, lam)
+    log_typical = _log_typical(n, d, sigma2, eta, T, psi2, lam)
+    log_bound = _log_gap_bound(n, d, sigma2, eta, T, psi2, lam)
+    log_count = min(0.0, _log_count_above(m, p, x_cut))
+    log_divergent = _log_divergent(n, d, sigma2, eta, T, psi2, lam)
+    ln10 = math.log(10)
+    return GDRiskParts(
+        _exp(log_typical),
+        _exp(log_bound),
+        log_count / ln10,
+        log_divergent / ln10,
+        float(np.logaddexp(log_typical, log_divergent)) / ln10,
     )
-    log10_plain = float(np.logaddexp(math.log(typical), log_tail)) / math.log(10)
-    return GDRiskParts(typical, bound, log10_p, log_tail / math.log(10), log10_plain)
 
 
+@declare(
+    Accuracy(
+        relative=1e-8,
+        absolute=1e-320,
+        note="the quadrature to 1e-10 relative; the float rounding of eta s near the cut costs "
+        "about 12 T x 1e-16; a subnormal value to its spacing",
+    ),
+    **_GD_COMMON,
+    where=[
+        _RANK,
+        Condition(
+            f"GD diverges on designs of probability at most {RELATIVE_BOUND:g} and the certified "
+            f"gap to the typical-design risk is at most {RELATIVE_BOUND:g} of it (eta not too "
+            "large; see gd_risk_parts)",
+            lambda n, d, sigma2, eta, T, psi2: _certified(n, d, sigma2, eta, T, psi2),
+            {"n": 1, "d": 1, "sigma2": 1.0, "eta": 0.2, "T": 5},
+        ),
+    ],
+)
 def expected_gd_risk(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
 ) -> float:
@@ -553,27 +1082,45 @@ def expected_gd_risk(
 
     Returned: the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2},
     one quadrature against the exact real Wishart eigenvalue density (module
-    docstring), accurate to about 1e-10 relative. 0 <= L_T - Rbar_T <= (d - 1)
-    (psi2 + 4 sigma2 eta max(T, 1) / n) P(eta s_max > 2); ``ValueError`` unless this
+    docstring). 0 <= L_T - Rbar_T <= K [(d - m) psi2 + L'_T]; the call is answered where this
     bound is below 1e-7 L_T and P(eta s_max > 2) <= 1e-7 (then Rbar_T and the average
     conditional on a stable design also agree to 1e-7): a larger eta makes GD diverge
     on too many designs for a typical-design value. Below the parting step the plain
     average agrees with it (at T = 1 it is Chapter 1's :func:`icl.theory.one_step_risk`
-    up to the divergent part D_1). ``n, d <= 128``, ``T <= 100000``.
+    up to the divergent part D_1).
     """
-    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2)
-    typical = _typical(n, d, sigma2, eta, T, psi2, lam)
-    bound, log10_p = _typical_bound(n, d, sigma2, eta, T, psi2, lam)
-    if bound > RELATIVE_BOUND * typical or log10_p > math.log10(RELATIVE_BOUND):
-        raise ValueError(
-            f"eta = {eta:g} is too large for n = {n}, d = {d}, T = {T}: GD diverges on designs "
-            f"of probability up to {10**log10_p:.2g} (eta s_max > 2), with a bound {bound:.2g} on "
-            f"the gap to the typical-design risk {typical:.6g}; both must be below "
-            f"{RELATIVE_BOUND:g} (relative); see icl.theory.gd_risk_parts"
-        )
-    return typical
+    return _exp(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))
 
 
+def _parted(n, d, sigma2, eta, T, psi2, lam) -> bool:
+    """Whether D_T >= L_T."""
+    return _log_divergent(n, d, sigma2, eta, T, psi2, lam) >= _log_typical(
+        n, d, sigma2, eta, T, psi2, lam
+    )
+
+
+@declare(
+    Accuracy(relative=1e-15, note="an integer found by bisection on the exact D_T and L_T"),
+    n=_N,
+    d=_N,
+    sigma2=_SIGMA2,
+    eta=_ETA,
+    psi2=_PSI2,
+    lam=_LAM,
+    where=[
+        Condition(
+            f"min(n, d) <= {MAX_RANK_PARTING} (a bisection of some 20 evaluations of D_T and L_T)",
+            lambda n, d: min(n, d) <= MAX_RANK_PARTING,
+            {"n": MAX_RANK_PARTING + 1, "d": MAX_RANK_PARTING + 1},
+        ),
+        _STABLE_SOMEWHERE,
+        Condition(
+            f"the divergent designs take over by T = {MAX_STEPS} (D_T >= L_T there)",
+            lambda n, d, sigma2, eta, psi2, lam: _parted(n, d, sigma2, eta, MAX_STEPS, psi2, lam),
+            {"n": 20, "d": 5, "sigma2": 0.25, "eta": 1e-6},
+        ),
+    ],
+)
 def gd_parting_steps(
     n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0, lam: float = 0.0
 ) -> int:
@@ -585,25 +1132,62 @@ def gd_parting_steps(
     to within a factor 2, and to the relative D_T / L_T, which falls
     super-exponentially as T decreases; from it on, the plain average is dominated
     by designs that no simulation of a feasible size draws. Found by bisection
-    (D_T / L_T grows with T); ``ValueError`` if it exceeds 100000.
+    (D_T / L_T grows with T).
     """
-    n, d, m, p, sigma2, eta, _, psi2, lam = _gd_arguments(n, d, sigma2, eta, 0, psi2, lam)
-
-    def parted(T: int) -> bool:
-        parts = gd_risk_parts(n, d, sigma2, eta, T, psi2=psi2, lam=lam)
-        return parts.log10_divergent_part >= math.log10(parts.typical)
-
-    lo, hi = 0, 1
-    while not parted(hi):
-        if hi == MAX_STEPS:
-            raise ValueError(f"the divergent designs do not take over before T = {MAX_STEPS}")
+    hi = min(max(1, int(0.5 * n / eta)), MAX_STEPS)  # T_x is near 0.9 n / eta for large n / eta
+    if _parted(n, d, sigma2, eta, hi, psi2, lam):
+        lo = hi // 2
+        while lo > 0 and _parted(n, d, sigma2, eta, lo, psi2, lam):
+            lo, hi = lo // 2, lo
+    else:
         lo, hi = hi, min(2 * hi, MAX_STEPS)
+        while not _parted(n, d, sigma2, eta, hi, psi2, lam):
+            lo, hi = hi, min(2 * hi, MAX_STEPS)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if parted(mid) else (mid, hi)
+        lo, hi = (lo, mid) if _parted(n, d, sigma2, eta, mid, psi2, lam) else (mid, hi)
     return hi
 
 
+def _log_laguerre_tail(m: int, alpha: int, x: float) -> float:
+    """log((m-1)! |L_{m-1}^(alpha)(x)|) = (m-1) log x + log|Q_{m-1}(x)| for x beyond the largest
+    zero (see _scaled_polynomials: (m-1)! L_{m-1} = (-1)^{m-1} kappa_{m-1} R_{m-1})."""
+    if m == 1:
+        return 0.0
+    P, _ = _scaled_polynomials(_ensemble(m, m + alpha), np.array([x]))
+    return (m - 1) * math.log(x) + math.log(abs(P[m - 1, 0]))
+
+
+def _laplace_x_star(n, eta, T, lam) -> float:
+    return n / eta * (1 + 4 * eta * T / n) - n * lam
+
+
+@declare(
+    Accuracy(
+        relative=1e-10,
+        note="the closed form below evaluated in log form, within 1e-10 x max(1, |value|) "
+        "(an estimate of log10 D_T; as such it is asymptotic: exact as T -> infinity)",
+    ),
+    **_GD_COMMON,
+    lam=_LAM,
+    where=[
+        _RANK,
+        _STABLE_SOMEWHERE,
+        Condition(
+            "n / eta <= 1e300 (the formula's terms within the float range)",
+            lambda n, eta: n / eta <= 1e300,
+            {"n": 20, "eta": 1e-305},
+        ),
+        Condition(
+            "the saddle x* = (n / eta)(1 + 4 eta T / n) - n lam is beyond every zero of "
+            "L_{m-1}^(alpha): x* >= 4 min(n, d) + 2 |n - d| + 2",
+            lambda n, d, eta, T, lam: (
+                _laplace_x_star(n, eta, T, lam) >= 4 * min(n, d) + 2 * abs(n - d) + 2
+            ),
+            {"n": 20, "d": 5, "eta": 1e3, "T": 0, "lam": 1e-3},
+        ),
+    ],
+)
 def gd_divergent_part_laplace(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
 ) -> float:
@@ -623,25 +1207,18 @@ def gd_divergent_part_laplace(
     Gamma(2T + 1) (2 eta / n)^{2T} e^{-n / (2 eta)} makes D_T pass any fixed level near
     eta T / n = e^{1 + W(1/e)} / 4 = 0.898 as n / eta grows (W: Lambert's function).
     """
-    n, d, m, p, sigma2, eta, T, psi2, lam = _gd_arguments(n, d, sigma2, eta, T, psi2, lam)
+    m, p = min(n, d), max(n, d)
     alpha, a = p - m, (p - m - 1) / 2
     k = n / (2 * eta)
-    log_c = (
-        0.5 * math.log(math.pi)
-        - (m + p - 1) / 2 * math.log(2)
-        - special.gammaln(p / 2)
-        - special.gammaln(m / 2)
-    )
-    x_star = n / eta * (1 + 4 * eta * T / n) - n * lam
+    x_star = _laplace_x_star(n, eta, T, lam)
     s_star = x_star / n
     log_h = (
         a * math.log(x_star)
-        + special.gammaln(m)
-        + math.log(abs(special.eval_genlaguerre(m - 1, alpha, x_star)))
+        + _log_laguerre_tail(m, alpha, x_star)
         + math.log((psi2 * s_star**2 + sigma2 * s_star / n) / (s_star + lam) ** 2)
     )
     log_d = (
-        log_c
+        _ensemble(m, p).log_c
         + math.log(n / eta)
         - k
         + n * lam / 2
@@ -652,6 +1229,35 @@ def gd_divergent_part_laplace(
     return log_d / math.log(10)
 
 
+def _mp_edges(n: int, d: int) -> tuple[float, float]:
+    """(a, b) = ((1 - sqrt(gamma))^2, (1 + sqrt(gamma))^2), gamma = d / n; 1 - sqrt(gamma) as
+    ((n - d) / n) / (1 + sqrt(gamma)), exact in n - d."""
+    root = math.sqrt(d / n)
+    return ((n - d) / n / (1 + root)) ** 2, (1 + root) ** 2
+
+
+@declare(
+    Accuracy(
+        relative=1e-9,
+        absolute=1e-320,
+        note="adaptive Gauss-Legendre panels in theta (s = a + (b - a) sin^2(theta / 2)), "
+        "refined until halving them changes the result by less than 1e-10 (a subnormal value "
+        "to its spacing)",
+    ),
+    n=Integer(1, None),
+    d=Integer(1, None),
+    sigma2=_SIGMA2,
+    eta=_ETA,
+    T=Integer(0, MAX_STEPS),
+    psi2=_PSI2,
+    where=[
+        Condition(
+            "eta (1 + sqrt(d / n))^2 < 2 (the Marchenko-Pastur edge below the divergence of GD)",
+            lambda n, d, eta: eta * _mp_edges(n, d)[1] < 2,
+            {"n": 12, "d": 10, "eta": 0.6},
+        )
+    ],
+)
 def expected_gd_risk_marchenko_pastur(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
 ) -> float:
@@ -662,31 +1268,23 @@ def expected_gd_risk_marchenko_pastur(
     gamma = d / n: density sqrt((b - s)(s - a)) / (2 pi gamma s) on [a, b],
     a, b = (1 -+ sqrt(gamma))^2, and an atom 1 - 1/gamma at 0 when gamma > 1. An
     approximation at finite n, d (it misses the n + d + 1 of E tr S^2 = d (n + d + 1) / n,
-    giving d (n + d) / n, and the spread of the edge); ``ValueError`` if eta b >= 2.
+    giving d (n + d) / n, and the spread of the edge).
     """
-    n, d, _, _, sigma2, eta, T, psi2, _ = _gd_arguments(n, d, sigma2, eta, T, psi2)
     gamma = d / n
-    lo, hi = (1 - math.sqrt(gamma)) ** 2, (1 + math.sqrt(gamma)) ** 2
-    if eta * hi >= 2:
-        raise ValueError(
-            f"eta = {eta:g} puts the Marchenko-Pastur edge {hi:.4g} above 2 / eta: "
-            "GD diverges in the limit"
-        )
-    f = _gd_integrand(n, sigma2, eta, T, psi2)
-    half = (hi - lo) / 2
+    lo, hi = _mp_edges(n, d)
+    half = 2 * math.sqrt(gamma)  # (b - a) / 2
+    log_f = _gd_log_f(n, sigma2, eta, T, psi2, 0.0)
 
-    def integrand(
-        theta,
-    ):  # s = (lo + hi) / 2 - half cos(theta): sqrt((b - s)(s - a)) ds = half^2 sin^2 dtheta
-        s = (lo + hi) / 2 - half * np.cos(theta)
-        return f(s) * half**2 * np.sin(theta) ** 2 / (2 * math.pi * gamma * s)
+    def level(theta):
+        s = lo + 2 * half * np.sin(theta / 2) ** 2  # (a+b)/2 - half cos theta, no cancellation
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = log_f(n * s) + 2 * np.log(half * np.sin(theta)) - np.log(2 * math.pi * gamma * s)
+        return np.where(np.isnan(v), -np.inf, v)
 
-    breaks = [np.linspace(0, math.pi, 65)]
-    if T > 0:
-        theta0 = math.sqrt(
-            2 / (eta * T * half)
-        )  # s - lo ~ half theta^2 / 2 varies on the scale 1 / (eta T)
-        stop = min(12 * theta0, math.pi)
-        if theta0 / 2 < math.pi / 64:
-            breaks.append(np.linspace(0, stop, max(2, math.ceil(stop / (theta0 / 2)) + 1)))
-    return d * _integrate_t(integrand, np.unique(np.concatenate(breaks))) + max(d - n, 0) * psi2
+    ends = np.geomspace(1e-12, math.pi / 2, 300)
+    probes = np.unique(np.concatenate([ends, math.pi - ends, np.linspace(0, math.pi, 257)]))
+    probes = probes[(probes > 0) & (probes < math.pi)]
+    _, pieces = _kept_pieces(probes, level(probes), math.pi / 64, 0.0, math.pi)
+    log_integral, _ = _integrate(lambda th: (level(th), np.ones_like(th)), pieces)
+    integral = math.exp(log_integral) if math.isfinite(log_integral) else 0.0
+    return d * integral + max(d - n, 0) * psi2

@@ -78,3 +78,29 @@ def test_marginals_probability_and_mode_brute_force(random_log_probs):
         ad.marginals(torch.zeros(4, 6))
     with pytest.raises(ValueError, match="w"):
         ad.probability_of(lp, torch.ones(4, 2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_tiny_noise_variance_concentrates_the_posterior_without_nan(dtype):
+    """sigma2 = 1e-300 (below float32's range): the posterior puts all its mass on the vector of
+    least residual, log P = 0 there and -inf elsewhere (each exact log P < -1e298: -inf in float32,
+    finite in float64), never NaN from 0 / 0 or inf - inf."""
+    X = torch.tensor([[[1.0, 0.5], [0.3, -1.0]]], dtype=dtype)
+    y = torch.tensor([[1.2, -0.4]], dtype=dtype)
+    lp = ad.rademacher_log_posterior(X, y, 1e-300)
+    assert not bool(lp.isnan().any())
+    best = int(((ad.sign_vectors(2, dtype=dtype) @ X[0].T - y[0]) ** 2).sum(1).argmin())
+    assert lp[0, best] == 0.0 and bool((lp[0, torch.arange(4) != best].double() < -1e298).all())
+
+
+def test_linear_log_probs_at_a_temperature_below_float32(draw_prompts):
+    """T = 1e-60 with float32 prompts: w_hat_j = 0 gives log(1/2) per coefficient (not 0 / 0),
+    and the signs of w_hat decide the rest."""
+    p = draw_prompts(2, 6, 3, sigma2=1.0, prior="rademacher", dtype=torch.float32)
+    X = p.X.clone()
+    X[:, :, 0] = 0.0  # w_hat_0 = 0 exactly
+    lp = ad.linear_log_probs(X, p.y, 1.0, 1e-60)
+    assert not bool(lp.isnan().any())
+    assert torch.allclose(lp.exp().sum(1), torch.ones(2)) and torch.allclose(
+        lp.max(1).values, torch.full((2,), math.log(0.5))
+    )

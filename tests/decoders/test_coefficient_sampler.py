@@ -82,3 +82,54 @@ def test_sampling_is_seeded_and_zero_temperature_is_greedy(model, draw_prompts):
         sampler.sample_coefficients(model, p.X, p.y, 2, -1.0, runtime.generator(1, "cpu"))
     with pytest.raises(TypeError, match="model"):
         sampler.enumerate_margins(torch.nn.Linear(2, 2), p.X, p.y)
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 1e-310, 5e-324])
+def test_a_tiny_temperature_samples_the_greedy_answer(model, draw_prompts, temperature):
+    """As T -> 0, sigmoid(m / T) -> 1{m > 0}: a tiny (even subnormal) temperature draws the greedy
+    answer with probability 1 wherever the margin is not 0, and records probabilities 0 or 1 (no
+    NaN from logits / T overflowing)."""
+    p = draw_prompts(8, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
+    greedy = sampler.greedy_coefficients(model, p.X, p.y)
+    flipped = st.CoefficientDecoder(TINY, seed=4).eval()
+    with torch.no_grad():
+        flipped.head.weight.copy_(-model.head.weight)
+        flipped.head.bias.copy_(-model.head.bias)
+    for decoder, best in (
+        (model, greedy),
+        (flipped, sampler.greedy_coefficients(flipped, p.X, p.y)),
+    ):
+        samples, probs = sampler.sample_coefficients(
+            decoder, p.X, p.y, 6, temperature, runtime.generator(3, "cpu")
+        )
+        assert torch.equal(samples, best.unsqueeze(1).expand(-1, 6, -1))
+        assert torch.equal(probs, (samples > 0).double())
+    assert bool((greedy > 0).any()) or bool(
+        (sampler.greedy_coefficients(flipped, p.X, p.y) > 0).any()
+    )
+
+
+def test_log_probs_at_a_temperature_below_float32():
+    """Float32 margins at T = 1e-60 (0 in float32): a zero margin gives log(1/2), not 0 / 0."""
+    margins = torch.tensor([[[0.0, 2.0], [0.0, 2.0], [0.0, -1.0], [0.0, -1.0]]])
+    lp = sampler.log_probs_at(margins, 1e-60)
+    assert not bool(lp.isnan().any()) and lp.dtype == torch.float32
+    assert torch.allclose(lp.exp().sum(1), torch.ones(1))
+
+
+def test_chunks_of_prompts_give_the_same_draws_and_margins(model, draw_prompts, monkeypatch):
+    """The prompts pass through the network in chunks that bound memory; the uniforms are drawn
+    before, so chunks of one prompt give the draws of one pass."""
+    p = draw_prompts(5, TINY.n, TINY.d, prior="rademacher", sigma2=TINY.sigma2, dtype=torch.float32)
+    whole = sampler.sample_coefficients(model, p.X, p.y, 40, 1.3, runtime.generator(8, "cpu"))
+    margins = sampler.enumerate_margins(model, p.X, p.y)
+    c = TINY
+    per_sequence = c.width * (2 * c.d * c.layers + 4) + c.heads * c.n
+    monkeypatch.setattr(sampler, "MAX_ENTRIES", 40 * per_sequence)  # one prompt a chunk
+    parts = sampler.sample_coefficients(model, p.X, p.y, 40, 1.3, runtime.generator(8, "cpu"))
+    assert torch.equal(parts[0], whole[0])
+    assert torch.allclose(parts[1], whole[1], rtol=1e-5, atol=1e-12)  # float32 logits
+    monkeypatch.setattr(sampler, "MAX_ENTRIES", 2**c.d * per_sequence)
+    assert torch.allclose(sampler.enumerate_margins(model, p.X, p.y), margins, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"n_samples \* \(width"):
+        sampler.sample_coefficients(model, p.X, p.y, 10**6, 1.3, runtime.generator(8, "cpu"))

@@ -77,3 +77,24 @@ def test_bad_shapes(draw_prompts):
     p = draw_prompts(5, 12, 4, sigma2=0.2)
     with pytest.raises(ValueError, match="expected X"):
         gd_chains.sample_chains(p.X, p.y[:, 1:], eta=0.1, steps=1)
+
+
+def test_sizes_and_work_beyond_the_bounds_are_refused_naming_them(draw_prompts):
+    """Chains of more than 2^27 entries or more than 2^40 multiply-adds are refused before any
+    allocation, naming the size."""
+    p = draw_prompts(2, 6, 3, sigma2=0.2)
+    with pytest.raises(ValueError, match=r"B \* n_chains \* d = "):
+        gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=1, n_chains=2**62)
+    with pytest.raises(ValueError, match=r"B \* n_chains \* \(steps \+ 1\) \* d"):
+        gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=10**6, n_chains=100, return_path=True)
+    with pytest.raises(ValueError, match=r"steps \* B \* n_chains \* d\^2"):
+        gd_chains.sample_chains(p.X, p.y, eta=0.1, steps=10**6, n_chains=10**6)
+
+
+def test_diverging_chains_are_refused_not_returned_as_inf_or_nan(draw_prompts):
+    """At eta = 10 (far past 2 / s_max) the iterates grow by about 10^1 a step and overflow
+    float64 within 400 steps: a ValueError, never a NaN."""
+    p = draw_prompts(2, 6, 3, sigma2=0.2)
+    assert bool(gd_chains.sample_chains(p.X, p.y, eta=10.0, steps=20).isfinite().all())
+    with pytest.raises(ValueError, match="diverge"):
+        gd_chains.sample_chains(p.X, p.y, eta=10.0, steps=400)

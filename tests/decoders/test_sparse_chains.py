@@ -164,3 +164,38 @@ def test_draw_without_replacement_requires_a_generator_and_k_positive_weights():
         draw_without_replacement(
             torch.tensor([[1.0, math.nan, 1.0]]), 2, generator=torch.Generator()
         )
+
+
+@pytest.mark.parametrize("scale", [1e-310, 5e-324 * 7, 1e-200, 1.0, 1e300])
+def test_draws_follow_the_weights_at_any_positive_scale(scale):
+    """Weights (3, 1, 1, 0, 0) * scale, one draw: index 0 with probability 3/5, a zero weight never,
+    at subnormal scales too (where -E / w overflows to -inf for every weight)."""
+    draws = 40_000
+    weights = torch.tensor([3.0, 1.0, 1.0, 0.0, 0.0], dtype=torch.float64) * scale
+    drawn = draw_without_replacement(
+        weights.expand(draws, -1), 2, generator=runtime.generator(9, "cpu")
+    )
+    assert not bool((drawn >= 3).any())
+    first = (drawn[:, 0] == 0).double().mean().item()
+    assert abs(first - 0.6) <= 4.5 * math.sqrt(0.6 * 0.4 / draws), first
+    support = decode_support(weights.expand(draws, -1), 3, generator=runtime.generator(9, "cpu"))
+    assert bool((support[:, :3] == 1).all()) and not bool(support[:, 3:].any())
+
+
+def test_a_weight_far_below_the_largest_is_drawn_before_a_zero_weight():
+    """(0, 1e-320, 1, 0) with k = 2: the positive weight 1e-320 (whose key -E / w overflows to
+    -inf, as a zero weight's does) must be the second index, never a zero weight."""
+    weights = torch.tensor([0.0, 1e-320, 1.0, 0.0], dtype=torch.float64).expand(20_000, -1)
+    drawn = draw_without_replacement(weights, 2, generator=runtime.generator(4, "cpu"))
+    assert bool((drawn[:, 0] == 2).all()) and bool((drawn[:, 1] == 1).all())
+
+
+def test_sparse_chains_beyond_the_bounds_are_refused(draw_prompts):
+    """More than 2^27 entries of chains, or weights that could overflow the dtype, are refused
+    with a ValueError that names them."""
+    p = draw_prompts(2, 30, 12, prior="sparse-binary", k=3, sigma2=0.0001)
+    gen = runtime.generator(0, "cpu")
+    with pytest.raises(ValueError, match=r"B \* n_chains \* d = "):
+        sparse_binary_chains(p.X, p.y, k=3, eta=1.0, steps=2, n_chains=2**62, generator=gen)
+    with pytest.raises(ValueError, match="overflow"):
+        sparse_binary_chains(p.X, p.y, k=3, eta=1e307, steps=2, generator=gen)

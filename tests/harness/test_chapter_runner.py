@@ -115,7 +115,8 @@ def test_run_book_records_status_checks_and_budget(tmp_path, monkeypatch):
     slow = FRONT + "\n```{code-cell} ipython3\nimport time\n\ntime.sleep(30)\n```\n"
     root = _book(tmp_path, {"ch90_fake": PASSING, "ch91_bad": failing, "ch92_slow": slow})
     out = tmp_path / "results"
-    summary = chapter_runner.run_book(root, out, budgets={"ch90": 300, "ch91": 300, "ch92": 4})
+    budgets = {"ch90": 300, "ch91": 300, "ch92": 4}
+    summary = chapter_runner.run_book(root, out, budgets=budgets, jobs=2)
     by_name = {c["chapter"]: c for c in summary["chapters"]}
     assert list(by_name) == ["ch90", "ch91", "ch92"]
     assert by_name["ch90"]["status"] == "passed", (out / "logs" / "ch90.log").read_text()
@@ -152,6 +153,8 @@ def test_runner_refuses_bad_arguments_before_running(tmp_path):
         chapter_runner.run_book(root, tmp_path / "out", budgets={"ch90": 0})
     with pytest.raises(TypeError, match="chapters must be a list"):
         chapter_runner.run_book(root, tmp_path / "out", chapters="ch90")
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+        chapter_runner.run_book(root, tmp_path / "out", jobs=0)
     assert not (tmp_path / "out").exists()  # refused before the results folder is made
 
 

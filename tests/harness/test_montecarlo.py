@@ -85,3 +85,27 @@ def test_from_values_is_the_mean_and_standard_error_over_the_first_axis():
     assert scalar.mean == 2.0 and scalar.stderr == 1.0 and str(scalar) == "2 ± 1"
     with pytest.raises(ValueError, match="at least 2"):
         Estimate.from_values(np.array([1.0]))
+
+
+def test_one_sample_has_no_standard_error_and_is_refused():
+    """One draw gives no estimate of the variance: estimate_mean refuses it (as from_values does)
+    rather than report a standard error of 0."""
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2"):
+        montecarlo.estimate_mean(
+            lambda b, g: torch.randn(b, generator=g, dtype=torch.float64), 1, seed=0, dev="cpu"
+        )
+
+
+def test_tiny_and_huge_values_keep_their_standard_error():
+    """Values of 1e-200 (their squares underflow float64) and of 1e307 (their sums and squares
+    overflow): the standard error is sqrt(sum (v - mean)^2 / (n (n - 1))), not 0 or inf."""
+    base = np.array([1.0, 3.0, 2.0, -1.0])
+    exact = base.std(ddof=1) / 2
+    for scale in (1e-200, 1e307):
+        est = Estimate.from_values(base * scale)
+        assert np.isclose(est.mean, base.mean() * scale, rtol=1e-14, atol=0)
+        assert np.isclose(est.stderr, exact * scale, rtol=1e-14, atol=0)
+        run = montecarlo.estimate_mean(
+            lambda b, g, s=scale: torch.from_numpy(base * s)[:b], 4, seed=0, chunk_size=4, dev="cpu"
+        )
+        assert np.isclose(run.stderr, exact * scale, rtol=1e-14, atol=0), scale

@@ -34,15 +34,27 @@ def test_dtype_override(monkeypatch):
 
 
 def test_settings_are_resolved(monkeypatch):
-    for name in ("ICL_SCALE", "ICL_DTYPE"):
+    for name in ("ICL_SCALE", "ICL_DTYPE", "ICL_MODEL_SCALE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ICL_DEVICE", "cpu")
     unset = runtime.settings()
-    assert unset == {"ICL_SCALE": "smoke", "ICL_DTYPE": "float64", "ICL_DEVICE": "cpu"}
+    assert unset == {
+        "ICL_SCALE": "smoke",
+        "ICL_MODEL_SCALE": "smoke",
+        "ICL_DTYPE": "float64",
+        "ICL_DEVICE": "cpu",
+    }
     monkeypatch.setenv("ICL_SCALE", "Smoke")  # the same run, spelled otherwise
     assert runtime.settings() == unset
     monkeypatch.setenv("ICL_DTYPE", "float32")
     assert runtime.settings()["ICL_DTYPE"] == "float32"
+    monkeypatch.setenv("ICL_SCALE", "full")
+    assert runtime.settings()["ICL_MODEL_SCALE"] == "full"  # the scale's models by default
+    monkeypatch.setenv("ICL_MODEL_SCALE", "smoke")
+    assert runtime.settings()["ICL_MODEL_SCALE"] == runtime.model_scale() == "smoke"
+    monkeypatch.setenv("ICL_MODEL_SCALE", "big")
+    with pytest.raises(ValueError, match="ICL_MODEL_SCALE"):
+        runtime.model_scale()
     monkeypatch.setenv("ICL_SCALE", "tiny")
     with pytest.raises(ValueError, match="ICL_SCALE"):
         runtime.settings()

@@ -1,6 +1,9 @@
 import itertools
 import math
+import time
+from fractions import Fraction
 
+import mpmath as mp
 import numpy as np
 import pytest
 import sympy as sp
@@ -254,21 +257,24 @@ def _orthant_by_recursion(k, d, rho):
     )[0]
 
 
-def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
-    from icl.theory.binary_decoding import _equicorrelated_orthant
+def _orthant(k, d, s2):
+    """P(Z_1 < k, ..., Z_d < k), unit variances, equal correlation -1/s2, from the package's
+    ``_orthant_logs`` (G = -Z sqrt(s2 / D), D = s2 + 1, so Z_i < k is G_i > -k sqrt(s2 / D))."""
+    from icl.theory.binary_decoding import _orthant_logs
 
+    m = k * math.sqrt(s2 / (s2 + 1))
+    return float(np.exp(_orthant_logs(np.array([m]), d, s2 - d + 1)[0]))
+
+
+def test_equicorrelated_orthant_against_recursion_and_degenerate_forms():
     for d, s2, k in [(2, 1.25, 0.7), (2, 3.0, 1.5), (3, 2.001, 0.4), (3, 12.0, 2.2)]:
-        assert _equicorrelated_orthant(k, d, s2) == pytest.approx(
-            _orthant_by_recursion(k, d, -1 / s2), abs=1e-12
-        )
+        reference = _orthant_by_recursion(k, d, -1 / s2)
+        assert _orthant(k, d, s2) == pytest.approx(reference, abs=1e-12, rel=1e-11)
     for k in (0.1, 1.0, 3.0):  # d = 2, correlation -1: P(|Z| < k)
-        assert _equicorrelated_orthant(k, 2, 1.0) == pytest.approx(
-            2 * stats.norm.cdf(k) - 1, abs=1e-12
-        )
-    assert _equicorrelated_orthant(0.0, 4, 3.0) == pytest.approx(
-        0.0, abs=1e-13
-    )  # sum zero: not all below 0
-    assert _equicorrelated_orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
+        assert _orthant(k, 2, 1.0) == pytest.approx(2 * stats.norm.cdf(k) - 1, abs=1e-12, rel=1e-12)
+    # sum zero: not all below 0, and the probability falls like k^(d-1) as k -> 0
+    assert _orthant(1e-6, 4, 3.0) < 1e-15
+    assert _orthant(40.0, 10, 9.5) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_greedy_exact_recovery_exact_values():
@@ -353,9 +359,9 @@ def test_pass_at_k_elementwise_on_tensors():
         * stats.binom.pmf(cs.numpy(), nn, pp)
     ).sum()
     assert math.isclose(mean, 1 - (1 - pp) ** k, rel_tol=1e-10)
-    with pytest.raises(ValueError, match="c must"):
+    with pytest.raises(ValueError, match="c <= n"):
         theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([4]), 1)
-    with pytest.raises(ValueError, match="k must be <= n"):
+    with pytest.raises(ValueError, match="k <= n"):
         theory.unbiased_pass_at_k(torch.tensor([3]), torch.tensor([1]), 4)
     with pytest.raises(ValueError, match="integers"):
         theory.unbiased_pass_at_k(torch.tensor([3.0]), torch.tensor([1]), 2)
@@ -486,8 +492,8 @@ def test_plurality_vote_against_simulation_with_many_answers():
         (lambda: theory.greedy_exact_recovery(3, 2, float("nan")), "sigma2"),
         (lambda: theory.majority_vote_accuracy(1.2, 3), "p must"),
         (lambda: theory.majority_vote_accuracy(0.5, 0), "N must"),
-        (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k must be <= n"),
-        (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c must be <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, 2, 6), "k <= n"),
+        (lambda: theory.unbiased_pass_at_k(5, 6, 2), "c <= n"),
         (lambda: theory.unbiased_pass_at_k(5, -1, 2), "c must"),
         (lambda: theory.unbiased_pass_at_k(5, 1, 0), "k must"),
         (lambda: theory.plurality_vote_accuracy([0.5, 0.6], 3), "sum to 1"),
@@ -553,7 +559,7 @@ def test_subsample_vote_is_unbiased_for_the_multinomial_vote():
 @pytest.mark.parametrize(
     "call,match",
     [
-        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), "stored sample size"),
+        (lambda: theory.subsample_vote_accuracy(np.array([2, 1]), 4), r"N <= sum\(counts\)"),
         (lambda: theory.subsample_vote_accuracy(np.array([0.5, 0.5]), 1), "integers"),
         (lambda: theory.subsample_vote_accuracy(np.array([2, -1]), 1), "integers"),
         (
@@ -776,3 +782,153 @@ def test_vote_sign_accuracy_where_the_vote_is_a_sharp_step_at_a_singular_density
     )
     value = theory.vote_sign_accuracy(n, d, sigma2, eta, temperature, N)
     assert value == pytest.approx(reference, abs=1e-10)
+
+
+# Defects of issue #22: valid inputs far from the book's settings.
+
+
+def _vg_density_mpmath(u: float, n: int, d: int, sigma2: float) -> float:
+    """The variance-gamma density in mpmath at 40 digits (Bessel form)."""
+    s2 = d - 1 + sigma2
+    with mp.workdps(40):
+        lam, alpha, beta = mp.mpf(n) / 2, mp.sqrt(1 + s2) / s2, 1 / mp.mpf(s2)
+        nu, x = lam - mp.mpf(1) / 2, mp.mpf(u)
+        return float(
+            (alpha**2 - beta**2) ** lam
+            * abs(x) ** nu
+            * mp.besselk(nu, alpha * abs(x))
+            * mp.e ** (beta * x)
+            / (mp.sqrt(mp.pi) * mp.gamma(lam) * (2 * alpha) ** nu)
+        )
+
+
+@pytest.mark.parametrize(
+    "u,n", [(1000.0, 2000), (2000.0, 2000), (2300.0, 2000), (-3.0, 2000), (500.0, 1001)]
+)
+def test_margin_density_right_where_the_bessel_function_overflows_at_large_order(u, n):
+    """Issue #22 (6): the density at n = 2000, u = 1000 was 1.26e8 (exact 3.53e-23): the fallback
+    for an overflowing ``kve`` was the small-argument form, wrong at large arguments."""
+    exact = _vg_density_mpmath(u, n, 5, 0.25)
+    assert theory.margin_density(u, n, 5, 0.25) == pytest.approx(exact, rel=1e-10, abs=0)
+
+
+def test_margin_density_stays_finite_and_normalised_at_huge_n():
+    """Issue #22 (6): inf from n ~ 5000, NaN from 1e5. Its mass is 1 and its mean n at every n
+    (Gauss-Legendre over +-12 standard deviations, where it lives)."""
+    for n in (5000, 10**5, 10**7):
+        sd = math.sqrt(n * (2 + 4.25))
+        nodes, weights = np.polynomial.legendre.leggauss(200)
+        u = n + 12 * sd * nodes
+        f = theory.margin_density(u, n, 5, 0.25)
+        assert np.all(np.isfinite(f)) and np.all(f >= 0)
+        assert 12 * sd * (weights @ f) == pytest.approx(1.0, abs=1e-9)
+        assert 12 * sd * (weights @ (u * f)) == pytest.approx(n, rel=1e-10, abs=0)
+
+
+def test_sampled_and_vote_right_at_large_n():
+    """Issue #22 (6): sampled_sign_error(2000, 5, 0.25, 1, 1) was 8.8e22 (Monte Carlo 0.1197).
+    With c = 2 eta / (n T) = 2 / n, c u -> 2 and, by the delta method, E sigmoid(-c u) =
+    sigmoid(-2) + g''(2) Var(c u) / 2 + O(1/n^2), g(x) = sigmoid(-x), Var(c u) = 4 (2 + s2) / n:
+    the integral must find the mass as it concentrates."""
+    s = special.expit(-2.0)
+    curvature = s * (1 - s) * (1 - 2 * s)
+    for n in (10**6, 10**7, 10**8):
+        limit = s + curvature / 2 * 4 * (2 + 4.25) / n
+        assert theory.sampled_sign_error(n, 5, 0.25, 1.0, 1.0) == pytest.approx(
+            limit, rel=1e-9, abs=0
+        )
+    value = theory.sampled_sign_error(2000, 5, 0.25, 1.0, 1.0)
+    assert value == pytest.approx(s + curvature * 2 * 6.25 / 2000, rel=2e-5, abs=0)
+    vote = theory.vote_sign_accuracy(2000, 5, 0.25, 1.0, 1.0, 11)
+    assert 0.99 < vote < 1 - theory.greedy_sign_error(2000, 5, 0.25) + 1e-12
+
+
+def test_sampled_error_relatively_accurate_when_tiny():
+    """At a low temperature the error probability is the greedy one, 1e-32 here: the quadrature
+    is relative, not absolute."""
+    greedy = theory.greedy_sign_error(200, 2, 0.0)
+    assert 1e-33 < greedy < 1e-31
+    assert theory.sampled_sign_error(200, 2, 0.0, 1.0, 1e-6) == pytest.approx(
+        greedy, rel=1e-6, abs=0
+    )
+
+
+@pytest.mark.parametrize("d", [8, 64, 128, 1000])
+def test_greedy_exact_recovery_relatively_accurate_when_tiny(d):
+    """Issue #22 (10): at n = 1, sigma2 = 0 every coefficient must share the sign of y = sum z:
+    P = 2^(1-d). It was 5.9e-16 at d = 64 (absolute accuracy only) and 0.0 at d = 128."""
+    assert theory.greedy_exact_recovery(1, d, 0.0) == pytest.approx(
+        2.0 ** (1 - d), rel=1e-12, abs=0
+    )
+
+
+def test_greedy_exact_recovery_at_large_n():
+    """Issue #22 (10): an error of 1e-10 at n = 1e5. Each coefficient is wrong with probability
+    greedy_sign_error (below 1e-300 here), so P is 1 to double precision."""
+    assert theory.greedy_sign_error(10**5, 10, 0.25) < 1e-300
+    assert theory.greedy_exact_recovery(10**5, 10, 0.25) == pytest.approx(1.0, abs=1e-15)
+    assert theory.greedy_exact_recovery(100, 2, 0.0) == pytest.approx(
+        stats.f.cdf(100, 1, 100), rel=1e-13
+    )
+
+
+def test_votes_answer_in_bounded_time():
+    """Issue #22 (12): plurality_vote_accuracy([0.4, 0.3, 0.3], 30000) took 6-12 s (more at
+    1e5) for an answer that is 1 by a Chernoff bound, (1 - (sqrt 0.4 - sqrt 0.3)^2)^N ~ 1e-94 per
+    rival."""
+    start = time.perf_counter()
+    for N in (30000, 10**5, 10**9):
+        assert theory.plurality_vote_accuracy([0.4, 0.3, 0.3], N) == 1.0
+        assert theory.plurality_vote_accuracy([0.3, 0.4, 0.3], N) == 0.0
+        assert theory.subsample_vote_accuracy(np.array([4 * N, 3 * N, 3 * N]), N) == 1.0
+    assert time.perf_counter() - start < 2.0
+    with pytest.raises(ValueError, match="Chernoff"):  # a close contest beyond the exact sums
+        theory.plurality_vote_accuracy([0.34, 0.33, 0.33], 50001)
+
+
+def test_unbiased_pass_at_k_in_constant_memory():
+    """Issue #22 (12): unbiased_pass_at_k(10**10, 5, 10**9) wanted 7.45 GiB and 60 s. Exact:
+    1 - prod_{i<5} (1 - k / (n - i))."""
+    start = time.perf_counter()
+    value = theory.unbiased_pass_at_k(10**10, 5, 10**9)
+    assert time.perf_counter() - start < 1.0
+    ratio = math.prod(Fraction(10**10 - 10**9 - i, 10**10 - i) for i in range(5))
+    assert value == pytest.approx(float(1 - ratio), rel=1e-14, abs=0)
+    n, c, k = 10**18, 10**6, 10**5  # both large: the Euler-Maclaurin path
+    with mp.workdps(60):
+        exact = -mp.expm1(
+            mp.loggamma(n - c + 1)
+            - mp.loggamma(n - c - k + 1)
+            - mp.loggamma(n + 1)
+            + mp.loggamma(n - k + 1)
+        )
+    assert theory.unbiased_pass_at_k(n, c, k) == pytest.approx(float(exact), rel=1e-13, abs=0)
+
+
+def test_unbiased_pass_at_k_relatively_accurate_for_rare_successes():
+    """Issue #22 (13): for c << n the estimate is about k c / n; 1 - prod lost it to
+    cancellation (2.9976e-15 for 3e-15)."""
+    assert theory.unbiased_pass_at_k(10**15, 1, 3) == pytest.approx(3e-15, rel=1e-14, abs=0)
+    assert theory.unbiased_pass_at_k(10**12, 1000, 1000) == pytest.approx(
+        9.999995009996656e-07, rel=1e-14
+    )
+    values = theory.unbiased_pass_at_k(torch.tensor([10**15, 10**15]), torch.tensor([1, 2]), 3)
+    assert torch.is_tensor(values) and torch.allclose(
+        values, torch.tensor([3e-15, 6e-15], dtype=torch.float64), rtol=1e-13, atol=0
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: theory.unbiased_pass_at_k(2**63, 1, 3),
+        lambda: theory.unbiased_pass_at_k(10, 2**64, 3),
+        lambda: theory.unbiased_pass_at_k(10, 1, 2**64),
+        lambda: theory.majority_vote_accuracy(0.5, 2**64),
+        lambda: theory.vote_sign_accuracy(20, 10, 0.25, 1.0, 1.0, 2**64),
+    ],
+)
+def test_integers_beyond_int64_are_refused(call):
+    """Issue #22 (13): Python ints like 2**64 passed validation and overflowed inside torch."""
+    with pytest.raises(ValueError):
+        call()

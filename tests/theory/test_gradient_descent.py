@@ -1,5 +1,6 @@
 import math
 
+import mpmath
 import pytest
 import torch
 
@@ -111,7 +112,57 @@ def test_bayes_penalty_and_least_squares_risk():
     assert theory.bayes_ridge_penalty(30, 0.1, psi2=0.1) == pytest.approx(1 / 30)
     assert theory.least_squares_risk(20, 5, 2.0) == pytest.approx(10 / 14)
     assert theory.least_squares_risk(6, 5, 1.0) == math.inf
-    with pytest.raises(ValueError, match="n must be >= d"):
+    with pytest.raises(ValueError, match="n >= d"):
         theory.least_squares_risk(4, 5, 1.0)
     with pytest.raises(ValueError, match="psi2"):
         theory.bayes_ridge_penalty(3, 0.1, psi2=-1.0)
+
+
+def _exact_filter(s, eta, steps, lam=0.0):
+    """(1 - (1 - eta (s + lam))^T) / (s + lam) in 700-digit arithmetic (exact products of the float
+    inputs), for the float inputs as given."""
+    with mpmath.workdps(700):
+        shifted = mpmath.mpf(s) + mpmath.mpf(lam)
+        if shifted == 0:
+            return float(mpmath.mpf(eta) * steps)
+        a = 1 - mpmath.mpf(eta) * shifted  # exact: dps covers the float inputs' digits
+        if a == 0:
+            return float(1 / shifted)
+        power = mpmath.sign(a) ** steps * mpmath.exp(steps * mpmath.log(abs(a)))
+        if a > 0:
+            return float(-mpmath.expm1(steps * mpmath.log1p(-mpmath.mpf(eta) * shifted)) / shifted)
+        return float((1 - power) / shifted)
+
+
+def test_gd_filter_keeps_small_eigenvalues_in_float32():
+    """1 - (1 - eta s)^T cancelled in float32: at s = 1e-6 the filter was 1.19, not 1.0."""
+    g = theory.gd_filter(torch.tensor([1e-6], dtype=torch.float32), eta=0.1, steps=10)
+    assert g.dtype == torch.float32
+    assert abs(g.item() / _exact_filter(1e-6, 0.1, 10) - 1) < 2e-7
+
+
+@pytest.mark.parametrize(
+    "s,eta,steps,lam",
+    [
+        (1e-6, 0.1, 10, 0.0),
+        (1e-13, 1e-3, 10**12, 0.0),  # the small-s limit eta T is not reached: tiny s is not 0
+        (2.0 - 2.0**-40, 1.0, 10**9, 0.0),  # eta s near 2: a^T near 1, 1 - a^T tiny
+        (1.5, 1.0, 10**9 + 1, 0.5),  # a = -1 exactly, T odd: 2 / (s + lam)
+        (0.3, 0.7, 3_000_001, 1e-9),
+        (5.0, 1.0, 300, 0.0),  # divergent: |a| = 4, a^T near the float range
+        (1e-300, 1e-8, 10**15, 0.0),
+        (0.0, 0.25, 7, 0.0),
+    ],
+)
+def test_gd_filter_against_exact_arithmetic(s, eta, steps, lam):
+    g = theory.gd_filter(torch.tensor([s], dtype=torch.float64), eta=eta, steps=steps, lam=lam)
+    exact = _exact_filter(s, eta, steps, lam)
+    assert abs(g.item() - exact) <= 1e-12 * abs(exact), (g.item(), exact)
+
+
+def test_converged_risk_keeps_its_relative_accuracy():
+    """1 - g s computed as 1 - g s cancelled to 0 once (1 - eta s)^T < 1e-16."""
+    s = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    risk = theory.gd_risk_given_spectrum(s, 10, eta=0.5, steps=100, sigma2=0.0)
+    exact = 0.5**200 + 0.75**200
+    assert abs(risk.item() / exact - 1) < 1e-12
