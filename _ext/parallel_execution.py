@@ -16,7 +16,7 @@ left to MyST-NB.
 Where ``$ICL_NBVAL_NOTEBOOKS`` names a folder, a notebook that nbval executed there (see
 ``book/conftest.py``: each chapter whose every cell passed, its outputs made as nbclient makes
 them) is stored instead of executing the chapter again, when its code cells and kernel are the
-page's and it ran with the build's settings (``icl.harness.runtime.settings``); the chapter's
+page's and it ran with the build's settings (``icl.runtime.settings``); the chapter's
 claims records and measurements, kept beside it, are copied where the chapter writes them
 (``icl.harness.claims``). ``make test`` runs nbval first and the build after it, so
 a chapter is executed once. The Makefile removes that folder whenever it clears the cache
@@ -92,7 +92,7 @@ def _executed_by_tests(folder: Path, path: str, notebook):
     staged_path = folder / f"{Path(path).stem}.ipynb"
     if not staged_path.is_file():
         return None
-    from icl.harness import runtime
+    from icl import runtime
 
     staged = nbformat.read(staged_path, as_version=4)
     meta = staged.metadata.pop("icl_nbval", {})

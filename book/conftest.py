@@ -11,7 +11,7 @@ the book's build can take it instead of executing the chapter again
 messages by the same code that makes them when the build executes a chapter
 (``nbclient``: widgets' outputs, cleared outputs and display updates included);
 its metadata ``icl_nbval`` holds the chapter's name (``ch04`` for
-``ch04_best_of_n.md``), the settings it ran with (``icl.harness.runtime.settings``)
+``ch04_best_of_n.md``), the settings it ran with (``icl.runtime.settings``)
 and its execution seconds; the chapter's records, as it wrote them
 (``icl.harness.claims``), go beside it: ``claims/<name>.json`` and
 ``measurements/<name>.json``.
@@ -103,7 +103,8 @@ class JupytextNotebook(IPyNbFile):
         super().teardown()
 
     def _write(self) -> None:
-        from icl.harness import claims, runtime
+        from icl import runtime
+        from icl.harness import claims
 
         self.client.set_widgets_metadata()
         chapter = Path(self.fspath).stem.split("_")[0]

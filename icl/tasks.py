@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from icl import runtime
 from icl.domain import Accuracy, Choice, Condition, Given, Integer, Real, declare
-from icl.harness import runtime
 from icl.validation import MAX_ENTRIES, choice, integer, tensor
 from icl.validation import device as _device
 from icl.validation import generator as _generator
@@ -86,7 +86,7 @@ def _resolve(device, dtype, generator):
 PRIOR_DRAWS = Accuracy(
     exact=False,
     note="each row is an exact draw of the prior in the dtype: gaussian psi z with z ~ N(0, 1) "
-    "(icl.harness.runtime.standard_normal); rademacher uniform on {-1, +1}^d; the sparse priors "
+    "(icl.runtime.standard_normal); rademacher uniform on {-1, +1}^d; the sparse priors "
     "a uniform k-subset (the top k of d uniforms) set to 1 or to N(0, 1) draws",
 )
 

@@ -5,7 +5,7 @@
 
 Settings are the prototype's: d = 50, n = 30, k = 5, label-noise standard deviation 0.01,
 eta = 1/n on the undivided gradient (``eta = 1`` in :mod:`icl.decoders.sparse_chains`), 50 steps.
-The experiment is :func:`icl.experiments.run_sparse_vote`, the one Chapter 6 runs at a small scale.
+The experiment is :func:`icl.sparse_vote.run_sparse_vote`, the one Chapter 6 runs at a small scale.
 Each protocol draws P prompts, runs greedy decoding and S sampled chains on each, and
 reports greedy exact recovery, the single-sample accuracy and the majority vote of the
 first N chains for N in 1, 10, 50, 100, 200, 500, 1000 (N <= S), each ± one standard
@@ -38,12 +38,11 @@ from pathlib import Path
 
 import torch
 
-from icl import experiments
-from icl.harness import runtime
+from icl import runtime, sparse_vote
 from icl.harness.montecarlo import Estimate
 
 SETTINGS = (
-    experiments.SparseVoteSettings()
+    sparse_vote.SparseVoteSettings()
 )  # the prototype's: d = 50, n = 30, k = 5, 50 steps, noise 0.01
 VOTE_N = (1, 10, 50, 100, 200, 500, 1000)
 
@@ -58,7 +57,7 @@ def run_protocol(
     protocol: str, prompts: int, samples: int, exact_n: list[int], seed: int, chunk: int
 ) -> dict:
     timer = runtime.Timer()
-    run = experiments.run_sparse_vote(
+    run = sparse_vote.run_sparse_vote(
         protocol, prompts, samples, seed, settings=SETTINGS, chunk=chunk
     )
     codes, truth = run.codes, run.truth
@@ -69,7 +68,7 @@ def run_protocol(
     )
     result = {
         "protocol": protocol,
-        "tie_rule": experiments.PROTOCOLS[protocol],
+        "tie_rule": sparse_vote.PROTOCOLS[protocol],
         "prompts": prompts,
         "samples": samples,
         "seed": seed,
@@ -81,7 +80,7 @@ def run_protocol(
     }
     n_votes = [N for N in VOTE_N if N <= samples]
     for ties in ("uniform", "smallest"):  # only the uniform rule draws from the generator
-        won = experiments.vote_wins(codes, truth, n_votes, ties, run.generator)
+        won = sparse_vote.vote_wins(codes, truth, n_votes, ties, run.generator)
         result["votes"][ties] = {str(N): mean_and_se(won[N]) for N in n_votes}
     for N in n_votes:
         print(
@@ -97,7 +96,7 @@ def run_protocol(
     for N in exact_n:
         for ties in ("uniform", "smallest", "lose"):
             result["exact_subset_votes"][ties][str(N)] = mean_and_se(
-                experiments.exact_subset_votes(codes_cpu, truth_cpu, N, ties)
+                sparse_vote.exact_subset_votes(codes_cpu, truth_cpu, N, ties)
             )
         print(
             f"[{protocol}] exact vote of N={N} stored answers: "

@@ -30,9 +30,8 @@ import numpy as np
 import torch
 
 import icl
-from icl import tasks
+from icl import runtime, tasks
 from icl.domain import domain_of
-from icl.harness import runtime
 
 ROOT = Path(icl.__file__).parent
 CASE_SECONDS = 5  # a case that runs longer counts as a hang
@@ -847,21 +846,21 @@ SPECS: dict[str, Spec] = {
         allow={"seed": {"zero"}},
         good_runs=False,
     ),
-    # --- icl.experiments ---
-    "icl.experiments.SparseVoteSettings": Spec(
+    # --- icl.sparse_vote ---
+    "icl.sparse_vote.SparseVoteSettings": Spec(
         lambda: {"d": 6, "n": 8, "k": 2, "steps": 2, "noise_sd": 0.01, "eta": 1.0}
     ),
-    "icl.experiments.draw_sparse_prompts": Spec(
+    "icl.sparse_vote.draw_sparse_prompts": Spec(
         lambda: {
             "protocol": "book",
             "batch": 3,
             "generator": gen(),
-            "settings": __import__("icl.experiments", fromlist=["x"]).SparseVoteSettings(
+            "settings": __import__("icl.sparse_vote", fromlist=["x"]).SparseVoteSettings(
                 d=6, n=8, k=2, steps=2
             ),
         }
     ),
-    "icl.experiments.sampled_answer_codes": Spec(
+    "icl.sparse_vote.sampled_answer_codes": Spec(
         _with(
             lambda: (lambda p: {"X": p.X, "y": p.y})(prompts(prior="sparse-binary", k=1)),
             k=1,
@@ -872,13 +871,13 @@ SPECS: dict[str, Spec] = {
             chunk=None,
         )
     ),
-    "icl.experiments.run_sparse_vote": Spec(
+    "icl.sparse_vote.run_sparse_vote": Spec(
         lambda: {
             "protocol": "book",
             "prompts": 3,
             "samples": 2,
             "seed": 0,
-            "settings": __import__("icl.experiments", fromlist=["x"]).SparseVoteSettings(
+            "settings": __import__("icl.sparse_vote", fromlist=["x"]).SparseVoteSettings(
                 d=6, n=8, k=2, steps=2
             ),
             "greedy_prompts": None,
@@ -886,7 +885,7 @@ SPECS: dict[str, Spec] = {
         },
         allow={"seed": {"zero"}},
     ),
-    "icl.experiments.vote_wins": Spec(
+    "icl.sparse_vote.vote_wins": Spec(
         lambda: {
             "codes": torch.tensor([[1, 2, 2], [3, 3, 1]]),
             "truth": torch.tensor([2, 3]),
@@ -895,10 +894,10 @@ SPECS: dict[str, Spec] = {
             "generator": gen(),
         }
     ),
-    "icl.experiments.answer_counts": Spec(
+    "icl.sparse_vote.answer_counts": Spec(
         lambda: {"codes": torch.tensor([1, 2, 2]), "true_code": torch.tensor(2)}
     ),
-    "icl.experiments.exact_subset_votes": Spec(
+    "icl.sparse_vote.exact_subset_votes": Spec(
         lambda: {
             "codes": torch.tensor([[1, 2, 2], [3, 3, 1]]),
             "truth": torch.tensor([2, 3]),
@@ -907,14 +906,12 @@ SPECS: dict[str, Spec] = {
         }
     ),
     # --- icl.harness ---
-    "icl.harness.runtime.dtype": Spec(lambda: {"dev": torch.device("cpu")}),
-    "icl.harness.runtime.by_scale": Spec(
+    "icl.runtime.dtype": Spec(lambda: {"dev": torch.device("cpu")}),
+    "icl.runtime.by_scale": Spec(
         lambda: {"smoke": 1, "full": 2}, allow={"smoke": {"*"}, "full": {"*"}}
     ),
-    "icl.harness.runtime.generator": Spec(
-        lambda: {"seed": 1, "dev": "cpu"}, allow={"seed": {"zero"}}
-    ),
-    "icl.harness.runtime.standard_normal": Spec(
+    "icl.runtime.generator": Spec(lambda: {"seed": 1, "dev": "cpu"}, allow={"seed": {"zero"}}),
+    "icl.runtime.standard_normal": Spec(
         lambda: {"shape": (2, 3), "generator": gen(), "device": "cpu", "dtype": torch.float64},
         allow={"generator": {"none"}, "device": {"none"}, "dtype": {"none"}},
     ),
@@ -1018,8 +1015,8 @@ ALSO_VALID = {
     "icl.techniques.best_of_n_accuracy": {"log_probs": F64, "scores": F64, "target": F64},
     "icl.techniques.vector_vote_accuracy_3": {"log_probs": F64, "target": F64},
     "icl.techniques.best_of_n_values": {"scores": F64, "values": F64},  # values are only gathered
-    "icl.experiments.run_sparse_vote": {"greedy_prompts": {"int"}, "chunk": {"int"}},
-    "icl.experiments.sampled_answer_codes": {"chunk": {"int"}},
+    "icl.sparse_vote.run_sparse_vote": {"greedy_prompts": {"int"}, "chunk": {"int"}},
+    "icl.sparse_vote.sampled_answer_codes": {"chunk": {"int"}},
     # a check or summary that fails (AssertionError) on a valid call is the check's verdict
     "icl.harness.claims.chapter_summary": {"exactly": {"int"}},
     "icl.harness.claims.check": {"theory": {"negative", "zero"}, "estimate": {"negative", "zero"}},
@@ -1157,7 +1154,7 @@ SPECS.update(
     }
 )
 
-# --- icl.harness.chapter_runner, icl.harness.bench, full_run_markdown, draw_without_replacement ---
+# --- icl.harness.chapter_runner, icl.bench, full_run_markdown, draw_without_replacement ---
 FAKE_CHAPTER = """---
 jupytext:
   text_representation:
@@ -1194,7 +1191,7 @@ WORK = dict(gemms={(2, 3, 4, 5): 1}, variates=48, variate_shape=(2, 3, 4), law="
 
 
 def _work():
-    from icl.harness.bench import Work
+    from icl.bench import Work
 
     return Work(**WORK)
 
@@ -1267,8 +1264,8 @@ SPECS.update(
             lambda: {"summary": _run_summary(), "chapters": {"ch90": "book/ch90_fake"}},
             allow={"summary": {"none"}},  # None: no run published yet (the page says so)
         ),
-        "icl.harness.bench.Work": Spec(lambda: dict(WORK)),
-        "icl.harness.bench.measured_limits": Spec(
+        "icl.bench.Work": Spec(lambda: dict(WORK)),
+        "icl.bench.measured_limits": Spec(
             lambda: {
                 "work": _work(),
                 "dev": torch.device("cpu"),
@@ -1290,19 +1287,27 @@ SPECS.update(
 ALSO_VALID["icl.validation.path"] = {"exists": {"*"}}  # a literal of the package
 
 
+# Modules whose public callables need no bad-input cases of their own, with the reason.
+NO_BAD_INPUT_MODULES = {
+    "icl.figures.": "they draw given results; the experiments and closed forms that computed the "
+    "results refused bad input",
+    "icl.experiments.": "compositions of the declared functions below them, which refuse bad "
+    "input passed on; their settings dataclasses validate their own fields",
+}
+
 NO_BAD_INPUT = {
     "icl.theory.budget.ChainTerms": "a record that prompt_averaged_chain_terms builds",
     "icl.theory.budget.BudgetSplit": "a record that compute_optimal_split builds",
-    "icl.harness.runtime.device": "no parameters",
-    "icl.harness.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
-    "icl.harness.runtime.settings": "no parameters (reads ICL_SCALE, ICL_DTYPE, ICL_DEVICE)",
-    "icl.harness.runtime.model_scale": "no parameters (reads ICL_MODEL_SCALE, validated there)",
-    "icl.harness.runtime.one_thread_on_cpu": "no parameters",
-    "icl.harness.runtime.processor_name": "no parameters",
-    "icl.harness.runtime.describe_run": "no parameters",
-    "icl.harness.runtime.book_root": "no parameters",
-    "icl.harness.runtime.Timer": "no parameters",
-    "icl.harness.runtime.Timer.seconds": "no parameters",
+    "icl.runtime.device": "no parameters",
+    "icl.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
+    "icl.runtime.settings": "no parameters (reads ICL_SCALE, ICL_DTYPE, ICL_DEVICE)",
+    "icl.runtime.model_scale": "no parameters (reads ICL_MODEL_SCALE, validated there)",
+    "icl.runtime.one_thread_on_cpu": "no parameters",
+    "icl.runtime.processor_name": "no parameters",
+    "icl.runtime.describe_run": "no parameters",
+    "icl.runtime.book_root": "no parameters",
+    "icl.runtime.Timer": "no parameters",
+    "icl.runtime.Timer.seconds": "no parameters",
     "icl.harness.claims.claims_dir": "no parameters",
     "icl.harness.claims.measurements_dir": "no parameters",
     "icl.harness.claims.ClaimRecord": "a record that check() builds from validated values",
@@ -1310,12 +1315,12 @@ NO_BAD_INPUT = {
     "icl.harness.claims.Measurement": "a record that measure() builds from validated values",
     "icl.harness.claims.Measurement.summary": "no parameters",
     "icl.harness.montecarlo.Estimate": "a record that estimate_mean/from_values build",
-    "icl.harness.bench.Kernel": "a record of the benchmark's own kernels",
-    "icl.harness.bench.Kernel.sample_prompts": "reads the kernel's own sizes",
-    "icl.harness.bench.Result": "a record that bench.run builds",
-    "icl.harness.bench.run": "runs one of the benchmark's own kernels (minutes); kernel checked",
-    "icl.harness.bench.main": "a command line (argparse refuses bad arguments)",
-    "icl.harness.bench.Work.flops": "no parameters",
+    "icl.bench.Kernel": "a record of the benchmark's own kernels",
+    "icl.bench.Kernel.sample_prompts": "reads the kernel's own sizes",
+    "icl.bench.Result": "a record that bench.run builds",
+    "icl.bench.run": "runs one of the benchmark's own kernels (minutes); kernel checked",
+    "icl.bench.main": "a command line (argparse refuses bad arguments)",
+    "icl.bench.Work.flops": "no parameters",
     "icl.harness.chapter_runner.Cell": "a record that code_cells builds",
     "icl.harness.chapter_runner.ChapterResult": "a record that run_chapter builds",
     "icl.harness.chapter_runner.machine_facts": "no parameters",
@@ -1325,9 +1330,9 @@ NO_BAD_INPUT = {
     "icl.models.softmax_transformer.save_checkpoint": "writes what train_at_scale returned",
     "icl.models.softmax_transformer.load_checkpoint": "reads a file written by save_checkpoint",
     "icl.models.training.TrainingHistory": "a record that train() builds",
-    "icl.experiments.SparseVoteRun": "a record that run_sparse_vote builds",
-    "icl.experiments.SparseVoteRun.greedy_right": "no parameters",
-    "icl.experiments.SparseVoteRun.single_sample_right": "no parameters",
+    "icl.sparse_vote.SparseVoteRun": "a record that run_sparse_vote builds",
+    "icl.sparse_vote.SparseVoteRun.greedy_right": "no parameters",
+    "icl.sparse_vote.SparseVoteRun.single_sample_right": "no parameters",
     "icl.techniques.Selection": "a record that best_of_n builds",
     "icl.theory.wishart.GDRiskParts": "a record that gd_risk_parts builds",
     "icl.tasks.Prompts": "a record that the samplers build; its readers validate X, y and w",
@@ -1661,4 +1666,4 @@ def census(cases: list[Case]) -> dict[str, int]:
     return counts
 
 
-__all__ = ["SPECS", "NO_BAD_INPUT", "census", "run_all", "runtime"]
+__all__ = ["SPECS", "NO_BAD_INPUT", "NO_BAD_INPUT_MODULES", "census", "run_all", "runtime"]

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from icl import tasks
-from icl.harness import runtime
+from icl import runtime, tasks
 
 
 def _draw_prompts(

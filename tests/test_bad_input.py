@@ -30,7 +30,11 @@ RAN: set = set()
 
 
 def test_every_public_callable_has_bad_input_coverage():
-    public = set(bad_inputs.public_callables())
+    public = {
+        name
+        for name in bad_inputs.public_callables()
+        if not name.startswith(tuple(bad_inputs.NO_BAD_INPUT_MODULES))
+    }
     covered = set(bad_inputs.SPECS) | set(bad_inputs.NO_BAD_INPUT)
     assert not public - covered, f"public callables without bad-input cases: {public - covered}"
     assert not covered - public, f"entries for names that are not public: {covered - public}"

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from icl import tasks, techniques
+from icl import runtime, tasks, techniques
 from icl.decoders.gd_chains import sample_chains
 from icl.decoders.sparse_chains import sparse_binary_chains
-from icl.harness import runtime
 from icl.harness.montecarlo import Estimate, estimate_mean
 from icl.models.softmax_transformer import (
     CoefficientDecoder,

@@ -15,7 +15,7 @@ import jupytext
 import nbformat
 import pytest
 
-from icl.harness import runtime
+from icl import runtime
 
 pytest.importorskip("nbval")
 pytest.importorskip("ipywidgets")

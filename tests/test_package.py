@@ -1,5 +1,6 @@
 """The package as a whole: its docstring names every module, each package lists its modules, the
-import graph has no cycle, and the API page of the built book documents every public function."""
+import graph has no cycle and runs down the layers only, and the API page of the built book
+documents every public function."""
 
 import ast
 import importlib
@@ -86,6 +87,39 @@ def test_the_import_graph_has_no_cycle():
         for name in theory
         for dep in graph[name]
     )
+
+
+# The package's layers, bottom first (the package docstring describes them): a module may import
+# from its own layer and the layers below it, never from a layer above.
+LAYERS = (
+    ("icl.validation", "icl.domain", "icl.runtime"),
+    ("icl.tasks", "icl.theory"),
+    ("icl.models",),
+    ("icl.decoders",),
+    ("icl.techniques",),
+    ("icl.sparse_vote", "icl.harness"),
+    ("icl.experiments",),
+    ("icl.figures", "icl.bench", "icl.explorers"),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the layer holding ``module`` (a module or a package's module)."""
+    for index, layer in enumerate(LAYERS):
+        if any(module == top or module.startswith(top + ".") for top in layer):
+            return index
+    raise AssertionError(f"{module} is in no layer of LAYERS")
+
+
+def test_imports_run_down_the_layers():
+    upward = [
+        f"{name} (layer {layer_of(name)}) imports {dep} (layer {layer_of(dep)})"
+        for name in module_names()
+        if name != "icl" and not (ROOT.parent / name.replace(".", "/")).is_dir()
+        for dep in sorted(imports_of(name))
+        if dep != "icl" and layer_of(dep) > layer_of(name)
+    ]
+    assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
 
 
 def public_functions() -> list[str]:

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from icl.harness import claims, runtime
+from icl import runtime
+from icl.harness import claims
 
 pytest.importorskip("myst_nb")
 from jupyter_cache import get_cache  # noqa: E402

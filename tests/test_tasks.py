@@ -1,9 +1,8 @@
 import pytest
 import torch
 
-from icl import tasks
+from icl import runtime, tasks
 from icl.decoders.sparse_chains import support_codes
-from icl.harness import runtime
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

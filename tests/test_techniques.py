@@ -6,10 +6,9 @@ import pytest
 import torch
 from scipy import stats
 
-from icl import techniques
+from icl import runtime, techniques
 from icl.decoders import answer_distribution as ad
 from icl.decoders import gd_chains
-from icl.harness import runtime
 from icl.techniques import plurality_vote
 
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import torch
 
+from icl import runtime
 from icl.domain import Accuracy, Choice, Condition, Flag, Given, Integer, Real, declare
-from icl.harness import runtime
 from icl.validation import entries, prompt_batch, work
 from icl.validation import generator as _generator
 
@@ -43,7 +43,7 @@ def _moments(X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         exact=False,
         note="noise='none': the GD iterates in X's dtype, one fused product a step (round-off "
         "at most about 64 (T + 1) d eps max_t |w_t|); noisy decoding adds exact N(0, 1) draws "
-        "(icl.harness.runtime.standard_normal): level xi_t (additive), or "
+        "(icl.runtime.standard_normal): level xi_t (additive), or "
         "-eta level^2 (z_t^T w_t) z_t (multiplicative), to that recursion",
     ),
     X=Given("float32 or float64 tensors X (B, n, d) and y (B, n) of one dtype, finite"),

@@ -1,13 +1,10 @@
 """The book's machinery, apart from the model: how a chapter runs, estimates and records.
 
-- :mod:`icl.harness.runtime`: device, dtype, scale (``ICL_SCALE``), seeded generators, a timer,
-  the book's root folder;
 - :mod:`icl.harness.montecarlo`: :class:`~icl.harness.montecarlo.Estimate` (a mean with its
   standard error) and :func:`~icl.harness.montecarlo.estimate_mean` (chunked Monte Carlo);
 - :mod:`icl.harness.claims`: recorded checks (``check``, ``check_paired``) and measurements
   (``measure``), one ``start_chapter`` per chapter;
 - :mod:`icl.harness.report`: the generated appendices (the claims table, the run's environment);
-- :mod:`icl.harness.bench`: the benchmark, ``python -m icl.harness.bench``;
 - :mod:`icl.harness.chapter_runner`: the chapters run without Jupyter, each under a time budget
   (the GPU run), ``python -m icl.harness.chapter_runner``.
 
@@ -16,7 +13,7 @@ The modules are imported on first use (``from icl.harness import claims``).
 
 import importlib
 
-__all__ = ["bench", "chapter_runner", "claims", "montecarlo", "report", "runtime"]
+__all__ = ["chapter_runner", "claims", "montecarlo", "report"]
 
 
 def __getattr__(name: str):

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from icl import validation
-from icl.harness.runtime import SCALES
+from icl.runtime import SCALES
 
 # Seconds each chapter may take at ICL_SCALE=full on one H100-class GPU (about 6 minutes in all),
 # from the flop and memory-traffic counts of its largest simulations (README, "Full scale on a
@@ -378,7 +378,7 @@ def machine_facts() -> dict:
     """Device name and memory, dtype, scale, versions (Python, torch, CUDA), for the summary."""
     import torch
 
-    from icl.harness import runtime
+    from icl import runtime
 
     dev = runtime.device()
     facts = {
@@ -428,7 +428,7 @@ def run_book(
     written to ``out/summary.json``). ``budgets`` (seconds) overrides every chapter's budget, or
     those of the chapters it names; ``jobs`` chapters run at a time (each in its own process),
     reported in the book's order."""
-    from icl.harness import runtime
+    from icl import runtime
 
     root = validation.path("root", root, exists="folder").resolve()
     if not (root / "book").is_dir():
@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             return 1
         return 0
-    from icl.harness.runtime import book_root
+    from icl.runtime import book_root
 
     root = book_root()
     out = args.out or root / "_build" / "gpu_run"

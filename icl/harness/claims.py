@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from icl.harness.montecarlo import Estimate
-from icl.harness.runtime import book_root
+from icl.runtime import book_root
 from icl.validation import integer, real
 
 MAX_BIAS_TO_SE = 0.25  # the largest ignored bias a check may carry, in its standard errors
@@ -137,7 +137,7 @@ def _distance(z_score: float) -> str:
 
 def claims_dir() -> Path:
     """Where checks go: ``$ICL_CLAIMS_DIR``, else ``_build/claims`` at the book's root
-    (:func:`icl.harness.runtime.book_root`)."""
+    (:func:`icl.runtime.book_root`)."""
     env = os.environ.get("ICL_CLAIMS_DIR")
     return Path(env) if env else book_root() / "_build" / "claims"
 

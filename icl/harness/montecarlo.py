@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from icl.domain import Accuracy, Flag, Given, Integer, Real, declare
-from icl.harness.runtime import Timer, device, generator
+from icl.runtime import Timer, device, generator
 from icl.validation import MAX_ENTRIES
 from icl.validation import device as _device
 

@@ -34,8 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from icl import tasks
-from icl.harness import runtime
+from icl import runtime, tasks
 from icl.models.training import TrainingHistory, fresh_prompts, train
 from icl.validation import choice, integer, module, positive, prompt_batch, real, tensor
 from icl.validation import device as _device

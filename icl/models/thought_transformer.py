@@ -20,19 +20,30 @@ W_pv writes -eta times the first d entries into the w-slot, so
 
 Batched shapes: ``X (B, n, d)``, ``y (B, n)``, thoughts ``(B, T, d)``.
 
-:func:`train_thought_transformer` teacher-forces the layer on the GD chains of
-:func:`icl.decoders.gd_chains.sample_chains` (greedy: the chain the layer should
-emit), on fresh prompts at every step (:func:`icl.models.training.train`).
+:func:`train_thought_transformer` teacher-forces the layer on the greedy GD chain (the chain the
+layer should emit, as :func:`icl.decoders.gd_chains.sample_chains` decodes it), on fresh prompts at
+every step (:func:`icl.models.training.train`).
 """
 
 from __future__ import annotations
 
 import torch
 
-from icl.decoders.gd_chains import sample_chains
 from icl.models.linear_attention import LinearAttentionWeights
 from icl.models.training import TrainingHistory, adam_with_cosine_decay, fresh_prompts, train
 from icl.validation import integer, module, positive, prompt_batch, same_dtype, tensor
+
+
+def _gd_path(X: torch.Tensor, y: torch.Tensor, eta: float, steps: int) -> torch.Tensor:
+    """The GD thoughts w_0 = 0, ..., w_steps, ``(B, steps + 1, d)``: w_{t+1} = w_t A + c with
+    A = I - eta X^T X / n and c = eta X^T y / n."""
+    n, d = X.shape[-2:]
+    step = torch.eye(d, device=X.device, dtype=X.dtype) - eta * (X.transpose(1, 2) @ X / n)
+    shift = (eta * (torch.einsum("bnd,bn->bd", X, y) / n)).unsqueeze(1)
+    path = [torch.zeros(X.shape[0], 1, d, device=X.device, dtype=X.dtype)]
+    for _ in range(steps):
+        path.append(torch.baddbmm(shift, path[-1], step))
+    return torch.cat(path, dim=1)
 
 
 def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
@@ -134,9 +145,10 @@ def train_thought_transformer(
 ) -> TrainingHistory:
     """Teacher forcing on GD trajectories: on fresh prompts, input w_0..w_{T-1}, target w_1..w_T.
 
-    The trajectories are :func:`icl.decoders.gd_chains.sample_chains` with step ``eta`` (gradient
-    divided by n); Adam with learning rate ``lr`` decayed as a cosine to 0; the loss is the mean
-    over prompts and positions of ||emitted - target||^2.
+    The trajectories are the greedy GD chains with step ``eta`` (gradient divided by n), those of
+    :func:`icl.decoders.gd_chains.sample_chains` with ``noise="none"``; Adam with learning rate
+    ``lr`` decayed as a cosine to 0; the loss is the mean over prompts and positions of
+    ||emitted - target||^2.
     """
     module("model", model, ThoughtTransformer)
     steps, batch = integer("steps", steps), integer("batch", batch)
@@ -146,7 +158,7 @@ def train_thought_transformer(
 
     def batch_loss(gen: torch.Generator) -> torch.Tensor:
         p = fresh_prompts(param, batch, n, model.d, gen, prior=prior, sigma2=sigma2)
-        path = sample_chains(p.X, p.y, eta=eta, steps=thoughts, return_path=True)[:, 0]
+        path = _gd_path(p.X, p.y, eta, thoughts)
         emitted = model.next_thoughts(p.X, p.y, path[:, :-1])
         return ((emitted - path[:, 1:]) ** 2).sum(-1).mean()
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from icl import tasks
-from icl.harness.runtime import Timer, generator
+from icl.runtime import Timer, generator
 from icl.validation import function, integer, module, positive, tensor
 from icl.validation import generator as _generator
 

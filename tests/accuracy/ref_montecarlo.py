@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 import torch
 
-from icl.harness import runtime
+from icl import runtime
 from tests.accuracy import Reference, register
 
 DIGITS = 40

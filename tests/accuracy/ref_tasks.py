@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from icl import tasks
-from icl.harness import runtime
+from icl import runtime, tasks
 from tests.accuracy import Reference, register
 
 Z_UNIT = 5.0  # |z| of 5 is one unit of the declared accuracy

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from icl import runtime
 from icl.decoders import answer_distribution as ad
 from icl.decoders import coefficient_sampler as sampler
-from icl.harness import runtime
 from icl.models import softmax_transformer as st
 
 TINY = st.DecoderConfig(d=3, n=6, sigma2=1.0, width=16, layers=2, heads=2)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from icl import runtime
 from icl.decoders import gd_chains
-from icl.harness import runtime
 
 
 def test_greedy_chain_is_the_gd_recursion(draw_prompts):

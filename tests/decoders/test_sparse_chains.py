@@ -4,14 +4,13 @@ import math
 import pytest
 import torch
 
-from icl import theory
+from icl import runtime, theory
 from icl.decoders.sparse_chains import (
     decode_support,
     draw_without_replacement,
     sparse_binary_chains,
     support_codes,
 )
-from icl.harness import runtime
 
 
 def test_chains_are_supports_of_size_k_and_seeded(draw_prompts):

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from icl.harness import montecarlo, runtime
+from icl import runtime
+from icl.harness import montecarlo
 from icl.harness.montecarlo import Estimate
 
 

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from icl import theory
-from icl.harness import runtime
+from icl import runtime, theory
 from icl.models.linear_attention import LinearSelfAttention, embed_prompts, train_linear_attention
 
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from icl import runtime
 from icl.decoders.gd_chains import sample_chains
-from icl.harness import runtime
 from icl.models.thought_transformer import (
     ThoughtTransformer,
     embed_thoughts,

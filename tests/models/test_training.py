@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from icl import tasks
+from icl import runtime, tasks
 from icl.decoders.gd_chains import sample_chains
-from icl.harness import runtime
 from icl.models import softmax_transformer as st
 from icl.models.linear_attention import LinearSelfAttention, train_linear_attention
 from icl.models.thought_transformer import ThoughtTransformer, train_thought_transformer

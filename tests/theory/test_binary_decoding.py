@@ -10,8 +10,8 @@ import sympy as sp
 import torch
 from scipy import integrate, special, stats
 
-from icl import tasks, theory
-from icl.harness import montecarlo, runtime
+from icl import runtime, tasks, theory
+from icl.harness import montecarlo
 from icl.techniques import plurality_vote
 
 

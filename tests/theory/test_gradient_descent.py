@@ -4,9 +4,8 @@ import mpmath
 import pytest
 import torch
 
-from icl import theory
+from icl import runtime, theory
 from icl.decoders.gd_chains import sample_chains
-from icl.harness import runtime
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.4])

@@ -6,9 +6,8 @@ import pytest
 import torch
 from scipy import stats
 
-from icl import tasks, theory
+from icl import runtime, tasks, theory
 from icl.decoders.gd_chains import sample_chains
-from icl.harness import runtime
 
 
 def full_recursion(X, y, *, eta, steps, noise, level, lam=0.0):

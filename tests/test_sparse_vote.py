@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from icl import experiments, tasks, theory
+from icl import runtime, sparse_vote, tasks, theory
 from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
-from icl.harness import runtime
 from icl.techniques import plurality_vote
 
-SMALL = experiments.SparseVoteSettings(d=10, n=12, k=2, steps=6, noise_sd=0.01, eta=1.0)
+SMALL = sparse_vote.SparseVoteSettings(d=10, n=12, k=2, steps=6, noise_sd=0.01, eta=1.0)
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +17,7 @@ def on_the_cpu(monkeypatch):
 
 
 def test_run_is_the_composition_it_describes():
-    run = experiments.run_sparse_vote("book", 6, 20, seed=3, settings=SMALL, greedy_prompts=9)
+    run = sparse_vote.run_sparse_vote("book", 6, 20, seed=3, settings=SMALL, greedy_prompts=9)
     gen = runtime.generator(3, "cpu")
     pg = tasks.sample_prompts(
         9, 12, 10, prior="sparse-binary", k=2, sigma2=1e-4, generator=gen, device="cpu"
@@ -40,10 +39,10 @@ def test_run_is_the_composition_it_describes():
 
 
 def test_chunks_are_consecutive_calls_and_greedy_defaults_to_the_sampled_prompts():
-    whole = experiments.run_sparse_vote("prototype", 7, 15, seed=1, settings=SMALL)
-    chunked = experiments.run_sparse_vote("prototype", 7, 15, seed=1, settings=SMALL, chunk=3)
+    whole = sparse_vote.run_sparse_vote("prototype", 7, 15, seed=1, settings=SMALL)
+    chunked = sparse_vote.run_sparse_vote("prototype", 7, 15, seed=1, settings=SMALL, chunk=3)
     gen = runtime.generator(1, "cpu")
-    p = experiments.draw_sparse_prompts("prototype", 7, gen, SMALL)
+    p = sparse_vote.draw_sparse_prompts("prototype", 7, gen, SMALL)
     calls = [
         support_codes(
             sparse_binary_chains(
@@ -59,42 +58,42 @@ def test_chunks_are_consecutive_calls_and_greedy_defaults_to_the_sampled_prompts
 
 
 def test_vote_wins_and_the_smallest_rule_draws_nothing():
-    run = experiments.run_sparse_vote("book", 8, 30, seed=2, settings=SMALL)
+    run = sparse_vote.run_sparse_vote("book", 8, 30, seed=2, settings=SMALL)
     gen, again = runtime.generator(5, "cpu"), runtime.generator(5, "cpu")
-    wins = experiments.vote_wins(run.codes, run.truth, [1, 5, 30], "uniform", gen)
+    wins = sparse_vote.vote_wins(run.codes, run.truth, [1, 5, 30], "uniform", gen)
     for N in (1, 5, 30):
         assert torch.equal(wins[N], (plurality_vote(run.codes[:, :N], again) == run.truth).double())
     state = gen.get_state()
-    experiments.vote_wins(run.codes, run.truth, [5, 30], "smallest", gen)
+    sparse_vote.vote_wins(run.codes, run.truth, [5, 30], "smallest", gen)
     assert torch.equal(gen.get_state(), state)
 
 
 def test_exact_subset_votes_are_the_hypergeometric_sums_per_prompt():
     codes = torch.tensor([[3, 3, 7, 1, 7, 3], [2, 2, 5, 5, 5, 9]])
     truth = torch.tensor([3, 4])
-    values, counts, correct = experiments.answer_counts(codes[0], truth[0])
+    values, counts, correct = sparse_vote.answer_counts(codes[0], truth[0])
     assert values.tolist() == [1, 3, 7] and counts.tolist() == [1, 3, 2] and correct == 1
-    assert experiments.answer_counts(codes[1], truth[1])[2] is None
+    assert sparse_vote.answer_counts(codes[1], truth[1])[2] is None
     for ties in ("uniform", "smallest", "lose"):
-        exact = experiments.exact_subset_votes(codes, truth, 3, ties)
+        exact = sparse_vote.exact_subset_votes(codes, truth, 3, ties)
         direct = theory.subsample_vote_accuracy(
             counts, 3, correct=1, ties=ties, codes=values if ties == "smallest" else None
         )
         assert exact[0] == direct and exact[1] == 0.0
     # a vote of 2 of the six answers wins outright when both are 3 (3 of the 15 pairs), and ties
     # otherwise when one is a 3: against the 1 (3 pairs) or a 7 (6 pairs)
-    assert experiments.exact_subset_votes(codes, truth, 2, "lose")[0] == pytest.approx(3 / 15)
-    assert experiments.exact_subset_votes(codes, truth, 2, "uniform")[0] == pytest.approx(
+    assert sparse_vote.exact_subset_votes(codes, truth, 2, "lose")[0] == pytest.approx(3 / 15)
+    assert sparse_vote.exact_subset_votes(codes, truth, 2, "uniform")[0] == pytest.approx(
         (3 + 9 / 2) / 15
     )
-    assert experiments.exact_subset_votes(codes, truth, 2, "smallest")[0] == pytest.approx(
+    assert sparse_vote.exact_subset_votes(codes, truth, 2, "smallest")[0] == pytest.approx(
         (3 + 6) / 15
     )
 
 
 def test_exact_subset_vote_against_simulated_subsets():
-    run = experiments.run_sparse_vote("book", 4, 40, seed=4, settings=SMALL)
-    exact = experiments.exact_subset_votes(run.codes, run.truth, 5, "uniform")
+    run = sparse_vote.run_sparse_vote("book", 4, 40, seed=4, settings=SMALL)
+    exact = sparse_vote.exact_subset_votes(run.codes, run.truth, 5, "uniform")
     gen = runtime.generator(9, "cpu")
     reps = 4000
     keys = torch.rand(4, reps, 40, generator=gen)
@@ -113,11 +112,11 @@ def test_exact_subset_vote_against_simulated_subsets():
 def test_bad_input():
     gen = runtime.generator(0, "cpu")
     with pytest.raises(ValueError, match="protocol"):
-        experiments.draw_sparse_prompts("other", 2, gen, SMALL)
+        sparse_vote.draw_sparse_prompts("other", 2, gen, SMALL)
     with pytest.raises(ValueError, match="prompts"):
-        experiments.run_sparse_vote("book", 0, 2, seed=0, settings=SMALL)
+        sparse_vote.run_sparse_vote("book", 0, 2, seed=0, settings=SMALL)
     with pytest.raises(ValueError, match="chunk"):
-        experiments.sampled_answer_codes(
+        sparse_vote.sampled_answer_codes(
             torch.zeros(2, 3, 4),
             torch.zeros(2, 3),
             k=1,
@@ -134,13 +133,13 @@ def test_runs_beyond_the_bounds_are_refused_naming_the_size():
     anything is drawn."""
     gen = runtime.generator(0, "cpu")
     with pytest.raises(ValueError, match=r"batch \* \(n \+ 1\) \* d"):
-        experiments.draw_sparse_prompts("book", 2**27, gen, SMALL)
-    p = experiments.draw_sparse_prompts("book", 4, gen, SMALL)
+        sparse_vote.draw_sparse_prompts("book", 2**27, gen, SMALL)
+    p = sparse_vote.draw_sparse_prompts("book", 4, gen, SMALL)
     with pytest.raises(ValueError, match=r"chunk \* samples \* d"):
-        experiments.sampled_answer_codes(
+        sparse_vote.sampled_answer_codes(
             p.X, p.y, k=2, eta=1.0, steps=2, samples=2**40, generator=gen
         )
     with pytest.raises(ValueError, match=r"steps \* B \* samples \* d\^2"):
-        experiments.sampled_answer_codes(
+        sparse_vote.sampled_answer_codes(
             p.X, p.y, k=2, eta=1.0, steps=10**6, samples=10**5, generator=gen, chunk=1
         )

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from icl.harness import bench
+from icl import bench
 
 
 @pytest.mark.parametrize("name", sorted(bench.KERNELS))

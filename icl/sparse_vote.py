@@ -14,7 +14,7 @@ without replacement (:func:`icl.theory.subsample_vote_accuracy`). The protocols:
 - ``"book"``: a uniformly random support per prompt, and ties broken uniformly at random.
 
 Chapter 6 runs it at a small scale, ``scripts/ch06_largest_run.py`` at the largest scale run so
-far, and :mod:`icl.harness.bench` times :func:`sampled_answer_codes` against a loop over chains.
+far, and :mod:`icl.bench` times :func:`sampled_answer_codes` against a loop over chains.
 """
 
 from __future__ import annotations
@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from icl import tasks, theory
+from icl import runtime, tasks, theory
 from icl.decoders.sparse_chains import sparse_binary_chains, support_codes
 from icl.domain import Accuracy, Choice, Given, Integer, Real, declare
-from icl.harness import runtime
 from icl.techniques import _plurality
 from icl.validation import (
     MAX_ENTRIES,

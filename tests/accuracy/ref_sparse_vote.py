@@ -1,4 +1,4 @@
-"""References for :mod:`icl.experiments`: the prompts against their exact laws, the answers' codes
+"""References for :mod:`icl.sparse_vote`: the prompts against their exact laws, the answers' codes
 against the law of the final support enumerated step by step (:mod:`tests.accuracy.ref_decoders`),
 votes by Python counts, and the exact subset votes by brute force over every N-subset in exact
 fractions."""
@@ -13,16 +13,16 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from icl import experiments, tasks
+from icl import sparse_vote, tasks
 from tests.accuracy import Reference, register
 from tests.accuracy.ref_decoders import chain_law, greedy_finals, z_counts
 from tests.accuracy.ref_tasks import Z_UNIT, as_numpy, labels_error, prior_error, z_normal
 
 
-def _settings(rng: np.random.Generator) -> experiments.SparseVoteSettings:
+def _settings(rng: np.random.Generator) -> sparse_vote.SparseVoteSettings:
     """Small settings (d <= 5, at most 3 steps) whose laws can be enumerated."""
     d = int(rng.integers(1, 6))
-    return experiments.SparseVoteSettings(
+    return sparse_vote.SparseVoteSettings(
         d=d,
         n=int(rng.integers(1, 9)),
         k=int(rng.integers(1, d + 1)),
@@ -45,7 +45,7 @@ def _prompts_error(protocol: str, settings, p: tasks.Prompts) -> float:
 
 register(
     Reference(
-        "icl.experiments.draw_sparse_prompts",
+        "icl.sparse_vote.draw_sparse_prompts",
         "exact tests: the task (fixed or a uniform k-subset), X ~ N(0, 1), y - X w ~ N(0, sd^2)",
         compare=lambda kwargs, p: _prompts_error(kwargs["protocol"], kwargs["settings"], p),
         draw=lambda rng: {
@@ -74,7 +74,7 @@ def _codes_law_error(X, y, codes, k, eta, steps) -> float:
 def _codes_inputs(rng: np.random.Generator) -> dict:
     s = _settings(rng)
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    p = experiments.draw_sparse_prompts("book", int(rng.integers(1, 4)), gen, s)
+    p = sparse_vote.draw_sparse_prompts("book", int(rng.integers(1, 4)), gen, s)
     dtype = [torch.float32, torch.float64][rng.integers(2)]
     return {
         "X": p.X.to(dtype),
@@ -90,7 +90,7 @@ def _codes_inputs(rng: np.random.Generator) -> dict:
 
 register(
     Reference(
-        "icl.experiments.sampled_answer_codes",
+        "icl.sparse_vote.sampled_answer_codes",
         "chi-square of each prompt's codes against the final support's law, enumerated",
         compare=lambda kw, codes: (
             math.inf
@@ -103,7 +103,7 @@ register(
 
 
 def _compare_run(kwargs: dict, run) -> float:
-    s, protocol = kwargs.get("settings", experiments.SparseVoteSettings()), kwargs["protocol"]
+    s, protocol = kwargs.get("settings", sparse_vote.SparseVoteSettings()), kwargs["protocol"]
     if run.codes.shape != (kwargs["prompts"], kwargs["samples"]):
         return math.inf
     truth = [sum(1 << j for j in np.flatnonzero(row)) for row in as_numpy(run.prompts.w)]
@@ -127,7 +127,7 @@ def _compare_run(kwargs: dict, run) -> float:
 
 register(
     Reference(
-        "icl.experiments.run_sparse_vote",
+        "icl.sparse_vote.run_sparse_vote",
         "its prompts, greedy answers (every tie-resolution) and sampled codes, each against its "
         "exact law",
         compare=_compare_run,
@@ -195,7 +195,7 @@ def _compare_wins(kwargs: dict, wins: dict) -> float:
 
 register(
     Reference(
-        "icl.experiments.vote_wins",
+        "icl.sparse_vote.vote_wins",
         "Python counts; uniform ties: the wins against their exact mean and variance (z)",
         compare=_compare_wins,
         draw=_votes_inputs,
@@ -214,7 +214,7 @@ def _compare_counts(kwargs: dict, value) -> float:
 
 register(
     Reference(
-        "icl.experiments.answer_counts",
+        "icl.sparse_vote.answer_counts",
         "collections.Counter",
         compare=_compare_counts,
         draw=lambda rng: {
@@ -263,7 +263,7 @@ def _subset_inputs(rng: np.random.Generator) -> dict:
 
 register(
     Reference(
-        "icl.experiments.exact_subset_votes",
+        "icl.sparse_vote.exact_subset_votes",
         "every N-subset of the stored answers enumerated, in exact fractions",
         compare=_compare_subsets,
         draw=_subset_inputs,

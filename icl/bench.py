@@ -19,11 +19,11 @@ kernel's own: 100 % means the kernel runs as fast as its slowest primitive alone
 Reported: seconds, speed-up over the loop, throughput in chain-steps per second, GFLOP/s,
 the limit and the fraction of it.
 
-    python -m icl.harness.bench                   # the prototype's d, n, N and steps on 8 prompts
-    python -m icl.harness.bench --size prototype-wide   # the same on 64 prompts per call
-    python -m icl.harness.bench --size tiny       # a seconds-long run (CI)
-    python -m icl.harness.bench --size full       # the paper's 4096 prompts (a GPU)
-    python -m icl.harness.bench --json out.json   # also write the results
+    python -m icl.bench                   # the prototype's d, n, N and steps on 8 prompts
+    python -m icl.bench --size prototype-wide   # the same on 64 prompts per call
+    python -m icl.bench --size tiny       # a seconds-long run (CI)
+    python -m icl.bench --size full       # the paper's 4096 prompts (a GPU)
+    python -m icl.bench --json out.json   # also write the results
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ from functools import partial
 
 import torch
 
-from icl import experiments, tasks, techniques
+from icl import runtime, sparse_vote, tasks, techniques
 from icl.decoders import gd_chains, sparse_chains
-from icl.harness import runtime
 from icl.validation import choice, device, integer, module
 
 LAWS = ("normal", "exponential")
@@ -279,7 +278,7 @@ def _vote_overlap(
 
 
 def _sparse_vote_batched(p: dict, prompts: tasks.Prompts, gen: torch.Generator) -> torch.Tensor:
-    codes = experiments.sampled_answer_codes(
+    codes = sparse_vote.sampled_answer_codes(
         prompts.X,
         prompts.y,
         k=p["k"],
@@ -438,10 +437,10 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    """``python -m icl.harness.bench [--size S] [--kernel K ...] [--seed N] [--json FILE]``: run the
+    """``python -m icl.bench [--size S] [--kernel K ...] [--seed N] [--json FILE]``: run the
     kernels, print a table, and return their results."""
     parser = argparse.ArgumentParser(
-        prog="python -m icl.harness.bench", description=__doc__.split("\n\n")[0]
+        prog="python -m icl.bench", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
         "--size", default="prototype", help="tiny | prototype | prototype-wide | full (for a GPU)"

@@ -2,7 +2,7 @@ import pytest
 import torch
 from scipy import stats
 
-from icl.harness import runtime
+from icl import runtime
 
 
 def test_scale_device_and_dtype(monkeypatch):
