@@ -71,6 +71,7 @@ def test_summary_and_table():
     }
     table = report.claims_table_html(records, {"ch01": "book/ch01_x"})
     assert table.count("<tr>") == 3 and 'href="ch01_x.html"' in table and "wrong (9 SE)" in table
+    assert table.count("<th>") == 6 and table.count("<details>") == 2
     assert "none (unbiased)" in table
     biased = dict(records[0], ignores={"finite N": 0.02}, bias_bound=0.02)
     assert "finite N ≤ 0.02 (0.2 SE)" in report.claims_table_html([biased], {})
