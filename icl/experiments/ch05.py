@@ -407,7 +407,8 @@ def reliability(setting: Setting, prompts: int, seed: int, edges: np.ndarray) ->
     setting : Setting
         The prompts and ``eta``.
     prompts : int
-        Prompts to draw, in one batch.
+        Prompts to draw, in as few batches as :func:`icl.tasks.sample_prompts` allows (one
+        where they fit its :data:`icl.validation.MAX_ENTRIES`), from one generator.
     seed : int
         Seed of the generator.
     edges : numpy.ndarray
@@ -418,18 +419,23 @@ def reliability(setting: Setting, prompts: int, seed: int, edges: np.ndarray) ->
     Reliability
     """
     s, dev = setting, runtime.device()
-    p = tasks.sample_prompts(
-        prompts,
-        s.n,
-        s.d,
-        prior="rademacher",
-        sigma2=s.sigma2,
-        generator=runtime.generator(seed, dev),
-        device=dev,
-        dtype=runtime.dtype(),
-    )
-    w_hat = (s.eta * torch.einsum("bnd,bn->bd", p.X, p.y) / s.n).flatten().cpu().numpy()
-    plus = (p.w > 0).flatten().cpu().numpy()
+    gen = runtime.generator(seed, dev)
+    chunk = validation.MAX_ENTRIES // ((s.n + 1) * s.d)
+    w_hat, plus = [], []
+    for start in range(0, prompts, chunk):
+        p = tasks.sample_prompts(
+            min(chunk, prompts - start),
+            s.n,
+            s.d,
+            prior="rademacher",
+            sigma2=s.sigma2,
+            generator=gen,
+            device=dev,
+            dtype=runtime.dtype(),
+        )
+        w_hat.append((s.eta * torch.einsum("bnd,bn->bd", p.X, p.y) / s.n).flatten().cpu())
+        plus.append((p.w > 0).flatten().cpu())
+    w_hat, plus = torch.cat(w_hat).numpy(), torch.cat(plus).numpy()
     which = np.digitize(w_hat, edges) - 1
     inside = [b for b in range(len(edges) - 1) if (which == b).sum() > 100]
     freq = np.array([plus[which == b].mean() for b in inside])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from icl import runtime, theory
+from icl import runtime, theory, validation
 from icl.experiments import ch05 as ex
 
 SMALL = ex.Setting(6, 3, 0.5, 1.0)
@@ -139,3 +139,12 @@ def test_reliability_and_curves_have_matching_shapes():
     assert curves["greedy"] == pytest.approx(1 - curves["greedy_error"])
     assert ex.independent_given_y(SMALL) > 0
     assert ex.residual_if(SMALL, 0.4, np.sign, 0.4) == pytest.approx(0, abs=1e-12)
+
+
+def test_reliability_draws_more_prompts_than_one_batch_holds(monkeypatch):
+    edges = np.linspace(-2, 2, 5)
+    whole = ex.reliability(ex.CHAPTER, 3000, 4, edges)
+    monkeypatch.setattr(validation, "MAX_ENTRIES", 1000 * (ex.CHAPTER.n + 1) * ex.CHAPTER.d)
+    parts = ex.reliability(ex.CHAPTER, 3000, 4, edges)
+    np.testing.assert_allclose(parts.frequency, whole.frequency, atol=5 * whole.stderr.max())
+    assert np.all(np.diff(parts.frequency) > 0)
