@@ -1,9 +1,10 @@
-"""Closed forms, derived in the chapters with SymPy and checked there by Monte Carlo.
+r"""Closed forms, derived in the chapters with SymPy and checked there by Monte Carlo.
 
-Conventions (the book's notation appendix): x ~ N(0, I_d), w ~ N(0, psi2 I_d) with
-``psi2 = 1`` unless given, label-noise variance ``sigma2``. Risks are parameter
-errors E||w_hat - w||^2; the prediction risk on a fresh query adds ``sigma2``.
-Each submodule holds the closed forms of one chapter; all are re-exported here.
+Conventions (the book's notation appendix): :math:`x \sim N(0, I_d)`,
+:math:`w \sim N(0, \psi^2 I_d)` (``psi2``, 1 unless given), label-noise variance
+:math:`\sigma^2` (``sigma2``). Risks are parameter errors :math:`\mathbb{E}\|\hat w - w\|^2`; the
+prediction risk on a fresh query adds :math:`\sigma^2`. Each submodule holds the closed forms of
+one chapter; all are re-exported here.
 """
 
 from icl.theory.best_of_n import (

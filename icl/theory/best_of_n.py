@@ -1,50 +1,72 @@
-"""Chapter 4: best-of-N with a reward, through the distribution of the minimum of N i.i.d. scores.
+r"""Chapter 4: best-of-N with a reward, through the distribution of the minimum of N i.i.d. scores.
 
-Setup: given a prompt, N candidates w_k = m + tau * xi_k, xi_k ~ N(0, I_d) i.i.d.
-(one noisy GD step from w_0 = 0: m = eta X^T y / n). A reward is a score s(w)
-to minimise; best-of-N returns the candidate of smallest score. For the oracle
-s(w) = ||w - w*||^2 the returned risk is E[min_k s(w_k)] = int_0^inf P(s > u)^N du.
+Setup: given a prompt, :math:`N` candidates :math:`w_k = m + \tau \xi_k`,
+:math:`\xi_k \sim N(0, I_d)` i.i.d. (one noisy GD step from :math:`w_0 = 0`:
+:math:`m = \eta X^\top y / n`). A reward is a score :math:`s(w)` to minimise; best-of-:math:`N`
+returns the candidate of smallest score. For the oracle :math:`s(w) = \|w - w^*\|^2` the returned
+risk is :math:`\mathbb{E}[\min_k s(w_k)] = \int_0^\infty P(s > u)^N \, du`.
 
 Exact (quadrature in one or, for the prompt averages, two dimensions):
 
-- ``expected_min_gaussian(N)`` = e_N = E[min of N i.i.d. N(0, 1)] = -E M, M the maximum;
-- ``expected_min_sq_offset(N, t)`` = g_N(t) = E[min_k (Z_k - t)^2]
-  = int_0^inf 2 r (1 - p_t(r))^N dr,   p_t(r) = Phi(t + r) - Phi(t - r);
-- ``expected_nearest_offset(N, t)`` = h_N(t) = E[Z_sel - t], Z_sel the Z_k nearest t,
-  = int_0^inf N r (1 - p_t(r))^(N-1) (phi(t + r) - phi(t - r)) dr;
+- ``expected_min_gaussian(N)`` :math:`= e_N = \mathbb{E}[\text{min of } N \text{ i.i.d. }
+  N(0, 1)] = -\mathbb{E} M`, :math:`M` the maximum;
+- ``expected_min_sq_offset(N, t)`` :math:`= g_N(t) = \mathbb{E}[\min_k (Z_k - t)^2] =
+  \int_0^\infty 2 r (1 - p_t(r))^N \, dr`, :math:`p_t(r) = \Phi(t + r) - \Phi(t - r)`;
+- ``expected_nearest_offset(N, t)`` :math:`= h_N(t) = \mathbb{E}[Z_{\mathrm{sel}} - t]`,
+  :math:`Z_{\mathrm{sel}}` the :math:`Z_k` nearest :math:`t`,
+  :math:`= \int_0^\infty N r (1 - p_t(r))^{N-1} (\varphi(t + r) - \varphi(t - r)) \, dr`;
 
-  all three by the exponential clock: a distance R with P(R > r) = S(r)^N is r(X) for X ~ Exp(1)
-  and -N log S(r(X)) = X, so E f(R) = int e^-x f(r(x)) dx, one smooth bump in log x whatever N and
-  t (the radii solved by Newton's method); where the nearest sample is the extreme one (|t| large:
-  the low-temperature regime) g and h follow from E M and Var M;
-- ``best_of_n_risk_1d``: in d = 1, any reward s(w) = (w - c)^2 (oracle c = w*,
-  in-context loss c = least squares, norm c = 0) selects the candidate nearest c, and
-  E[(w_sel - w*)^2] = tau^2 g_N(t) + 2 tau delta h_N(t) + delta^2,  t = (c - m)/tau, delta = c - w*,
-  computed as tau^2 Var(Z_sel) + (E w_sel - w*)^2 (no cancellation);
-- ``oracle_best_of_n_risk``: in any d, the oracle score is tau^2 chi'^2_d(lambda), lambda = ||m -
-  w*||^2 / tau^2, and the risk is tau^2 int_0^inf [P(chi'^2_d(lambda) > u)]^N du, integrated in log
-  u; at large lambda (low temperature) the score is nearly Gaussian, lambda + 2 sqrt(lambda) S with
-  S = xi_1 + (xi_1^2 + C) / (2 sqrt(lambda)), and the minimum of S is integrated given C;
-- ``norm_reward_shrinkage``, ``norm_reward_risk``: the norm reward in any d, given the prompt:
-  E[w_sel | prompt] = kappa_N m, kappa_N = (tau/||m||) E[rho A_d(rho ||m||/tau)] (von Mises-Fisher
-  direction given the selected norm), risk ||m - w* + (kappa_N - 1) m||^2 + tau^2 tr Cov(xi_sel),
-  rho^2 the min of N chi'^2_d(||m||^2/tau^2) (at large lambda from the Gaussian score);
-- ``best_of_n_risk_1d_averaged``: in d = 1 the three rewards' risks averaged over the prompt
-  distribution (two-dimensional quadrature over Q = sum x_i^2 and the standardised centre t);
+  all three by the exponential clock: a distance :math:`R` with :math:`P(R > r) = S(r)^N` is
+  :math:`r(X)` for :math:`X \sim \mathrm{Exp}(1)` and :math:`-N \log S(r(X)) = X`, so
+  :math:`\mathbb{E} f(R) = \int e^{-x} f(r(x)) \, dx`, one smooth bump in :math:`\log x` whatever
+  :math:`N` and :math:`t` (the radii solved by Newton's method); where the nearest sample is the
+  extreme one (:math:`|t|` large: the low-temperature regime) :math:`g` and :math:`h` follow from
+  :math:`\mathbb{E} M` and :math:`\operatorname{Var} M`;
+- ``best_of_n_risk_1d``: in :math:`d = 1`, any reward :math:`s(w) = (w - c)^2` (oracle
+  :math:`c = w^*`, in-context loss :math:`c` = least squares, norm :math:`c = 0`) selects the
+  candidate nearest :math:`c`, and :math:`\mathbb{E}[(w_{\mathrm{sel}} - w^*)^2] = \tau^2 g_N(t) +
+  2 \tau \delta h_N(t) + \delta^2`, :math:`t = (c - m)/\tau`, :math:`\delta = c - w^*`, computed as
+  :math:`\tau^2 \operatorname{Var}(Z_{\mathrm{sel}}) + (\mathbb{E} w_{\mathrm{sel}} - w^*)^2` (no
+  cancellation);
+- ``oracle_best_of_n_risk``: in any :math:`d`, the oracle score is
+  :math:`\tau^2 \chi'^2_d(\lambda)`, :math:`\lambda = \|m - w^*\|^2 / \tau^2`, and the risk is
+  :math:`\tau^2 \int_0^\infty [P(\chi'^2_d(\lambda) > u)]^N \, du`, integrated in :math:`\log u`;
+  at large :math:`\lambda` (low temperature) the score is nearly Gaussian,
+  :math:`\lambda + 2 \sqrt\lambda S` with :math:`S = \xi_1 + (\xi_1^2 + C) / (2 \sqrt\lambda)`,
+  and the minimum of :math:`S` is integrated given :math:`C`;
+- ``norm_reward_shrinkage``, ``norm_reward_risk``: the norm reward in any :math:`d`, given the
+  prompt: :math:`\mathbb{E}[w_{\mathrm{sel}} \mid \text{prompt}] = \kappa_N m`,
+  :math:`\kappa_N = (\tau / \|m\|) \mathbb{E}[\rho A_d(\rho \|m\| / \tau)]` (von Mises-Fisher
+  direction given the selected norm), risk :math:`\|m - w^* + (\kappa_N - 1) m\|^2 + \tau^2
+  \operatorname{tr} \operatorname{Cov}(\xi_{\mathrm{sel}})`, :math:`\rho^2` the min of :math:`N`
+  :math:`\chi'^2_d(\|m\|^2 / \tau^2)` (at large :math:`\lambda` from the Gaussian score);
+- ``best_of_n_risk_1d_averaged``: in :math:`d = 1` the three rewards' risks averaged over the
+  prompt distribution (two-dimensional quadrature over :math:`Q = \sum x_i^2` and the
+  standardised centre :math:`t`);
 - ``min_norm_risk``, ``in_context_limit_risk`` (and ``least_squares_risk`` of
-  :mod:`icl.theory.gradient_descent`): the N -> inf limit of the in-context-loss reward.
+  :mod:`icl.theory.gradient_descent`): the :math:`N \to \infty` limit of the in-context-loss
+  reward.
 
-Approximate (Gaussian scores, d large):
+Approximate (Gaussian scores, :math:`d` large):
 
 - ``gaussian_selection_risk``: treating (risk, score) of one candidate as jointly Gaussian,
-  E[R_sel] = mu_R + Cov(R, s) / sd(s) * e_N with e_N = expected_min_gaussian(N);
-- ``oracle_gaussian_risk``, ``oracle_optimal_temperature``, ``oracle_optimal_risk``: its oracle case
-  with ||m - w*||^2 replaced by its mean B: R = B + tau^2 d + e_N sqrt(4 tau^2 B + 2 tau^4 d),
-  tau*^2 = (B/d)(1/sqrt(1 - 2 e_N^2/d) - 1), R* = B sqrt(1 - 2 e_N^2/d), valid while 2 e_N^2 < d;
-- ``nearest_sample_asymptote``: E[min_k (Z_k - t)^2] ~ pi e^{t^2} / N^2 (Halder and Pehlevan).
+  :math:`\mathbb{E}[R_{\mathrm{sel}}] = \mu_R + \operatorname{Cov}(R, s) / \operatorname{sd}(s)
+  \cdot e_N` with :math:`e_N` = ``expected_min_gaussian(N)``;
+- ``oracle_gaussian_risk``, ``oracle_optimal_temperature``, ``oracle_optimal_risk``: its oracle
+  case with :math:`\|m - w^*\|^2` replaced by its mean :math:`B`:
+  :math:`R = B + \tau^2 d + e_N \sqrt{4 \tau^2 B + 2 \tau^4 d}`,
+  :math:`\tau^{*2} = (B/d)(1/\sqrt{1 - 2 e_N^2/d} - 1)`, :math:`R^* = B \sqrt{1 - 2 e_N^2/d}`,
+  valid while :math:`2 e_N^2 < d`;
+- ``nearest_sample_asymptote``: :math:`\mathbb{E}[\min_k (Z_k - t)^2] \sim \pi e^{t^2} / N^2`
+  (Halder and Pehlevan).
 
 Every public function declares its domain and accuracy (:mod:`icl.domain`); the references it is
 checked against are in ``tests/accuracy/ref_best_of_n.py``.
+
+References
+----------
+- I. Halder and C. Pehlevan, "Demystifying LLM-as-a-Judge: analytically tractable model for
+  inference-time scaling", 2025, arXiv:2512.19905.
 """
 
 from __future__ import annotations
@@ -208,11 +230,35 @@ _CLOCK_NOTE = (
 
 @declare(Accuracy(relative=1e-12, note=_CLOCK_NOTE), n_samples=_SAMPLES_1D)
 def expected_min_gaussian(n_samples: int) -> float:
-    """e_N = E[min(Z_1, ..., Z_N)], Z_k ~ N(0, 1) i.i.d.
+    r"""The expected minimum :math:`e_N` of :math:`N` i.i.d. standard normals.
 
-    e_N = -E M for the maximum M = Phi^-1(e^(-X/N)) with X ~ Exp(1) (the exponential clock: the
-    maximum is below z with probability Phi(z)^N = e^(N log Phi(z))), integrated over x by
-    Gauss-Legendre in log x. Examples: e_1 = 0, e_2 = -1/sqrt(pi), e_3 = -3/(2 sqrt(pi)).
+    :math:`e_N = \mathbb{E}[\min(Z_1, \dots, Z_N)]`, :math:`Z_k \sim N(0, 1)` i.i.d.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+
+    Returns
+    -------
+    e_N : float
+        The expected minimum.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    :math:`e_N = -\mathbb{E} M` for the maximum :math:`M = \Phi^{-1}(e^{-X/N})` with
+    :math:`X \sim \mathrm{Exp}(1)` (the exponential clock: the maximum is below :math:`z` with
+    probability :math:`\Phi(z)^N = e^{N \log \Phi(z)}`), integrated over :math:`x` by
+    Gauss-Legendre in :math:`\log x`.
+
+    Examples
+    --------
+    :math:`e_1 = 0`, :math:`e_2 = -1/\sqrt\pi`, :math:`e_3 = -3/(2 \sqrt\pi)`.
     """
     return 0.0 - _max_moments(n_samples)[0]
 
@@ -223,12 +269,39 @@ def expected_min_gaussian(n_samples: int) -> float:
     t=Real(-1e150, 1e150, array=True),
 )
 def expected_min_sq_offset(n_samples: int, t) -> np.ndarray | float:
-    """g_N(t) = E[min_k (Z_k - t)^2], Z_k ~ N(0, 1) i.i.d.; even in t, vectorised over ``t``.
+    r"""The mean squared distance :math:`g_N(t)` from :math:`t` to the nearest of :math:`N` normals.
 
-    g_N(t) = int_0^inf 2 r (1 - p_t(r))^N dr with p_t(r) = Phi(t + r) - Phi(t - r), computed as
-    E R^2 for the distance R = min_k |Z_k - t| by the exponential clock (R = r(X), X ~ Exp(1),
-    -N log(1 - p_t(r(X))) = X); where the nearest sample is the maximum (log N + log Q(|t|) <
-    -80), g_N(t) = Var M + (|t| - E M)^2.
+    :math:`g_N(t) = \mathbb{E}[\min_k (Z_k - t)^2]`, :math:`Z_k \sim N(0, 1)` i.i.d.; :math:`g_N` is
+    even in :math:`t`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    t : float or array_like
+        The offset(s), :math:`|t| \le 10^{150}`; vectorised over ``t``.
+
+    Returns
+    -------
+    g : float or numpy.ndarray
+        :math:`g_N(t)`, of the shape of ``t``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        g_N(t) = \int_0^\infty 2 r (1 - p_t(r))^N \, dr, \qquad p_t(r) = \Phi(t + r) - \Phi(t - r),
+
+    computed as :math:`\mathbb{E} R^2` for the distance :math:`R = \min_k |Z_k - t|` by the
+    exponential clock (:math:`R = r(X)`, :math:`X \sim \mathrm{Exp}(1)`,
+    :math:`-N \log(1 - p_t(r(X))) = X`); where the nearest sample is the maximum
+    (:math:`\log N + \log Q(|t|) < -80`), :math:`g_N(t) = \operatorname{Var} M + (|t| -
+    \mathbb{E} M)^2`.
     """
     t0 = validation.array("t", t)
     value = _nearest_stats(n_samples, np.abs(t0).reshape(-1))[0].reshape(t0.shape)
@@ -245,12 +318,37 @@ def expected_min_sq_offset(n_samples: int, t) -> np.ndarray | float:
     t=Real(array=True),
 )
 def expected_nearest_offset(n_samples: int, t) -> np.ndarray | float:
-    """h_N(t) = E[Z_sel - t], Z_sel the Z_k (k <= N, i.i.d. N(0, 1)) nearest t; odd in t, vectorised
-    over ``t``.
+    r"""The expected offset :math:`h_N(t)` from :math:`t` of the nearest of :math:`N` normals.
 
-    h_N(t) = int_0^inf N r (1 - p_t(r))^(N-1) (phi(t + r) - phi(t - r)) dr = -E[R tanh(|t| R)]
-    sign(t), by the exponential clock of :func:`expected_min_sq_offset`; where the nearest sample
-    is the extreme one, h_N(t) = sign(t) (E M - |t|).
+    :math:`h_N(t) = \mathbb{E}[Z_{\mathrm{sel}} - t]`: :math:`Z_{\mathrm{sel}}` is the :math:`Z_k`
+    (:math:`k \le N`, i.i.d. :math:`N(0, 1)`) nearest :math:`t`; :math:`h_N` is odd in :math:`t`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    t : float or array_like
+        The offset(s), any finite reals; vectorised over ``t``.
+
+    Returns
+    -------
+    h : float or numpy.ndarray
+        :math:`h_N(t)`, of the shape of ``t``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        h_N(t) = \int_0^\infty N r (1 - p_t(r))^{N-1} (\varphi(t + r) - \varphi(t - r)) \, dr
+            = -\mathbb{E}[R \tanh(|t| R)] \operatorname{sign}(t),
+
+    by the exponential clock of :func:`expected_min_sq_offset`; where the nearest sample is the
+    extreme one, :math:`h_N(t) = \operatorname{sign}(t) (\mathbb{E} M - |t|)`.
     """
     t0 = validation.array("t", t)
     value = np.sign(t0) * _nearest_stats(n_samples, np.abs(t0).reshape(-1))[1].reshape(t0.shape)
@@ -273,15 +371,49 @@ _COORDINATE = Real(-1e100, 1e100, array=True)
     target=_COORDINATE,
 )
 def best_of_n_risk_1d(n_samples: int, tau: float, mean, center, target) -> np.ndarray:
-    """Exact E[(w_sel - w*)^2] in d = 1 when the score is (w - c)^2 (or any increasing function of
-    |w - c|).
+    r"""Exact best-of-:math:`N` risk in :math:`d = 1` for a score :math:`(w - c)^2`.
 
-    Candidates w_k = m + tau Z_k; with t = (c - m)/tau and delta = c - w*:
-    E[(w_sel - w*)^2] = tau^2 g_N(t) + 2 tau delta h_N(t) + delta^2, computed without cancellation
-    as tau^2 Var(Z_sel) + (E w_sel - w*)^2 with E w_sel - w* = delta + tau h_N(t), or, where the
-    nearest candidate is the extreme one (|t| large: the low-temperature regime), m - w* + tau
-    sign(t) E M with Var(Z_sel) = Var M (M the maximum of N normals). ``mean`` (m), ``center`` (c)
-    and ``target`` (w*) broadcast against each other; returns their shape.
+    The risk :math:`\mathbb{E}[(w_{\mathrm{sel}} - w^*)^2]`, for the score :math:`(w - c)^2` (or any
+    increasing function of :math:`|w - c|`), candidates :math:`w_k = m + \tau Z_k`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    tau : float
+        The candidates' spread, :math:`10^{-100} \le \tau \le 10^{100}`.
+    mean : float or array_like
+        :math:`m`, entries in :math:`[-10^{100}, 10^{100}]`.
+    center : float or array_like
+        :math:`c`, entries in :math:`[-10^{100}, 10^{100}]`.
+    target : float or array_like
+        :math:`w^*`, entries in :math:`[-10^{100}, 10^{100}]`. ``mean``, ``center`` and ``target``
+        broadcast against each other.
+
+    Returns
+    -------
+    risk : numpy.ndarray
+        Of the broadcast shape.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    With :math:`t = (c - m)/\tau` and :math:`\delta = c - w^*`:
+
+    .. math::
+
+        \mathbb{E}[(w_{\mathrm{sel}} - w^*)^2] = \tau^2 g_N(t) + 2 \tau \delta h_N(t) + \delta^2,
+
+    computed without cancellation as :math:`\tau^2 \operatorname{Var}(Z_{\mathrm{sel}}) +
+    (\mathbb{E} w_{\mathrm{sel}} - w^*)^2` with :math:`\mathbb{E} w_{\mathrm{sel}} - w^* = \delta +
+    \tau h_N(t)`, or, where the nearest candidate is the extreme one (:math:`|t|` large: the
+    low-temperature regime), :math:`m - w^* + \tau \operatorname{sign}(t) \mathbb{E} M` with
+    :math:`\operatorname{Var}(Z_{\mathrm{sel}}) = \operatorname{Var} M` (:math:`M` the maximum of
+    :math:`N` normals).
     """
     m, c, w = np.broadcast_arrays(
         validation.array("mean", mean),
@@ -586,20 +718,50 @@ _SCORE_NOTE = (
     d=_SCORE_DIM,
 )
 def oracle_best_of_n_risk(n_samples, tau: float, *, bias2, d: int):
-    """Exact oracle best-of-N risk given the prompt, any d: E[min_k ||m + tau xi_k - w*||^2].
+    r"""Exact oracle best-of-:math:`N` risk given the prompt, in any dimension.
 
-    With lambda = bias2 / tau^2 (bias2 = ||m - w*||^2) the score is tau^2 U, U ~ chi'^2_d(lambda),
-    and
+    The risk :math:`\mathbb{E}[\min_k \|m + \tau \xi_k - w^*\|^2]`.
 
-        E[min] = tau^2 int_0^inf P(U > u)^N du = tau^2 int exp(v + N log P(U > e^v)) dv,
+    Parameters
+    ----------
+    n_samples : int or array_like of int
+        Number :math:`N` of candidates, :math:`1 \le N \le 10^{12}`, or a non-empty 1-D array of
+        them.
+    tau : float
+        The candidates' spread, :math:`10^{-100} \le \tau \le 10^{100}`.
+    bias2 : float or array_like
+        :math:`\|m - w^*\|^2`, in :math:`[0, 10^{100}]`; a float or an array.
+    d : int
+        Dimension, :math:`1 \le d \le 1000`.
 
-    integrated in v = log u (see ``_minimum_score_rule``), with log P(U > u) = log1p(-F(u)) in the
-    lower tail. Where lambda is large (above :func:`_gaussian_score_lambda`, the low-temperature
-    regime) the score is nearly Gaussian: tau^2 U = bias2 + 2 tau sqrt(bias2) S with S = xi + eps
-    (xi^2 + C), eps = tau / (2 sqrt(bias2)), and the risk is bias2 + 2 tau sqrt(bias2) E[min_k S_k]
-    (``_gaussian_score_moments``). ``n_samples``: an int, or a 1-D array of them; ``bias2``: a
-    float or an array. Returns a float for scalar arguments, else an array of shape
-    ``shape(n_samples) + shape(bias2)``.
+    Returns
+    -------
+    risk : float or numpy.ndarray
+        A float for scalar arguments, else an array of shape
+        ``shape(n_samples) + shape(bias2)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    With :math:`\lambda = \mathrm{bias2} / \tau^2` the score is :math:`\tau^2 U`,
+    :math:`U \sim \chi'^2_d(\lambda)`, and
+
+    .. math::
+
+        \mathbb{E}[\min] = \tau^2 \int_0^\infty P(U > u)^N \, du
+            = \tau^2 \int \exp\big(v + N \log P(U > e^v)\big) \, dv,
+
+    integrated in :math:`v = \log u` (see ``_minimum_score_rule``), with
+    :math:`\log P(U > u) = \operatorname{log1p}(-F(u))` in the lower tail. Where :math:`\lambda` is
+    large (above ``_gaussian_score_lambda``, the low-temperature regime) the score is nearly
+    Gaussian: :math:`\tau^2 U = \mathrm{bias2} + 2 \tau \sqrt{\mathrm{bias2}} \, S` with
+    :math:`S = \xi + \varepsilon (\xi^2 + C)`, :math:`\varepsilon = \tau / (2
+    \sqrt{\mathrm{bias2}})`, and the risk is :math:`\mathrm{bias2} + 2 \tau \sqrt{\mathrm{bias2}} \,
+    \mathbb{E}[\min_k S_k]` (``_gaussian_score_moments``).
     """
     counts, scalar_n = _sample_counts(n_samples)
     bias2 = np.asarray(bias2, dtype=float)
@@ -710,23 +872,56 @@ def _norm_reward_parts(
     d=_SCORE_DIM,
 )
 def norm_reward_shrinkage(n_samples, tau: float, *, mean_norm, d: int):
-    """kappa_N with E[w_sel | prompt] = kappa_N m for the norm reward (smallest ||w||^2 of N
-    candidates m + tau xi_k).
+    r"""The shrinkage :math:`\kappa_N` of the norm reward's selected candidate.
 
-    Exact given the prompt: the scores ||w_k||^2 / tau^2 are i.i.d. chi'^2_d(lambda), lambda =
-    ||m||^2 / tau^2; given ||w_sel|| = tau rho the direction of w_sel is von Mises-Fisher about m /
-    ||m|| with concentration rho ||m|| / tau, so
+    :math:`\mathbb{E}[w_{\mathrm{sel}} \mid \text{prompt}] = \kappa_N m` for the norm reward: the
+    smallest :math:`\|w\|^2` of :math:`N` candidates :math:`m + \tau \xi_k`.
 
-        kappa_N = (tau / ||m||) E[rho A_d(rho ||m|| / tau)],   A_d = I_{d/2} / I_{d/2 - 1},
+    Parameters
+    ----------
+    n_samples : int or array_like of int
+        Number :math:`N` of candidates, :math:`1 \le N \le 10^{12}`, or a non-empty 1-D array of
+        them.
+    tau : float
+        The candidates' spread, :math:`10^{-100} \le \tau \le 10^{100}`.
+    mean_norm : float or array_like
+        :math:`\|m\|`, in :math:`[0, 10^{100}]`; a float or an array.
+    d : int
+        Dimension, :math:`1 \le d \le 1000`.
 
-    rho^2 the minimum of N chi'^2_d(lambda) draws (density N P(U > u)^(N-1) f(u), same quadrature as
-    :func:`oracle_best_of_n_risk`); where lambda is large, kappa_N = 1 + E[xi_1] / sqrt(lambda) for
-    the component xi_1 of the selected candidate's noise along m (``_gaussian_score_moments``).
-    kappa_1 = 1; at m = 0 the limit is E[rho^2] / d. Accuracy
-    (measured): kappa_1 = 1 to 2e-14, and halving the panels changes kappa_N by less than 5e-13 (d
-    <= 1000, lambda <= 1e5, N <= 1e7); in d = 1, :func:`norm_reward_risk` equals
-    :func:`best_of_n_risk_1d` with c = 0 to 1e-11. ``mean_norm`` = ||m|| (float or array); returns a
-    float for scalar arguments, else shape ``shape(n_samples) + shape(mean_norm)``.
+    Returns
+    -------
+    kappa : float or numpy.ndarray
+        A float for scalar arguments, else shape ``shape(n_samples) + shape(mean_norm)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Exact given the prompt: the scores :math:`\|w_k\|^2 / \tau^2` are i.i.d.
+    :math:`\chi'^2_d(\lambda)`, :math:`\lambda = \|m\|^2 / \tau^2`; given
+    :math:`\|w_{\mathrm{sel}}\| = \tau \rho` the direction of :math:`w_{\mathrm{sel}}` is von
+    Mises-Fisher about :math:`m / \|m\|` with concentration :math:`\rho \|m\| / \tau`, so
+
+    .. math::
+
+        \kappa_N = \frac{\tau}{\|m\|} \mathbb{E}\Big[\rho A_d\Big(\frac{\rho \|m\|}{\tau}\Big)\Big],
+        \qquad A_d = I_{d/2} / I_{d/2 - 1},
+
+    :math:`\rho^2` the minimum of :math:`N` :math:`\chi'^2_d(\lambda)` draws (density
+    :math:`N P(U > u)^{N-1} f(u)`, same quadrature as :func:`oracle_best_of_n_risk`); where
+    :math:`\lambda` is large, :math:`\kappa_N = 1 + \mathbb{E}[\xi_1] / \sqrt\lambda` for the
+    component :math:`\xi_1` of the selected candidate's noise along :math:`m`
+    (``_gaussian_score_moments``). :math:`\kappa_1 = 1`; at :math:`m = 0` the limit is
+    :math:`\mathbb{E}[\rho^2] / d`.
+
+    Accuracy (measured): :math:`\kappa_1 = 1` to :math:`2 \cdot 10^{-14}`, and halving the panels
+    changes :math:`\kappa_N` by less than :math:`5 \cdot 10^{-13}` (:math:`d \le 1000`,
+    :math:`\lambda \le 10^5`, :math:`N \le 10^7`); in :math:`d = 1`, :func:`norm_reward_risk` equals
+    :func:`best_of_n_risk_1d` with :math:`c = 0` to :math:`10^{-11}`.
     """
     counts, scalar_n = _sample_counts(n_samples)
     mean_norm = np.asarray(mean_norm, dtype=float)
@@ -776,17 +971,47 @@ _SAME_SHAPE = Condition(
     where=[_SAME_SHAPE],
 )
 def norm_reward_risk(n_samples, tau: float, mean, target):
-    """Exact E||w_sel - w*||^2 given the prompt for the norm reward (smallest ||w||^2 of N
-    candidates m + tau xi_k).
+    r"""Exact risk of best-of-:math:`N` with the norm reward, given the prompt.
 
-        E||w_sel - w*||^2 = tau^2 E[rho^2] - 2 kappa_N <m, w*> + ||w*||^2
-                          = ||m - w* + (kappa_N - 1) m||^2 + tau^2 tr Cov(xi_sel),
+    The risk is :math:`\mathbb{E}\|w_{\mathrm{sel}} - w^*\|^2`. The norm reward selects the smallest
+    :math:`\|w\|^2` of :math:`N` candidates :math:`m + \tau \xi_k`.
 
-    rho^2 the minimum of N chi'^2_d(||m||^2 / tau^2) draws and kappa_N as in
-    :func:`norm_reward_shrinkage`; computed in the second form (no cancellation when the
-    selected candidate is close to w*). ``mean`` (m) and ``target`` (w*) have shape ``(..., d)``
-    (numpy or torch); returns shape ``(...)`` for an int ``n_samples``, ``(K, ...)`` for a 1-D
-    array of K sample counts (a float for a single prompt and N).
+    Parameters
+    ----------
+    n_samples : int or array_like of int
+        Number :math:`N` of candidates, :math:`1 \le N \le 10^{12}`, or a non-empty 1-D array of
+        them.
+    tau : float
+        The candidates' spread, :math:`10^{-100} \le \tau \le 10^{100}`.
+    mean : array_like or torch.Tensor
+        :math:`m`, shape ``(..., d)`` with :math:`1 \le d \le 1000`, entries of magnitude at most
+        :math:`10^{100}` (numpy or torch).
+    target : array_like or torch.Tensor
+        :math:`w^*`, of the shape of ``mean``.
+
+    Returns
+    -------
+    risk : float or numpy.ndarray
+        Shape ``(...)`` for an int ``n_samples``, ``(K, ...)`` for a 1-D array of :math:`K` sample
+        counts (a float for a single prompt and :math:`N`).
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}\|w_{\mathrm{sel}} - w^*\|^2
+            &= \tau^2 \mathbb{E}[\rho^2] - 2 \kappa_N \langle m, w^* \rangle + \|w^*\|^2 \\
+            &= \|m - w^* + (\kappa_N - 1) m\|^2 + \tau^2 \operatorname{tr}
+                \operatorname{Cov}(\xi_{\mathrm{sel}}),
+
+    :math:`\rho^2` the minimum of :math:`N` :math:`\chi'^2_d(\|m\|^2 / \tau^2)` draws and
+    :math:`\kappa_N` as in :func:`norm_reward_shrinkage`; computed in the second form (no
+    cancellation when the selected candidate is close to :math:`w^*`).
     """
     counts, scalar_n = _sample_counts(n_samples)
     m, w = mean, target
@@ -985,28 +1210,66 @@ def _averaging_weights(
 def best_of_n_risk_1d_averaged(
     n_samples, tau: float, *, n: int, sigma2: float, eta: float, reward: str, psi2: float = 1.0
 ):
-    """Exact prompt-averaged best-of-N risk E||w_sel - w*||^2 in d = 1, for the three rewards of
-    Chapter 4.
+    r"""Exact prompt-averaged best-of-:math:`N` risk in :math:`d = 1`.
 
-    Prompt: x_i ~ N(0, 1), w* ~ N(0, psi2), y_i = w* x_i + sigma eps_i (i <= n); Q = sum x_i^2 ~
-    chi^2_n, Q_xy = sum x_i y_i = w* Q + sigma sqrt(Q) Z. Candidates m + tau Z_k, m = eta Q_xy / n.
-    Every reward picks the candidate nearest a centre c (oracle c = w*, in-context loss c = Q_xy /
-    Q, norm c = 0), i.e. Z_sel = the Z_k nearest t = (c - m) / tau. With D = Z_sel - t, delta = c -
-    w* and a = m - w*:
+    The risk :math:`\mathbb{E}\|w_{\mathrm{sel}} - w^*\|^2`, for the three rewards of Chapter 4.
 
-        R_N = E[(delta + tau D)^2] = E[delta^2 + 2 tau delta h_N(t) + tau^2 g_N(t)]   (|t| <= 13),
-        R_N = E[(a + tau sign(t) M)^2]                                                 (|t| > 13),
+    Parameters
+    ----------
+    n_samples : int or array_like of int
+        Number :math:`N` of candidates, :math:`1 \le N \le 10^{12}`, or a non-empty 1-D array of
+        them.
+    tau : float
+        The candidates' spread, :math:`10^{-6} \le \tau \le 10^6`.
+    n : int
+        Number of examples, :math:`1 \le n \le 10^6`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^4`.
+    eta : float
+        Step size, :math:`10^{-6} \le \eta \le 10^3`.
+    reward : {"oracle", "in-context loss", "norm"}
+        The reward.
+    psi2 : float, optional
+        Prior variance, :math:`10^{-6} \le \psi^2 \le 10^6`; default 1.
 
-    h_N, g_N as in :func:`expected_nearest_offset`, :func:`expected_min_sq_offset` (beyond |t| = 13
-    the nearest candidate is the extreme one, M the maximum of N normals: N Q(13) < 1e-26 for N <=
-    10^12). Given Q, (a, delta, t) is a centred Gaussian triple, so the expectation is a
-    two-dimensional integral (over Q and t) of the one-dimensional h_N, g_N, computed once per N on
-    fixed Chebyshev panels in t and interpolated (``_nearest_moments``, ``_averaging_weights``). For
-    the oracle delta = 0 and R_N = tau^2 E g_N(t): no cancellation however small the risk.
+    Returns
+    -------
+    risk : float or numpy.ndarray
+        A float, or an array of the length of ``n_samples``.
 
-    ``n_samples``: an int or a 1-D array of ints; returns a float or an array of the same length.
-    Cost: about 1.5 s for N = 1..1000 (the tables are cached per tuple of N). N = 1 gives the
-    greedy risk B + tau^2 (``one_step_risk(n, 1, sigma2, eta) + tau^2``).
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Prompt: :math:`x_i \sim N(0, 1)`, :math:`w^* \sim N(0, \psi^2)`, :math:`y_i = w^* x_i + \sigma
+    \epsilon_i` (:math:`i \le n`); :math:`Q = \sum x_i^2 \sim \chi^2_n`, :math:`Q_{xy} = \sum x_i
+    y_i = w^* Q + \sigma \sqrt Q Z`. Candidates :math:`m + \tau Z_k`, :math:`m = \eta Q_{xy} /
+    n`. Every reward picks the candidate nearest a centre :math:`c` (oracle :math:`c =
+    w^*`, in-context loss :math:`c = Q_{xy} / Q`, norm :math:`c =
+    0`), i.e. :math:`Z_{\mathrm{sel}}` = the :math:`Z_k` nearest :math:`t = (c - m) /
+    \tau`. With :math:`D = Z_{\mathrm{sel}} - t`, :math:`\delta = c - w^*` and :math:`a = m - w^*`:
+
+    .. math::
+
+        R_N &= \mathbb{E}[(\delta + \tau D)^2]
+            = \mathbb{E}[\delta^2 + 2 \tau \delta h_N(t) + \tau^2 g_N(t)] && (|t| \le 13), \\
+        R_N &= \mathbb{E}[(a + \tau \operatorname{sign}(t) M)^2] && (|t| > 13),
+
+    :math:`h_N`, :math:`g_N` as in :func:`expected_nearest_offset`, :func:`expected_min_sq_offset`
+    (beyond :math:`|t| = 13` the nearest candidate is the extreme one, :math:`M` the maximum of
+    :math:`N` normals: :math:`N Q(13) < 10^{-26}` for :math:`N \le 10^{12}`). Given :math:`Q`,
+    :math:`(a, \delta, t)` is a centred Gaussian triple, so the expectation is a two-dimensional
+    integral (over :math:`Q` and :math:`t`) of the one-dimensional :math:`h_N`, :math:`g_N`,
+    computed once per :math:`N` on fixed Chebyshev panels in :math:`t` and interpolated
+    (``_nearest_moments``, ``_averaging_weights``). For the oracle :math:`\delta = 0` and
+    :math:`R_N = \tau^2 \mathbb{E} g_N(t)`: no cancellation however small the risk.
+
+    Cost: about 1.5 s for :math:`N = 1, \dots, 1000` (the tables are cached per tuple of :math:`N`).
+    :math:`N = 1` gives the greedy risk :math:`B + \tau^2`
+    (``one_step_risk(n, 1, sigma2, eta) + tau**2``).
     """
     counts, scalar_n = _sample_counts(n_samples)
     node_weights, inside, tail = _averaging_weights(tau, n, sigma2, eta, reward, psi2)
@@ -1089,20 +1352,57 @@ def _check_metric(name: str, value):
 def gaussian_selection_risk(
     n_samples: int, tau: float, risk_offset, score_offset, metric=None
 ) -> np.ndarray:
-    """Gaussian (high-dimensional) approximation of E[||w_sel - w*||^2] for a quadratic score.
+    r"""Gaussian (high-dimensional) approximation of the best-of-:math:`N` risk.
 
-    Candidates w = m + tau xi, xi ~ N(0, I_d); score s(w) = (w - c0)^T M (w - c0);
-    ``risk_offset`` a = m - w*, ``score_offset`` c = m - c0, shapes ``(..., d)``; ``metric`` M is
-    ``(..., d, d)`` (symmetric) or ``None`` for I_d. With R = ||a + tau xi||^2 and s = (c + tau
-    xi)^T M (c + tau xi):
+    The risk :math:`\mathbb{E}[\|w_{\mathrm{sel}} - w^*\|^2]`, for a quadratic score: candidates
+    :math:`w = m + \tau \xi`, :math:`\xi \sim N(0, I_d)`; score
+    :math:`s(w) = (w - c_0)^\top M (w - c_0)`.
 
-        mu_R = ||a||^2 + tau^2 d,   Var s = 4 tau^2 c^T M^2 c + 2 tau^4 tr M^2,
-        Cov(R, s) = 4 tau^2 a^T M c + 2 tau^4 tr M,
-        E[R_sel] ~ mu_R + Cov(R, s) / sd(s) * e_N       (exact if (R, s) were jointly Gaussian),
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    tau : float
+        The candidates' spread, :math:`10^{-50} \le \tau \le 10^{50}`.
+    risk_offset : array_like
+        :math:`a = m - w^*`, shape ``(..., d)``, entries of magnitude at most :math:`10^{50}`.
+    score_offset : array_like
+        :math:`c = m - c_0`, of the shape of ``risk_offset``, entries of magnitude at most
+        :math:`10^{50}`.
+    metric : array_like or None, optional
+        :math:`M`, a nonzero symmetric array ``(..., d, d)`` (the :math:`d` of ``score_offset``),
+        entries of magnitude at most :math:`10^{50}`; ``None`` (the default) for :math:`I_d`.
 
-    Cov(R, s) / sd(s) = tau (4 a^T M c + 2 tau^2 tr M) / sqrt(4 |M c|^2 + 2 tau^2 tr M^2), with M
-    scaled to unit largest entry (the selection does not depend on the scale of the score).
-    Returns an array of shape ``(...)``, one value per prompt.
+    Returns
+    -------
+    risk : numpy.ndarray
+        Shape ``(...)``, one value per prompt.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    With :math:`R = \|a + \tau \xi\|^2` and :math:`s = (c + \tau \xi)^\top M (c + \tau \xi)`:
+
+    .. math::
+
+        \mu_R &= \|a\|^2 + \tau^2 d, \qquad
+            \operatorname{Var} s = 4 \tau^2 c^\top M^2 c + 2 \tau^4 \operatorname{tr} M^2, \\
+        \operatorname{Cov}(R, s) &= 4 \tau^2 a^\top M c + 2 \tau^4 \operatorname{tr} M, \\
+        \mathbb{E}[R_{\mathrm{sel}}] &\approx \mu_R + \frac{\operatorname{Cov}(R, s)}
+            {\operatorname{sd}(s)} e_N \qquad \text{(exact if } (R, s) \text{ were jointly
+            Gaussian)},
+
+    .. math::
+
+        \frac{\operatorname{Cov}(R, s)}{\operatorname{sd}(s)} = \frac{\tau (4 a^\top M c + 2 \tau^2
+        \operatorname{tr} M)}{\sqrt{4 |M c|^2 + 2 \tau^2 \operatorname{tr} M^2}},
+
+    with :math:`M` scaled to unit largest entry (the selection does not depend on the scale of the
+    score).
     """
     a, c = risk_offset, score_offset
     d = a.shape[-1]
@@ -1128,8 +1428,37 @@ def gaussian_selection_risk(
     bias2=Real(0.0, 1e100),
 )
 def oracle_gaussian_risk(n_samples: int, tau: float, *, d: int, bias2: float) -> float:
-    """Gaussian approximation of the oracle risk: B + tau^2 d + e_N sqrt(4 tau^2 B + 2 tau^4 d), B =
-    bias2 (computed as e_N tau sqrt(4 B + 2 tau^2 d))."""
+    r"""Gaussian approximation of the oracle best-of-:math:`N` risk.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    tau : float
+        The candidates' spread, :math:`0 \le \tau \le 10^{50}`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^8`.
+    bias2 : float
+        :math:`B`, the mean of :math:`\|m - w^*\|^2`, in :math:`[0, 10^{100}]`.
+
+    Returns
+    -------
+    risk : float
+        :math:`B + \tau^2 d + e_N \sqrt{4 \tau^2 B + 2 \tau^4 d}`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        R = B + \tau^2 d + e_N \sqrt{4 \tau^2 B + 2 \tau^4 d},
+
+    with the last term computed as :math:`e_N \tau \sqrt{4 B + 2 \tau^2 d}`.
+    """
     e_n = 0.0 - _max_moments(n_samples)[0]
     return bias2 + tau**2 * d + e_n * tau * math.sqrt(4 * bias2 + 2 * tau**2 * d)
 
@@ -1159,9 +1488,38 @@ _OPTIMUM_NOTE = (
     where=[_OPTIMUM_RANGE],
 )
 def oracle_optimal_temperature(n_samples: int, *, d: int, bias2: float) -> float:
-    """tau*(N) minimising :func:`oracle_gaussian_risk`: tau*^2 = (B/d) (1/sqrt(1 - x) - 1), x = 2
-    e_N^2 / d, computed as (B/d) x / (sqrt(1 - x) (1 + sqrt(1 - x))) (no cancellation at small
-    x)."""
+    r"""The spread :math:`\tau^*(N)` minimising :func:`oracle_gaussian_risk`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^8`, with :math:`2 e_N^2 \le (1 - 10^{-4}) d` (the Gaussian
+        approximation's range :math:`2 e_N^2 < d`, short of its edge where the optimum is
+        ill-conditioned).
+    bias2 : float
+        :math:`B`, in :math:`[0, 10^{100}]`.
+
+    Returns
+    -------
+    tau : float
+        :math:`\tau^*`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \tau^{*2} = \frac{B}{d} \Big(\frac{1}{\sqrt{1 - x}} - 1\Big), \qquad x = \frac{2 e_N^2}{d},
+
+    computed as :math:`(B/d) \, x / (\sqrt{1 - x} (1 + \sqrt{1 - x}))` (no cancellation at small
+    :math:`x`).
+    """
     x = _oracle_excess(n_samples, d)
     root = math.sqrt(1.0 - x)
     return math.sqrt(bias2 / d * (x / (root * (1.0 + root))))
@@ -1175,7 +1533,29 @@ def oracle_optimal_temperature(n_samples: int, *, d: int, bias2: float) -> float
     where=[_OPTIMUM_RANGE],
 )
 def oracle_optimal_risk(n_samples: int, *, d: int, bias2: float) -> float:
-    """min over tau of :func:`oracle_gaussian_risk`: R*(N) = B sqrt(1 - 2 e_N^2 / d)."""
+    r"""The minimum over :math:`\tau` of :func:`oracle_gaussian_risk`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number :math:`N` of samples, :math:`1 \le N \le 10^{18}`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^8`, with :math:`2 e_N^2 \le (1 - 10^{-4}) d` (the Gaussian
+        approximation's range :math:`2 e_N^2 < d`, short of its edge where the optimum is
+        ill-conditioned).
+    bias2 : float
+        :math:`B`, in :math:`[0, 10^{100}]`.
+
+    Returns
+    -------
+    risk : float
+        :math:`R^*(N) = B \sqrt{1 - 2 e_N^2 / d}`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+    """
     return bias2 * math.sqrt(1.0 - _oracle_excess(n_samples, d))
 
 
@@ -1203,8 +1583,42 @@ def _log_asymptote(n_samples: int, t: float, spread: float) -> float:
     ],
 )
 def nearest_sample_asymptote(n_samples: int, t: float, spread: float = 1.0) -> float:
-    """Halder and Pehlevan's law: E[min_k (s Z_k - s t)^2] ~ pi e^{t^2} s^2 / N^2 as N -> inf
-    (computed in log space)."""
+    r"""Halder and Pehlevan's law for the squared distance to the nearest of :math:`N` samples.
+
+    The law of :math:`\mathbb{E}[\min_k (s Z_k - s t)^2]` as :math:`N \to \infty`.
+
+    Parameters
+    ----------
+    n_samples : int
+        :math:`N`, :math:`1 \le N \le 10^{300}`.
+    t : float
+        The offset, any finite real.
+    spread : float, optional
+        :math:`s > 0`; default 1.
+
+    Returns
+    -------
+    value : float
+        :math:`\pi e^{t^2} s^2 / N^2`, computed in log space.
+
+    Raises
+    ------
+    ValueError
+        Unless :math:`\pi e^{t^2} s^2 / N^2` lies in :math:`[10^{-300}, 10^{300}]` (neither
+        overflows nor underflows a float), or if an argument lies outside its range (see "Domain and
+        accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}\big[\min_k (s Z_k - s t)^2\big] \sim \frac{\pi e^{t^2} s^2}{N^2}.
+
+    References
+    ----------
+    - I. Halder and C. Pehlevan, "Demystifying LLM-as-a-Judge: analytically tractable model for
+      inference-time scaling", 2025, arXiv:2512.19905.
+    """
     return math.exp(_log_asymptote(n_samples, t, spread))
 
 
@@ -1220,8 +1634,36 @@ _LIMIT_NOTE = "a closed form in a few roundings; inf where it diverges"
     where=[Condition("n < d (an interpolator)", lambda n, d: n < d, {"n": 5, "d": 5})],
 )
 def min_norm_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """E||X^+ y - w||^2 = psi2 (d - n) + sigma2 n / (d - n - 1) for n <= d - 2 (infinite for n = d -
-    1 when sigma2 > 0)."""
+    r"""Risk :math:`\mathbb{E}\|X^+ y - w\|^2` of the minimum-norm interpolator.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^{15}`, :math:`n < d` (an interpolator).
+    d : int
+        Dimension, :math:`2 \le d \le 10^{15}`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{100}`.
+    psi2 : float, optional
+        Prior variance, :math:`0 < \psi^2 \le 10^{100}`; default 1.
+
+    Returns
+    -------
+    risk : float
+        :math:`\psi^2 (d - n) + \sigma^2 n / (d - n - 1)` for :math:`n \le d - 2` (infinite for
+        :math:`n = d - 1` when :math:`\sigma^2 > 0`).
+
+    Raises
+    ------
+    ValueError
+        If :math:`n \ge d`, or an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}\|X^+ y - w\|^2 = \psi^2 (d - n) + \frac{\sigma^2 n}{d - n - 1}.
+    """
     noise = sigma2 * n / (d - n - 1) if n <= d - 2 else (math.inf if sigma2 > 0 else 0.0)
     return psi2 * (d - n) + noise
 
@@ -1235,12 +1677,42 @@ def min_norm_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:
     psi2=Real(0.0, 1e100, open_low=True),
 )
 def in_context_limit_risk(n: int, d: int, sigma2: float, tau: float, *, psi2: float = 1.0) -> float:
-    """N -> inf risk of best-of-N with the in-context loss, candidates m + tau xi with m in the row
-    space of X.
+    r"""The :math:`N \to \infty` risk of best-of-:math:`N` with the in-context loss.
 
-    n >= d: the least-squares risk sigma2 d / (n - d - 1) (infinite for n <= d + 1 when sigma2 >
-    0); n < d: the selected candidate tends to X^+ y + tau P_null xi, risk psi2 (d - n) + sigma2 n
-    / (d - n - 1) + tau^2 (d - n).
+    Candidates :math:`m + \tau \xi` with :math:`m` in the row space of :math:`X`.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^{15}`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^{15}`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{100}`.
+    tau : float
+        The candidates' spread, :math:`0 \le \tau \le 10^{100}`.
+    psi2 : float, optional
+        Prior variance, :math:`0 < \psi^2 \le 10^{100}`; default 1.
+
+    Returns
+    -------
+    risk : float
+        The limit risk.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    :math:`n \ge d`: the least-squares risk :math:`\sigma^2 d / (n - d - 1)` (infinite for
+    :math:`n \le d + 1` when :math:`\sigma^2 > 0`); :math:`n < d`: the selected candidate tends to
+    :math:`X^+ y + \tau P_{\mathrm{null}} \xi`, risk
+
+    .. math::
+
+        \psi^2 (d - n) + \frac{\sigma^2 n}{d - n - 1} + \tau^2 (d - n).
     """
     if n >= d:
         return least_squares_risk(n, d, sigma2)

@@ -1,47 +1,49 @@
-"""Chapters 5 and 6: decoding binary coefficients token by token, majority votes and pass@k.
+r"""Chapters 5 and 6: decoding binary coefficients token by token, majority votes and pass@k.
 
-Chapter 5's setting: w uniform on {-1, +1}^d, x ~ N(0, I_d), label noise
-variance ``sigma2``, and the one-step estimate w_hat = eta X^T y / n. Decoding
-coefficient j at temperature T gives it the two logits +-w_hat_j / T, so a
-sampled coefficient is +1 with probability sigmoid(2 w_hat_j / T); greedy
-decoding takes sign(w_hat_j).
+Chapter 5's setting: :math:`w` uniform on :math:`\{-1, +1\}^d`, :math:`x \sim N(0, I_d)`, label
+noise variance ``sigma2``, and the one-step estimate :math:`\hat w = \eta X^\top y / n`.
+Decoding coefficient :math:`j` at temperature :math:`T` gives it the two logits
+:math:`\pm \hat w_j / T`, so a sampled coefficient is :math:`+1` with probability
+:math:`\operatorname{sigmoid}(2 \hat w_j / T)`; greedy decoding takes
+:math:`\operatorname{sign}(\hat w_j)`.
 
-With s2 = d - 1 + sigma2 and u = x_{.j}^T y w_j (so that w_hat_j w_j = eta u / n):
+With :math:`s_2 = d - 1 + \sigma^2` and :math:`u = x_{\cdot j}^\top y \, w_j` (so that
+:math:`\hat w_j w_j = \eta u / n`):
 
-- conditioning on the column x_{.j}, u = |x_{.j}|^2 + |x_{.j}| sqrt(s2) Z, hence
-  P(sign w_hat_j != w_j) = P(t_n > sqrt(n / s2)), a Student-t tail with n
-  degrees of freedom (:func:`greedy_sign_error`);
-- u has the moment generating function (1 - 2t - s2 t^2)^(-n/2), a
-  variance-gamma law with lambda = n/2, alpha = sqrt(1 + s2)/s2, beta = 1/s2
-  (:func:`margin_density`);
-- one sample at temperature T errs with probability
-  E[sigmoid(-2 eta u / (n T))] (:func:`sampled_sign_error`);
-- a majority vote of N samples of one coefficient is right with probability
-  E[A_N(sigmoid(2 eta u / (n T)))] (:func:`vote_sign_accuracy`), where
-  A_N(p) is :func:`majority_vote_accuracy`;
-- the margin density is tilted by its own reflection, f(-u) = exp(-2u/s2) f(u), so the
-  linear decoder is exactly calibrated at T_cal = eta s2 / n:
-  P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j / T_cal) (:func:`calibration_temperature`);
-- given y, the d margins are jointly Gaussian with equal correlation -1/s2, so greedy
-  recovers the whole vector with an orthant probability averaged over ||y||^2
-  (:func:`greedy_exact_recovery`).
+- conditioning on the column :math:`x_{\cdot j}`, :math:`u = |x_{\cdot j}|^2 + |x_{\cdot j}|
+  \sqrt{s_2} Z`, hence :math:`P(\operatorname{sign} \hat w_j \ne w_j) = P(t_n > \sqrt{n /
+  s_2})`, a Student-t tail with :math:`n` degrees of freedom (:func:`greedy_sign_error`);
+- :math:`u` has the moment generating function :math:`(1 - 2t - s_2 t^2)^{-n/2}`, a
+  variance-gamma law with :math:`\lambda = n/2`, :math:`\alpha = \sqrt{1 + s_2}/s_2`,
+  :math:`\beta = 1/s_2` (:func:`margin_density`);
+- one sample at temperature :math:`T` errs with probability
+  :math:`\mathbb{E}[\operatorname{sigmoid}(-2 \eta u / (n T))]` (:func:`sampled_sign_error`);
+- a majority vote of :math:`N` samples of one coefficient is right with probability
+  :math:`\mathbb{E}[A_N(\operatorname{sigmoid}(2 \eta u / (n T)))]` (:func:`vote_sign_accuracy`),
+  where :math:`A_N(p)` is :func:`majority_vote_accuracy`;
+- the margin density is tilted by its own reflection, :math:`f(-u) = \exp(-2u/s_2) f(u)`, so the
+  linear decoder is exactly calibrated at :math:`T_{\mathrm{cal}} = \eta s_2 / n`:
+  :math:`P(w_j = +1 \mid \hat w_j) = \operatorname{sigmoid}(2 \hat w_j / T_{\mathrm{cal}})`
+  (:func:`calibration_temperature`);
+- given :math:`y`, the :math:`d` margins are jointly Gaussian with equal correlation
+  :math:`-1/s_2`, so greedy recovers the whole vector with an orthant probability averaged over
+  :math:`\|y\|^2` (:func:`greedy_exact_recovery`).
 
-Votes over more than two answers (:func:`plurality_vote_accuracy`), the
-unbiased pass@k estimator (:func:`unbiased_pass_at_k`; :func:`pass_at_k` is its
-former name) and the normal approximation to the votes a margin needs
-(:func:`votes_needed`) serve Chapters 5 to 7.
-:func:`majority_vote_accuracy` and :func:`unbiased_pass_at_k` are elementwise and also take
-torch tensors (Chapter 7's per-prompt answer distributions), returning a tensor on
-the same device.
+Votes over more than two answers (:func:`plurality_vote_accuracy`), the unbiased pass@k
+estimator (:func:`unbiased_pass_at_k`; :func:`pass_at_k` is its former name) and the normal
+approximation to the votes a margin needs (:func:`votes_needed`) serve Chapters 5 to 7.
+:func:`majority_vote_accuracy` and :func:`unbiased_pass_at_k` are elementwise and also take torch
+tensors (Chapter 7's per-prompt answer distributions), returning a tensor on the same device.
 
-Numerics. The margin density is evaluated in logs: for n >= 51 through the uniform asymptotic
-(Debye) expansion of K_nu(nu z), rearranged about the density's peak so that terms of size n
-cancel analytically (relative error about 1e-16 (sqrt(n) + |log f|)); for smaller n through
-scipy's exponentially scaled ``kve``. Expectations over the margin are integrals over u > 0 of
-f(u) g(u) + f(-u) g(-u) = f(u) (g(u) + e^{-2u/s2} g(-u)), each term unimodal: its peak and the
-points where it has fallen by e^1, e^4, ..., e^800 are located first and given to an adaptive
-Gauss-Kronrod rule as panel edges, so that the mass is found at every n (the density
-concentrates as n grows) and the result is relatively accurate however small it is.
+**Numerics.** The margin density is evaluated in logs: for :math:`n \ge 51` through the uniform
+asymptotic (Debye) expansion of :math:`K_\nu(\nu z)`, rearranged about the density's peak so
+that terms of size :math:`n` cancel analytically (relative error about :math:`10^{-16}
+(\sqrt n + |\log f|)`); for smaller :math:`n` through scipy's exponentially scaled ``kve``.
+Expectations over the margin are integrals over :math:`u > 0` of :math:`f(u) g(u) + f(-u) g(-u)
+= f(u) (g(u) + e^{-2u/s_2} g(-u))`, each term unimodal: its peak and the points where it has
+fallen by :math:`e^1, e^4, \dots, e^{800}` are located first and given to an adaptive
+Gauss-Kronrod rule as panel edges, so that the mass is found at every :math:`n` (the density
+concentrates as :math:`n` grows) and the result is relatively accurate however small it is.
 """
 
 from __future__ import annotations
@@ -572,13 +574,40 @@ def _greedy_sign_error(n: int, s2: float) -> float:
     where=[_S2_ZERO_OR_POSITIVE],
 )
 def greedy_sign_error(n: int, d: int, sigma2: float) -> float:
-    """P(sign(w_hat_j) != w_j) = P(t_n > sqrt(n / (d - 1 + sigma2))) for the rademacher prior, any
-    eta > 0.
+    r"""Probability that greedy decoding gets the sign of one coefficient wrong.
 
-    t_n is Student's t with n degrees of freedom; exact for every finite n, d, computed as
-    I_{s2/(1+s2)}(n/2, 1/2) / 2 (s2 = d - 1 + sigma2; through the complement 1 / (1 + s2) when
-    s2 > 1), relatively accurate however small.
-    (With d = 1 and sigma2 = 0 the estimate is never wrong: the result is 0.)
+    :math:`P(\operatorname{sign}(\hat w_j) \ne w_j)` for the Rademacher prior, any :math:`\eta > 0`.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`; with :math:`d = 1`, either 0 or at
+        least :math:`10^{-100}`.
+
+    Returns
+    -------
+    error : float
+        :math:`P(t_n > \sqrt{n / (d - 1 + \sigma^2)})`. With :math:`d = 1` and :math:`\sigma^2 = 0`
+        the estimate is never wrong: the result is 0.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        P(\operatorname{sign}(\hat w_j) \ne w_j) = P\big(t_n > \sqrt{n / (d - 1 + \sigma^2)}\big),
+
+    :math:`t_n` Student's t with :math:`n` degrees of freedom; exact for every finite :math:`n, d`,
+    computed as :math:`I_{s_2/(1+s_2)}(n/2, 1/2) / 2` (:math:`s_2 = d - 1 + \sigma^2`; through the
+    complement :math:`1 / (1 + s_2)` when :math:`s_2 > 1`), relatively accurate however small.
     """
     return _greedy_sign_error(n, _spread(d, sigma2))
 
@@ -596,14 +625,45 @@ def greedy_sign_error(n: int, d: int, sigma2: float) -> float:
     where=[_S2_POSITIVE],
 )
 def margin_density(u, n: int, d: int, sigma2: float):
-    """Density of the margin u = w_j x_{.j}^T y (so w_j w_hat_j = eta u / n), at ``u`` (scalar or
-    array).
+    r"""Density of the margin :math:`u = w_j x_{\cdot j}^\top y`.
 
-    Variance-gamma: f(u) = (alpha^2 - beta^2)^lam |u|^(lam - 1/2) K_(lam - 1/2)(alpha |u|) e^(beta
-    u) / (sqrt(pi) Gamma(lam) (2 alpha)^(lam - 1/2)), lam = n/2, alpha = sqrt(1 + s2)/s2, beta =
-    1/s2, s2 = d - 1 + sigma2 > 0 (d >= 2, or sigma2 >= 1e-100 when d = 1). Evaluated in logs (see
-    the module's Numerics), so that it stays right where K_nu over- or underflows (large n, tiny or
-    huge |u|).
+    The margin is such that :math:`w_j \hat w_j = \eta u / n`.
+
+    Parameters
+    ----------
+    u : float or array_like
+        Where to evaluate, a scalar or an array of finite reals.
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`;
+        :math:`s_2 = d - 1 + \sigma^2 > 0` (:math:`d \ge 2`, or :math:`\sigma^2 \ge 10^{-100}` when
+        :math:`d = 1`: otherwise :math:`u` is chi-square).
+
+    Returns
+    -------
+    density : float or numpy.ndarray
+        :math:`f(u)`, of the shape of ``u``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Variance-gamma:
+
+    .. math::
+
+        f(u) = \frac{(\alpha^2 - \beta^2)^\lambda |u|^{\lambda - 1/2} K_{\lambda - 1/2}(\alpha |u|)
+            e^{\beta u}}{\sqrt\pi \, \Gamma(\lambda) (2 \alpha)^{\lambda - 1/2}},
+
+    :math:`\lambda = n/2`, :math:`\alpha = \sqrt{1 + s_2}/s_2`, :math:`\beta = 1/s_2`,
+    :math:`s_2 = d - 1 + \sigma^2`. Evaluated in logs (see the module's Numerics), so that it stays
+    right where :math:`K_\nu` over- or underflows (large :math:`n`, tiny or huge :math:`|u|`).
     """
     density = _margin_density_function(n, d, sigma2)
     body = density(array("u", u))
@@ -661,12 +721,43 @@ _EXPECTATION_ACCURACY = Accuracy(
     where=[_S2_ZERO_OR_POSITIVE],
 )
 def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: float) -> float:
-    """P(one coefficient sampled at temperature T is wrong) = E[sigmoid(-2 eta u / (n T))], u ~
-    :func:`margin_density`.
+    r"""Probability that one coefficient sampled at temperature :math:`T` is wrong.
 
-    Tends to :func:`greedy_sign_error` as T -> 0 and to 1/2 - eta / (2 T) as T -> infinity.
-    Relatively accurate however small (see the module's Numerics); where 2 eta / (n T) overflows
-    it is the T -> 0 limit, where it underflows to 0 the T -> infinity limit 1/2.
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`; with :math:`d = 1`, either 0 or at
+        least :math:`10^{-100}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{100}`.
+    temperature : float
+        Sampling temperature :math:`T`, :math:`0 < T \le 10^{100}`.
+
+    Returns
+    -------
+    error : float
+        :math:`\mathbb{E}[\operatorname{sigmoid}(-2 \eta u / (n T))]`, :math:`u \sim`
+        :func:`margin_density`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        P(\text{wrong}) = \mathbb{E}\big[\operatorname{sigmoid}(-2 \eta u / (n T))\big].
+
+    Tends to :func:`greedy_sign_error` as :math:`T \to 0` and to :math:`1/2 - \eta / (2 T)` as
+    :math:`T \to \infty`. Relatively accurate however small (see the module's Numerics); where
+    :math:`2 \eta / (n T)` overflows it is the :math:`T \to 0` limit, where it underflows to 0 the
+    :math:`T \to \infty` limit 1/2.
     """
     c = _slope(eta, n, temperature)
     s2 = _spread(d, sigma2)
@@ -691,15 +782,45 @@ def sampled_sign_error(n: int, d: int, sigma2: float, eta: float, temperature: f
     eta=_ETA,
 )
 def calibration_temperature(n: int, d: int, sigma2: float, eta: float) -> float:
-    """T_cal = eta (d - 1 + sigma2) / n: the temperature at which the linear decoder is exactly
-    calibrated.
+    r"""The temperature :math:`T_{\mathrm{cal}}` at which the linear decoder is exactly calibrated.
 
-    For the rademacher prior, every finite n and d, P(w_j = +1 | w_hat_j) = sigmoid(2 w_hat_j /
-    T_cal), with w_hat = eta X^T y / n. Given w_j = +1, w_hat_j = eta u / n with u of density f
-    (:func:`margin_density`); given w_j = -1, w_hat_j = -eta u / n. Since f(-u) = exp(-2u/s2) f(u)
-    (s2 = d - 1 + sigma2; each Gaussian N(v, v s2) of the mixture has this ratio, whatever v), P(w_j
-    = +1 | w_hat_j = h) = f(nh/eta) / (f(nh/eta) + f(-nh/eta)) = sigmoid(2 n h / (eta s2)). With d =
-    1 and sigma2 = 0 the result is 0: w_hat_j then always has the sign of w_j.
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{100}`.
+
+    Returns
+    -------
+    temperature : float
+        :math:`T_{\mathrm{cal}} = \eta (d - 1 + \sigma^2) / n`. With :math:`d = 1` and
+        :math:`\sigma^2 = 0` the result is 0: :math:`\hat w_j` then always has the sign of
+        :math:`w_j`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    For the Rademacher prior, every finite :math:`n` and :math:`d`,
+    :math:`P(w_j = +1 \mid \hat w_j) = \operatorname{sigmoid}(2 \hat w_j / T_{\mathrm{cal}})`, with
+    :math:`\hat w = \eta X^\top y / n`. Given :math:`w_j = +1`, :math:`\hat w_j = \eta u / n` with
+    :math:`u` of density :math:`f` (:func:`margin_density`); given :math:`w_j = -1`,
+    :math:`\hat w_j = -\eta u / n`. Since :math:`f(-u) = \exp(-2u/s_2) f(u)`
+    (:math:`s_2 = d - 1 + \sigma^2`; each Gaussian :math:`N(v, v s_2)` of the mixture has this
+    ratio, whatever :math:`v`),
+
+    .. math::
+
+        P(w_j = +1 \mid \hat w_j = h) = \frac{f(nh/\eta)}{f(nh/\eta) + f(-nh/\eta)}
+            = \operatorname{sigmoid}\Big(\frac{2 n h}{\eta s_2}\Big).
     """
     return eta * _spread(d, sigma2) / n
 
@@ -717,12 +838,47 @@ def calibration_temperature(n: int, d: int, sigma2: float, eta: float) -> float:
 def vote_sign_accuracy(
     n: int, d: int, sigma2: float, eta: float, temperature: float, N: int
 ) -> float:
-    """P(a majority vote of N samples of one coefficient at temperature T is right) =
-    E[A_N(sigmoid(2 eta u / (n T)))].
+    r"""Probability that a majority vote of :math:`N` samples of one coefficient is right.
 
-    Tends to 1 - :func:`greedy_sign_error` as N -> infinity, from below, with a deficit ~ f'(0) (n T
-    / eta)^2 / (2 N) (f the margin density). Computed as the integral over u > 0 of f(u) A_N(p) +
-    f(-u) A_N(1 - p), p = sigmoid(2 eta u / (n T)), by the quadrature of the module's Numerics.
+    The samples are drawn at temperature :math:`T`.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`; with :math:`d = 1`, either 0 or at
+        least :math:`10^{-100}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{100}`.
+    temperature : float
+        Sampling temperature :math:`T`, :math:`0 < T \le 10^{100}`.
+    N : int
+        Number of votes, :math:`1 \le N \le 10^9`.
+
+    Returns
+    -------
+    accuracy : float
+        :math:`\mathbb{E}[A_N(\operatorname{sigmoid}(2 \eta u / (n T)))]`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        P(\text{right}) = \mathbb{E}\big[A_N\big(\operatorname{sigmoid}(2 \eta u / (n T))\big)\big],
+
+    :math:`A_N` the :func:`majority_vote_accuracy`. Tends to 1 - :func:`greedy_sign_error` as
+    :math:`N \to \infty`, from below, with a deficit :math:`\sim f'(0) (n T / \eta)^2 / (2 N)`
+    (:math:`f` the margin density). Computed as the integral over :math:`u > 0` of
+    :math:`f(u) A_N(p) + f(-u) A_N(1 - p)`, :math:`p = \operatorname{sigmoid}(2 \eta u / (n T))`, by
+    the quadrature of the module's Numerics.
     """
     c = _slope(eta, n, temperature)
     s2 = _spread(d, sigma2)
@@ -939,21 +1095,52 @@ def _log_chi_density(t: np.ndarray, n: int) -> np.ndarray:
     where=[_S2_ZERO_OR_POSITIVE],
 )
 def greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
-    """P(sign(w_hat) = w): greedy decoding recovers the whole rademacher vector (any eta > 0).
+    r"""Probability that greedy decoding recovers the whole vector.
 
-    With w_j x_{.j} =: z_{.j}, the rows z_i ~ N(0, I_d) and y_i = sum_j z_ij + sigma eps_i, so given
-    y the rows are independent N(y_i 1 / D, I - 1 1^T / D), D = d + sigma2. The margins u_j =
-    z_{.j}^T y are then jointly Gaussian: mean ||y||^2 / D, covariance ||y||^2 (I - 1 1^T / D), and
-    ||y||^2 = D V with V ~ chi^2_n. All d margins are positive with probability
+    :math:`P(\operatorname{sign}(\hat w) = w)` for the whole Rademacher vector, any
+    :math:`\eta > 0`.
 
-        P = E_t[ P(G_1 > -m, ..., G_d > -m) ],   G ~ N(0, I - 1 1^T / D),  m = t / sqrt(D),
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^8`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^4`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`; with :math:`d = 1`, either 0 or at
+        least :math:`10^{-100}`. :math:`\sigma^2 = 0` is allowed (the margins' sum is then fixed,
+        :math:`\|y\|^2`).
 
-    t = sqrt(V) ~ chi_n: an orthant probability of equicorrelated Gaussians (correlation
-    -1/s2, s2 = d - 1 + sigma2) by a saddle-point Fourier inversion (``_orthant_log``), averaged
-    over t by the adaptive quadrature of the module's Numerics (the integrand is log-concave).
-    Both steps are relatively accurate, so the result is too, however small (2^(1 - d) at n = 1,
-    sigma2 = 0). sigma2 = 0 is allowed (the margins' sum is then fixed, ||y||^2).
-    For d = 1 it is 1 - :func:`greedy_sign_error`.
+    Returns
+    -------
+    probability : float
+        :math:`P(\operatorname{sign}(\hat w) = w)`; for :math:`d = 1` it is
+        1 - :func:`greedy_sign_error`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    With :math:`w_j x_{\cdot j} =: z_{\cdot j}`, the rows :math:`z_i \sim N(0, I_d)` and
+    :math:`y_i = \sum_j z_{ij} + \sigma \epsilon_i`, so given :math:`y` the rows are independent
+    :math:`N(y_i 1 / D, I - 1 1^\top / D)`, :math:`D = d + \sigma^2`. The margins
+    :math:`u_j = z_{\cdot j}^\top y` are then jointly Gaussian: mean :math:`\|y\|^2 / D`, covariance
+    :math:`\|y\|^2 (I - 1 1^\top / D)`, and :math:`\|y\|^2 = D V` with :math:`V \sim \chi^2_n`. All
+    :math:`d` margins are positive with probability
+
+    .. math::
+
+        P = \mathbb{E}_t\big[P(G_1 > -m, \dots, G_d > -m)\big], \qquad
+        G \sim N(0, I - 1 1^\top / D), \quad m = t / \sqrt D,
+
+    :math:`t = \sqrt V \sim \chi_n`: an orthant probability of equicorrelated Gaussians
+    (correlation :math:`-1/s_2`, :math:`s_2 = d - 1 + \sigma^2`) by a saddle-point Fourier inversion
+    (``_orthant_log``), averaged over :math:`t` by the adaptive quadrature of the module's Numerics
+    (the integrand is log-concave). Both steps are relatively accurate, so the result is too,
+    however small (:math:`2^{1 - d}` at :math:`n = 1`, :math:`\sigma^2 = 0`).
     """
     if d == 1:
         return 1.0 - _greedy_sign_error(n, _spread(d, sigma2))
@@ -1019,12 +1206,35 @@ def _tie_probability(p: np.ndarray, N: int) -> np.ndarray:
     N=Integer(1, 10**9),
 )
 def majority_vote_accuracy(p, N: int):
-    """P(the majority of N independent Bernoulli(p) votes is right), ties (N even) broken uniformly
-    at random.
+    r"""Probability that the majority of :math:`N` independent Bernoulli(p) votes is right.
 
-    A_N(p) = P(Bin(N, p) > N/2) + 1/2 P(Bin(N, p) = N/2); elementwise in ``p`` (a float, an
-    array, or a tensor, which gives a tensor of its dtype on its device).
-    With uniform tie-breaking A_N(1 - p) = 1 - A_N(p) and A_{2m} = A_{2m-1}.
+    Ties (:math:`N` even) are broken uniformly at random.
+
+    Parameters
+    ----------
+    p : float, array_like or torch.Tensor
+        Probability of a right vote, in :math:`[0, 1]`; elementwise (a tensor gives a tensor of its
+        dtype on its device).
+    N : int
+        Number of votes, :math:`1 \le N \le 10^9`.
+
+    Returns
+    -------
+    accuracy : float, numpy.ndarray or torch.Tensor
+        :math:`A_N(p)`, of the shape and kind of ``p``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        A_N(p) = P(\mathrm{Bin}(N, p) > N/2) + \tfrac12 P(\mathrm{Bin}(N, p) = N/2).
+
+    With uniform tie-breaking :math:`A_N(1 - p) = 1 - A_N(p)` and :math:`A_{2m} = A_{2m-1}`.
     """
     (p,), back = _as_arrays(p)
     return back(_majority_vote(p.astype(float), N))
@@ -1096,15 +1306,43 @@ def _draw_count(low: int):
     ],
 )
 def unbiased_pass_at_k(n, c, k: int):
-    """The unbiased pass@k estimator from n >= k samples of which c are right: 1 - C(n - c, k) /
-    C(n, k).
+    r"""The unbiased pass@k estimator from :math:`n \ge k` samples of which :math:`c` are right.
 
-    Elementwise in the integers ``n`` and ``c`` (scalars, arrays or tensors; a tensor gives a
-    tensor on its device). C(n - c, k) / C(n, k) = prod_{i < r} (1 - s / (n - i)), r = min(c, k),
-    s = max(c, k), so the result is -expm1(sum_{i<r} log1p(-s / (n - i))), relatively accurate
-    also when it is about k c / n; it is 1 when n - c < k. For r > 64 the sum is taken by the
-    Euler-Maclaurin formula (its integral by quadrature, the last terms directly): O(1) time and
-    memory whatever n, c and k. Its expectation, for c ~ Bin(n, q), is exactly 1 - (1 - q)^k.
+    Parameters
+    ----------
+    n : int, array_like or torch.Tensor
+        Number of samples, an integer :math:`\ge 1`, or an array or tensor of them, each at most
+        :math:`2^{63} - 1`.
+    c : int, array_like or torch.Tensor
+        Number of right samples, an integer :math:`0 \le c \le n`, or an array or tensor of them
+        (broadcast against ``n``).
+    k : int
+        :math:`1 \le k \le n`.
+
+    Returns
+    -------
+    pass_at_k : float, numpy.ndarray or torch.Tensor
+        :math:`1 - \binom{n - c}{k} / \binom{n}{k}`, elementwise (a tensor gives a tensor on its
+        device); 1 when :math:`n - c < k`.
+
+    Raises
+    ------
+    ValueError
+        If :math:`c > n` or :math:`k > n`, or an argument lies outside its range (see "Domain and
+        accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \frac{\binom{n - c}{k}}{\binom{n}{k}} = \prod_{i < r} \Big(1 - \frac{s}{n - i}\Big), \qquad
+        r = \min(c, k), \quad s = \max(c, k),
+
+    so the result is :math:`-\operatorname{expm1}(\sum_{i<r} \operatorname{log1p}(-s / (n - i)))`,
+    relatively accurate also when it is about :math:`k c / n`. For :math:`r > 64` the sum is taken
+    by the Euler-Maclaurin formula (its integral by quadrature, the last terms directly):
+    :math:`O(1)` time and memory whatever :math:`n`, :math:`c` and :math:`k`. Its expectation, for
+    :math:`c \sim \mathrm{Bin}(n, q)`, is exactly :math:`1 - (1 - q)^k`.
     """
     (n_arr, c_arr), back = _as_arrays(n, c)
     n_arr, c_arr = np.broadcast_arrays(_ints(n_arr), _ints(c_arr))
@@ -1194,11 +1432,33 @@ def _log_miss_summed(n: int, s: int, r: int) -> float:
     target=Real(0.5, 1.0, open_low=True, open_high=True),
 )
 def votes_needed(delta: float, target: float) -> float:
-    """Normal approximation to the votes N with V_N(1/2 + delta) = target: (Phi^{-1}(target) / (2
-    delta))^2.
+    r"""Normal approximation to the votes :math:`N` with :math:`V_N(1/2 + \delta)` = target.
 
-    V_N is :func:`majority_vote_accuracy`; by the central limit theorem
-    V_N(1/2 + delta) ~ Phi(2 delta sqrt(N)).
+    Parameters
+    ----------
+    delta : float
+        The margin :math:`\delta`, :math:`10^{-150} \le \delta \le 0.5`.
+    target : float
+        The accuracy wanted, in :math:`(0.5, 1)`.
+
+    Returns
+    -------
+    N : float
+        :math:`(\Phi^{-1}(\mathrm{target}) / (2 \delta))^2`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    :math:`V_N` is :func:`majority_vote_accuracy`; by the central limit theorem
+    :math:`V_N(1/2 + \delta) \approx \Phi(2 \delta \sqrt N)`, so
+
+    .. math::
+
+        N = \Big(\frac{\Phi^{-1}(\mathrm{target})}{2 \delta}\Big)^2.
     """
     return (float(special.ndtri(target)) / (2 * delta)) ** 2
 
@@ -1448,17 +1708,53 @@ _TOL = Real(1e-300, 1e-10)
 def plurality_vote_accuracy(
     probs, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None
 ) -> float:
-    """P(the most frequent of N i.i.d. answers drawn from ``probs`` is answer ``correct``), ties
-    broken by ``ties``.
+    r"""Probability that the most frequent of :math:`N` i.i.d. answers is answer ``correct``.
 
-    Exact multinomial sum  sum_m P(M_correct = m) E[1{max_other <= m} / (1 + #ties at m) | M_correct
-    = m], evaluated numerically: terms of weight below ``tol / N`` are dropped, terms decided by a
+    The answers are drawn from ``probs``; ties are broken by ``ties``.
+
+    Parameters
+    ----------
+    probs : array_like or torch.Tensor
+        A 1-D array or tensor of probabilities summing to 1 (answers of equal probability are
+        grouped, so a distribution estimated from counts is cheap).
+    N : int
+        Number of votes, :math:`1 \le N \le 10^9`. The vote must be in the exact sums' reach:
+        :math:`N \le 10^4` and :math:`N \times` (distinct shares of the other answers, twice that
+        with ``ties="smallest"``) :math:`\le 10^5`, or a Chernoff bound settles the vote to within
+        ``tol``.
+    correct : int, optional
+        Index of the correct answer, :math:`\ge 0`; default 0.
+    tol : float, optional
+        Tolerance, :math:`10^{-300} \le \mathrm{tol} \le 10^{-10}`; default :math:`10^{-12}`.
+    ties : {"uniform", "lose", "smallest"}, optional
+        The tie-breaking rule; default ``"uniform"``.
+    codes : array_like or None, optional
+        ``None``, or (with ``ties="smallest"``) distinct integers, one per answer.
+
+    Returns
+    -------
+    accuracy : float
+        Within a few ``tol`` plus floating round-off of the exact value. For two answers it equals
+        :func:`majority_vote_accuracy`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    The exact multinomial sum
+
+    .. math::
+
+        \sum_m P(M_{\mathrm{correct}} = m) \, \mathbb{E}\Big[\frac{1\{\max_{\mathrm{other}} \le m\}}
+            {1 + \#\text{ties at } m} \Bigm| M_{\mathrm{correct}} = m\Big],
+
+    evaluated numerically: terms of weight below ``tol / N`` are dropped, terms decided by a
     Chernoff bound to within ``tol`` are taken as decided, and each other conditional term is
-    integrated to ``tol`` (see ``_vote_sum`` and ``_others_at_most``), so the result is within a
-    few ``tol`` plus floating round-off of the exact value. Where a Chernoff bound shows that the
-    result is 1 (or 0) within ``tol``, that is the answer. ``probs`` is a 1-D array of probabilities
-    summing to 1 (answers of equal probability are grouped, so a distribution estimated from counts
-    is cheap). For two answers it equals :func:`majority_vote_accuracy`.
+    integrated to ``tol`` (see ``_vote_sum`` and ``_others_at_most``). Where a Chernoff bound shows
+    that the result is 1 (or 0) within ``tol``, that is the answer.
 
     ``ties`` is the tie-breaking rule: ``"uniform"`` (each tied answer equally likely, as above),
     ``"lose"`` (the probability that the correct answer is strictly the most frequent, a rule that
@@ -1608,17 +1904,54 @@ def _draw_counts(rng: np.random.Generator) -> np.ndarray:
 def subsample_vote_accuracy(
     counts, N: int, correct: int = 0, tol: float = 1e-12, ties: str = "uniform", codes=None
 ) -> float:
-    """P(the plurality of N answers drawn WITHOUT replacement from a stored sample is answer
-    ``correct``).
+    r"""Probability that the plurality of :math:`N` answers drawn from a sample is ``correct``.
 
-    ``counts`` (1-D, non-negative integers, sum S >= N) are the stored sample's answer counts. If
-    the S stored answers are i.i.d. from pi, every N-subset is an i.i.d. sample of size N, so this
-    is an unbiased estimate of :func:`plurality_vote_accuracy` at pi (the plug-in
-    ``plurality_vote_accuracy(counts / S, N)``, a vote with replacement, is biased). Exact
-    multivariate hypergeometric sum, evaluated like :func:`plurality_vote_accuracy` (independent
-    Binomial(c_i, r) counts conditioned on their sum in place of Poisson ones), with the same
-    tie rules ``ties`` (``"uniform"``, ``"lose"``, ``"smallest"`` with ``codes``) and the same
-    Chernoff shortcuts (drawing without replacement is at least as concentrated, Hoeffding 1963).
+    The :math:`N` answers are drawn WITHOUT replacement from a stored sample.
+
+    Parameters
+    ----------
+    counts : array_like
+        The stored sample's answer counts: a non-empty 1-D array of non-negative integers (at most
+        :math:`10^{15}` each), of sum :math:`S \ge N`.
+    N : int
+        Number of votes, :math:`1 \le N \le 10^9`. The vote must be in the exact sums' reach:
+        :math:`N \le 10^4` and :math:`N \times` (distinct shares of the other answers, twice that
+        with ``ties="smallest"``) :math:`\le 10^5`, or a Chernoff bound settles the vote to within
+        ``tol``.
+    correct : int, optional
+        Index of the correct answer, :math:`\ge 0`; default 0.
+    tol : float, optional
+        Tolerance, :math:`10^{-300} \le \mathrm{tol} \le 10^{-10}`; default :math:`10^{-12}`.
+    ties : {"uniform", "lose", "smallest"}, optional
+        The tie-breaking rule; default ``"uniform"``.
+    codes : array_like or None, optional
+        ``None``, or (with ``ties="smallest"``) distinct integers, one per answer.
+
+    Returns
+    -------
+    accuracy : float
+        Within a few ``tol`` plus floating round-off of the exact value.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    If the :math:`S` stored answers are i.i.d. from :math:`\pi`, every :math:`N`-subset is an i.i.d.
+    sample of size :math:`N`, so this is an unbiased estimate of :func:`plurality_vote_accuracy` at
+    :math:`\pi` (the plug-in ``plurality_vote_accuracy(counts / S, N)``, a vote with replacement, is
+    biased). Exact multivariate hypergeometric sum, evaluated like :func:`plurality_vote_accuracy`
+    (independent Binomial(:math:`c_i, r`) counts conditioned on their sum in place of Poisson ones),
+    with the same tie rules ``ties`` (``"uniform"``, ``"lose"``, ``"smallest"`` with ``codes``) and
+    the same Chernoff shortcuts (drawing without replacement is at least as concentrated, Hoeffding
+    1963).
+
+    References
+    ----------
+    - W. Hoeffding, "Probability inequalities for sums of bounded random variables", *Journal of
+      the American Statistical Association* 58(301), 13-30, 1963.
     """
     c0, others, smaller = _split_correct("counts", counts, correct, ties, codes)
     S = int(counts.sum())

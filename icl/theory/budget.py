@@ -1,35 +1,45 @@
-"""Chapter 8: spending a test-time budget -- longer chains, more chains, or better selection.
+r"""Chapter 8: spending a test-time budget: longer chains, more chains, or better selection.
 
 **Longer chains against more chains.** Chapter 3's multiplicative-noise chains (gradient divided
-by n, step eta, noise xi ~ N(0, delta2 I), delta = ``level``) have, given the prompt, mean m_T =
-the ridge-GD iterate with penalty delta2 and covariance C_T; the average of N chains of T steps has
-risk ||m_T - w||^2 + tr C_T / N. Averaged over w ~ N(0, psi2 I) and the label noise, given the
-design (eigenvalues s_j of S = X^T X / n, a_j = 1 - eta (s_j + delta2), kappa = eta^2 delta2^2,
-mu2_j = E mu_j^2 = (psi2 s_j^2 + sigma2 s_j / n) / (s_j + delta2)^2):
+by :math:`n`, step :math:`\eta`, noise :math:`\xi \sim N(0, \delta^2 I)`, :math:`\delta =`
+``level``) have, given the prompt, mean :math:`m_T` = the ridge-GD iterate with penalty
+:math:`\delta^2` and covariance :math:`C_T`; the average of :math:`N` chains of :math:`T` steps
+has risk :math:`\|m_T - w\|^2 + \operatorname{tr} C_T / N`. Averaged over
+:math:`w \sim N(0, \psi^2 I)` and the label noise, given the design (eigenvalues :math:`s_j` of
+:math:`S = X^\top X / n`, :math:`a_j = 1 - \eta (s_j + \delta^2)`, :math:`\kappa = \eta^2
+\delta^4`, :math:`\mu_{2,j} = \mathbb{E} \mu_j^2 = (\psi^2 s_j^2 + \sigma^2 s_j / n) / (s_j +
+\delta^2)^2`):
 
-    b_T(X) = sum_j psi2 (delta2 + s_j a_j^T)^2 / (s_j + delta2)^2
-                   + (sigma2 / n) s_j (1 - a_j^T)^2 / (s_j + delta2)^2,
-    c_{t+1,j} = a_j^2 c_{t,j} + kappa (c_{t,j} + q_{t,j} + sum_k (c_{t,k} + q_{t,k})),
-    q_{t,j} = mu2_j (1 - a_j^t)^2,    v_T(X) = sum_j c_{T,j}
+.. math::
+
+    b_T(X) &= \sum_j \frac{\psi^2 (\delta^2 + s_j a_j^T)^2
+        + (\sigma^2 / n) s_j (1 - a_j^T)^2}{(s_j + \delta^2)^2}, \\
+    c_{t+1,j} &= a_j^2 c_{t,j} + \kappa \Big(c_{t,j} + q_{t,j}
+        + \sum_k (c_{t,k} + q_{t,k})\Big), \\
+    q_{t,j} &= \mu_{2,j} (1 - a_j^t)^2, \qquad v_T(X) = \sum_j c_{T,j}
 
 (the diagonal recursion of :func:`icl.theory.chain_risk_terms`, linear in the second moments of
-the mean, so its average over w and the noise replaces m_j^2 by q_j). The prompt average is over
-typical designs, eta (s_max + delta2) <= 2 (Chapter 2's definition). b_T(X) is a linear statistic
-of the spectrum: its average is computed by quadrature against the exact eigenvalue density of the
-real Wishart matrix (:func:`icl.theory.wishart_eigenvalue_density`). v_T(X) is not (the sum over k
+the mean, so its average over :math:`w` and the noise replaces :math:`m_j^2` by :math:`q_j`).
+The prompt average is over typical designs, :math:`\eta (s_{\max} + \delta^2) \le 2` (Chapter
+2's definition). :math:`b_T(X)` is a linear statistic of the spectrum: its average is computed
+by quadrature against the exact eigenvalue density of the real Wishart matrix
+(:func:`icl.theory.wishart_eigenvalue_density`). :math:`v_T(X)` is not (the sum over :math:`k`
 couples the directions): its average is over a seeded sample of designs, whose standard error is
 returned with it.
 
-**Best-of-N as a change of distribution.** For a continuous score, the minimum of N i.i.d. scores
-has density N (1 - F)^{N-1} f, so best-of-N has KL divergence from the base sampler
-E log(N (1 - U)^{N-1}) = log N - (N - 1) / N with U ~ Beta(1, N) (:func:`best_of_n_kl`). Soft
-selection (weights e^{-score / beta}) tends as N -> infinity to the base law tilted by
-e^{-score / beta}, Gaussian for a Gaussian sampler and a quadratic score
-(:func:`soft_selection_tilt`, prompt-averaged in d = 1 by :func:`soft_selection_1d_averaged`).
+**Best-of-N as a change of distribution.** For a continuous score, the minimum of :math:`N`
+i.i.d. scores has density :math:`N (1 - F)^{N-1} f`, so best-of-:math:`N` has KL divergence from
+the base sampler :math:`\mathbb{E} \log(N (1 - U)^{N-1}) = \log N - (N - 1) / N` with
+:math:`U \sim \mathrm{Beta}(1, N)` (:func:`best_of_n_kl`). Soft selection (weights
+:math:`e^{-\mathrm{score} / \beta}`) tends as :math:`N \to \infty` to the base law tilted by
+:math:`e^{-\mathrm{score} / \beta}`, Gaussian for a Gaussian sampler and a quadratic score
+(:func:`soft_selection_tilt`, prompt-averaged in :math:`d = 1` by
+:func:`soft_selection_1d_averaged`).
 
-**Coverage.** For one ±1 coefficient of Chapter 5's model, 1 - pass@k = E(1 - p)^k
-(:func:`coverage_miss`) falls as C k^{-a} (log k)^b at a fixed temperature
-(:func:`coverage_exponents`), and is smallest at the temperature (k - 1) T_cal.
+**Coverage.** For one :math:`\pm 1` coefficient of Chapter 5's model,
+:math:`1 - \mathrm{pass@}k = \mathbb{E}(1 - p)^k` (:func:`coverage_miss`) falls as
+:math:`C k^{-a} (\log k)^b` at a fixed temperature (:func:`coverage_exponents`), and is smallest
+at the temperature :math:`(k - 1) T_{\mathrm{cal}}`.
 """
 
 from __future__ import annotations
@@ -70,7 +80,20 @@ _CHUNK = 2**22
 
 
 class ChainTerms(NamedTuple):
-    """Prompt-averaged E b_t, E v_t and the standard error of E v_t, for t = 0..T (arrays)."""
+    r"""Prompt-averaged bias and spread of the chains, and the spread's standard error.
+
+    The arrays :math:`\mathbb{E} b_t`, :math:`\mathbb{E} v_t` and the standard error of
+    :math:`\mathbb{E} v_t`, for :math:`t = 0, \dots, T`.
+
+    Parameters
+    ----------
+    bias2 : numpy.ndarray
+        :math:`\mathbb{E} b_t` for :math:`t = 0, \dots, T`.
+    trace : numpy.ndarray
+        :math:`\mathbb{E} v_t = \mathbb{E} \operatorname{tr} C_t` for :math:`t = 0, \dots, T`.
+    trace_se : numpy.ndarray
+        The standard error of ``trace`` from the design sample.
+    """
 
     bias2: np.ndarray
     trace: np.ndarray
@@ -78,7 +101,19 @@ class ChainTerms(NamedTuple):
 
 
 class BudgetSplit(NamedTuple):
-    """The best split of a budget B into N chains of T steps (N T <= B) and its risk."""
+    r"""The best split of a budget :math:`B` into :math:`N` chains of :math:`T` steps, and its risk.
+
+    Parameters
+    ----------
+    n_chains : int
+        :math:`N^*`, with :math:`N T \le B`.
+    steps : int
+        :math:`T^*`.
+    risk : float
+        :math:`R^*`, the prompt-averaged risk of the average of the chains.
+    risk_se : float
+        The standard error of :math:`R^*` from the design sample.
+    """
 
     n_chains: int
     steps: int
@@ -271,20 +306,66 @@ def prompt_averaged_chain_terms(
     designs: int = 4096,
     seed: int = 0,
 ) -> ChainTerms:
-    """The prompt-averaged bias^2 E b_t and spread E v_t = E tr C_t of Chapter 3's
-    multiplicative-noise chains, for t = 0..``steps`` (module docstring).
+    r"""The prompt-averaged bias² :math:`\mathbb{E} b_t` and spread :math:`\mathbb{E} v_t`.
 
-    E b_t: exact, by quadrature against the real-Wishart eigenvalue density over the typical
-    designs eta (s + delta2) <= 2 (matches :func:`icl.theory.gd_risk_parts` with ``lam =
-    level^2`` to about 1e-10 relative). E v_t: the mean over ``designs`` typical Gaussian designs
-    drawn with ``numpy.random.default_rng(seed)``, with its standard error (the averages over w
-    and the label noise are exact given each design). Arrays of length ``steps + 1``.
+    Here :math:`v_t = \operatorname{tr} C_t`; for Chapter 3's multiplicative-noise chains, for
+    :math:`t = 0, \dots,` ``steps`` (module docstring).
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^6`; :math:`\min(n, d) \le 256` (the eigenvalue
+        density's range).
+    d : int
+        Dimension, :math:`1 \le d \le 10^6`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}`, with :math:`\eta \delta^2 < 1` (the slowest rate of
+        the chain terms, :math:`-\log(1 - \eta \delta^2)`, is then the one at :math:`s = 0`) and
+        :math:`P(\eta (s_{\max} + \delta^2) > 2) \le 10^{-7}` (:data:`TYPICAL`; almost every design
+        is typical, as for :func:`icl.theory.expected_gd_risk`).
+    level : float
+        Multiplicative-noise level :math:`\delta`, :math:`0 < \delta \le 10^6`.
+    steps : int
+        The last step :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`), with
+        :math:`T \, (\mathrm{designs} \cdot d + 11000) \le 6 \cdot 10^8` (:data:`STEP_WORK`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2`, :math:`0 < \psi^2 \le 10^{12}`; default 1.
+    designs : int, optional
+        Size of the design sample, :math:`2 \le \mathrm{designs} \le 10^6` (:data:`MAX_DESIGNS`),
+        with :math:`\mathrm{designs} \, (n d^2 + d^3) \le 2 \cdot 10^9` (:data:`DESIGN_WORK`);
+        default 4096.
+    seed : int, optional
+        Seed of ``numpy.random.default_rng`` for the design sample, :math:`\ge 0`; default 0.
+
+    Returns
+    -------
+    ChainTerms
+        Arrays of length ``steps + 1``: :math:`\mathbb{E} b_t`, :math:`\mathbb{E} v_t` and the
+        standard error of :math:`\mathbb{E} v_t`.
+
+    Raises
+    ------
+    ValueError
+        Unless the certified gap between the truncated statistic and the typical-design average
+        (:func:`icl.theory.gd_risk_parts`' ``bound``) is below :math:`10^{-7}` of
+        :math:`\mathbb{E} b_t` at :math:`t = T` and at the :math:`t` of the smallest
+        :math:`\mathbb{E} b_t`; or if an argument lies outside its range (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    :math:`\mathbb{E} b_t`: exact, by quadrature against the real-Wishart eigenvalue density over
+    the typical designs :math:`\eta (s + \delta^2) \le 2` (matches :func:`icl.theory.gd_risk_parts`
+    with ``lam = level**2`` to about :math:`10^{-10}` relative). :math:`\mathbb{E} v_t`: the mean
+    over ``designs`` typical Gaussian designs drawn with ``numpy.random.default_rng(seed)``, with
+    its standard error (the averages over :math:`w` and the label noise are exact given each
+    design).
 
     Answers where :func:`icl.theory.expected_gd_risk` answers, for ridge GD with penalty
-    level^2: the atypical designs have probability at most 1e-7, and the certified gap between
-    the truncated statistic and the typical-design average (:func:`icl.theory.gd_risk_parts`'
-    ``bound``) is below 1e-7 of E b_t at t = T and at the t of the smallest E b_t
-    (``ValueError`` otherwise).
+    :math:`\delta^2`: the atypical designs have probability at most :math:`10^{-7}`, and the gap
+    above is below :math:`10^{-7}`.
     """
     return _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed)
 
@@ -300,13 +381,51 @@ def prompt_averaged_chain_terms(
     where=[_RANK, _RATE, _TYPICAL],
 )
 def ridge_limit_risk(n: int, d: int, sigma2: float, eta: float, level: float, *, psi2=1.0):
-    """The N, T -> infinity limit of the budget's risk: the prompt-averaged risk of ridge with
-    penalty level^2, E sum_j [psi2 delta2^2 + (sigma2 / n) s_j] / (s_j + delta2)^2, over the
-    typical designs eta (s_max + delta2) <= 2 (quadrature,
-    :func:`icl.theory.wishart_linear_statistic`). Answers where
-    :func:`prompt_averaged_chain_terms` does: the gap to the typical-design average,
-    at most (d - 1) (psi2 + sigma2 / (4 n delta2)) P(eta (s_max + delta2) > 2), must be below
-    1e-7 of the value.
+    r"""The :math:`N, T \to \infty` limit of the budget's risk: the prompt-averaged risk of ridge.
+
+    The ridge penalty is :math:`\delta^2 =` ``level**2``; the average is over the typical designs
+    :math:`\eta (s_{\max} + \delta^2) \le 2`.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^6`; :math:`\min(n, d) \le 256` (the eigenvalue
+        density's range).
+    d : int
+        Dimension, :math:`1 \le d \le 10^6`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}`, with :math:`\eta \delta^2 < 1` (the slowest rate of
+        the chain terms, :math:`-\log(1 - \eta \delta^2)`, is then the one at :math:`s = 0`) and
+        :math:`P(\eta (s_{\max} + \delta^2) > 2) \le 10^{-7}` (:data:`TYPICAL`; almost every design
+        is typical, as for :func:`icl.theory.expected_gd_risk`).
+    level : float
+        Multiplicative-noise level :math:`\delta`, :math:`0 < \delta \le 10^6`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2`, :math:`0 < \psi^2 \le 10^{12}`; default 1.
+
+    Returns
+    -------
+    risk : float
+        :math:`\mathbb{E} \sum_j [\psi^2 \delta^4 + (\sigma^2 / n) s_j] / (s_j + \delta^2)^2`.
+
+    Raises
+    ------
+    ValueError
+        Unless the gap to the typical-design average, at most
+        :math:`(d - 1) (\psi^2 + \sigma^2 / (4 n \delta^2)) P(\eta (s_{\max} + \delta^2) > 2)`, is
+        below :math:`10^{-7}` of the value; or if an argument lies outside its range (see "Domain
+        and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E} \sum_j \frac{\psi^2 \delta^4 + (\sigma^2 / n) s_j}{(s_j + \delta^2)^2},
+
+    by quadrature (:func:`icl.theory.wishart_linear_statistic`). Answers where
+    :func:`prompt_averaged_chain_terms` does.
     """
     delta2 = level**2
     value = wishart_linear_statistic(
@@ -350,8 +469,41 @@ def _curve(name: str, value) -> np.ndarray:
     ],
 )
 def best_split(bias2: np.ndarray, trace: np.ndarray, budget: int) -> tuple[int, int, float]:
-    """min over integers N, T >= 1 with N T <= B of bias2[T] + trace[T] / N, given the curves for
-    t = 0..T_max: (N*, T*, R*). For each T the best N is floor(B / T) (the risk falls with N)."""
+    r"""The best split :math:`(N^*, T^*, R^*)` of a budget, given the bias and spread curves.
+
+    Parameters
+    ----------
+    bias2 : numpy.ndarray
+        :math:`b_t` for :math:`t = 0, \dots, T_{\max}`: a 1-d array of non-negative finite values,
+        length at least 2.
+    trace : numpy.ndarray
+        :math:`\operatorname{tr} C_t`, of the same length and kind.
+    budget : int
+        The budget :math:`B \ge 1`.
+
+    Returns
+    -------
+    n_chains : int
+        :math:`N^*`.
+    steps : int
+        :math:`T^*` (ties go to the smallest :math:`T`).
+    risk : float
+        :math:`R^* = b_{T^*} + \operatorname{tr} C_{T^*} / N^*`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \min_{N, T \ge 1,\ N T \le B} \; b_T + \frac{\operatorname{tr} C_T}{N}.
+
+    For each :math:`T` the best :math:`N` is :math:`\lfloor B / T \rfloor` (the risk falls with
+    :math:`N`).
+    """
     bias2, trace = np.asarray(bias2, dtype=float), np.asarray(trace, dtype=float)
     steps = np.arange(1, min(budget, len(bias2) - 1) + 1)
     risk = bias2[steps] + trace[steps] / (budget // steps)
@@ -407,16 +559,62 @@ def compute_optimal_split(
     designs: int = 4096,
     seed: int = 0,
 ) -> BudgetSplit:
-    """The best split of a budget of B chain-steps into N multiplicative-noise chains of T steps
-    (integers, N T <= B) for the prompt-averaged risk of their average, E b_T + E v_T / N
-    (:func:`prompt_averaged_chain_terms`, typical designs; E v_T over a seeded design sample).
+    r"""The best split of a budget of :math:`B` chain-steps into :math:`N` chains of :math:`T`.
 
-    The search runs over every T <= T_max = min(B, ceil(60 / r)), r = -log(1 - eta delta2) the
-    slowest rate at which b_t and v_t converge (their remainders at ceil(60 / r) are below
-    e^{-60} of their scale, so a longer chain only loses chains); for each T, N = floor(B / T).
-    The terms are computed only up to T_max, so any budget costs at most T_max steps of
-    :func:`prompt_averaged_chain_terms` (the domain ends where that is too long). Returns (N*,
-    T*, R*, standard error of R* from the design sample).
+    The chains carry multiplicative noise; :math:`N, T` are integers with :math:`N T \le B`, chosen
+    for the prompt-averaged risk of their average, :math:`\mathbb{E} b_T + \mathbb{E} v_T / N`
+    (:func:`prompt_averaged_chain_terms`, typical designs; :math:`\mathbb{E} v_T` over a seeded
+    design sample).
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^6`; :math:`\min(n, d) \le 256` (the eigenvalue
+        density's range).
+    d : int
+        Dimension, :math:`1 \le d \le 10^6`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}`, with :math:`\eta \delta^2 < 1` (the slowest rate of
+        the chain terms, :math:`-\log(1 - \eta \delta^2)`, is then the one at :math:`s = 0`) and
+        :math:`P(\eta (s_{\max} + \delta^2) > 2) \le 10^{-7}` (:data:`TYPICAL`; almost every design
+        is typical, as for :func:`icl.theory.expected_gd_risk`).
+    level : float
+        Multiplicative-noise level :math:`\delta`, :math:`0 < \delta \le 10^6`.
+    budget : int
+        The budget :math:`B \ge 1`, with :math:`T_{\max} = \min(B, \lceil 60 / -\log(1 - \eta
+        \delta^2) \rceil) \le 10^5` and :math:`T_{\max} (\mathrm{designs} \cdot d + 11000) \le 6
+        \cdot 10^8` (the chain terms are needed up to :math:`T_{\max}`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2`, :math:`0 < \psi^2 \le 10^{12}`; default 1.
+    designs : int, optional
+        Size of the design sample, :math:`2 \le \mathrm{designs} \le 10^6` (:data:`MAX_DESIGNS`),
+        with :math:`\mathrm{designs} \, (n d^2 + d^3) \le 2 \cdot 10^9` (:data:`DESIGN_WORK`);
+        default 4096.
+    seed : int, optional
+        Seed of ``numpy.random.default_rng`` for the design sample, :math:`\ge 0`; default 0.
+
+    Returns
+    -------
+    BudgetSplit
+        :math:`(N^*, T^*, R^*)` and the standard error of :math:`R^*` from the design sample.
+
+    Raises
+    ------
+    ValueError
+        Where :func:`prompt_averaged_chain_terms` raises, or if an argument lies outside its range
+        (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    The search runs over every :math:`T \le T_{\max} = \min(B, \lceil 60 / r \rceil)`,
+    :math:`r = -\log(1 - \eta \delta^2)` the slowest rate at which :math:`b_t` and :math:`v_t`
+    converge (their remainders at :math:`\lceil 60 / r \rceil` are below :math:`e^{-60}` of their
+    scale, so a longer chain only loses chains); for each :math:`T`, :math:`N = \lfloor B / T
+    \rfloor`. The terms are computed only up to :math:`T_{\max}`, so any budget costs at most
+    :math:`T_{\max}` steps of :func:`prompt_averaged_chain_terms` (the domain ends where that is too
+    long).
     """
     t_max = min(budget, _convergence_steps(eta, level))
     terms = _chain_terms(n, d, sigma2, eta, level, t_max, psi2, designs, seed)
@@ -440,11 +638,34 @@ def _counts(name: str, value):
     n_samples=Given("an int >= 1 or an array of them (at most 1e7)", check=_counts),
 )
 def best_of_n_kl(n_samples) -> float | np.ndarray:
-    """KL(best-of-N || base) = log N - (N - 1) / N for a score with a continuous law.
+    r"""The KL divergence of best-of-:math:`N` from the base sampler.
 
-    The selected sample's score has density N (1 - F)^{N-1} f (the minimum of N), so the
-    likelihood ratio is N (1 - U)^{N-1} with U = F(score) ~ Beta(1, N), and E log(1 - U) = -1/N.
-    ``n_samples``: an int >= 1 or an array of them; returns a float or an array.
+    For a score with a continuous law.
+
+    Parameters
+    ----------
+    n_samples : int or array_like of int
+        :math:`N \ge 1`, or an array of them (at most :math:`10^7`).
+
+    Returns
+    -------
+    kl : float or numpy.ndarray
+        :math:`\log N - (N - 1) / N`, a float or an array.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathrm{KL}(\text{best-of-}N \,\|\, \text{base}) = \log N - \frac{N - 1}{N}.
+
+    The selected sample's score has density :math:`N (1 - F)^{N-1} f` (the minimum of :math:`N`), so
+    the likelihood ratio is :math:`N (1 - U)^{N-1}` with :math:`U = F(\mathrm{score}) \sim
+    \mathrm{Beta}(1, N)`, and :math:`\mathbb{E} \log(1 - U) = -1/N`.
     """
     counts = np.asarray(n_samples)
     if counts.ndim == 0:
@@ -501,19 +722,54 @@ def _out(value):
     ],
 )
 def soft_selection_tilt(mean, tau: float, beta: float, curvature, center):
-    """The law of soft selection with weights e^{-score / beta} among N -> infinity candidates
-    N(mean, tau^2) in d = 1, for the quadratic score curvature (w - center)^2 (+ const).
+    r"""The law of soft selection among :math:`N \to \infty` Gaussian candidates, quadratic score.
 
-    Soft selection samples w_k with probability proportional to e^{-score(w_k) / beta}; as N grows
-    it samples the base law tilted by e^{-score / beta}, which for a Gaussian base and a quadratic
-    score is Gaussian: precision 1 / tau^2 + 2 curvature / beta,
+    The candidates are :math:`N(\mathrm{mean}, \tau^2)` in :math:`d = 1`, the weights
+    :math:`e^{-\mathrm{score} / \beta}`, the score :math:`\mathrm{curvature} \, (w -
+    \mathrm{center})^2` (+ const).
 
-        tilted mean = (mean / tau^2 + 2 curvature center / beta) / precision,
-        tilted variance = 1 / precision.
+    Parameters
+    ----------
+    mean : float or array_like
+        The candidates' mean (finite reals).
+    tau : float
+        The candidates' standard deviation, :math:`0 < \tau \le 10^{150}`.
+    beta : float
+        Temperature of the weights, :math:`\beta > 0`.
+    curvature : float or array_like
+        The score's curvature, :math:`\ge 0`.
+    center : float or array_like
+        The score's minimiser. ``mean``, ``curvature`` and ``center`` broadcast together
+        (elementwise over numpy arrays).
 
-    Computed as tilted mean = h mean + (1 - h) center, tilted variance = tau^2 h, with
-    h = 1 / (1 + r), r = 2 curvature tau^2 / beta, in log space. Elementwise over numpy arrays;
-    returns (tilted mean, tilted variance).
+    Returns
+    -------
+    tilted_mean : float or numpy.ndarray
+        The mean of the selected sample's law.
+    tilted_variance : float or numpy.ndarray
+        Its variance.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Soft selection samples :math:`w_k` with probability proportional to
+    :math:`e^{-\mathrm{score}(w_k) / \beta}`; as :math:`N` grows it samples the base law tilted by
+    :math:`e^{-\mathrm{score} / \beta}`, which for a Gaussian base and a quadratic score is
+    Gaussian, of precision :math:`1 / \tau^2 + 2 \, \mathrm{curvature} / \beta`:
+
+    .. math::
+
+        \text{tilted mean} &= \frac{\mathrm{mean} / \tau^2 + 2 \, \mathrm{curvature} \,
+            \mathrm{center} / \beta}{\text{precision}}, \\
+        \text{tilted variance} &= 1 / \text{precision}.
+
+    Computed as tilted mean :math:`= h \, \mathrm{mean} + (1 - h) \, \mathrm{center}`, tilted
+    variance :math:`= \tau^2 h`, with :math:`h = 1 / (1 + r)`,
+    :math:`r = 2 \, \mathrm{curvature} \, \tau^2 / \beta`, in log space.
     """
     mean, center = np.asarray(mean, dtype=float), np.asarray(center, dtype=float)
     curvature = np.asarray(curvature, dtype=float)
@@ -595,25 +851,69 @@ def _soft_parts(beta, tau, n, sigma2, eta, psi2):
 def soft_selection_1d_averaged(
     beta: float, tau: float, *, n: int, sigma2: float, eta: float, reward: str, psi2: float = 1.0
 ) -> tuple[float, float]:
-    """Prompt-averaged (oracle risk E(w_sel - w*)^2, KL from the base sampler) of soft selection
-    with weights e^{-score / beta}, N -> infinity, in Chapter 4's d = 1 setting.
+    r"""Prompt-averaged oracle risk and KL of soft selection, :math:`N \to \infty`.
 
-    Prompt as in :func:`icl.theory.best_of_n_risk_1d_averaged`: S = sum x_i^2 / n ~ chi^2_n / n,
-    b = S w* + sqrt(sigma2 S / n) Z, candidates N(m, tau^2) with m = eta b. The in-context loss
-    is S (w - b / S)^2 + const, the norm reward w^2: by :func:`soft_selection_tilt` the selected
-    w is N(h b, v) given the prompt, with r = 2 tau^2 / beta and
+    In Chapter 4's :math:`d = 1` setting. The risk is :math:`\mathbb{E}(w_{\mathrm{sel}} - w^*)^2`
+    and the KL is from the base sampler; the weights are :math:`e^{-\mathrm{score} / \beta}`.
 
-        in-context loss: h = (eta + r) / (1 + r S),  v = tau^2 / (1 + r S);
-        norm:            h = eta / (1 + r),          v = tau^2 / (1 + r).
+    Parameters
+    ----------
+    beta : float
+        Temperature of the weights, :math:`\beta > 0`.
+    tau : float
+        The candidates' standard deviation, :math:`0 < \tau \le 10^{100}`.
+    n : int
+        Number of examples, :math:`1 \le n \le 10^7`.
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{100}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{50}`.
+    reward : {"in-context loss", "norm"}
+        The score.
+    psi2 : float, optional
+        Prior variance, :math:`0 < \psi^2 \le 10^{100}`; default 1.
 
-    Given S: risk = psi2 (h S - 1)^2 + h^2 sigma2 S / n + v and
-    KL = [v / tau^2 - 1 - log(v / tau^2) + (h - eta)^2 (psi2 S^2 + sigma2 S / n) / tau^2] / 2,
-    where h S - 1 = (eta S - 1) / (1 + r S), h - eta = r (1 - eta S) / (1 + r S) and
-    v / tau^2 - 1 - log(v / tau^2) = log(1 + r S) - r S / (1 + r S) (no cancellation). For the norm
-    reward both are quadratic in S and average in closed form (E S = 1, E S^2 = 1 + 2/n); for the
-    in-context loss they are averaged over S by adaptive quadrature of the chi^2_n law
-    (scipy.integrate.quad, 1e-12 relative, split at the bulk of the law and every decade from
-    S = 0.1/r up).
+    Returns
+    -------
+    risk : float
+        :math:`\mathbb{E}(w_{\mathrm{sel}} - w^*)^2`, averaged over prompts.
+    kl : float
+        The KL divergence from the base sampler, averaged over prompts.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Prompt as in :func:`icl.theory.best_of_n_risk_1d_averaged`: :math:`S = \sum x_i^2 / n \sim
+    \chi^2_n / n`, :math:`b = S w^* + \sqrt{\sigma^2 S / n} Z`, candidates :math:`N(m, \tau^2)` with
+    :math:`m = \eta b`. The in-context loss is :math:`S (w - b / S)^2` + const, the norm reward
+    :math:`w^2`: by :func:`soft_selection_tilt` the selected :math:`w` is :math:`N(h b, v)` given
+    the prompt, with :math:`r = 2 \tau^2 / \beta` and
+
+    .. math::
+
+        \text{in-context loss:} \quad & h = \frac{\eta + r}{1 + r S}, \quad
+            v = \frac{\tau^2}{1 + r S}; \\
+        \text{norm:} \quad & h = \frac{\eta}{1 + r}, \quad v = \frac{\tau^2}{1 + r}.
+
+    Given :math:`S`:
+
+    .. math::
+
+        \text{risk} &= \psi^2 (h S - 1)^2 + h^2 \sigma^2 S / n + v, \\
+        \mathrm{KL} &= \tfrac12 \big[v / \tau^2 - 1 - \log(v / \tau^2)
+            + (h - \eta)^2 (\psi^2 S^2 + \sigma^2 S / n) / \tau^2\big],
+
+    where :math:`h S - 1 = (\eta S - 1) / (1 + r S)`, :math:`h - \eta = r (1 - \eta S) / (1 + r S)`
+    and :math:`v / \tau^2 - 1 - \log(v / \tau^2) = \log(1 + r S) - r S / (1 + r S)` (no
+    cancellation). For the norm reward both are quadratic in :math:`S` and average in closed form
+    (:math:`\mathbb{E} S = 1`, :math:`\mathbb{E} S^2 = 1 + 2/n`); for the in-context loss they are
+    averaged over :math:`S` by adaptive quadrature of the :math:`\chi^2_n` law
+    (``scipy.integrate.quad``, :math:`10^{-12}` relative, split at the bulk of the law and every
+    decade from :math:`S = 0.1/r` up).
     """
     if reward == "norm":
         log_r = math.log(2) + 2 * math.log(tau) - math.log(beta)
@@ -707,20 +1007,56 @@ _COVERAGE_RATE = Condition(
     where=[_SPREAD, _COVERAGE_RATE],
 )
 def coverage_exponents(n: int, d: int, sigma2: float, eta: float, temperature: float):
-    """(a, b) of the law 1 - pass@k ~ C k^{-a} (log k)^b for one ±1 coefficient of Chapter 5's
-    model sampled at temperature T, as k -> infinity.
+    r"""Exponents :math:`(a, b)` of the law :math:`1 - \mathrm{pass@}k \sim C k^{-a} (\log k)^b`.
 
-    One sample is right with probability p = sigmoid(c u), c = 2 eta / (n T), u the margin
-    (:func:`icl.theory.margin_density`, variance-gamma with lam = n/2, alpha = sqrt(1 + s2) / s2,
-    beta = 1 / s2, s2 = d - 1 + sigma2), whose left tail is
-    f(u) ~ K |u|^{lam-1} e^{-(alpha+beta)|u|}.
-    With q = e^{-c|u|} ~ p, E(1 - p)^k ~ int q^{a-1} (log 1/q)^{lam-1} e^{-kq} dq, so
+    For one :math:`\pm 1` coefficient of Chapter 5's model sampled at temperature :math:`T`, as
+    :math:`k \to \infty`.
 
-        a = (alpha + beta) / c = (1 + sqrt(1 + s2)) n T / (2 eta s2),    b = n/2 - 1
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`1 \le n \le 10^9`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^9`; :math:`d \ge 2` or :math:`\sigma^2 > 0` (the margin
+        is variance-gamma).
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^{12}`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    temperature : float
+        Sampling temperature :math:`T > 0`. With :math:`s_2 = d - 1 + \sigma^2`, :math:`c = 2 \eta /
+        (n T) \ge 10^{-150}` and :math:`10^{-300} \le a = (1 + \sqrt{1 + s_2}) n T / (2 \eta s_2)
+        \le 10^{300}` (no underflow or overflow).
 
-    (a = (1 + sqrt(1 + s2)) / 2 at the calibrated temperature eta s2 / n). The law needs
-    (log k) / c far in the margin's left tail, beyond the bulk and beyond (n/2)^2 / alpha, where
-    the Bessel function's asymptotic form holds.
+    Returns
+    -------
+    a : float
+        :math:`(1 + \sqrt{1 + s_2}) n T / (2 \eta s_2)`.
+    b : float
+        :math:`n/2 - 1`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    One sample is right with probability :math:`p = \operatorname{sigmoid}(c u)`,
+    :math:`c = 2 \eta / (n T)`, :math:`u` the margin (:func:`icl.theory.margin_density`,
+    variance-gamma with :math:`\lambda = n/2`, :math:`\alpha = \sqrt{1 + s_2} / s_2`,
+    :math:`\beta = 1 / s_2`, :math:`s_2 = d - 1 + \sigma^2`), whose left tail is
+    :math:`f(u) \sim K |u|^{\lambda-1} e^{-(\alpha+\beta)|u|}`. With :math:`q = e^{-c|u|} \sim p`,
+    :math:`\mathbb{E}(1 - p)^k \sim \int q^{a-1} (\log 1/q)^{\lambda-1} e^{-kq} \, dq`, so
+
+    .. math::
+
+        a = \frac{\alpha + \beta}{c} = \frac{(1 + \sqrt{1 + s_2}) n T}{2 \eta s_2}, \qquad
+        b = \frac{n}{2} - 1
+
+    (:math:`a = (1 + \sqrt{1 + s_2}) / 2` at the calibrated temperature :math:`\eta s_2 / n`). The
+    law needs :math:`(\log k) / c` far in the margin's left tail, beyond the bulk and beyond
+    :math:`(n/2)^2 / \alpha`, where the Bessel function's asymptotic form holds.
     """
     s2 = d - 1 + sigma2
     a = _product([1 + math.sqrt(1 + s2), float(n), temperature], [2.0, eta, s2])
@@ -754,14 +1090,52 @@ def _k_values(name: str, value):
     where=[_SPREAD, _COVERAGE_RATE],
 )
 def coverage_miss(k, n: int, d: int, sigma2: float, eta: float, temperature: float):
-    """1 - pass@k = E[(1 - sigmoid(c u))^k], c = 2 eta / (n T), for one ±1 coefficient of Chapter
-    5's model (u the margin, :func:`icl.theory.margin_density`): the probability that none of k
-    samples at temperature T is right. ``k``: an int >= 1 or an array of them.
+    r"""The probability :math:`1 - \mathrm{pass@}k` that none of :math:`k` samples is right.
 
-    Adaptive quadrature in u; the kernel exp(-k log(1 + e^{cu})) is a smoothed step at
-    u = -log(k) / c of width about 1 / c, which is given to the quadrature as break-points, with
-    the margin's bulk, n +- 1, 3, 6, 12 and 40 times its standard deviation (n (2 + s2))^{1/2}
-    (so that no panel holds the bulk at one end of a long stretch of nothing).
+    For one :math:`\pm 1` coefficient of Chapter 5's model (:math:`u` the margin,
+    :func:`icl.theory.margin_density`), sampled at temperature :math:`T`.
+
+    Parameters
+    ----------
+    k : int or array_like of int
+        :math:`k \ge 1`, or an array of at most 1000 of them.
+    n : int
+        Number of examples, :math:`1 \le n \le 10^4`.
+    d : int
+        Dimension, :math:`1 \le d \le 10^4`; :math:`d \ge 2` or :math:`\sigma^2 > 0` (the margin
+        is variance-gamma).
+    sigma2 : float
+        Label-noise variance, :math:`0 \le \sigma^2 \le 10^6`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    temperature : float
+        Sampling temperature :math:`T > 0`. With :math:`s_2 = d - 1 + \sigma^2`, :math:`c = 2 \eta /
+        (n T) \ge 10^{-150}` and :math:`10^{-300} \le a = (1 + \sqrt{1 + s_2}) n T / (2 \eta s_2)
+        \le 10^{300}` (no underflow or overflow).
+
+    Returns
+    -------
+    miss : float or numpy.ndarray
+        :math:`\mathbb{E}[(1 - \operatorname{sigmoid}(c u))^k]`, :math:`c = 2 \eta / (n T)`, of the
+        shape of ``k``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        1 - \mathrm{pass@}k = \mathbb{E}\big[(1 - \operatorname{sigmoid}(c u))^k\big], \qquad
+        c = \frac{2 \eta}{n T}.
+
+    Adaptive quadrature in :math:`u`; the kernel :math:`\exp(-k \log(1 + e^{cu}))` is a smoothed
+    step at :math:`u = -\log(k) / c` of width about :math:`1 / c`, which is given to the quadrature
+    as break-points, with the margin's bulk, :math:`n \pm` 1, 3, 6, 12 and 40 times its standard
+    deviation :math:`(n (2 + s_2))^{1/2}` (so that no panel holds the bulk at one end of a long
+    stretch of nothing).
     """
     from icl.theory.binary_decoding import _margin_density_function
 

@@ -1,27 +1,38 @@
-"""Chapter 2: the risk of T steps of (ridge-regularised) gradient descent, given the design X.
+r"""Chapter 2: the risk of :math:`T` steps of (ridge-regularised) gradient descent, given X.
 
-Convention (the same as ``icl.decoders.gd_chains``): the gradient is divided by n,
+Convention (the same as ``icl.decoders.gd_chains``): the gradient is divided by :math:`n`,
 
-    w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t),    w_0 = 0,
+.. math::
 
-so with S = X^T X / n = V diag(s) V^T and b = X^T y / n,
+    w_{t+1} = w_t - \eta \big(X^\top (X w_t - y) / n + \lambda w_t\big), \qquad w_0 = 0,
 
-    w_T = V diag(g) V^T b,    g_j = (1 - a_j^T) / (s_j + lam),    a_j = 1 - eta (s_j + lam)
+so with :math:`S = X^\top X / n = V \operatorname{diag}(s) V^\top` and :math:`b = X^\top y / n`,
 
-(g_j = eta T when s_j + lam = 0). For w ~ N(0, psi2 I_d) and label noise of
-variance sigma2, the risk conditional on X is
+.. math::
 
-    E[||w_T - w||^2 | X] = sum_j psi2 (1 - g_j s_j)^2 + (sigma2 / n) g_j^2 s_j,
+    w_T = V \operatorname{diag}(g) V^\top b, \qquad g_j = \frac{1 - a_j^T}{s_j + \lambda},
+    \qquad a_j = 1 - \eta (s_j + \lambda)
 
-and ridge regression (S + lam I)^{-1} b is the T -> infinity limit, g_j = 1 / (s_j + lam).
+(:math:`g_j = \eta T` when :math:`s_j + \lambda = 0`). For :math:`w \sim N(0, \psi^2 I_d)` and
+label noise of variance :math:`\sigma^2`, the risk conditional on :math:`X` is
+
+.. math::
+
+    \mathbb{E}[\|w_T - w\|^2 \mid X] = \sum_j \psi^2 (1 - g_j s_j)^2
+        + \frac{\sigma^2}{n} g_j^2 s_j,
+
+and ridge regression :math:`(S + \lambda I)^{-1} b` is the :math:`T \to \infty` limit,
+:math:`g_j = 1 / (s_j + \lambda)`.
 
 **Numerics.** Everything is computed in float64 and the result cast to the input's dtype.
-1 - a^T is -expm1(T log|a|) (or 1 + |a|^T for a < 0 and T odd), with log|a| from
-log1p of 1 - |a|; 1 - |a| is formed with the rounding error of eta (s + lam) carried along (an
-error-free product), so that it keeps its relative accuracy where |a| is near 1 (eta (s + lam)
-near 0 or 2), the only places where 1 - a^T would cancel. 1 - g s is (lam + s a^T) / (s + lam).
-The relative error of a^T is then at most |T log|a|| x 2e-16 <= 745 x 2e-16 wherever a^T is
-within the float range, whatever T is.
+:math:`1 - a^T` is :math:`-\operatorname{expm1}(T \log|a|)` (or :math:`1 + |a|^T` for
+:math:`a < 0` and :math:`T` odd), with :math:`\log|a|` from :math:`\operatorname{log1p}` of
+:math:`1 - |a|`; :math:`1 - |a|` is formed with the rounding error of :math:`\eta (s + \lambda)`
+carried along (an error-free product), so that it keeps its relative accuracy where :math:`|a|`
+is near 1 (:math:`\eta (s + \lambda)` near 0 or 2), the only places where :math:`1 - a^T` would
+cancel. :math:`1 - g s` is :math:`(\lambda + s a^T) / (s + \lambda)`. The relative error of
+:math:`a^T` is then at most :math:`|T \log|a|| \times 2 \cdot 10^{-16} \le 745 \times 2 \cdot
+10^{-16}` wherever :math:`a^T` is within the float range, whatever :math:`T` is.
 """
 
 from __future__ import annotations
@@ -180,10 +191,31 @@ _FILTER_ACCURACY = Accuracy(
     psi2=Real(0.0, None, open_low=True),
 )
 def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """The posterior-mean penalty in the divided-by-n convention: lam = sigma2 / (n psi2).
+    r"""The posterior-mean ridge penalty in the divided-by-:math:`n` convention.
 
-    (In the undivided convention of the authors' prototype, the penalty on
-    ||X w - y||^2 is n lam = sigma2 / psi2.)
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`n \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I)`; default 1.
+
+    Returns
+    -------
+    lam : float
+        :math:`\lambda = \sigma^2 / (n \psi^2)`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    In the undivided convention of the authors' prototype, the penalty on :math:`\|X w - y\|^2` is
+    :math:`n \lambda = \sigma^2 / \psi^2`.
     """
     if sigma2 == 0:
         return 0.0
@@ -204,14 +236,43 @@ def bayes_ridge_penalty(n: int, sigma2: float, *, psi2: float = 1.0) -> float:
     where=[_RIDGE_NEEDS_LAM],
 )
 def gd_filter(s: torch.Tensor, *, eta: float, steps: int | None, lam: float = 0.0) -> torch.Tensor:
-    """The spectral filter g_j with w_T = V diag(g) V^T b; ``steps=None`` gives ridge, 1 / (s_j +
-    lam).
+    r"""The spectral filter :math:`g_j` with :math:`w_T = V \operatorname{diag}(g) V^\top b`.
 
-    ``s`` holds eigenvalues of S (any shape); the result has the same shape and dtype.
-    g = (1 - (1 - eta (s + lam))^T) / (s + lam), and eta T where s + lam = 0; computed without
-    cancellation (module docstring), so that it keeps its relative accuracy for tiny eta s,
-    for eta (s + lam) near 2, and for any T. Where a^T overflows (eta (s + lam) > 2, T large) the
-    value is +-inf, as the exact value exceeds the float range.
+    Parameters
+    ----------
+    s : torch.Tensor
+        Eigenvalues of :math:`S = X^\top X / n`, a float32 or float64 tensor of any shape (entries
+        :math:`\ge 0`, or above :math:`-10^{-12} \max(1, \max|s|)` from rounding).
+    eta : float
+        Step size, :math:`\eta > 0`.
+    steps : int or None
+        Number of steps :math:`T`, an integer in :math:`[0, 2^{63} - 1]`; ``None`` gives the ridge
+        limit, :math:`T \to \infty`, which needs :math:`s + \lambda > 0` (``lam > 0`` or every
+        :math:`s > 0`).
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0` (divided-by-:math:`n` convention); default 0.
+
+    Returns
+    -------
+    g : torch.Tensor
+        The filter, of the shape and dtype of ``s``; with ``steps=None``, ridge's
+        :math:`1 / (s_j + \lambda)`. Where :math:`a^T` overflows (:math:`\eta (s + \lambda) > 2`,
+        :math:`T` large) the value is :math:`\pm\infty`, as the exact value exceeds the float range.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        g = \frac{1 - (1 - \eta (s + \lambda))^T}{s + \lambda},
+
+    and :math:`\eta T` where :math:`s + \lambda = 0`; computed without cancellation (module
+    docstring), so that it keeps its relative accuracy for tiny :math:`\eta s`, for
+    :math:`\eta (s + \lambda)` near 2, and for any :math:`T`.
     """
     g, _ = _filter_parts(_as_float64(s), eta, steps, lam)
     return g.to(s.dtype)
@@ -299,13 +360,43 @@ def _iterate_in_range(X, eta, lam, T) -> bool:
 def ridge_gd_iterate(
     X: torch.Tensor, y: torch.Tensor, eta: float, lam: float, T: int
 ) -> torch.Tensor:
-    """The T-th iterate of w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) from w_0 = 0.
+    r"""The :math:`T`-th iterate of ridge-regularised GD from :math:`w_0 = 0`, in closed form.
 
-    The gradient is divided by n, as in :func:`icl.decoders.gd_chains.sample_chains`
-    (the authors' prototype does not divide: its step eta' is eta / n here and
-    its penalty lam' is n lam). Computed in closed form, w_T = V diag(g) V^T X^T y / n
-    (see :func:`gd_filter`), in float64 and returned in X's dtype. ``X (..., n, d)``,
-    ``y (..., n)`` -> ``(..., d)``.
+    The iteration is :math:`w_{t+1} = w_t - \eta (X^\top (X w_t - y) / n + \lambda w_t)`. The
+    gradient is divided by :math:`n`, as in :func:`icl.decoders.gd_chains.sample_chains` (the
+    authors' prototype does not divide: its step :math:`\eta'` is :math:`\eta / n` here and its
+    penalty :math:`\lambda'` is :math:`n \lambda`).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs ``(..., n, d)``.
+    y : torch.Tensor
+        Labels ``(..., n)``, with X's dtype and leading dimensions.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    lam : float
+        Ridge penalty :math:`\lambda \ge 0`.
+    T : int
+        Number of steps, :math:`0 \le T \le 10^8`.
+
+    Returns
+    -------
+    w : torch.Tensor
+        The iterate :math:`w_T`, ``(..., d)``, in X's dtype.
+
+    Raises
+    ------
+    ValueError
+        If :math:`|1 - \eta (s_j + \lambda)|^T > 10^{300}` for some eigenvalue :math:`s_j` of
+        :math:`X^\top X / n` (the iterate outside the float range; never where
+        :math:`\eta (s_{\max} + \lambda) \le 2`), or an argument lies outside its range (see
+        "Domain and accuracy" below).
+
+    Notes
+    -----
+    Computed in closed form, :math:`w_T = V \operatorname{diag}(g) V^\top X^\top y / n` (see
+    :func:`gd_filter`), in float64 and returned in X's dtype.
     """
     design(X, y)
     X64, y64 = _as_float64(X), _as_float64(y)
@@ -352,12 +443,48 @@ def gd_risk_given_spectrum(
     psi2: float = 1.0,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """E[||w_T - w||^2 | X] = sum_j psi2 (1 - g_j s_j)^2 + sigma2 g_j^2 s_j / n, for w ~ N(0, psi2
-    I).
+    r"""The risk :math:`\mathbb{E}[\|w_T - w\|^2 \mid X]` of GD, from the spectrum of :math:`S`.
 
-    ``s (..., d)``: eigenvalues of S = X^T X / n; returns ``(...)`` in s's dtype. ``steps=None``
-    gives ridge regression with penalty ``lam`` (the T -> infinity limit). 1 - g s is
-    (lam + s a^T) / (s + lam), without cancellation.
+    Here :math:`w \sim N(0, \psi^2 I)`.
+
+    Parameters
+    ----------
+    s : torch.Tensor
+        Eigenvalues ``(..., d)`` of :math:`S = X^\top X / n`, float32 or float64 (entries
+        :math:`\ge 0`, or above :math:`-10^{-12} \max(1, \max|s|)` from rounding).
+    n : int
+        Number of examples, :math:`n \ge 1`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    steps : int or None
+        Number of steps :math:`T`, an integer in :math:`[0, 2^{63} - 1]`; ``None`` gives the ridge
+        limit, :math:`T \to \infty`, which needs :math:`s + \lambda > 0` (``lam > 0`` or every
+        :math:`s > 0`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I)`; default 1.
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0` (divided-by-:math:`n` convention); default 0.
+
+    Returns
+    -------
+    risk : torch.Tensor
+        ``(...)``, in s's dtype. ``steps=None`` gives ridge regression with penalty ``lam`` (the
+        :math:`T \to \infty` limit).
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}[\|w_T - w\|^2 \mid X] = \sum_j \psi^2 (1 - g_j s_j)^2 + \sigma^2 g_j^2 s_j / n,
+
+    with :math:`1 - g s = (\lambda + s a^T) / (s + \lambda)`, without cancellation.
     """
     return _risk(_as_float64(s), n, eta, steps, sigma2, psi2, lam).to(s.dtype)
 
@@ -414,12 +541,40 @@ def gd_risk_given_X(
     psi2: float = 1.0,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """:func:`gd_risk_given_spectrum` at the eigenvalues of X^T X / n; ``X (..., n, d)`` ->
-    ``(...)``.
+    r""":func:`gd_risk_given_spectrum` at the eigenvalues of :math:`X^\top X / n`.
 
-    The eigenvalues come from the singular values of X (float64), so that the small ones keep
-    a relative accuracy of about 1e-16 cond(X); the d - n zero eigenvalues of a wide X are
-    exact zeros.
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs ``(..., n, d)``.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    steps : int or None
+        Number of steps :math:`T`, an integer in :math:`[0, 10^8]`; ``None`` gives the ridge limit,
+        which needs :math:`S + \lambda I` resolved,
+        :math:`s_{\min} + \lambda \ge 10^{-14} s_{\max}`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I)`; default 1.
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0` (divided-by-:math:`n` convention); default 0.
+
+    Returns
+    -------
+    risk : torch.Tensor
+        ``(...)``, in X's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    The eigenvalues come from the singular values of :math:`X` (float64), so that the small ones
+    keep a relative accuracy of about :math:`10^{-16} \operatorname{cond}(X)`; the :math:`d - n`
+    zero eigenvalues of a wide :math:`X` are exact zeros.
     """
     s = _eigenvalues(X)
     return _risk(s, X.shape[-2], eta, steps, sigma2, psi2, lam).to(X.dtype)
@@ -438,11 +593,37 @@ def gd_risk_given_X(
     where=[Condition("n >= d (least squares is unique)", lambda n, d: n >= d, {"n": 4, "d": 5})],
 )
 def least_squares_risk(n: int, d: int, sigma2: float) -> float:
-    """E||(X^T X)^{-1} X^T y - w||^2 = sigma2 d / (n - d - 1) for Gaussian X (the T -> infinity GD
-    limit).
+    r"""The risk of least squares, :math:`\mathbb{E}\|(X^\top X)^{-1} X^\top y - w\|^2`.
 
-    Finite for n >= d + 2; infinite for n = d, d + 1 when sigma2 > 0 (E tr (X^T X)^{-1}
-    diverges), 0 when sigma2 = 0; least squares is not unique for n < d.
+    For Gaussian :math:`X`; this is the :math:`T \to \infty` GD limit.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`n \ge d`.
+    d : int
+        Dimension, :math:`d \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+
+    Returns
+    -------
+    risk : float
+        :math:`\sigma^2 d / (n - d - 1)`: finite for :math:`n \ge d + 2`; infinite for
+        :math:`n = d, d + 1` when :math:`\sigma^2 > 0` (:math:`\mathbb{E} \operatorname{tr}
+        (X^\top X)^{-1}` diverges), 0 when :math:`\sigma^2 = 0`.
+
+    Raises
+    ------
+    ValueError
+        If :math:`n < d` (least squares is not unique), or an argument lies outside its range (see
+        "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}\|(X^\top X)^{-1} X^\top y - w\|^2 = \frac{\sigma^2 d}{n - d - 1}.
     """
     if n >= d + 2:
         return sigma2 * (d / (n - d - 1))

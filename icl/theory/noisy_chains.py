@@ -1,42 +1,61 @@
-"""Chapter 3: the mean and covariance of noisy chains of GD thoughts, and the risk of their average.
+r"""Chapter 3: the mean and covariance of noisy chains of GD thoughts, and their average's risk.
 
-Same convention as ``icl.decoders.gd_chains.sample_chains`` (gradient divided by n):
-with S = X^T X / n, b = X^T y / n, a chain is
+Same convention as ``icl.decoders.gd_chains.sample_chains`` (gradient divided by :math:`n`):
+with :math:`S = X^\top X / n`, :math:`b = X^\top y / n`, a chain is
 
-    additive:        w_{t+1} = w_t - eta (S w_t - b + lam w_t) + tau xi_t,  xi_t ~ N(0, I_d),
-    multiplicative:  w_{t+1} = w_t - eta (S w_t - b + lam w_t + (xi_t^T w_t) xi_t),
-                     xi_t ~ N(0, delta2 I_d),
+.. math::
 
-(``level`` is tau, resp. delta = sqrt(delta2)), from w_0 = 0. Given (X, y):
+    \text{additive:} \quad & w_{t+1} = w_t - \eta (S w_t - b + \lambda w_t) + \tau \xi_t,
+        \quad \xi_t \sim N(0, I_d), \\
+    \text{multiplicative:} \quad & w_{t+1} = w_t - \eta (S w_t - b + \lambda w_t
+        + (\xi_t^\top w_t) \xi_t), \quad \xi_t \sim N(0, \delta^2 I_d),
 
-- the mean m_t of an additive chain is the noiseless iterate; of a
-  multiplicative chain, the ridge-GD iterate with penalty lam + delta2;
-- with A = I - eta (S + (lam + delta2) I) and P_t = C_t + m_t m_t^T,
-  multiplicative: C_{t+1} = A C_t A + eta^2 delta2^2 (P_t + tr(P_t) I)
-  (from the Gaussian fourth moment E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I)),
-  additive:       C_{t+1} = A C_t A + tau^2 I   (with A = I - eta (S + lam I));
-- the average of N independent chains has risk ||m_T - w||^2 + tr(C_T) / N.
+(``level`` is :math:`\tau`, resp. :math:`\delta = \sqrt{\delta^2}`), from :math:`w_0 = 0`.
+Given :math:`(X, y)`:
 
-**In the eigenbasis** S = V diag(s) V^T, with u_j = s_j + shift (shift = lam + delta2, resp.
-lam), x_j = eta u_j, a_j = 1 - x_j, beta = V^T b and [t]_a = sum_{i<t} a^i = (1 - a^t) / x:
+- the mean :math:`m_t` of an additive chain is the noiseless iterate; of a multiplicative chain,
+  the ridge-GD iterate with penalty :math:`\lambda + \delta^2`;
+- with :math:`A = I - \eta (S + (\lambda + \delta^2) I)` and :math:`P_t = C_t + m_t m_t^\top`,
 
-    mean:        m_j(t) = eta beta_j [t]_{a_j}    (the ridge-GD iterate),
-    additive:    C_T = diag(tau^2 [T]_{a_j^2}),
-    multiplicative, diagonal (kappa = eta^2 delta2^2):
-                 c_j(t+1) = a_j^2 c_j(t) + kappa (c_j(t) + m_j(t)^2 + sum_k (c_k(t) + m_k(t)^2)),
-    multiplicative, off the diagonal (j != k), with r = a_j a_k + kappa:
-                 C_jk(T) = kappa eta^2 beta_j beta_k Q_jk,
-                 Q_jk = sum_{t<T} r^(T-1-t) [t]_{a_j} [t]_{a_k}.
+  .. math::
 
-Every quantity is computed in float64 from [t]_a = -expm1(t log1p(-x)) / x (and its forms for
-a < 0), sums of non-negative terms wherever the chain contracts, so that a slowly mixing chain
-(x T small) loses nothing to cancellation; the results are returned in the input's dtype.
+      \text{multiplicative:} \quad & C_{t+1} = A C_t A + \eta^2 \delta^4
+          (P_t + \operatorname{tr}(P_t) I), \\
+      \text{additive:} \quad & C_{t+1} = A C_t A + \tau^2 I
+          \quad (\text{with } A = I - \eta (S + \lambda I)),
+
+  the multiplicative one from the Gaussian fourth moment
+  :math:`\mathbb{E}[\xi \xi^\top M \xi \xi^\top] = \delta^4 (M + M^\top + \operatorname{tr}(M) I)`;
+- the average of :math:`N` independent chains has risk
+  :math:`\|m_T - w\|^2 + \operatorname{tr}(C_T) / N`.
+
+**In the eigenbasis** :math:`S = V \operatorname{diag}(s) V^\top`, with
+:math:`u_j = s_j + \mathrm{shift}` (:math:`\mathrm{shift} = \lambda + \delta^2`, resp.
+:math:`\lambda`), :math:`x_j = \eta u_j`, :math:`a_j = 1 - x_j`, :math:`\beta = V^\top b` and
+:math:`[t]_a = \sum_{i<t} a^i = (1 - a^t) / x`:
+
+.. math::
+
+    \text{mean:} \quad & m_j(t) = \eta \beta_j [t]_{a_j} \quad \text{(the ridge-GD iterate)}, \\
+    \text{additive:} \quad & C_T = \operatorname{diag}(\tau^2 [T]_{a_j^2}), \\
+    \text{multiplicative, diagonal } (\kappa = \eta^2 \delta^4): \quad &
+        c_j(t+1) = a_j^2 c_j(t) + \kappa \Big(c_j(t) + m_j(t)^2
+        + \sum_k (c_k(t) + m_k(t)^2)\Big), \\
+    \text{multiplicative, off the diagonal } (j \ne k,\ r = a_j a_k + \kappa): \quad &
+        C_{jk}(T) = \kappa \eta^2 \beta_j \beta_k Q_{jk}, \quad
+        Q_{jk} = \sum_{t<T} r^{T-1-t} [t]_{a_j} [t]_{a_k}.
+
+Every quantity is computed in float64 from :math:`[t]_a = -\operatorname{expm1}(t
+\operatorname{log1p}(-x)) / x` (and its forms for :math:`a < 0`), sums of non-negative terms
+wherever the chain contracts, so that a slowly mixing chain (:math:`x T` small) loses nothing to
+cancellation; the results are returned in the input's dtype.
 
 **Which designs.** A prompt average of the book is a typical-design value (Chapter 2's
 definition): over the designs on which the mean chain does not diverge,
-eta (s_max(S) + lam + delta2) <= 2. :func:`unstable_design_probability_bound` bounds the
-probability of the larger set of designs on which the contraction is not monotone,
-eta (s_max(S) + lam + delta2) > 1 (some a_j < 0), which contains the divergent ones.
+:math:`\eta (s_{\max}(S) + \lambda + \delta^2) \le 2`.
+:func:`unstable_design_probability_bound` bounds the probability of the larger set of designs on
+which the contraction is not monotone, :math:`\eta (s_{\max}(S) + \lambda + \delta^2) > 1` (some
+:math:`a_j < 0`), which contains the divergent ones.
 """
 
 from __future__ import annotations
@@ -522,8 +541,34 @@ def _diagonal_sums(diagonal: torch.Tensor) -> torch.Tensor:
     ],
 )
 def gaussian_fourth_moment(M: torch.Tensor, delta2: float) -> torch.Tensor:
-    """E[xi xi^T M xi xi^T] = delta2^2 (M + M^T + tr(M) I) for xi ~ N(0, delta2 I); ``M (..., d,
-    d)``."""
+    r"""The Gaussian fourth moment :math:`\mathbb{E}[\xi \xi^\top M \xi \xi^\top]`.
+
+    Parameters
+    ----------
+    M : torch.Tensor
+        A float tensor ``(..., d, d)`` of square matrices, at most :math:`10^7` entries.
+    delta2 : float
+        Variance :math:`\delta^2` of :math:`\xi \sim N(0, \delta^2 I)`,
+        :math:`0 \le \delta^2 \le 10^{100}`.
+
+    Returns
+    -------
+    moment : torch.Tensor
+        ``(..., d, d)``, in M's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}[\xi \xi^\top M \xi \xi^\top] = \delta^4 (M + M^\top + \operatorname{tr}(M) I),
+        \qquad \xi \sim N(0, \delta^2 I).
+    """
     M64 = M.double()
     out = M64 + M64.transpose(-1, -2)
     sums = _diagonal_sums(M64.diagonal(dim1=-2, dim2=-1))
@@ -559,9 +604,45 @@ def chain_mean(
     level: float,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """E[w_T | X, y]: the ridge-GD iterate with penalty lam + level^2 (multiplicative) or lam
-    (additive), m_j(T) = eta beta_j [T]_{a_j} in the eigenbasis (module docstring); ``(...,
-    d)``."""
+    r"""The mean :math:`\mathbb{E}[w_T \mid X, y]` of a noisy chain.
+
+    It is the ridge-GD iterate with penalty :math:`\lambda + \mathrm{level}^2` (multiplicative) or
+    :math:`\lambda` (additive).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    noise : {"additive", "multiplicative"}
+        Which noise the chain carries.
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+
+    Returns
+    -------
+    mean : torch.Tensor
+        ``(..., d)``, in X's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    In the eigenbasis (module docstring), :math:`m_j(T) = \eta \beta_j [T]_{a_j}`.
+    """
     dtype = _with_setup(X, y, noise)
     shift = _shift(noise, level, lam)
 
@@ -594,9 +675,45 @@ def chain_covariance(
     level: float,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """Cov[w_T | X, y] from C_0 = 0, ``(..., d, d)``: the recursion of the module docstring solved
-    in the eigenbasis of S (the diagonal by its O(T d) recursion, the off-diagonal entries in
-    closed form)."""
+    r"""The covariance :math:`\operatorname{Cov}[w_T \mid X, y]` of a noisy chain, from zero.
+
+    The chain starts at :math:`w_0 = 0`, so :math:`C_0 = 0`.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    noise : {"additive", "multiplicative"}
+        Which noise the chain carries.
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+
+    Returns
+    -------
+    covariance : torch.Tensor
+        ``(..., d, d)``, in X's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    The recursion of the module docstring, solved in the eigenbasis of :math:`S`: the diagonal by
+    its :math:`O(T d)` recursion, the off-diagonal entries in closed form.
+    """
     dtype = _with_setup(X, y, noise)
     shift = _shift(noise, level, lam)
 
@@ -631,18 +748,53 @@ and 1 - sum_j kappa / D_jj must exceed this (its conditioning grows as they vani
 def stationary_chain_covariance(
     X: torch.Tensor, y: torch.Tensor, *, eta: float, noise: str, level: float, lam: float = 0.0
 ) -> torch.Tensor:
-    """The fixed point C_inf of the covariance recursion, ``(..., d, d)``.
+    r"""The fixed point :math:`C_\infty` of the covariance recursion.
 
-    In the eigenbasis of S (a_j = 1 - eta (s_j + lam + delta2), kappa = eta^2 delta2^2,
-    m = V^T (S + (lam + delta2) I)^{-1} b, D_jk = 1 - a_j a_k - kappa):
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}`.
+    noise : {"additive", "multiplicative"}
+        Which noise the chain carries.
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
 
-        multiplicative: C~ = kappa (m m^T + (|m|^2 + tr C) I) / D   (entrywise),
-                        tr C = sum_j kappa (m_j^2 + |m|^2) / D_jj / (1 - sum_j kappa / D_jj);
-        additive:       C~ = diag(tau^2 / (1 - a_j^2)),  a_j = 1 - eta (s_j + lam).
+    Returns
+    -------
+    covariance : torch.Tensor
+        ``(..., d, d)``, in X's dtype.
 
-    1 - a_j a_k = x_j + x_k - x_j x_k with x_j = 1 - a_j. Raises ``ValueError`` when the
-    recursion has no stable fixed point (some |a_j| >= 1, or sum_j kappa / D_jj >= 1), or is within
-    :data:`STABLE_MARGIN` of losing it.
+    Raises
+    ------
+    ValueError
+        When the recursion has no stable fixed point (some :math:`|a_j| \ge 1`, or
+        :math:`\sum_j \kappa / D_{jj} \ge 1`), or is within :data:`STABLE_MARGIN` of losing it; or
+        if an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    In the eigenbasis of :math:`S` (:math:`a_j = 1 - \eta (s_j + \lambda + \delta^2)`,
+    :math:`\kappa = \eta^2 \delta^4`, :math:`m = V^\top (S + (\lambda + \delta^2) I)^{-1} b`,
+    :math:`D_{jk} = 1 - a_j a_k - \kappa`), with :math:`\tilde C = V^\top C V`:
+
+    .. math::
+
+        \text{multiplicative:} \quad & \tilde C = \kappa (m m^\top
+            + (|m|^2 + \operatorname{tr} C) I) / D \quad \text{(entrywise)}, \\
+        & \operatorname{tr} C = \frac{\sum_j \kappa (m_j^2 + |m|^2) / D_{jj}}
+            {1 - \sum_j \kappa / D_{jj}}; \\
+        \text{additive:} \quad & \tilde C = \operatorname{diag}\big(\tau^2 / (1 - a_j^2)\big),
+            \quad a_j = 1 - \eta (s_j + \lambda).
+
+    :math:`1 - a_j a_k` is computed as :math:`x_j + x_k - x_j x_k` with :math:`x_j = 1 - a_j`.
     """
     dtype = _with_setup(X, y, noise)
     shift = _shift(noise, level, lam)
@@ -712,12 +864,61 @@ def chain_risk_terms(
     lam: float = 0.0,
     every_step: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(||m_T - w||^2, tr C_T) given (X, y, w), each ``(...)``; with ``every_step``, for t = 0..T,
-    ``(..., T + 1)``.
+    r"""The two terms :math:`\|m_T - w\|^2` and :math:`\operatorname{tr} C_T` of a chain's risk.
 
-    Uses the diagonal of C_t in the eigenbasis of S, which the recursion keeps closed: c_{t+1,j} =
-    a_j^2 c_{t,j} + kappa (c_{t,j} + m_{t,j}^2 + sum_k (c_{t,k} + m_{t,k}^2)) (multiplicative),
-    c_{t+1,j} = a_j^2 c_{t,j} + tau^2 (additive); O(T d) per prompt.
+    Both are conditional on :math:`(X, y, w)`.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    w : torch.Tensor
+        The true parameters ``(..., d)``, of X's dtype, entries of magnitude at most
+        :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    noise : {"multiplicative", "additive"}, optional
+        Which noise the chain carries; default ``"multiplicative"``.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+    every_step : bool, optional
+        If true, return the terms for every :math:`t = 0, \dots, T`; then
+        (number of prompts) :math:`\times (T + 1)` must be at most :math:`10^8` (:data:`MAX_PATH`).
+        Default false.
+
+    Returns
+    -------
+    bias : torch.Tensor
+        :math:`\|m_T - w\|^2`, shape ``(...)``; ``(..., T + 1)`` with ``every_step``.
+    spread : torch.Tensor
+        :math:`\operatorname{tr} C_T`, of the same shape.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    Uses the diagonal of :math:`C_t` in the eigenbasis of :math:`S`, which the recursion keeps
+    closed:
+
+    .. math::
+
+        \text{multiplicative:} \quad & c_{t+1,j} = a_j^2 c_{t,j} + \kappa \Big(c_{t,j} + m_{t,j}^2
+            + \sum_k (c_{t,k} + m_{t,k}^2)\Big), \\
+        \text{additive:} \quad & c_{t+1,j} = a_j^2 c_{t,j} + \tau^2;
+
+    :math:`O(T d)` per prompt.
     """
     dtype = _with_setup(X, y, noise, w)
     shift = _shift(noise, level, lam)
@@ -759,12 +960,51 @@ def averaged_chain_risk(
     n_chains: int,
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """Exact E[||mean of N multiplicative-noise chains - w||^2 | X, y, w] = ||m_T - w||^2 + tr(C_T)
-    / N.
+    r"""Exact risk of the mean of :math:`N` multiplicative-noise chains, given :math:`(X, y, w)`.
 
     Same convention as :func:`icl.decoders.gd_chains.sample_chains` with
-    ``noise="multiplicative"`` (gradient divided by n, xi ~ N(0, level^2 I));
-    ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)`` -> ``(...)``.
+    ``noise="multiplicative"`` (gradient divided by :math:`n`,
+    :math:`\xi \sim N(0, \mathrm{level}^2 I)`).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    w : torch.Tensor
+        The true parameters ``(..., d)``, of X's dtype, entries of magnitude at most
+        :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    n_chains : int
+        Number :math:`N \ge 1` of independent chains averaged.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+
+    Returns
+    -------
+    risk : torch.Tensor
+        ``(...)``, in X's dtype.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathbb{E}\Big[\Big\|\frac{1}{N} \sum_{i=1}^N w_T^{(i)} - w\Big\|^2 \Bigm| X, y, w\Big]
+            = \|m_T - w\|^2 + \frac{\operatorname{tr}(C_T)}{N}.
     """
     dtype = _with_setup(X, y, "multiplicative", w)
 
@@ -804,16 +1044,63 @@ def chain_error_moments(
     noise: str = "multiplicative",
     lam: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(||b||^2, tr C_T, b^T C_T b) with b = m_T - w, each ``(...)``, given (X, y, w).
+    r"""The moments :math:`\|b\|^2, \operatorname{tr} C_T, b^\top C_T b` of :math:`b = m_T - w`.
 
-    These are the moments that the error norm ||mean of N chains - w|| depends on
-    to order 1/N (:func:`averaged_chain_error_norm`). In the eigenbasis of S the diagonal of C_T
-    follows the recursion of :func:`chain_risk_terms` and the off-diagonal entries of the
-    multiplicative-noise covariance obey C_jk(t+1) = (a_j a_k + kappa) C_jk(t) + kappa m_j(t)
-    m_k(t), solved in closed form (module docstring); O(T d + d^2 log T) per prompt. For additive
-    noise C_T is diagonal in this basis. Computed in float64 whatever the input dtype (r - a_j a_k
-    = kappa is below float32 resolution at small eta and delta2) and returned in the input dtype.
-    ``X (..., n, d)``, ``y (..., n)``, ``w (..., d)``.
+    They are conditional on :math:`(X, y, w)`. These are the moments that the error norm
+    :math:`\|\text{mean of } N \text{ chains} - w\|` depends on to order :math:`1/N`
+    (:func:`averaged_chain_error_norm`).
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    w : torch.Tensor
+        The true parameters ``(..., d)``, of X's dtype, entries of magnitude at most
+        :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    noise : {"multiplicative", "additive"}, optional
+        Which noise the chain carries; default ``"multiplicative"``.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+
+    Returns
+    -------
+    bias2 : torch.Tensor
+        :math:`\|b\|^2`, shape ``(...)``.
+    trace : torch.Tensor
+        :math:`\operatorname{tr} C_T`, shape ``(...)``.
+    quadratic : torch.Tensor
+        :math:`b^\top C_T b`, shape ``(...)``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    In the eigenbasis of :math:`S` the diagonal of :math:`C_T` follows the recursion of
+    :func:`chain_risk_terms` and the off-diagonal entries of the multiplicative-noise covariance
+    obey
+
+    .. math::
+
+        C_{jk}(t+1) = (a_j a_k + \kappa) C_{jk}(t) + \kappa m_j(t) m_k(t),
+
+    solved in closed form (module docstring); :math:`O(T d + d^2 \log T)` per prompt. For additive
+    noise :math:`C_T` is diagonal in this basis. Computed in float64 whatever the input dtype
+    (:math:`r - a_j a_k = \kappa` is below float32 resolution at small :math:`\eta` and
+    :math:`\delta^2`) and returned in the input dtype.
     """
     dtype = _with_setup(X, y, noise, w)
     shift = _shift(noise, level, lam)
@@ -894,25 +1181,72 @@ def averaged_chain_error_norm(
     noise: str = "multiplicative",
     lam: float = 0.0,
 ) -> torch.Tensor:
-    """The large-N (Gaussian) value of E[||mean of N chains - w|| | X, y, w], ``(...)``.
+    r"""The large-:math:`N` (Gaussian) value of the mean of :math:`N` chains' expected error norm.
 
-    The mean of N chains is b + e with b = m_T - w and e of mean 0 and covariance C_T / N. The
-    value returned is E||b + g|| for Gaussian g ~ N(0, C_T / N), which the law of e approaches as
-    N grows. It is the chains' value
+    The error norm is :math:`\mathbb{E}[\|\text{mean of } N \text{ chains} - w\| \mid X, y, w]`.
 
-    - to first order in 1/N where b != 0: both expand as
-      ||b|| + (tr C_T - b^T C_T b / ||b||^2) / (2 N ||b||) + O(N^-2), as the 1/N term depends
-      only on the covariance (the O(N^-2) remainder involves the third and fourth moments of a
-      chain, which differ);
-    - to leading order, N^-1/2 E||g_1||, where b = 0 (the central limit theorem);
-    - and, like it, inside the exact bounds ||b|| <= E||b + e|| <= (||b||^2 + tr C_T / N)^(1/2)
-      for every N (Jensen's inequality for the convex norm and the concave square root holds for
+    The mean of :math:`N` chains is :math:`b + e` with :math:`b = m_T - w` and :math:`e` of mean 0
+    and covariance :math:`C_T / N`. The value returned is :math:`\mathbb{E}\|b + g\|` for Gaussian
+    :math:`g \sim N(0, C_T / N)`, which the law of :math:`e` approaches as :math:`N` grows.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(..., n, d)`` with :math:`d \le 1000` (:data:`MAX_DIM`) and
+        entries of magnitude at most :math:`10^{60}` (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels ``(..., n)``, of X's dtype, entries of magnitude at most :math:`10^{60}`.
+    w : torch.Tensor
+        The true parameters ``(..., d)``, of X's dtype, entries of magnitude at most
+        :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}` (:data:`MAX_RATE`).
+    steps : int
+        Number of steps :math:`T`, :math:`0 \le T \le 10^5` (:data:`MAX_STEPS`).
+    level : float
+        Noise level, :math:`\tau` (additive) or :math:`\delta` (multiplicative),
+        :math:`0 < \mathrm{level} \le 10^{12}`.
+    n_chains : int
+        Number :math:`N \ge 1` of independent chains averaged.
+    noise : {"multiplicative", "additive"}, optional
+        Which noise the chain carries; default ``"multiplicative"``.
+    lam : float, optional
+        Ridge penalty :math:`\lambda`, :math:`0 \le \lambda \le 10^{12}`; default 0.
+
+    Returns
+    -------
+    norm : torch.Tensor
+        ``(...)``, in X's dtype. Same conventions as :func:`chain_error_moments`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range or the shapes disagree (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    It is the chains' value
+
+    - to first order in :math:`1/N` where :math:`b \ne 0`: both expand as
+
+      .. math::
+
+          \|b\| + \frac{\operatorname{tr} C_T - b^\top C_T b / \|b\|^2}{2 N \|b\|} + O(N^{-2}),
+
+      as the :math:`1/N` term depends only on the covariance (the :math:`O(N^{-2})` remainder
+      involves the third and fourth moments of a chain, which differ);
+    - to leading order, :math:`N^{-1/2} \mathbb{E}\|g_1\|`, where :math:`b = 0` (the central limit
+      theorem);
+    - and, like it, inside the exact bounds
+      :math:`\|b\| \le \mathbb{E}\|b + e\| \le (\|b\|^2 + \operatorname{tr} C_T / N)^{1/2}` for
+      every :math:`N` (Jensen's inequality for the convex norm and the concave square root holds for
       any law with that mean and covariance), so that it is never further from the chains' value
       than the gap between the two bounds.
 
-    E||b + g|| is computed from the eigenpairs of C_T (:func:`chain_error_moments`' closed form)
-    by a one-dimensional quadrature accurate to 1e-15 (see the private ``_gaussian_norm_mean``).
-    Same conventions as :func:`chain_error_moments`.
+    :math:`\mathbb{E}\|b + g\|` is computed from the eigenpairs of :math:`C_T`
+    (:func:`chain_error_moments`' closed form) by a one-dimensional quadrature accurate to
+    :math:`10^{-15}` (see the private ``_gaussian_norm_mean``).
     """
     dtype = _with_setup(X, y, noise, w)
     shift = _shift(noise, level, lam)
@@ -941,19 +1275,53 @@ def averaged_chain_error_norm(
     shift=Real(0.0, 1e12),
 )
 def unstable_design_probability_bound(n: int, d: int, eta: float, shift: float = 0.0) -> float:
-    """An upper bound on P(eta (s_max(S) + shift) > 1) for S = X^T X / n, X (n, d) with N(0, 1)
-    entries: the probability of a design on which the contraction 1 - eta (s_j + shift) is not
+    r"""An upper bound on :math:`P(\eta (s_{\max}(S) + \mathrm{shift}) > 1)`.
+
+    Here :math:`S = X^\top X / n` and :math:`X` is ``(n, d)`` with :math:`N(0, 1)` entries. The
+    event is a design on which the contraction :math:`1 - \eta (s_j + \mathrm{shift})` is not
     monotone (some factor negative), a set that contains the designs outside the typical ones,
-    eta (s_max(S) + shift) > 2 (Chapter 2's cut), on which the mean chain diverges.
+    :math:`\eta (s_{\max}(S) + \mathrm{shift}) > 2` (Chapter 2's cut), on which the mean chain
+    diverges.
 
-    Davidson and Szarek (2001, Thm II.13): the top singular value of X satisfies
-    P(s_max(X) > sqrt(n) + sqrt(d) + r) <= exp(-r^2 / 2) (Gordon's bound on its mean plus
-    Gaussian concentration of a 1-Lipschitz function). With s_max(S) = s_max(X)^2 / n and
-    t = sqrt(1 / eta - shift) - 1 - sqrt(d / n),
+    Parameters
+    ----------
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^{12}`.
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^{12}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{12}`.
+    shift : float, optional
+        :math:`\lambda + \delta^2`, the penalty plus the multiplicative-noise level,
+        :math:`0 \le \mathrm{shift} \le 10^{12}`; default 0.
 
-        P(eta (s_max(S) + shift) > 1) <= exp(-n t^2 / 2)   when t > 0, and 1 otherwise.
+    Returns
+    -------
+    bound : float
+        The bound, in :math:`[0, 1]`.
 
-    ``shift`` is lam + delta2, the penalty plus the multiplicative-noise level.
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Davidson and Szarek (2001, Thm II.13): the top singular value of :math:`X` satisfies
+    :math:`P(s_{\max}(X) > \sqrt n + \sqrt d + r) \le \exp(-r^2 / 2)` (Gordon's bound on its mean
+    plus Gaussian concentration of a 1-Lipschitz function). With
+    :math:`s_{\max}(S) = s_{\max}(X)^2 / n` and
+    :math:`t = \sqrt{1 / \eta - \mathrm{shift}} - 1 - \sqrt{d / n}`,
+
+    .. math::
+
+        P(\eta (s_{\max}(S) + \mathrm{shift}) > 1) \le
+        \begin{cases} \exp(-n t^2 / 2) & t > 0, \\ 1 & \text{otherwise.} \end{cases}
+
+    References
+    ----------
+    - K. R. Davidson and S. J. Szarek, "Local operator theory, random matrices and Banach spaces",
+      in *Handbook of the Geometry of Banach Spaces*, vol. 1, 2001, Theorem II.13.
     """
     slack = 1 - Fraction(eta) * Fraction(shift)  # 1 - eta shift, exactly
     if slack <= 0:

@@ -1,16 +1,24 @@
-"""Chapter 1: the risk of one step of preconditioned GD, w_hat = Gamma X^T y / n, from w_0 = 0.
+r"""Chapter 1: the risk of one step of preconditioned GD from :math:`w_0 = 0`.
 
-With S = X^T X / n:
+The step is :math:`\hat w = \Gamma X^\top y / n`. With :math:`S = X^\top X / n`,
 
-    E[(X^T X)^2] = n (n + d + 1) I_d,
-    R(Gamma) = psi2 [ (n + d + 1)/n ||Gamma||_F^2 - 2 tr Gamma + d ] + sigma2/n ||Gamma||_F^2,
-    R(eta I) = d [ psi2 (1 - 2 eta + eta^2 (n + d + 1)/n) + eta^2 sigma2 / n ],
-    eta* = psi2 n / (psi2 (n + d + 1) + sigma2),
-    R(eta* I) = d psi2 (psi2 (d + 1) + sigma2) / (psi2 (n + d + 1) + sigma2).
+.. math::
+
+    \mathbb{E}[(X^\top X)^2] &= n (n + d + 1) I_d, \\
+    R(\Gamma) &= \psi^2 \Big[\frac{n + d + 1}{n} \|\Gamma\|_F^2 - 2 \operatorname{tr}\Gamma
+        + d\Big] + \frac{\sigma^2}{n} \|\Gamma\|_F^2, \\
+    R(\eta I) &= d \Big[\psi^2 \Big(1 - 2\eta + \eta^2 \frac{n + d + 1}{n}\Big)
+        + \frac{\eta^2 \sigma^2}{n}\Big], \\
+    \eta^* &= \frac{\psi^2 n}{\psi^2 (n + d + 1) + \sigma^2}, \\
+    R(\eta^* I) &= \frac{d \psi^2 (\psi^2 (d + 1) + \sigma^2)}{\psi^2 (n + d + 1) + \sigma^2}.
 
 Each is evaluated as a sum of non-negative terms, so that no cancellation costs accuracy:
-(n + d + 1)/n ||Gamma||^2 - 2 tr Gamma + d = ||Gamma - I||_F^2 + (d + 1)/n ||Gamma||_F^2, and
-1 - 2 eta + eta^2 (n + d + 1)/n = (1 - eta)^2 + eta^2 (d + 1)/n.
+
+.. math::
+
+    \frac{n + d + 1}{n} \|\Gamma\|_F^2 - 2 \operatorname{tr}\Gamma + d
+        &= \|\Gamma - I\|_F^2 + \frac{d + 1}{n} \|\Gamma\|_F^2, \\
+    1 - 2\eta + \eta^2 \frac{n + d + 1}{n} &= (1 - \eta)^2 + \eta^2 \frac{d + 1}{n}.
 """
 
 from __future__ import annotations
@@ -49,23 +57,110 @@ def _optimal_step(n: int, d: int, sigma2: float, psi2: float) -> float:
 
 @declare(_CLOSED_FORM, n=_SIZE, d=_SIZE, sigma2=_SIGMA2, eta=Real(), psi2=_PSI2)
 def one_step_risk(n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0) -> float:
-    """E||eta X^T y / n - w||^2 = d [psi2 (1 - 2 eta + eta^2 (n+d+1)/n) + eta^2 sigma2 / n].
+    r"""Risk of one plain GD step, :math:`\mathbb{E}\|\eta X^\top y / n - w\|^2`.
 
-    Any real step ``eta`` (the risk is a quadratic in it); evaluated as
-    d [psi2 ((1 - eta)^2 + eta^2 (d + 1)/n) + eta^2 sigma2 / n].
+    Parameters
+    ----------
+    n : int
+        Number of in-context examples, :math:`n \ge 1`.
+    d : int
+        Dimension of :math:`x` and :math:`w`, :math:`d \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size; any real number (the risk is a quadratic in it).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    risk : float
+        The parameter risk :math:`R(\eta I)`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        R(\eta I) = d \Big[\psi^2 \Big(1 - 2\eta + \eta^2 \frac{n + d + 1}{n}\Big)
+            + \frac{\eta^2 \sigma^2}{n}\Big],
+
+    evaluated as
+    :math:`d [\psi^2 ((1 - \eta)^2 + \eta^2 (d + 1)/n) + \eta^2 \sigma^2 / n]`.
     """
     return _one_step_risk(n, d, sigma2, eta, psi2)
 
 
 @declare(_CLOSED_FORM, n=_SIZE, d=_SIZE, sigma2=_SIGMA2, psi2=_PSI2)
 def optimal_step(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """The step minimising :func:`one_step_risk`: eta* = psi2 n / (psi2 (n + d + 1) + sigma2)."""
+    r"""The step :math:`\eta^*` minimising :func:`one_step_risk`.
+
+    Parameters
+    ----------
+    n : int
+        Number of in-context examples, :math:`n \ge 1`.
+    d : int
+        Dimension of :math:`x` and :math:`w`, :math:`d \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    eta : float
+        The optimal step size :math:`\eta^*`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \eta^* = \frac{\psi^2 n}{\psi^2 (n + d + 1) + \sigma^2}.
+    """
     return _optimal_step(n, d, sigma2, psi2)
 
 
 @declare(_CLOSED_FORM, n=_SIZE, d=_SIZE, sigma2=_SIGMA2, psi2=_PSI2)
 def optimal_one_step_risk(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """min over Gamma of R(Gamma) = d psi2 (psi2 (d + 1) + sigma2) / (psi2 (n + d + 1) + sigma2)."""
+    r"""Minimum over preconditioners :math:`\Gamma` of the one-step risk :math:`R(\Gamma)`.
+
+    Parameters
+    ----------
+    n : int
+        Number of in-context examples, :math:`n \ge 1`.
+    d : int
+        Dimension of :math:`x` and :math:`w`, :math:`d \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    risk : float
+        :math:`\min_\Gamma R(\Gamma) = R(\eta^* I)`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        \min_\Gamma R(\Gamma)
+            = \frac{d \psi^2 (\psi^2 (d + 1) + \sigma^2)}{\psi^2 (n + d + 1) + \sigma^2}.
+    """
     if psi2 >= sigma2:
         ratio = sigma2 / psi2
         shrink = ((d + 1) + ratio) / ((n + d + 1) + ratio)
@@ -107,12 +202,43 @@ def _draw_gamma(rng: np.random.Generator) -> np.ndarray:
     psi2=_PSI2,
 )
 def preconditioned_risk(gamma, n: int, sigma2: float, *, psi2: float = 1.0) -> float:
-    """E||Gamma X^T y / n - w||^2 = psi2 [(n+d+1)/n ||Gamma||_F^2 - 2 tr Gamma + d] + sigma2/n
-    ||Gamma||_F^2.
+    r"""Risk of one preconditioned GD step, :math:`\mathbb{E}\|\Gamma X^\top y / n - w\|^2`.
 
-    ``gamma`` is a square ``(d, d)`` array or tensor (any preconditioner, not
-    necessarily symmetric). Evaluated as psi2 [||Gamma - I||_F^2 + (d + 1)/n ||Gamma||_F^2]
-    + sigma2/n ||Gamma||_F^2.
+    Parameters
+    ----------
+    gamma : array_like or torch.Tensor
+        A square ``(d, d)`` array or tensor of finite reals: any preconditioner, not necessarily
+        symmetric.
+    n : int
+        Number of in-context examples, :math:`n \ge 1`.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    risk : float
+        The parameter risk :math:`R(\Gamma)`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        R(\Gamma) = \psi^2 \Big[\frac{n + d + 1}{n} \|\Gamma\|_F^2 - 2 \operatorname{tr}\Gamma
+            + d\Big] + \frac{\sigma^2}{n} \|\Gamma\|_F^2,
+
+    evaluated as
+
+    .. math::
+
+        \psi^2 \Big[\|\Gamma - I\|_F^2 + \frac{d + 1}{n} \|\Gamma\|_F^2\Big]
+            + \frac{\sigma^2}{n} \|\Gamma\|_F^2.
     """
     gamma = array("gamma", gamma)
     d = gamma.shape[0]
@@ -123,8 +249,30 @@ def preconditioned_risk(gamma, n: int, sigma2: float, *, psi2: float = 1.0) -> f
 
 @declare(_CLOSED_FORM, n=_SIZE, d=Integer(1, 4096), sigma2=_SIGMA2, psi2=_PSI2)
 def optimal_preconditioner(n: int, d: int, sigma2: float, *, psi2: float = 1.0) -> np.ndarray:
-    """Gamma* = eta* I_d, the minimiser of :func:`preconditioned_risk` (isotropic x and prior).
+    r"""The minimiser :math:`\Gamma^* = \eta^* I_d` of :func:`preconditioned_risk`.
 
-    A dense ``(d, d)`` array, so d is at most 4096 (134 MB).
+    Optimal for isotropic :math:`x` and prior.
+
+    Parameters
+    ----------
+    n : int
+        Number of in-context examples, :math:`n \ge 1`.
+    d : int
+        Dimension, :math:`1 \le d \le 4096`: the result is a dense ``(d, d)`` array (134 MB at
+        :math:`d = 4096`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    gamma : numpy.ndarray
+        The ``(d, d)`` array :math:`\eta^* I_d` (see :func:`optimal_step`).
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
     """
     return _optimal_step(n, d, sigma2, psi2) * np.eye(d)

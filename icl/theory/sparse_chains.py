@@ -1,13 +1,14 @@
-"""Chapter 6: one step of the sparse binary chain (:mod:`icl.decoders.sparse_chains`) in closed
-form.
+r"""Chapter 6: one step of the sparse binary chain (:mod:`icl.decoders.sparse_chains`), closed.
 
-Sampling k indices without replacement, each draw in proportion to the remaining
-weights w (W = sum_j w_j), returns the set S (|S| = k) with probability
+Sampling :math:`k` indices without replacement, each draw in proportion to the remaining weights
+:math:`w` (:math:`W = \sum_j w_j`), returns the set :math:`S` (:math:`|S| = k`) with probability
 
-    P(S) = sum over the k! orders s_1..s_k of S of  prod_i w_{s_i} / (W - w_{s_1} - ... -
-    w_{s_{i-1}}).
+.. math::
 
-For S the current support this is the probability that the sampled chain stays put.
+    P(S) = \sum_{\text{the } k! \text{ orders } s_1, \dots, s_k \text{ of } S} \;
+        \prod_{i=1}^k \frac{w_{s_i}}{W - w_{s_1} - \dots - w_{s_{i-1}}}.
+
+For :math:`S` the current support this is the probability that the sampled chain stays put.
 """
 
 from __future__ import annotations
@@ -129,14 +130,39 @@ def _log_set_probability(log_w: torch.Tensor, support: torch.Tensor) -> torch.Te
     ],
 )
 def draw_set_probability(weights: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """P(k draws without replacement, proportional to ``weights (..., d)``, give the index set
-    ``support (..., k)``).
+    r"""Probability that :math:`k` weighted draws without replacement give the set ``support``.
 
-    ``weights`` need not be normalised (no scale enters: the probability is computed from log
-    weights, in float64, by a dynamic programme over the 2^k subsets of the set that sums each
-    order's product without forming 1 - p_{s_1} - ... by subtraction); a zero weight gives 0.
-    The indices of ``support`` must be distinct. Returns shape ``(...)`` in the dtype of
-    ``weights``. Cost 2^k k per set (k <= 16).
+    Each draw picks an index in proportion to the remaining ``weights``.
+
+    Parameters
+    ----------
+    weights : torch.Tensor
+        A float tensor ``(..., d)`` of finite, non-negative weights; they need not be normalised (no
+        scale enters). Every row must have at least :math:`k` positive entries (so that :math:`k`
+        draws exist).
+    support : torch.Tensor
+        An integer tensor ``(..., k)`` of :math:`1 \le k \le \min(d, 16)` (:data:`MAX_SET_SIZE`)
+        distinct indices in :math:`[0, d)`, with the leading dimensions of ``weights``. The number
+        of sets times :math:`2^k k` must be at most :math:`2 \cdot 10^7` (:data:`MAX_SET_WORK`, the
+        subset table's size).
+
+    Returns
+    -------
+    probability : torch.Tensor
+        :math:`P(S)`, shape ``(...)``, in the dtype of ``weights``; a zero weight in the set gives
+        0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, :math:`k` is out of range, the indices are out of range or not
+        distinct, or an argument lies outside its domain (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    The probability (module docstring) is computed from log weights, in float64, by a dynamic
+    programme over the :math:`2^k` subsets of the set that sums each order's product without forming
+    :math:`1 - p_{s_1} - \dots` by subtraction. Cost :math:`2^k k` per set (:math:`k \le 16`).
     """
     if support.shape[:-1] != weights.shape[:-1]:
         raise ValueError(
@@ -203,8 +229,45 @@ def _step_sizes_fit(X: torch.Tensor, w: torch.Tensor) -> bool:
 def step_weights(
     X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, *, eta: float, clip: float = 1e-10
 ) -> torch.Tensor:
-    """The decoder's weights from support(s) ``w (B, ..., d)``: clip(w - eta X^T (X w - y) / n,
-    clip), shape of ``w``."""
+    r"""The sparse decoder's weights after one GD step from the support(s) ``w``.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Designs, a float tensor ``(B, n, d)`` with entries of magnitude at most :math:`10^{60}`
+        (:data:`MAX_ENTRY`).
+    y : torch.Tensor
+        Labels, a float tensor ``(B, n)``, entries of magnitude at most :math:`10^{60}`.
+    w : torch.Tensor
+        Supports, a float tensor ``(B, ..., d)`` of X's dtype, entries of magnitude at most
+        :math:`10^{60}`.
+    eta : float
+        Step size, :math:`0 < \eta \le 10^{60}`.
+    clip : float, optional
+        Floor of the weights, :math:`0 < \mathrm{clip} \le 10^{60}`; default :math:`10^{-10}`.
+
+    Returns
+    -------
+    weights : torch.Tensor
+        :math:`\max(w - \eta X^\top (X w - y) / n, \mathrm{clip})`, of the shape of ``w``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree, :math:`n + d > 10^5` (:data:`MAX_STEP_LENGTH`) or (rows of ``w``)
+        :math:`\times n > 10^8` (the residuals' size), the step overflows the dtype (scale ``X``,
+        ``y`` or ``eta`` down), or an argument lies outside its range (see "Domain and accuracy"
+        below).
+
+    Notes
+    -----
+    .. math::
+
+        \mathrm{weights} = \operatorname{clip}\big(w - \eta X^\top (X w - y) / n,\;
+            \mathrm{clip}\big),
+
+    clipped from below.
+    """
     design(X, y)
     same_dtype(X=X, w=w)
     if X.ndim != 3 or w.ndim < 2 or w.shape[0] != X.shape[0] or w.shape[-1] != X.shape[2]:

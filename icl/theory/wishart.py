@@ -1,88 +1,127 @@
-"""Chapter 2: averages over the Gaussian design, from the exact eigenvalue density of the real
-Wishart matrix.
+r"""Chapter 2: averages over the Gaussian design, from the exact eigenvalue density of real Wishart.
 
-**Setting.** X is n x d with i.i.d. N(0, 1) entries and S = X^T X / n. With m = min(n, d)
-and p = max(n, d), S has d - m eigenvalues 0 and m eigenvalues s = x / n, where x are the
-eigenvalues of the m x m real Wishart matrix with p degrees of freedom (X^T X if n >= d,
-X X^T if n < d). Their joint density is proportional to
+**Setting.** :math:`X` is :math:`n \times d` with i.i.d. :math:`N(0, 1)` entries and
+:math:`S = X^\top X / n`. With :math:`m = \min(n, d)` and :math:`p = \max(n, d)`, :math:`S` has
+:math:`d - m` eigenvalues 0 and :math:`m` eigenvalues :math:`s = x / n`, where :math:`x` are the
+eigenvalues of the :math:`m \times m` real Wishart matrix with :math:`p` degrees of freedom
+(:math:`X^\top X` if :math:`n \ge d`, :math:`X X^\top` if :math:`n < d`). Their joint density is
+proportional to
 
-    prod_i x_i^a e^{-x_i/2} prod_{i<j} |x_i - x_j|,        a = (p - m - 1) / 2
+.. math::
 
-(the Laguerre orthogonal ensemble), so for any g
+    \prod_i x_i^a e^{-x_i/2} \prod_{i<j} |x_i - x_j|, \qquad a = \frac{p - m - 1}{2}
 
-    E sum_{j=1}^d g(s_j) = (d - m) g(0) + int_0^inf g(x / n) rho(x) dx,
+(the Laguerre orthogonal ensemble), so for any :math:`g`
 
-with rho the one-point density, normalised to the expected number of eigenvalues per unit x
-(its integral is m).
+.. math::
 
-**The density (de Bruijn's Pfaffian).** Let alpha = p - m, R_i the polynomials orthonormal for
-the weight x^alpha e^{-x} (normalised Laguerre L_i^(alpha)), r_i(x) = R_i(x) x^{alpha/2} e^{-x/2}
-and b_j = sqrt(j (j + alpha)). The functions psi_w = x^a e^{-x/2} and
+    \mathbb{E} \sum_{j=1}^d g(s_j) = (d - m) g(0) + \int_0^\infty g(x / n) \rho(x) \, dx,
 
-    psi_j = (x^{a+1} e^{-x/2} R_j)' = x^a e^{-x/2} (b_{j+1} R_{j+1} - b_j R_{j-1}) / 2,   j =
-    0..m-2,
+with :math:`\rho` the one-point density, normalised to the expected number of eigenvalues per
+unit :math:`x` (its integral is :math:`m`).
 
-span x^a e^{-x/2} times the polynomials of degree < m, and their transforms
-Phi_k(x) = int sign(y - x) psi_k(y) dy are elementary:
+**The density (de Bruijn's Pfaffian).** Let :math:`\alpha = p - m`, :math:`R_i` the polynomials
+orthonormal for the weight :math:`x^\alpha e^{-x}` (normalised Laguerre
+:math:`L_i^{(\alpha)}`), :math:`r_i(x) = R_i(x) x^{\alpha/2} e^{-x/2}` and
+:math:`b_j = \sqrt{j (j + \alpha)}`. The functions :math:`\psi_w = x^a e^{-x/2}` and
 
-    Phi_j = -2 x^{a+1} e^{-x/2} R_j,       Phi_w = 2^{a+1} Gamma(a+1) (1 - 2 P(a+1, x/2))
+.. math::
 
-(P the regularised lower incomplete gamma function). De Bruijn's identity gives
-E prod_i (1 + eps g(x_i)) = Pf A(eps) / Pf A(0) with
-A_jk(eps) = int int sign(y - x) psi_j(x) psi_k(y) (1 + eps g(x)) (1 + eps g(y)) dx dy, bordered
-for odd m by the row A_je = int psi_j (1 + eps g). In this basis A(0) is skew-symmetric and
-tridiagonal along the chain (e), w, 0, 1, ..., m-2, with the entries above the diagonal
--2^{a+1} Gamma(a+1) (odd m only), -2 sqrt(Gamma(alpha + 1)), -b_1, ..., -b_{m-2}, and
-d/d eps log Pf A = tr(A^{-1} A') / 2 at eps = 0 gives, with B = A(0)^{-1},
+    \psi_j = (x^{a+1} e^{-x/2} R_j)' = x^a e^{-x/2} (b_{j+1} R_{j+1} - b_j R_{j-1}) / 2,
+    \qquad j = 0, \dots, m-2,
 
-    rho(x) = sum_{j,k} B_kj psi_j(x) Phi_k(x) + [m odd] sum_j B_ej psi_j(x).
+span :math:`x^a e^{-x/2}` times the polynomials of degree :math:`< m`, and their transforms
+:math:`\Phi_k(x) = \int \operatorname{sign}(y - x) \psi_k(y) \, dy` are elementary:
 
-Far beyond the bulk, rho(x) = C x^a e^{-x/2} (m-1)! |L_{m-1}^(alpha)(x)| up to a relative error
-exponentially small in x, with C = sqrt(pi) 2^{-(m+p-1)/2} / (Gamma(p/2) Gamma(m/2)): one eigenvalue
-at x, the other m - 1 those of the m-1 x m-1 Wishart with p - 1 degrees of freedom, whose mean
-characteristic polynomial E det(x - W') is the monic Laguerre polynomial (m-1)! (-1)^{m-1}
-L_{m-1}^(alpha)(x). For complex Gaussian X (beta = 2, the Laguerre unitary ensemble, E|X_ij|^2 = 1)
-the density is instead sum_{i<m} r_i(x)^2.
+.. math::
 
-**GD averaged over X.** T steps of GD from w_0 = 0 (gradient divided by n, step eta) have
-risk R_T(X) = sum_j f_T(s_j) given X (:func:`icl.theory.gd_risk_given_spectrum`), with
+    \Phi_j = -2 x^{a+1} e^{-x/2} R_j, \qquad
+    \Phi_w = 2^{a+1} \Gamma(a+1) \big(1 - 2 P(a+1, x/2)\big)
 
-    f_T(s) = psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s,     f_T(0) = psi2.
+(:math:`P` the regularised lower incomplete gamma function). De Bruijn's identity gives
+:math:`\mathbb{E} \prod_i (1 + \varepsilon g(x_i)) = \operatorname{Pf} A(\varepsilon) /
+\operatorname{Pf} A(0)` with :math:`A_{jk}(\varepsilon) = \iint \operatorname{sign}(y - x)
+\psi_j(x) \psi_k(y) (1 + \varepsilon g(x)) (1 + \varepsilon g(y)) \, dx \, dy`, bordered for odd
+:math:`m` by the row :math:`A_{je} = \int \psi_j (1 + \varepsilon g)`. In this basis
+:math:`A(0)` is skew-symmetric and tridiagonal along the chain :math:`(e), w, 0, 1, \dots, m-2`,
+with the entries above the diagonal :math:`-2^{a+1} \Gamma(a+1)` (odd :math:`m` only),
+:math:`-2 \sqrt{\Gamma(\alpha + 1)}`, :math:`-b_1, \dots, -b_{m-2}`, and
+:math:`\frac{d}{d\varepsilon} \log \operatorname{Pf} A = \operatorname{tr}(A^{-1} A') / 2` at
+:math:`\varepsilon = 0` gives, with :math:`B = A(0)^{-1}`,
 
-Along an eigenvalue s > 2 / eta the chain diverges, |1 - eta s| > 1, and designs with such
-an eigenvalue have positive probability, so the plain average E R_T(X) grows without bound
-in T although almost every design gives a bounded risk. The book's prompt-averaged risk is
-the average over the designs on which the chain does not diverge,
+.. math::
 
-    Rbar_T = E[ R_T(X) ; eta s_max(X) <= 2 ],
+    \rho(x) = \sum_{j,k} B_{kj} \psi_j(x) \Phi_k(x) + [m \text{ odd}] \sum_j B_{ej} \psi_j(x).
 
-computed as the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2}. Their gap is
-bounded relative to L_T: on a divergent design the largest eigenvalue y = x_max exceeds
-c = 2n / eta, and given y the other m - 1 have the density prod_j w(x_j) (y - x_j) Delta(x) of
-the (m-1)-ensemble with p - 1 degrees of freedom (the same weight w(x) = x^a e^{-x/2}) tilted by
-prod_j (y - x_j) <= y^{m-1}, so
+Far beyond the bulk, :math:`\rho(x) = C x^a e^{-x/2} (m-1)! \, |L_{m-1}^{(\alpha)}(x)|` up to a
+relative error exponentially small in :math:`x`, with :math:`C = \sqrt\pi \, 2^{-(m+p-1)/2} /
+(\Gamma(p/2) \Gamma(m/2))`: one eigenvalue at :math:`x`, the other :math:`m - 1` those of the
+:math:`(m-1) \times (m-1)` Wishart with :math:`p - 1` degrees of freedom, whose mean
+characteristic polynomial :math:`\mathbb{E} \det(x - W')` is the monic Laguerre polynomial
+:math:`(m-1)! \, (-1)^{m-1} L_{m-1}^{(\alpha)}(x)`. For complex Gaussian :math:`X`
+(:math:`\beta = 2`, the Laguerre unitary ensemble, :math:`\mathbb{E}|X_{ij}|^2 = 1`) the density
+is instead :math:`\sum_{i<m} r_i(x)^2`.
 
-    0 <= L_T - Rbar_T <= K [ (d - m) f_T(0) + L'_T ],     K = C int_c^inf y^{a+m-1} e^{-y/2} dy,
+**GD averaged over X.** :math:`T` steps of GD from :math:`w_0 = 0` (gradient divided by
+:math:`n`, step :math:`\eta`) have risk :math:`R_T(X) = \sum_j f_T(s_j)` given :math:`X`
+(:func:`icl.theory.gd_risk_given_spectrum`), with
 
-with C as above and L'_T the same truncated statistic over the (m-1)-ensemble; K >= P(eta
-s_max > 2) too. Ridge-regularised GD (penalty lam, contraction 1 - eta (s + lam)) diverges where
-eta (s + lam) > 2; :func:`gd_risk_parts` and :func:`gd_parting_steps` take ``lam``.
+.. math::
 
-**Numerics.** The constants are rescaled by sqrt(Gamma(alpha + 1)) (psi_w / sqrt(Gamma(alpha+1))
-in place of psi_w, its integral by Legendre's duplication formula), A(0)^{-1} is formed by the
-two-term recurrences of the skew chain (each entry a product of ratios, exact to rounding),
-and r_0 is exp((alpha/2)(log(x/alpha) - delta) - ...), delta = x / alpha - 1, so that nothing
-overflows or cancels for p up to 10^6. Integrals run in t = sqrt(x), where every part of
-rho(x) dx is smooth: the integrand is first probed in log form (on a geometric grid, which
-resolves e^{-2 eta T x / n} near 0 and (1 - eta s)^{2T} near the cut, and a uniform one across
-the bulk), the parts below e^-92 of its peak are dropped, and the rest is integrated by
-20-point Gauss-Legendre panels (no wider than 5 / sqrt(4m + 2) in t, a few wiggles of the
-density), refined until halving every panel changes the result by less than 1e-10 relative;
-each pass is scaled by its largest value, so that a risk of 1e-300 keeps its relative accuracy.
-Beyond the bulk (beyond 1.5 (sqrt(m) + sqrt(p))^2 + 20, or above x = alpha where r_0
-underflows) the density is evaluated in log form, and the tails above the cut (P(eta s_max >
-2), the divergent part D_T) are integrated in log form around their peak, shifted by their
-start, their logarithms accurate to about 1e-16 times their size.
+    f_T(s) = \psi^2 (1 - \eta s)^{2T} + \frac{\sigma^2}{n} \frac{(1 - (1 - \eta s)^T)^2}{s},
+    \qquad f_T(0) = \psi^2.
+
+Along an eigenvalue :math:`s > 2 / \eta` the chain diverges, :math:`|1 - \eta s| > 1`, and
+designs with such an eigenvalue have positive probability, so the plain average
+:math:`\mathbb{E} R_T(X)` grows without bound in :math:`T` although almost every design gives a
+bounded risk. The book's prompt-averaged risk is the average over the designs on which the chain
+does not diverge,
+
+.. math::
+
+    \bar R_T = \mathbb{E}[R_T(X) ; \eta s_{\max}(X) \le 2],
+
+computed as the truncated linear statistic
+:math:`L_T = \mathbb{E} \sum_j f_T(s_j) 1\{\eta s_j \le 2\}`. Their gap is bounded relative to
+:math:`L_T`: on a divergent design the largest eigenvalue :math:`y = x_{\max}` exceeds
+:math:`c = 2n / \eta`, and given :math:`y` the other :math:`m - 1` have the density
+:math:`\prod_j w(x_j) (y - x_j) \Delta(x)` of the :math:`(m-1)`-ensemble with :math:`p - 1`
+degrees of freedom (the same weight :math:`w(x) = x^a e^{-x/2}`) tilted by
+:math:`\prod_j (y - x_j) \le y^{m-1}`, so
+
+.. math::
+
+    0 \le L_T - \bar R_T \le K \big[(d - m) f_T(0) + L'_T\big], \qquad
+    K = C \int_c^\infty y^{a+m-1} e^{-y/2} \, dy,
+
+with :math:`C` as above and :math:`L'_T` the same truncated statistic over the
+:math:`(m-1)`-ensemble; :math:`K \ge P(\eta s_{\max} > 2)` too. Ridge-regularised GD (penalty
+:math:`\lambda`, contraction :math:`1 - \eta (s + \lambda)`) diverges where
+:math:`\eta (s + \lambda) > 2`; :func:`gd_risk_parts` and :func:`gd_parting_steps` take ``lam``.
+
+**Numerics.** The constants are rescaled by :math:`\sqrt{\Gamma(\alpha + 1)}`
+(:math:`\psi_w / \sqrt{\Gamma(\alpha+1)}` in place of :math:`\psi_w`, its integral by Legendre's
+duplication formula), :math:`A(0)^{-1}` is formed by the two-term recurrences of the skew chain
+(each entry a product of ratios, exact to rounding), and :math:`r_0` is
+:math:`\exp((\alpha/2)(\log(x/\alpha) - \delta) - \dots)`, :math:`\delta = x / \alpha - 1`, so
+that nothing overflows or cancels for :math:`p` up to :math:`10^6`. Integrals run in
+:math:`t = \sqrt x`, where every part of :math:`\rho(x) \, dx` is smooth: the integrand is first
+probed in log form (on a geometric grid, which resolves :math:`e^{-2 \eta T x / n}` near 0 and
+:math:`(1 - \eta s)^{2T}` near the cut, and a uniform one across the bulk), the parts below
+:math:`e^{-92}` of its peak are dropped, and the rest is integrated by 20-point Gauss-Legendre
+panels (no wider than :math:`5 / \sqrt{4m + 2}` in :math:`t`, a few wiggles of the density),
+refined until halving every panel changes the result by less than :math:`10^{-10}` relative;
+each pass is scaled by its largest value, so that a risk of :math:`10^{-300}` keeps its relative
+accuracy. Beyond the bulk (beyond :math:`1.5 (\sqrt m + \sqrt p)^2 + 20`, or above
+:math:`x = \alpha` where :math:`r_0` underflows) the density is evaluated in log form, and the
+tails above the cut (:math:`P(\eta s_{\max} > 2)`, the divergent part :math:`D_T`) are
+integrated in log form around their peak, shifted by their start, their logarithms accurate to
+about :math:`10^{-16}` times their size.
+
+References
+----------
+- N. G. de Bruijn, "On some multiple integrals involving determinants", *Journal of the Indian
+  Mathematical Society* 19, 133-151, 1955.
 """
 
 from __future__ import annotations
@@ -901,13 +940,39 @@ def _check_upper(name: str, value):
     where=[_RANK],
 )
 def wishart_eigenvalue_density(s, n: int, d: int, *, beta: int = 1) -> np.ndarray:
-    """The density of the nonzero eigenvalues of S = X^T X / n, X n x d Gaussian: n rho(n s).
+    r"""The density :math:`n \rho(n s)` of the nonzero eigenvalues of :math:`S = X^\top X / n`.
 
-    Normalised to the expected number of eigenvalues per unit s (its integral is
-    min(n, d)); the d - min(n, d) zero eigenvalues are not included. ``beta = 1``:
-    real X (the book's case); ``beta = 2``: complex X with E|X_ij|^2 = 1. ``s`` is a
-    number or array of positive values; the result has its shape. Exact (see the
-    module docstring).
+    Here :math:`X` is :math:`n \times d` Gaussian. Normalised to the expected number of eigenvalues
+    per unit :math:`s` (its integral is :math:`\min(n, d)`); the :math:`d - \min(n, d)` zero
+    eigenvalues are not included.
+
+    Parameters
+    ----------
+    s : float or array_like
+        A number or array of positive values.
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6` (:data:`MAX_SIZE`).
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 256`
+        (:data:`MAX_RANK`).
+    beta : {1, 2}, optional
+        1: real :math:`X` (the book's case, the default); 2: complex :math:`X` with
+        :math:`\mathbb{E}|X_{ij}|^2 = 1`.
+
+    Returns
+    -------
+    density : numpy.ndarray
+        :math:`n \rho(n s)`, of the shape of ``s``.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Exact: de Bruijn's Pfaffian form for :math:`\beta = 1`, :math:`\sum_{i<m} r_i(x)^2` for
+    :math:`\beta = 2` (see the module docstring).
     """
     m, p = min(n, d), max(n, d)
     s_arr = np.asarray(s, dtype=float)
@@ -950,14 +1015,43 @@ def wishart_linear_statistic(
     upper: float | None = None,
     beta: int = 1,
 ) -> float:
-    """E sum_{j=1}^d g(s_j) 1{s_j <= upper} over the eigenvalues s_j of S = X^T X / n.
+    r"""The linear statistic :math:`\mathbb{E} \sum_{j=1}^d g(s_j) 1\{s_j \le \mathrm{upper}\}`.
 
-    ``g`` maps an array of eigenvalues s >= 0 to an array of the same shape
-    (vectorised, smooth on [0, upper]); it is called at s = 0 for the d - min(n, d)
-    zero eigenvalues. ``upper=None`` integrates over the whole spectrum (then g
-    must not grow faster than a polynomial). Adaptive Gauss-Legendre panels in
-    t = sqrt(n s) against the exact density (:func:`wishart_eigenvalue_density`),
-    refined until halving every panel changes the result by less than 1e-10.
+    Over the eigenvalues :math:`s_j` of :math:`S = X^\top X / n`.
+
+    Parameters
+    ----------
+    g : callable
+        Maps an array of eigenvalues :math:`s \ge 0` to an array of the same shape (vectorised,
+        finite, smooth on :math:`[0, \mathrm{upper}]`); it is called at :math:`s = 0` for the
+        :math:`d - \min(n, d)` zero eigenvalues.
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6` (:data:`MAX_SIZE`).
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 256`
+        (:data:`MAX_RANK`).
+    upper : float or None, optional
+        The cut, a real number :math:`> 0`; ``None`` (the default) integrates over the whole
+        spectrum (then :math:`g` must not grow faster than a polynomial).
+    beta : {1, 2}, optional
+        1: real :math:`X` (the book's case, the default); 2: complex :math:`X` with
+        :math:`\mathbb{E}|X_{ij}|^2 = 1`.
+
+    Returns
+    -------
+    value : float
+        The statistic.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Adaptive Gauss-Legendre panels in :math:`t = \sqrt{n s}` against the exact density
+    (:func:`wishart_eigenvalue_density`), refined until halving every panel changes the result by
+    less than :math:`10^{-10}`.
     """
     m, p = min(n, d), max(n, d)
     e = _ensemble(m, p)
@@ -982,21 +1076,27 @@ def wishart_linear_statistic(
 
 
 class GDRiskParts(NamedTuple):
-    """The parts of the average of R_T(X) over Gaussian designs (see :func:`gd_risk_parts`)."""
+    """The parts of the average of :math:`R_T(X)` over Gaussian designs.
+
+    See :func:`gd_risk_parts`.
+    """
 
     typical: float
-    """L_T = E sum_j f_T(s_j) 1{eta (s_j + lam) <= 2}: with lam = 0, the value of
-    :func:`expected_gd_risk`."""
+    r""":math:`L_T = \mathbb{E} \sum_j f_T(s_j) 1\{\eta (s_j + \lambda) \le 2\}`: with
+    :math:`\lambda = 0`, the value of :func:`expected_gd_risk`."""
     bound: float
-    """A certified bound on L_T - E[R_T(X); eta (s_max + lam) <= 2] (which is >= 0):
-    K [(d - m) psi2 + L'_T] (module docstring)."""
+    r"""A certified bound on :math:`L_T - \mathbb{E}[R_T(X); \eta (s_{\max} + \lambda) \le 2]`
+    (which is :math:`\ge 0`): :math:`K [(d - m) \psi^2 + L'_T]` (module docstring)."""
     log10_p_divergent: float
-    """log10 of min(1, E #{j : eta (s_j + lam) > 2}), an upper bound on P(eta (s_max + lam) > 2),
-    the probability of a design on which GD diverges."""
+    r""":math:`\log_{10}` of :math:`\min(1, \mathbb{E} \#\{j : \eta (s_j + \lambda) > 2\})`, an
+    upper bound on :math:`P(\eta (s_{\max} + \lambda) > 2)`, the probability of a design on which
+    GD diverges."""
     log10_divergent_part: float
-    """log10 of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2} (-inf when it is 0)."""
+    r""":math:`\log_{10}` of :math:`D_T = \mathbb{E} \sum_j f_T(s_j) 1\{\eta (s_j + \lambda) > 2\}`
+    (:math:`-\infty` when it is 0)."""
     log10_plain_average: float
-    """log10 of the plain average E R_T(X) = L_T + D_T (over all designs)."""
+    r""":math:`\log_{10}` of the plain average :math:`\mathbb{E} R_T(X) = L_T + D_T` (over all
+    designs)."""
 
 
 _GD_COMMON = dict(n=_N, d=_N, sigma2=_SIGMA2, eta=_ETA, T=_T, psi2=_PSI2)
@@ -1014,18 +1114,48 @@ _PARTS_ACCURACY = Accuracy(
 def gd_risk_parts(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
 ) -> GDRiskParts:
-    """The average of R_T(X) over Gaussian designs, split at the designs on which GD diverges.
+    r"""The average of :math:`R_T(X)` over Gaussian designs, split where GD diverges.
 
-    R_T(X) = sum_j f_T(s_j) is the risk of T steps of GD given X (module
-    docstring); ``lam`` > 0 gives ridge-regularised GD,
-    w_{t+1} = w_t - eta (X^T (X w_t - y) / n + lam w_t) (:func:`icl.theory.ridge_gd_iterate`),
-    which diverges along eigenvalues with eta (s + lam) > 2. Returns the
-    typical-design value L_T (with lam = 0, :func:`expected_gd_risk`), the certified
-    bound K [(d - m) psi2 + L'_T] on its gap to E[R_T(X); eta (s_max + lam) <= 2]
-    (module docstring), the bound min(1, E #{j : eta (s_j + lam) > 2}) on that probability
-    (in log10), and, in log10 as they overflow a float for large eta T / n, the part D_T of
-    the plain average from the divergent eigenvalues and the plain average
-    E R_T(X) = L_T + D_T itself.
+    The split is at the designs on which GD diverges. :math:`R_T(X) = \sum_j f_T(s_j)` is the risk
+    of :math:`T` steps of GD given :math:`X` (module docstring); ``lam`` :math:`> 0` gives
+    ridge-regularised GD, :math:`w_{t+1} = w_t - \eta (X^\top (X w_t - y) / n + \lambda w_t)`
+    (:func:`icl.theory.ridge_gd_iterate`), which diverges along eigenvalues with
+    :math:`\eta (s + \lambda) > 2`.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6` (:data:`MAX_SIZE`).
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 256`
+        (:data:`MAX_RANK`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    T : int
+        Number of GD steps, :math:`0 \le T \le 10^6` (:data:`MAX_STEPS`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0`, with :math:`\eta \lambda < 2` (else GD diverges on
+        every design); default 0.
+
+    Returns
+    -------
+    GDRiskParts
+        The typical-design value :math:`L_T` (with :math:`\lambda = 0`, :func:`expected_gd_risk`);
+        the certified bound :math:`K [(d - m) \psi^2 + L'_T]` on its gap to
+        :math:`\mathbb{E}[R_T(X); \eta (s_{\max} + \lambda) \le 2]` (module docstring); the bound
+        :math:`\min(1, \mathbb{E} \#\{j : \eta (s_j + \lambda) > 2\})` on that probability (in
+        :math:`\log_{10}`); and, in :math:`\log_{10}` as they overflow a float for large
+        :math:`\eta T / n`, the part :math:`D_T` of the plain average from the divergent eigenvalues
+        and the plain average :math:`\mathbb{E} R_T(X) = L_T + D_T` itself.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
     """
     m, p = min(n, d), max(n, d)
     x_cut = _cut(n, eta, lam)
@@ -1065,29 +1195,68 @@ def gd_risk_parts(
 def expected_gd_risk(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
 ) -> float:
-    """The prompt-averaged risk of T steps of GD, over the designs on which GD does not diverge.
+    r"""The prompt-averaged risk of :math:`T` GD steps, over the designs where GD does not diverge.
 
-    GD from w_0 = 0 with the gradient divided by n (as in
-    :func:`icl.theory.ridge_gd_iterate`), w ~ N(0, psi2 I_d), label-noise variance
-    sigma2, x ~ N(0, I_d). Given X the risk is R_T(X) = sum_j f_T(s_j) over the
-    eigenvalues s_j of S = X^T X / n, with
-    f_T(s) = psi2 (1 - eta s)^{2T} + (sigma2 / n) (1 - (1 - eta s)^T)^2 / s. The book's
-    prompt-averaged (typical-design) risk is
+    GD from :math:`w_0 = 0` with the gradient divided by :math:`n` (as in
+    :func:`icl.theory.ridge_gd_iterate`), :math:`w \sim N(0, \psi^2 I_d)`, label-noise variance
+    :math:`\sigma^2`, :math:`x \sim N(0, I_d)`.
 
-        Rbar_T = E[ R_T(X) ; eta s_max(X) <= 2 ],
+    Parameters
+    ----------
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6` (:data:`MAX_SIZE`).
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 256`
+        (:data:`MAX_RANK`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    T : int
+        Number of GD steps, :math:`0 \le T \le 10^6` (:data:`MAX_STEPS`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
 
-    the average over the designs on which the chain does not diverge (those with an
-    eigenvalue above 2 / eta are rare, but for large eta T / n they dominate the plain
-    average E R_T(X): see :func:`gd_risk_parts` and :func:`gd_parting_steps`).
+    Returns
+    -------
+    risk : float
+        The truncated linear statistic :math:`L_T = \mathbb{E} \sum_j f_T(s_j) 1\{\eta s_j \le 2\}`.
 
-    Returned: the truncated linear statistic L_T = E sum_j f_T(s_j) 1{eta s_j <= 2},
-    one quadrature against the exact real Wishart eigenvalue density (module
-    docstring). 0 <= L_T - Rbar_T <= K [(d - m) psi2 + L'_T]; the call is answered where this
-    bound is below 1e-7 L_T and P(eta s_max > 2) <= 1e-7 (then Rbar_T and the average
-    conditional on a stable design also agree to 1e-7): a larger eta makes GD diverge
-    on too many designs for a typical-design value. Below the parting step the plain
-    average agrees with it (at T = 1 it is Chapter 1's :func:`icl.theory.one_step_risk`
-    up to the divergent part D_1).
+    Raises
+    ------
+    ValueError
+        Unless GD diverges on designs of probability at most :math:`10^{-7}`
+        (:data:`RELATIVE_BOUND`) and the certified gap to the typical-design risk is at most
+        :math:`10^{-7}` of it (a larger :math:`\eta` makes GD diverge on too many designs for a
+        typical-design value; see :func:`gd_risk_parts`); or if an argument lies outside its range
+        (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Given :math:`X` the risk is :math:`R_T(X) = \sum_j f_T(s_j)` over the eigenvalues :math:`s_j` of
+    :math:`S = X^\top X / n`, with
+
+    .. math::
+
+        f_T(s) = \psi^2 (1 - \eta s)^{2T} + \frac{\sigma^2}{n} \frac{(1 - (1 - \eta s)^T)^2}{s}.
+
+    The book's prompt-averaged (typical-design) risk is
+
+    .. math::
+
+        \bar R_T = \mathbb{E}[R_T(X) ; \eta s_{\max}(X) \le 2],
+
+    the average over the designs on which the chain does not diverge (those with an eigenvalue above
+    :math:`2 / \eta` are rare, but for large :math:`\eta T / n` they dominate the plain average
+    :math:`\mathbb{E} R_T(X)`: see :func:`gd_risk_parts` and :func:`gd_parting_steps`).
+
+    Returned: the truncated linear statistic :math:`L_T`, one quadrature against the exact real
+    Wishart eigenvalue density (module docstring).
+    :math:`0 \le L_T - \bar R_T \le K [(d - m) \psi^2 + L'_T]`; the call is answered where this
+    bound is below :math:`10^{-7} L_T` and :math:`P(\eta s_{\max} > 2) \le 10^{-7}` (then
+    :math:`\bar R_T` and the average conditional on a stable design also agree to :math:`10^{-7}`).
+    Below the parting step the plain average agrees with it (at :math:`T = 1` it is Chapter 1's
+    :func:`icl.theory.one_step_risk` up to the divergent part :math:`D_1`).
     """
     return _exp(_log_typical(n, d, sigma2, eta, T, psi2, 0.0))
 
@@ -1124,15 +1293,46 @@ def _parted(n, d, sigma2, eta, T, psi2, lam) -> bool:
 def gd_parting_steps(
     n: int, d: int, sigma2: float, eta: float, *, psi2: float = 1.0, lam: float = 0.0
 ) -> int:
-    """The smallest T at which the divergent designs carry at least half of the plain average E
-    R_T(X).
+    r"""The smallest :math:`T` at which the divergent designs carry half of the plain average.
 
-    That is, the smallest T with D_T >= L_T in the notation of :func:`gd_risk_parts`
-    (``lam`` as there): before it the plain average and the typical-design risk agree
-    to within a factor 2, and to the relative D_T / L_T, which falls
-    super-exponentially as T decreases; from it on, the plain average is dominated
-    by designs that no simulation of a feasible size draws. Found by bisection
-    (D_T / L_T grows with T).
+    That is, the smallest :math:`T` with :math:`D_T \ge L_T` in the notation of
+    :func:`gd_risk_parts` (``lam`` as there), :math:`L_T + D_T = \mathbb{E} R_T(X)`.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6`.
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 64`
+        (:data:`MAX_RANK_PARTING`: a bisection of some 20 evaluations of :math:`D_T` and
+        :math:`L_T`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0`; default 1.
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0`, with :math:`\eta \lambda < 2` (else GD diverges on
+        every design); default 0.
+
+    Returns
+    -------
+    steps : int
+        The parting step.
+
+    Raises
+    ------
+    ValueError
+        Unless the divergent designs take over by :math:`T = 10^6` (:math:`D_T \ge L_T` there), or
+        if an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    Before the parting step the plain average and the typical-design risk agree to within a factor
+    2, and to the relative :math:`D_T / L_T`, which falls super-exponentially as :math:`T`
+    decreases; from it on, the plain average is dominated by designs that no simulation of a
+    feasible size draws. Found by bisection (:math:`D_T / L_T` grows with :math:`T`).
     """
     hi = min(max(1, int(0.5 * n / eta)), MAX_STEPS)  # T_x is near 0.9 n / eta for large n / eta
     if _parted(n, d, sigma2, eta, hi, psi2, lam):
@@ -1191,21 +1391,62 @@ def _laplace_x_star(n, eta, T, lam) -> float:
 def gd_divergent_part_laplace(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0, lam: float = 0.0
 ) -> float:
-    """log10 of the Laplace estimate of D_T = E sum_j f_T(s_j) 1{eta (s_j + lam) > 2}, the divergent
-    designs' part.
+    r""":math:`\log_{10}` of the Laplace estimate of :math:`D_T`, the divergent designs' part.
 
-    With k = n / (2 eta), the tail density C x^a e^{-x/2} (m-1)! |L_{m-1}^(alpha)(x)|
-    (module docstring), f_T(s) ~ |c|^{2T} (psi2 s^2 + sigma2 s / n) / (s + lam)^2 for
-    |c| = eta (s + lam) - 1 > 1, the substitution u = |c| and Laplace's method at the
-    saddle u* = 2T / k give
+    :math:`D_T = \mathbb{E} \sum_j f_T(s_j) 1\{\eta (s_j + \lambda) > 2\}`.
 
-        D_T ~ C (n / eta) e^{-k + n lam / 2} Gamma(2T + 1) k^{-(2T+1)} h(x*),
-        h(x) = x^a (m-1)! |L_{m-1}^(alpha)(x)| (psi2 s^2 + sigma2 s / n) / (s + lam)^2,  s = x / n,
-        x* = (n / eta)(1 + 4 eta T / n) - n lam,
+    Parameters
+    ----------
+    n : int
+        Number of rows of :math:`X`, :math:`1 \le n \le 10^6` (:data:`MAX_SIZE`).
+    d : int
+        Number of columns of :math:`X`, :math:`1 \le d \le 10^6`; :math:`\min(n, d) \le 256`
+        (:data:`MAX_RANK`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    T : int
+        Number of GD steps, :math:`0 \le T \le 10^6` (:data:`MAX_STEPS`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+    lam : float, optional
+        Ridge penalty :math:`\lambda \ge 0`, with :math:`\eta \lambda < 2` (else GD diverges on
+        every design); default 0.
 
-    valid when u* is well above 1 (T well above n / (2 eta)). The factor
-    Gamma(2T + 1) (2 eta / n)^{2T} e^{-n / (2 eta)} makes D_T pass any fixed level near
-    eta T / n = e^{1 + W(1/e)} / 4 = 0.898 as n / eta grows (W: Lambert's function).
+    Returns
+    -------
+    log10_divergent_part : float
+        :math:`\log_{10}` of the estimate of :math:`D_T` (asymptotic: exact as
+        :math:`T \to \infty`).
+
+    Raises
+    ------
+    ValueError
+        Unless :math:`n / \eta \le 10^{300}` (the formula's terms within the float range) and the
+        saddle :math:`x^* = (n / \eta)(1 + 4 \eta T / n) - n \lambda` is beyond every zero of
+        :math:`L_{m-1}^{(\alpha)}`, :math:`x^* \ge 4 \min(n, d) + 2 |n - d| + 2`; or if an argument
+        lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    With :math:`k = n / (2 \eta)`, the tail density :math:`C x^a e^{-x/2} (m-1)! \,
+    |L_{m-1}^{(\alpha)}(x)|` (module docstring), :math:`f_T(s) \sim |c|^{2T} (\psi^2 s^2 + \sigma^2
+    s / n) / (s + \lambda)^2` for :math:`|c| = \eta (s + \lambda) - 1 > 1`, the substitution
+    :math:`u = |c|` and Laplace's method at the saddle :math:`u^* = 2T / k` give
+
+    .. math::
+
+        D_T &\sim C \frac{n}{\eta} e^{-k + n \lambda / 2} \, \Gamma(2T + 1) \, k^{-(2T+1)}
+            h(x^*), \\
+        h(x) &= x^a (m-1)! \, |L_{m-1}^{(\alpha)}(x)| \,
+            \frac{\psi^2 s^2 + \sigma^2 s / n}{(s + \lambda)^2}, \qquad s = x / n, \\
+        x^* &= \frac{n}{\eta} \Big(1 + \frac{4 \eta T}{n}\Big) - n \lambda,
+
+    valid when :math:`u^*` is well above 1 (:math:`T` well above :math:`n / (2 \eta)`). The factor
+    :math:`\Gamma(2T + 1) (2 \eta / n)^{2T} e^{-n / (2 \eta)}` makes :math:`D_T` pass any fixed
+    level near :math:`\eta T / n = e^{1 + W(1/e)} / 4 = 0.898` as :math:`n / \eta` grows (:math:`W`:
+    Lambert's function).
     """
     m, p = min(n, d), max(n, d)
     alpha, a = p - m, (p - m - 1) / 2
@@ -1261,14 +1502,54 @@ def _mp_edges(n: int, d: int) -> tuple[float, float]:
 def expected_gd_risk_marchenko_pastur(
     n: int, d: int, sigma2: float, eta: float, T: int, *, psi2: float = 1.0
 ) -> float:
-    """The Marchenko-Pastur limit of :func:`expected_gd_risk`: d int f_T dMP_{d/n}, plus (d - n)^+
-    psi2.
+    r"""The Marchenko-Pastur limit of :func:`expected_gd_risk`.
 
-    The eigenvalue distribution of S is replaced by its n, d -> infinity limit at
-    gamma = d / n: density sqrt((b - s)(s - a)) / (2 pi gamma s) on [a, b],
-    a, b = (1 -+ sqrt(gamma))^2, and an atom 1 - 1/gamma at 0 when gamma > 1. An
-    approximation at finite n, d (it misses the n + d + 1 of E tr S^2 = d (n + d + 1) / n,
-    giving d (n + d) / n, and the spread of the edge).
+    The eigenvalue distribution of :math:`S` is replaced by its :math:`n, d \to \infty` limit at
+    :math:`\gamma = d / n`.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples, :math:`n \ge 1`.
+    d : int
+        Dimension, :math:`d \ge 1`, with :math:`\eta (1 + \sqrt{d / n})^2 < 2` (the Marchenko-Pastur
+        edge below the divergence of GD).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2 \ge 0`.
+    eta : float
+        Step size, :math:`\eta > 0`.
+    T : int
+        Number of GD steps, :math:`0 \le T \le 10^6` (:data:`MAX_STEPS`).
+    psi2 : float, optional
+        Prior variance :math:`\psi^2 > 0` of :math:`w \sim N(0, \psi^2 I_d)`; default 1.
+
+    Returns
+    -------
+    risk : float
+        :math:`d \int f_T \, d\mathrm{MP}_{d/n} + (d - n)^+ \psi^2`.
+
+    Raises
+    ------
+    ValueError
+        If an argument lies outside its range (see "Domain and accuracy" below).
+
+    Notes
+    -----
+    .. math::
+
+        d \int f_T \, d\mathrm{MP}_{d/n} + (d - n)^+ \psi^2,
+
+    with the Marchenko-Pastur law of density
+    :math:`\sqrt{(b - s)(s - a)} / (2 \pi \gamma s)` on :math:`[a, b]`,
+    :math:`a, b = (1 \mp \sqrt\gamma)^2`, and an atom :math:`1 - 1/\gamma` at 0 when
+    :math:`\gamma > 1`. An approximation at finite :math:`n, d` (it misses the :math:`n + d + 1` of
+    :math:`\mathbb{E} \operatorname{tr} S^2 = d (n + d + 1) / n`, giving :math:`d (n + d) / n`, and
+    the spread of the edge).
+
+    References
+    ----------
+    - V. A. Marčenko and L. A. Pastur, "Distribution of eigenvalues for some sets of random
+      matrices", *Mathematics of the USSR-Sbornik* 1(4), 457-483, 1967.
     """
     gamma = d / n
     lo, hi = _mp_edges(n, d)
