@@ -532,6 +532,73 @@ class Sweep:
             rows.append(f"{'':16s} tau={taus[-1]:.2f} " + "  ".join(f"{v:+6.1%}" for v in at_max))
         return "\n".join(rows)
 
+    def temperature_table(self, greedy_risk: float) -> str:
+        """The oracle's best temperature and risk, closed form against the grid's exact best.
+
+        Parameters
+        ----------
+        greedy_risk : float
+            :math:`B`, the greedy answer's risk, put in the closed forms.
+
+        Returns
+        -------
+        str
+            Rows: N; the closed-form :math:`\\tau^*(N)`; the grid's best temperature; the
+            closed-form :math:`R^*(N)` with :math:`B` and with the sweep's mean
+            :math:`\\|m - w^*\\|^2`; the exact risk at the grid's best temperature.
+
+        Notes
+        -----
+        :math:`\\tau^{*2} = (B/d)(1/\\sqrt{1 - 2e_N^2/d} - 1)`,
+        :math:`R^* = B\\sqrt{1 - 2e_N^2/d}`.
+        """
+        d, grid, taus = self.setting.d, self.setting.n_grid, np.asarray(self.setting.taus)
+        best, exact = self.best[0], self.exact[:, 0]
+
+        def row(name, values, fmt, note=""):
+            return f"{name:12s}" + "  ".join(f"{v:{fmt}}" for v in values) + note
+
+        def closed(b):
+            return [theory.oracle_optimal_risk(int(N), d=d, bias2=b) for N in grid]
+
+        tau = [theory.oracle_optimal_temperature(int(N), d=d, bias2=greedy_risk) for N in grid]
+        step = f"   (best on the grid; grid step {taus[1] - taus[0]:.3f})"
+        return "\n".join(
+            [
+                row("N", grid, "6d"),
+                row("tau* closed", tau, "6.3f"),
+                row("tau* exact", taus[best], "6.3f", step),
+                row("R* closed", closed(greedy_risk), "6.2f", "   (with B)"),
+                row(
+                    "R* closed",
+                    closed(self.mean_bias2.mean),
+                    "6.2f",
+                    "   (with the sweep's mean ||m - w*||^2)",
+                ),
+                row(
+                    "R* exact",
+                    exact[best, np.arange(len(grid))],
+                    "6.2f",
+                    "   (exact, averaged over the sweep's prompts)",
+                ),
+            ]
+        )
+
+    def error_summary(self) -> str:
+        """Per reward, the approximation's worst relative error at the best temperature and over
+        the whole grid (against the exact risk, or the simulation for the in-context loss)."""
+        rel, best = self.approx / self.reference - 1, self.best
+        rows = []
+        for j, reward in enumerate(REWARDS):
+            at_best = rel[best[j], j, np.arange(len(self.setting.n_grid))]
+            worst_best, worst_all = (v.flat[np.abs(v).argmax()] for v in (at_best, rel[:, j]))
+            against = "exact" if j in EXACT_REWARDS else "simulation"
+            rows.append(
+                f"{reward:16s} vs {against:10s}: at the best tau, worst {worst_best:+.1%}; "
+                f"over the whole (N, tau) grid, worst {worst_all:+.1%}"
+            )
+        return "\n".join(rows)
+
 
 def sweep(setting: HighDim, *, seed: int = 60, device=None, dtype=None) -> Sweep:
     """Best-of-N in d = 50 at every temperature of the grid, with the exact and approximate risks.
@@ -770,6 +837,69 @@ def sidak_z(comparisons: int, z: float = 4.0) -> tuple[float, float]:
     return level, float(stats.norm.isf((1 - (1 - level) ** (1 / comparisons)) / 2))
 
 
+def curve_table(exact: dict, limits: dict) -> str:
+    """The exact d = 1 curves at a few N, their best N and their limits, as a table.
+
+    Parameters
+    ----------
+    exact : dict
+        Per reward, the exact risk for N = 1, 2, ..., 1000 at least.
+    limits : dict
+        Per reward, the exact :math:`N \\to \\infty` limit.
+
+    Returns
+    -------
+    str
+        One row per reward: the risk at N = 1, 2, 3, 6, 1000, the best N with its risk, the
+        limit.
+    """
+    rows = [
+        "exact, prompt-averaged      N=1      N=2      N=3      N=6   N=1000   best N (risk)"
+        "       N -> inf"
+    ]
+    for r, curve in exact.items():
+        values = "  ".join(f"{curve[N - 1]:7.4f}" for N in (1, 2, 3, 6, 1000))
+        best = f"{int(np.argmin(curve)) + 1:4d} ({curve.min():.4f})"
+        rows.append(f"{r:16s}        {values}   {best}   {limits[r]:.4f}")
+    return "\n".join(rows)
+
+
+def shrinkage_table(shrink: Estimate, n_grid) -> str:
+    """The norm reward's measured shrinkage against the exact and approximate kappa_N.
+
+    Parameters
+    ----------
+    shrink : Estimate
+        The result of :func:`shrinkage` (values kept).
+    n_grid : sequence of int
+        Its grid of N.
+
+    Returns
+    -------
+    str
+        Rows: N, the measured shrinkage, the exact :math:`\\kappa_N`, its Gaussian
+        approximation, and (measured - exact) in paired standard errors.
+    """
+    K = len(n_grid)
+    measured, exact, approx = np.asarray(shrink.mean)[: 3 * K].reshape(3, -1)
+    paired = shrink.values[:, :K] - shrink.values[:, K : 2 * K]
+    se = Estimate.from_values(paired).stderr
+    z = (measured - exact) / np.where(se > 0, se, np.inf)
+
+    def row(name, values, fmt):
+        return f"{name:15s}" + "  ".join(f"{v:{fmt}}" for v in values)
+
+    return "\n".join(
+        [
+            row("N", n_grid, "6d"),
+            row("kappa measured", measured, "6.3f"),
+            row("kappa_N exact", exact, "6.3f"),
+            row("Gaussian appr.", approx, "6.3f"),
+            row("(meas.-ex.)/SE", z, "+6.1f"),
+        ]
+    )
+
+
 def _shrinkage_sampler(setting, tau, device, dtype):
     """Per prompt: measured shrinkage, exact kappa_N, measured - exact... (see shrinkage)."""
     n, d, grid = setting.n, setting.d, np.array(setting.n_grid)
@@ -868,5 +998,7 @@ __all__ = [
     "small_n",
     "risk_curves",
     "sidak_z",
+    "curve_table",
+    "shrinkage_table",
     "shrinkage",
 ]
