@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from icl import runtime, tasks, techniques, theory
+from icl import runtime, tasks, techniques, theory, validation
 from icl.decoders.gd_chains import sample_chains
 from icl.harness import montecarlo
 from icl.harness.montecarlo import Estimate
@@ -639,6 +639,12 @@ def sweep(setting: HighDim, *, seed: int = 60, device=None, dtype=None) -> Sweep
     )
 
 
+def _prompt_chunk(n: int, d: int) -> int:
+    """Prompts per call of a sampler that draws (n, d) prompts: estimate_mean's default chunk,
+    or fewer where those prompts would pass :data:`icl.validation.MAX_ENTRIES`."""
+    return min(65536, validation.MAX_ENTRIES // ((n + 1) * d))
+
+
 def ridge_risk(
     n: int, d: int, sigma2: float, samples: int, seed: int, *, device=None, dtype=None
 ) -> Estimate:
@@ -671,7 +677,7 @@ def ridge_risk(
         gram = p.X.transpose(1, 2) @ p.X + sigma2 * torch.eye(d, device=device, dtype=dtype)
         return ((torch.linalg.solve(gram, torch.einsum("bnd,bn->bd", p.X, p.y)) - p.w) ** 2).sum(1)
 
-    return montecarlo.estimate_mean(sample, samples, seed=seed)
+    return montecarlo.estimate_mean(sample, samples, seed=seed, chunk_size=_prompt_chunk(n, d))
 
 
 def interpolator_risk(
@@ -710,7 +716,7 @@ def interpolator_risk(
         )
         return ((least_squares_centre(p) - p.w) ** 2).sum(1)
 
-    return montecarlo.estimate_mean(sample, samples, seed=seed)
+    return montecarlo.estimate_mean(sample, samples, seed=seed, chunk_size=_prompt_chunk(n, d))
 
 
 def small_n(
