@@ -24,7 +24,7 @@ import torch
 
 from icl import runtime, tasks, techniques, theory
 from icl.decoders.gd_chains import sample_chains
-from icl.harness import montecarlo
+from icl.harness import claims, montecarlo
 from icl.harness.montecarlo import Estimate
 from icl.validation import integer, positive
 
@@ -961,6 +961,36 @@ def compare_legend(single: OneChain) -> LegendComparison:
                 own_se=own_se,
             )
     return LegendComparison(predicted, predicted_diff, agree)
+
+
+def record_legend(comparison: LegendComparison, prompts: int) -> None:
+    """Record each legend row's deviation from the prediction as a measurement
+    (:func:`icl.harness.claims.measure`): ``ch3.prototype-legend.<row>`` for the level and
+    ``ch3.prototype-legend.<row>-minus-ridge`` for the difference from the ridge row.
+
+    Parameters
+    ----------
+    comparison : LegendComparison
+        The deviations and their SEs.
+    prompts : int
+        The prompts the prediction averaged over, recorded with each measurement.
+    """
+    for row, a in comparison.agree.items():
+        claims.measure(
+            f"ch3.prototype-legend.{row}",
+            f"prototype's legend ({row}) minus the book's prediction",
+            a["level"],
+            a["level_se"],
+            prompts=prompts,
+        )
+        if "diff" in a:
+            claims.measure(
+                f"ch3.prototype-legend.{row}-minus-ridge",
+                f"prototype's ({row}) - (ridge) minus the book's prediction, paired",
+                a["diff"],
+                a["diff_se"],
+                prompts=prompts,
+            )
 
 
 def legend_table(comparison: LegendComparison, simulated: dict) -> list[str]:

@@ -1,41 +1,37 @@
 """The figures of Chapter 3, noise injection and averaged chains.
 
-The chapter: ``book/ch03_noise_injection.md``. Each function takes the chapter's results as plain
-numbers and arrays and returns the figure: theory as lines, simulation as points with error bars.
+The chapter: ``book/ch03_noise_injection.md``. Each function takes the chapter's results (the
+records and settings of :mod:`icl.experiments.ch03`) and returns the figure: theory as lines,
+simulation as points with error bars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from icl.experiments import ch03
+from icl.harness.montecarlo import Estimate
+
 
 def legend_scaled_by_n(
-    n_avg: Sequence[int],
-    coefficient: tuple[float, float],
-    upper_excess: Sequence[float],
-    legend_excess: Sequence[float],
-    legend_se: Sequence[float],
-    title: str,
+    single: ch03.OneChain, comparison: ch03.LegendComparison, setting: ch03.Prototype
 ) -> Figure:
     """The prototype's legend minus its ridge row, scaled by N, against the first-order
     prediction and the exact upper bound.
 
     Parameters
     ----------
-    n_avg : sequence of int
-        The numbers of averaged chains N.
-    coefficient : (float, float)
-        :math:`\\mathbb{E}\\,c` and its SE, the first-order coefficient of :math:`1/N`.
-    upper_excess : sequence of float
-        Per N, the mean exact upper bound minus the ridge row's error.
-    legend_excess, legend_se : sequence of float
-        Per N, the legend minus its ridge row, and that difference's SE.
-    title : str
-        The axes' title.
+    single : icl.experiments.ch03.OneChain
+        The exact quantities per prompt: :math:`\\mathbb{E}\\,c` and its SE, the ridge row's
+        mean error and the mean exact upper bound at each N of the legend.
+    comparison : icl.experiments.ch03.LegendComparison
+        The prototype's own SE of each row's difference from the ridge row.
+    setting : icl.experiments.ch03.Prototype
+        The setting, for the title.
 
     Returns
     -------
@@ -44,11 +40,16 @@ def legend_scaled_by_n(
     Notes
     -----
     Scaled by N, the first-order prediction :math:`\\|b\\| + c/N - \\|b\\|` is the constant
-    :math:`\\mathbb{E}\\,c`.
+    :math:`\\mathbb{E}\\,c`; the legend's points carry ±1 SE.
     """
+    n_avg, legend = ch03.ROWS_N, ch03.LEGEND
+    upper_excess = [single.upper[n] - single.mean["ridge"] for n in n_avg]
+    legend_excess = [legend[n] - legend["ridge"] for n in n_avg]
+    legend_se = [comparison.agree[n]["own_se"] for n in n_avg]
+    title = f"the prototype's legend: {setting.describe()}, $\\delta'^2$ = 1"
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     n_axis = np.asarray(n_avg, dtype=float)
-    c, c_se = coefficient
+    c, c_se = single.mean["c"], single.se["c"]
     label = r"book: $\mathbb{E}\,c$, first order in $1/N$ (exact per prompt; band ±1 SE)"
     ax.axhline(c, color="C3", label=label)
     ax.fill_between([0.7, 1500], c - c_se, c + c_se, color="C3", alpha=0.2)
@@ -82,28 +83,24 @@ def legend_scaled_by_n(
 
 
 def risk_against_n(
-    levels: Mapping[float, tuple[float, float]],
-    excess: Mapping[int, tuple[float, float]],
-    spread: Mapping[int, tuple[float, float]],
-    ridge_gap: float,
-    title: str,
+    curves: ch03.PrototypeCurves,
+    single: ch03.OneChain,
+    nested: Estimate,
+    n_avg: list[int],
+    setting: ch03.Prototype,
 ) -> Figure:
     """The squared risk of the average of N chains, minus the greedy chain's, and its excess
     over the :math:`N \\to \\infty` limit, against N.
 
     Parameters
     ----------
-    levels : mapping
-        :math:`\\delta'^2 \\mapsto` (mean bias² minus the greedy risk, mean
-        :math:`\\operatorname{tr} C_T`), exact.
-    excess : mapping
-        N :math:`\\mapsto` (simulated mean squared error minus the greedy one, its SE).
-    spread : mapping
-        N :math:`\\mapsto` (simulated :math:`\\|\\bar w_N - m_T\\|^2`, its SE).
-    ridge_gap : float
-        Ridge GD's risk minus greedy GD's (negative when ridge is better).
-    title : str
-        The left panel's title.
+    curves : icl.experiments.ch03.PrototypeCurves
+        The exact risk terms at each level, with greedy and ridge GD's risks.
+    single, nested, n_avg
+        The simulations (one chain per prompt; nested averages at the N of ``n_avg``), drawn
+        as points by :func:`icl.experiments.ch03.simulated_points`.
+    setting : icl.experiments.ch03.Prototype
+        The setting.
 
     Returns
     -------
@@ -114,6 +111,10 @@ def risk_against_n(
     The lines are :math:`\\mathbb{E}\\,\\text{bias}^2 - R_{GD} + \\mathbb{E}\\operatorname{tr}
     C_T/N` (left) and :math:`\\mathbb{E}\\operatorname{tr} C_T/N` (right); points carry ±4 SE.
     """
+    levels = curves.against_n(setting)
+    excess, spread = ch03.simulated_points(single, nested, n_avg)
+    ridge_gap = (curves.ridge_risk - curves.gd_risk).mean().item()
+    title = f"prototype's setting ({setting.describe()})"
     n_line = np.logspace(0, 3, 100)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for i, (level, (bias_gap, trace)) in enumerate(levels.items()):
@@ -154,23 +155,25 @@ def _points(ax, points: Mapping, label: str, at: float | None = None) -> None:
 
 
 def risk_against_steps(
-    greedy: np.ndarray,
-    bias: np.ndarray,
-    trace: np.ndarray,
-    excess: Mapping[int, tuple[float, float]],
-    n_avg: Sequence[int] = (1, 10, 100),
+    curves: ch03.PrototypeCurves,
+    single: ch03.OneChain,
+    nested: Estimate,
+    n_avg: list[int],
+    setting: ch03.Prototype,
+    shown: tuple[int, ...] = (1, 10, 100),
 ) -> Figure:
-    """The risks along the chain: greedy, one sampled chain and the :math:`N \\to \\infty` limit
-    (left), and each average minus the greedy chain (right).
+    """The risks along the chain at :math:`\\delta'^2 = 1`: greedy, one sampled chain and the
+    :math:`N \\to \\infty` limit (left), and each average minus the greedy chain (right).
 
     Parameters
     ----------
-    greedy, bias, trace : numpy.ndarray
-        Prompt-averaged greedy risk, bias² and :math:`\\operatorname{tr} C_t` at
-        :math:`t = 0, \\dots, T`.
-    excess : mapping
-        N :math:`\\mapsto` (simulated risk minus the greedy one at T, its SE).
-    n_avg : sequence of int
+    curves : icl.experiments.ch03.PrototypeCurves
+        The exact risk terms at every step.
+    single, nested, n_avg
+        The simulations, drawn at the final step (:func:`icl.experiments.ch03.simulated_points`).
+    setting : icl.experiments.ch03.Prototype
+        The setting.
+    shown : tuple of int
         The averages drawn on the right.
 
     Returns
@@ -180,9 +183,11 @@ def risk_against_steps(
     Notes
     -----
     The risk of the average of N chains at step t is :math:`\\text{bias}_t^2 +
-    \\operatorname{tr} C_t / N`.
+    \\operatorname{tr} C_t / N`, averaged over the prompts.
     """
-    greedy, bias, trace = (np.asarray(v, dtype=float) for v in (greedy, bias, trace))
+    bias, trace = curves.terms[1 / setting.n]
+    greedy, bias, trace = (v.mean(0).cpu().numpy() for v in (curves.greedy_path, bias, trace))
+    excess, _ = ch03.simulated_points(single, nested, n_avg)
     t_axis = np.arange(len(greedy))
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.0))
     ax.plot(t_axis, greedy, color="C0", label="greedy chain")
@@ -196,7 +201,7 @@ def risk_against_steps(
         title=r"$\delta'^2 = 1$",
     )
     ax.legend(fontsize=8)
-    for n, style in zip(n_avg, ["-", "--", "-.", ":"]):
+    for n, style in zip(shown, ["-", "--", "-.", ":"]):
         label = f"average of N = {n} sampled chains (exact)"
         ax2.plot(t_axis[1:], (bias + trace / n - greedy)[1:], color="C3", ls=style, label=label)
     ax2.plot(t_axis[1:], (bias - greedy)[1:], color="C1", label=r"$N \to \infty$ (exact)")
@@ -213,31 +218,22 @@ def risk_against_steps(
 
 
 def risk_against_level(
-    factors: np.ndarray,
-    risk_n: Mapping[float, np.ndarray],
+    risks: ch03.RegulariserRisks,
     points: Mapping[float, tuple[float, float]],
-    greedy: float,
-    bayes: float,
-    title: str,
-    steps: int,
+    setting: ch03.Regulariser,
 ) -> Figure:
     """The risk of the average of N chains against the noise level, with the greedy chain and
     the Bayes risk.
 
     Parameters
     ----------
-    factors : numpy.ndarray
-        The noise levels :math:`\\delta^2/\\lambda^*`.
-    risk_n : mapping
-        N (``numpy.inf`` for the limit) :math:`\\mapsto` the exact risk at each level.
+    risks : icl.experiments.ch03.RegulariserRisks
+        The exact design-averaged risks at each level of the grid.
     points : mapping
-        Level factor :math:`\\mapsto` (one chain's simulated risk, its SE).
-    greedy, bayes : float
-        The greedy chain's risk after ``steps`` thoughts, and the Bayes risk.
-    title : str
-        The axes' title.
-    steps : int
-        The greedy chain's number of thoughts.
+        Level factor :math:`\\delta^2/\\lambda^*` :math:`\\mapsto` (one chain's simulated risk,
+        its SE).
+    setting : icl.experiments.ch03.Regulariser
+        The setting: its grid of levels, and the title.
 
     Returns
     -------
@@ -247,6 +243,11 @@ def risk_against_level(
     -----
     The Bayes risk is the ridge risk at :math:`\\lambda^* = \\sigma^2/(n\\psi^2)`.
     """
+    factors, risk_n, steps = setting.factors, risks.risk_N, setting.steps
+    greedy, bayes = risks.greedy_risk, risks.bayes_risk
+    title = (
+        f"d = {setting.d}, n = {setting.n}, $\\sigma^2$ = {setting.sigma2}, $\\eta$ = {setting.eta}"
+    )
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
     for (n, curve), style in zip(risk_n.items(), ["-", "--", "-.", ":"]):
         label = (
