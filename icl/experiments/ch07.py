@@ -60,6 +60,8 @@ __all__ = [
     "fixed_budget",
     "agreement",
     "bayes_conditional",
+    "VOTE_LIMITS",
+    "decoder_gaps",
     "apart",
     "carry_over_table",
 ]
@@ -851,6 +853,63 @@ def bayes_conditional(ev: Evaluation) -> torch.Tensor:
 
 
 # --- the summary ---
+
+
+VOTE_LIMITS = {
+    "coefficient": "vote limit minus greedy, coefficient accuracy",
+    "vector": "mode (vote limit) minus greedy, exact recovery",
+    "mode-differs": "fraction of prompts whose mode differs from greedy",
+}
+
+
+def decoder_gaps(
+    decoders: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+    limit: tuple[torch.Tensor, torch.Tensor],
+) -> list[tuple[str, str, torch.Tensor]]:
+    """The paired gaps between the Bayes-optimal, greedy and linear decoders and the vote limit.
+
+    Parameters
+    ----------
+    decoders : mapping
+        :func:`greedy_accuracies`: per prompt, coefficient accuracy and exact recovery.
+    limit : tuple of torch.Tensor
+        The same for the model's vote limits (the signs of its marginals, and its mode).
+
+    Returns
+    -------
+    list of tuple
+        ``(id, statement, per-prompt gap)``: Bayes minus greedy, greedy minus linear, Bayes
+        minus the vote limit, each per coefficient and for the whole vector.
+    """
+    greedy, linear, bayes = (decoders[k] for k in decoders)
+    pairs = [
+        (
+            "bayes-minus-greedy",
+            bayes,
+            greedy,
+            "Bayes marginal decoder minus trained greedy",
+            "MAP minus trained greedy",
+        ),
+        (
+            "greedy-minus-linear",
+            greedy,
+            linear,
+            "trained greedy minus linear greedy sign(w_hat)",
+            "trained greedy minus linear greedy",
+        ),
+        (
+            "bayes-minus-vote-limit",
+            bayes,
+            limit,
+            "Bayes marginal decoder minus the model's T=1 vote limit",
+            "MAP minus the model's T=1 mode",
+        ),
+    ]
+    gaps = []
+    for mid, a, b, coef_text, vec_text in pairs:
+        gaps.append((f"{mid}.coefficient", f"{coef_text}, coefficient accuracy", a[0] - b[0]))
+        gaps.append((f"{mid}.vector", f"{vec_text}, exact recovery", a[1] - b[1]))
+    return gaps
 
 
 def apart(measurements: Mapping[str, dict], first: str, second: str) -> float:
