@@ -16,7 +16,8 @@ The same declaration
 - validates every call: each declared argument is checked (and converted: an int, a float) and
   the joint conditions are tested; outside the domain the call raises ``ValueError`` (or
   ``TypeError`` for a value of the wrong kind) with a message that says where the domain ends;
-- documents the function: a "Domain and accuracy" section is appended to its docstring;
+- documents the function: a "Domain and accuracy" section is appended to its docstring (a
+  numpydoc section, which the API page renders through napoleon's ``napoleon_custom_sections``);
 - drives the tests: :meth:`Domain.outside` lists values just outside each range (the hostile-input
   table, ``tests/bad_inputs.py``, adds them to its cases) and :meth:`Domain.sample` draws valid
   arguments across the whole range, edges and extreme scales included (the accuracy census,
@@ -32,6 +33,7 @@ import functools
 import inspect
 import math
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +42,19 @@ import numpy as np
 from icl import validation
 
 INT64_MAX = 2**63 - 1
+
+# reST's inline literals and roles, kept as written; outside them, the characters that would start
+# inline markup (``|w|`` a substitution, ``*x*`` emphasis, ``x_`` a reference) are escaped.
+_REST_KEEP = re.compile(r"(``.+?``|:[a-z]+:`[^`]+`)")
+_REST_SPECIAL = re.compile(r"([\\*|`]|_(?!\w))")
+
+
+def _as_rest(text: str) -> str:
+    """``text`` as reST that shows it as written (its literals and roles left as they are)."""
+    parts = _REST_KEEP.split(text)
+    return "".join(
+        part if i % 2 else _REST_SPECIAL.sub(r"\\\1", part) for i, part in enumerate(parts)
+    )
 
 
 def _number(value: float) -> str:
@@ -361,11 +376,12 @@ class Domain:
         return checked
 
     def describe(self) -> str:
-        """The docstring section: each argument's range, the joint conditions, the accuracy."""
+        """The docstring section, a numpydoc section headed "Domain and accuracy": each argument's
+        range, the joint conditions, the accuracy (as reST that shows them as written)."""
         lines = ["Domain and accuracy", "-------------------"]
-        lines += [f"- ``{name}``: {p.describe()}" for name, p in self.parameters.items()]
-        lines += [f"- where {c.text}" for c in self.conditions]
-        lines += [f"- accuracy: {self.accuracy.describe()}"]
+        lines += [f"- ``{name}``: {_as_rest(p.describe())}" for name, p in self.parameters.items()]
+        lines += [f"- where {_as_rest(c.text)}" for c in self.conditions]
+        lines += [f"- accuracy: {_as_rest(self.accuracy.describe())}"]
         lines += ["", "Outside this domain the call raises ``ValueError``."]
         return "\n".join(lines)
 
