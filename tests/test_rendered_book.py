@@ -219,7 +219,7 @@ class _Functions(HTMLParser):
         if tag == "dt" and "field" in self._in:
             self._field = self._in.pop("field").strip().rstrip(":")
         if tag == "strong" and "strong" in self._in and record is not None:
-            record["documented"].append(self._in.pop("strong").strip())
+            record["documented"].append(self._in.pop("strong").strip().lstrip("*"))
         if tag == "p" and "rubric" in self._in and record is not None:
             record["notes"] |= self._in.pop("rubric").strip() == "Notes"
         if tag == "dl" and self._dls:
