@@ -5,7 +5,7 @@ For each kernel, one fixed workload is run twice in the same process: by the
 ``icl`` implementation (all N samples of all prompts advance together) and by
 a loop over the N samples, one chain at a time (vectorised over prompts only,
 as in the prototype). Both must agree in distribution: the per-prompt metric's
-means are compared within their standard errors (|difference| <= 4 SE of the
+means are compared within their standard errors (``|difference| <= 4 SE`` of the
 difference).
 
 The roofline: each kernel's batched implementation does a known amount of primitive work

@@ -202,15 +202,8 @@ def norm_score(candidates: torch.Tensor) -> torch.Tensor:
 
 
 class Selection(NamedTuple):
-    """What :func:`best_of_n` returns.
-
-    Attributes
-    ----------
-    selected : torch.Tensor
-        The kept candidates, ``(B, d)``.
-    index : torch.Tensor
-        Their indices among the candidates, ``(B,)``.
-    """
+    """What :func:`best_of_n` returns: the kept candidates ``selected (B, d)`` and their
+    indices ``index (B,)``."""
 
     selected: torch.Tensor
     index: torch.Tensor

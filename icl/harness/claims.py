@@ -248,8 +248,8 @@ def load_records(chapter: str | None = None) -> list[dict]:
 
     Returns
     -------
-    list of ClaimRecord
-        The records.
+    list of dict
+        The records, as stored (the fields of :class:`ClaimRecord`).
     """
     return _read(claims_dir(), chapter)
 
@@ -264,8 +264,8 @@ def load_measurements(chapter: str | None = None) -> list[dict]:
 
     Returns
     -------
-    list of Measurement
-        The records.
+    list of dict
+        The records, as stored (the fields of :class:`Measurement`).
     """
     return _read(measurements_dir(), chapter)
 

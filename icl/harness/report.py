@@ -77,7 +77,7 @@ def check_records(records: list[dict], chapters: dict[str, str]) -> None:
 
 def summary(records: list[dict]) -> dict:
     """Counts over the records: claims, passed, checks naming no wrong formula, total Monte Carlo
-    samples, worst |z|, chapters."""
+    samples, worst :math:`|z|`, chapters."""
     _records("records", records)
     return {
         "claims": len(records),
@@ -233,8 +233,8 @@ def full_run_markdown(
     (:mod:`icl.harness.chapter_runner`: ``book/data/gpu_run.json`` on a GPU,
     ``book/data/cpu_full_run.json`` on the CPU): device, memory, versions, commit, date, dtype and
     scale, then one row per chapter (status, seconds of its budget, checks, failed checks, worst
-    |z|, the largest ignored bias in standard errors) and the checks that failed. ``None`` (no run
-    published yet) says so and gives ``command``."""
+    :math:`|z|`, the largest ignored bias in standard errors) and the checks that failed.
+    ``None`` (no run published yet) says so and gives ``command``."""
     if not isinstance(command, str) or not command:
         raise TypeError(f"command must be a non-empty string, got {command!r}")
     if summary is None:
