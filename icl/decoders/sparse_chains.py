@@ -9,13 +9,16 @@ each thought is a support of :math:`k` coordinates. From the current support :ma
 
     v = w_t - \frac{\eta}{n} X^\top (X w_t - y),
 
-is clipped at ``clip`` (so every coordinate keeps a positive weight), normalised to sum 1, and
-decoded into the next support :math:`w_{t+1}`:
+is clipped at ``clip`` (so every coordinate keeps a positive weight) and decoded into the next
+support :math:`w_{t+1}`:
 
 - sampled decoding: :math:`k` indices drawn without replacement, each draw in proportion to the
   remaining weights (all :math:`k` at once by exponential clocks,
   :func:`draw_without_replacement`);
 - greedy decoding: the :math:`k` largest weights.
+
+The clipped weights are not normalised: neither decoding depends on their scale, so normalising
+them to sum 1 would give the same supports.
 
 (The prototype writes the step as :math:`\eta' X^\top (X w - y)` without the :math:`1/n` and
 takes :math:`\eta' = 1/n`, which is ``eta = 1`` here.)
@@ -105,7 +108,8 @@ def sparse_binary_chains(
         Greedy decoding: every chain of a prompt is then the same deterministic chain, and
         ``n_chains`` only repeats it.
     clip : float
-        The floor of the weights before they are normalised.
+        The floor :math:`c` of the weights, in :math:`[10^{-30}, 10^{30}]`, so that every
+        coordinate keeps a positive weight.
     generator : torch.Generator, optional
         On ``X``'s device; required for sampled decoding.
 
@@ -124,9 +128,9 @@ def sparse_binary_chains(
 
     Notes
     -----
-    Each step decodes the weights :math:`\max(v, c) / \sum_j \max(v_j, c)` (:math:`c` the
-    ``clip``) of :math:`v = w_t - \frac{\eta}{n} X^\top (X w_t - y)` with
-    :func:`decode_support`.
+    Each step decodes the clipped weights :math:`\max(v, c)` (:math:`c` the ``clip``, no
+    normalisation: neither decoding depends on the weights' scale) of
+    :math:`v = w_t - \frac{\eta}{n} X^\top (X w_t - y)` with :func:`decode_support`.
     """
     batch, n, d = prompt_batch(X, y)
     if k > d:
