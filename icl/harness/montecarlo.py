@@ -45,12 +45,16 @@ class Estimate:
     n_samples : int
         The number of independent draws that went into it.
     seconds : float
-        The time the draws took (as measured by :func:`estimate_mean`; given to
-        :meth:`from_values`).
+        Wall-clock seconds: in :func:`estimate_mean`, of its loop over the chunks (the calls of
+        ``sample`` and the accumulation of their mean and variance, CUDA synchronised first); in
+        :meth:`from_values`, the ``seconds`` given (default 0).
     device : str
-        The device type the draws were made on.
+        The device type (``"cpu"``, ``"cuda"``): in :func:`estimate_mean`, that of the generator
+        the draws were made with; in :meth:`from_values`, that of the values (``"cpu"`` for a
+        NumPy array).
     dtype : str
-        The draws' dtype (``"float32"``, ``"float64"``).
+        The dtype the draws came in (``"float32"``, ``"float64"``), before they are accumulated
+        in float64.
     seed : int or None
         The seed of the draws.
     values : numpy.ndarray or None
