@@ -56,14 +56,53 @@ _made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) r
 
 @dataclass
 class ClaimRecord:
-    """One recorded check (see the module docstring for the pass rule).
+    r"""One recorded check (see the module docstring for the pass rule).
 
-    Notes
-    -----
-    ``rejects`` maps each wrong formula's label to its value (``theory``), its distance from the
-    estimate in standard errors (``z_score``) and whether the check rejects it. ``ignores`` maps
-    each ignored bias to the bound on its size (``None``: not stated), ``bias_bound`` is their
-    sum.
+    Attributes
+    ----------
+    claim_id : str
+        The check's id, unique in the book.
+    chapter : str
+        The chapter that recorded it (``ch01``, ...).
+    statement : str
+        The claim, in words.
+    theory : float
+        The closed form's value :math:`\mu`.
+    estimate : float
+        The Monte Carlo estimate :math:`\hat\mu`.
+    stderr : float
+        Its standard error SE, :math:`> 0`.
+    z : float
+        The threshold: the check passes when :math:`|\hat\mu - \mu| \le z \cdot \mathrm{SE}`.
+    z_score : float
+        :math:`(\hat\mu - \mu) / \mathrm{SE}`.
+    detectable_relative : float or None
+        :math:`z \cdot \mathrm{SE} / |\mu|`, the smallest relative deviation from the theory the
+        check would reject; ``None`` when :math:`\mu = 0` (no relative scale).
+    passed : bool
+        :math:`|z_\mathrm{score}| \le z`, every wrong formula rejected, and the ignored biases
+        within :data:`MAX_BIAS_TO_SE` standard errors.
+    params : dict
+        The parameters the claim is made at.
+    rejects : dict
+        Each wrong formula's label to its value (``theory``), its distance from the estimate in
+        standard errors (``z_score``) and whether the check rejects it (``rejected``).
+    samples : int or None
+        The Monte Carlo draws behind the estimate (``None`` when a bare number was checked).
+    device : str or None
+        The device type of the draws (:class:`~icl.harness.montecarlo.Estimate`'s), when the
+        estimate came as an ``Estimate``; likewise ``dtype``, ``seed`` and ``seconds``.
+    dtype : str or None
+        The draws' dtype.
+    seed : int or None
+        The draws' seed.
+    seconds : float or None
+        The seconds the draws took, to 0.1 ms.
+    ignores : dict or None
+        Each ignored bias to the bound on its size (``None``: not stated; ``{}``: the estimate is
+        unbiased for the theory).
+    bias_bound : float or None
+        The sum of the ignored biases' bounds.
     """
 
     claim_id: str
