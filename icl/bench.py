@@ -5,7 +5,7 @@ For each kernel, one fixed workload is run twice in the same process: by the
 ``icl`` implementation (all N samples of all prompts advance together) and by
 a loop over the N samples, one chain at a time (vectorised over prompts only,
 as in the prototype). Both must agree in distribution: the per-prompt metric's
-means are compared within their standard errors (|difference| <= 4 SE of the
+means are compared within their standard errors (``|difference| <= 4 SE`` of the
 difference).
 
 The roofline: each kernel's batched implementation does a known amount of primitive work
@@ -17,7 +17,7 @@ device-to-device copy for the memory bandwidth). The *limit* is the time the slo
 these needs for the kernel's work, and the *fraction of the limit* is that time over the
 kernel's own: 100 % means the kernel runs as fast as its slowest primitive alone allows.
 Reported: seconds, speed-up over the loop, throughput in chain-steps per second, GFLOP/s,
-the limit and the fraction of it.
+the limit and the fraction of it. Commands::
 
     python -m icl.bench                   # the prototype's d, n, N and steps on 8 prompts
     python -m icl.bench --size prototype-wide   # the same on 64 prompts per call
@@ -46,13 +46,30 @@ LAWS = ("normal", "exponential")
 
 @dataclass(frozen=True)
 class Work:
-    """The primitive work of one batched run of a kernel.
+    r"""The primitive work of one batched run of a kernel.
 
-    ``gemms`` maps a batched product's shape ``(batch, rows, inner, cols)`` (a ``(batch, rows,
-    inner) @ (batch, inner, cols)`` product, ``2 * batch * rows * inner * cols`` flops) to how
-    many such products the run does; ``variates`` random variates of ``law`` (``"normal"`` or
-    ``"exponential"``) are drawn in tensors of shape ``variate_shape``; ``passes`` tensors of
-    the chain state's size go through memory per draw (the GPU's memory-traffic count).
+    Parameters
+    ----------
+    gemms : dict of tuple to int
+        A batched product's shape ``(batch, rows, inner, cols)`` (a ``(batch, rows, inner) @
+        (batch, inner, cols)`` product, :math:`2 \cdot \mathrm{batch} \cdot \mathrm{rows} \cdot
+        \mathrm{inner} \cdot \mathrm{cols}` flops) to how many such products the run does.
+    variates : int
+        Random variates drawn.
+    variate_shape : tuple of int
+        The shape of the tensors they are drawn in.
+    law : {"normal", "exponential"}
+        Their law.
+    passes : int
+        Tensors of the chain state's size that go through memory per draw (the GPU's
+        memory-traffic count).
+
+    Raises
+    ------
+    ValueError
+        Sizes or counts that are not positive integers, an unknown law.
+    TypeError
+        A ``variate_shape`` that is not a non-empty tuple.
     """
 
     gemms: dict[tuple[int, int, int, int], int]
@@ -81,14 +98,37 @@ class Work:
         integer("passes", self.passes)
 
     def flops(self) -> float:
-        """Flops of the matrix products."""
+        r"""Flops of the matrix products.
+
+        Returns
+        -------
+        float
+            :math:`\sum 2 \cdot \mathrm{batch} \cdot \mathrm{rows} \cdot \mathrm{inner} \cdot
+            \mathrm{cols} \cdot \mathrm{count}` over ``gemms``.
+        """
         return float(sum(2 * math.prod(shape) * count for shape, count in self.gemms.items()))
 
 
 @dataclass(frozen=True)
 class Kernel:
-    """A benchmarked kernel: ``batched`` and ``looped`` map (prompts, generator) to a per-prompt
-    metric."""
+    """A benchmarked kernel.
+
+    Parameters
+    ----------
+    name : str
+        Its name, as ``--kernel`` takes it.
+    description : str
+        What it computes, printed under the table.
+    prior : str
+        The tasks' prior of its prompts.
+    sizes : dict of str to dict
+        Each size's workload ``p`` (``"batch"`` prompts, ``"N"`` samples, ``"steps"``, ...).
+    batched, looped : callable
+        Map (workload, prompts, generator) to a per-prompt metric: the ``icl`` implementation and
+        the loop over the :math:`N` samples.
+    work : callable
+        A workload's primitive :class:`Work`.
+    """
 
     name: str
     description: str
@@ -99,8 +139,20 @@ class Kernel:
     work: Callable[[dict], Work]
 
     def sample_prompts(self, p: dict, gen: torch.Generator) -> tasks.Prompts:
-        """``p["batch"]`` prompts of the workload ``p`` from the kernel's prior, on the generator's
-        device."""
+        """The prompts of a workload, from the kernel's prior, on the generator's device.
+
+        Parameters
+        ----------
+        p : dict
+            The workload; ``p["batch"]`` prompts.
+        gen : torch.Generator
+            The source of the draws.
+
+        Returns
+        -------
+        icl.tasks.Prompts
+            The prompts.
+        """
         k = p["k"] if self.prior.startswith("sparse") else None
         return tasks.sample_prompts(
             p["batch"],
@@ -117,6 +169,46 @@ class Kernel:
 
 @dataclass(frozen=True)
 class Result:
+    r"""One kernel's benchmark at one size (:func:`run`).
+
+    Attributes
+    ----------
+    kernel : str
+        The kernel's name.
+    size : str
+        The size.
+    params : dict
+        The workload.
+    device : str
+        The device type and the processor's name.
+    seconds_batched : float
+        The seconds of the ``icl`` implementation.
+    seconds_looped : float
+        The seconds of the loop.
+    speedup : float
+        ``seconds_looped / seconds_batched``.
+    chain_steps_per_second : float
+        :math:`B N T` over ``seconds_batched``.
+    gflops_per_second : float
+        The batched run's GFLOP/s.
+    limit_seconds : float
+        The limit: the seconds the slowest primitive needs for the kernel's work.
+    bound : str
+        That primitive: ``"gemm"``, ``"variates"`` or ``"memory"``.
+    fraction_of_limit : float
+        ``limit_seconds / seconds_batched``.
+    limits : dict
+        :func:`measured_limits`' seconds and rates.
+    mean_batched : float
+        The per-prompt metric's mean, ``icl`` implementation.
+    mean_looped : float
+        The per-prompt metric's mean, loop.
+    z_difference : float
+        The mean paired difference over its standard error.
+    agree : bool
+        :math:`|z| \le 4`.
+    """
+
     kernel: str
     size: str
     params: dict
@@ -352,11 +444,28 @@ def _seconds_per_call(call: Callable[[], object], calls: int, budget: float = 0.
 
 
 def measured_limits(work: Work, dev: torch.device, dtype: torch.dtype, seed: int = 0) -> dict:
-    """Seconds the machine needs for ``work``'s primitives, each measured here at the same shapes
-    and counts: ``gemm`` (the batched products, run as ``baddbmm``), ``variates`` (drawn in
-    tensors of ``work.variate_shape``) and, on a GPU, ``memory`` (``work.passes`` passes over the
-    variates' size at the bandwidth of a 256 MiB device-to-device copy); with the rates
-    measured (``gemm_gflops``, ``variates_per_second``, ``memory_gb_per_second``)."""
+    """The seconds the machine needs for a run's primitives, each measured here at the same shapes
+    and counts.
+
+    Parameters
+    ----------
+    work : Work
+        The primitive work.
+    dev : torch.device
+        The device.
+    dtype : torch.dtype
+        The dtype.
+    seed : int
+        Seeds the measurements' draws.
+
+    Returns
+    -------
+    dict
+        ``gemm`` (the batched products, run as ``baddbmm``), ``variates`` (drawn in tensors of
+        ``work.variate_shape``) and, on a GPU, ``memory`` (``work.passes`` passes over the variates'
+        size at the bandwidth of a 256 MiB device-to-device copy); with the rates measured
+        (``gemm_gflops``, ``variates_per_second``, ``memory_gb_per_second``).
+    """
     module("work", work, Work)
     dev = device("dev", dev)
     dtype = choice("dtype", dtype, (torch.float32, torch.float64))
@@ -393,7 +502,34 @@ def measured_limits(work: Work, dev: torch.device, dtype: torch.dtype, seed: int
 
 
 def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
-    """Time ``kernel`` at ``size`` both ways on the same prompts and compare their metrics."""
+    r"""Time a kernel at a size both ways on the same prompts and compare their metrics.
+
+    Parameters
+    ----------
+    kernel : Kernel
+        The kernel.
+    size : str
+        One of ``kernel.sizes``.
+    seed : int
+        Seeds the prompts (``seed``) and the two runs' draws (``seed + 1``, ``seed + 2``).
+
+    Returns
+    -------
+    Result
+        Seconds, speed-up, throughput, GFLOP/s, the limit and the fraction of it, and the
+        comparison.
+
+    Raises
+    ------
+    ValueError
+        An unknown size.
+
+    Notes
+    -----
+    Both implementations run once untimed first (allocations and kernel selection). With the paired
+    per-prompt differences :math:`\Delta_b` of the metric, :math:`z = \bar\Delta / (s_\Delta /
+    \sqrt{B})`; the two agree when :math:`|z| \le 4`.
+    """
     if size not in kernel.sizes:
         raise ValueError(f"size must be one of {sorted(kernel.sizes)}, got {size!r}")
     p, dev = kernel.sizes[size], runtime.device()
@@ -437,8 +573,21 @@ def run(kernel: Kernel, size: str, seed: int = 0) -> Result:
 
 
 def main(argv: list[str] | None = None) -> list[Result]:
-    """``python -m icl.bench [--size S] [--kernel K ...] [--seed N] [--json FILE]``: run the
-    kernels, print a table, and return their results."""
+    """The command line: ``python -m icl.bench [--size S] [--kernel K ...] [--seed N] [--json
+    FILE]``.
+
+    Runs the kernels and prints a table.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; by default the command line's.
+
+    Returns
+    -------
+    list of Result
+        The kernels' results.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m icl.bench", description=__doc__.split("\n\n")[0]
     )

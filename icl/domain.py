@@ -16,7 +16,8 @@ The same declaration
 - validates every call: each declared argument is checked (and converted: an int, a float) and
   the joint conditions are tested; outside the domain the call raises ``ValueError`` (or
   ``TypeError`` for a value of the wrong kind) with a message that says where the domain ends;
-- documents the function: a "Domain and accuracy" section is appended to its docstring;
+- documents the function: a "Domain and accuracy" section is appended to its docstring (a
+  numpydoc section, which the API page renders through napoleon's ``napoleon_custom_sections``);
 - drives the tests: :meth:`Domain.outside` lists values just outside each range (the hostile-input
   table, ``tests/bad_inputs.py``, adds them to its cases) and :meth:`Domain.sample` draws valid
   arguments across the whole range, edges and extreme scales included (the accuracy census,
@@ -32,6 +33,7 @@ import functools
 import inspect
 import math
 import numbers
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +42,19 @@ import numpy as np
 from icl import validation
 
 INT64_MAX = 2**63 - 1
+
+# reST's inline literals and roles, kept as written; outside them, the characters that would start
+# inline markup (``|w|`` a substitution, ``*x*`` emphasis, ``x_`` a reference) are escaped.
+_REST_KEEP = re.compile(r"(``.+?``|:[a-z]+:`[^`]+`)")
+_REST_SPECIAL = re.compile(r"([\\*|`]|_(?!\w))")
+
+
+def _as_rest(text: str) -> str:
+    """``text`` as reST that shows it as written (its literals and roles left as they are)."""
+    parts = _REST_KEEP.split(text)
+    return "".join(
+        part if i % 2 else _REST_SPECIAL.sub(r"\\\1", part) for i, part in enumerate(parts)
+    )
 
 
 def _number(value: float) -> str:
@@ -59,12 +74,29 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class Accuracy:
-    """How close a value is to the exact one: ``|value - exact| <= max(relative |exact|,
-    absolute)``, elementwise.
+    r"""How close a value is to the exact one.
 
-    ``note`` says what the bound rests on (a quadrature's tolerance, an asymptotic series' first
-    omitted term) or, for a sampler, what is exact about its draws (``exact=False`` then: the
-    census compares moments by Monte Carlo, not values).
+    Parameters
+    ----------
+    relative : float
+        The relative tolerance, :math:`\ge 0`.
+    absolute : float
+        The absolute tolerance, :math:`\ge 0`, for values that can be 0.
+    note : str
+        What the bound rests on (a quadrature's tolerance, an asymptotic series' first omitted
+        term) or, for a sampler, what is exact about its draws.
+    exact : bool
+        ``False`` for a sampler: the census then compares moments by Monte Carlo, not values.
+
+    Raises
+    ------
+    ValueError
+        An ``exact`` accuracy with neither a relative nor an absolute tolerance :math:`> 0`.
+
+    Notes
+    -----
+    Elementwise, :math:`|\mathrm{value} - \mathrm{exact}| \le
+    \max(\mathrm{relative}\, |\mathrm{exact}|, \mathrm{absolute})`.
     """
 
     relative: float = 0.0
@@ -77,8 +109,23 @@ class Accuracy:
             raise ValueError("an Accuracy needs a relative or an absolute tolerance")
 
     def error(self, value, exact) -> float:
-        """The largest error of ``value`` against ``exact`` in units of the allowed error
-        (<= 1: within the declared accuracy); NaN or a mismatch of infinities counts as inf."""
+        r"""The largest error of ``value`` against ``exact`` in units of the allowed error.
+
+        Parameters
+        ----------
+        value : array_like
+            Computed values.
+        exact : array_like
+            The exact values, of the same shape.
+
+        Returns
+        -------
+        float
+            :math:`\max |\mathrm{value} - \mathrm{exact}| / \max(\mathrm{relative}\,
+            |\mathrm{exact}|, \mathrm{absolute})`: :math:`\le 1` within the declared
+            accuracy. NaN, a mismatch of infinities or of shapes counts as :math:`\infty`;
+            equal values (infinities of one sign included) as 0.
+        """
         value = np.asarray(value, dtype=float)
         exact = np.asarray(exact, dtype=float)
         if value.shape != exact.shape:
@@ -92,9 +139,25 @@ class Accuracy:
         return float(np.max(ratio)) if ratio.size else 0.0
 
     def bound(self, values) -> float:
-        """The mean over ``values`` (computed values) of the bound on their error that this
-        accuracy gives, ``max(relative |exact|, absolute)`` with ``|exact| <= |value| / (1 -
-        relative)``: the bias a check ignores when it takes these values for exact."""
+        r"""The mean bound on the error of computed values that this accuracy gives.
+
+        Parameters
+        ----------
+        values : array_like
+            Computed values.
+
+        Returns
+        -------
+        float
+            The mean over ``values`` of :math:`\max(\mathrm{relative}\, |\mathrm{exact}|,
+            \mathrm{absolute})` with :math:`|\mathrm{exact}| \le |\mathrm{value}| / (1 -
+            \mathrm{relative})`: the bias a check ignores when it takes these values for exact.
+
+        Raises
+        ------
+        ValueError
+            For a sampler's accuracy (``exact=False``), which bounds no single value.
+        """
         if not self.exact:
             raise ValueError("a sampler's accuracy bounds no single value")
         magnitude = np.abs(np.asarray(values, dtype=float))
@@ -112,8 +175,11 @@ class Accuracy:
 
 
 class Parameter:
-    """One argument's range. Subclasses validate (and convert) a value, describe the range, list
-    values just outside it, and draw values across it."""
+    """One argument's range.
+
+    Subclasses validate (and convert) a value, describe the range, list values just outside it, and
+    draw values across it.
+    """
 
     def validate(self, name: str, value):
         raise NotImplementedError
@@ -122,7 +188,13 @@ class Parameter:
         raise NotImplementedError
 
     def outside(self) -> dict[str, object]:
-        """Values just outside the range, by a label of what is wrong with each."""
+        """Values just outside the range.
+
+        Returns
+        -------
+        dict of str to object
+            The values, by a label of what is wrong with each.
+        """
         return {}
 
     def sample(self, rng: np.random.Generator):
@@ -131,7 +203,15 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Integer(Parameter):
-    """An integer in ``[low, high]`` (``high=None``: up to 2^63 - 1, what torch can hold)."""
+    """An integer in ``[low, high]``.
+
+    Parameters
+    ----------
+    low : int
+        The least value.
+    high : int, optional
+        The largest value; ``None``: up to :math:`2^{63} - 1`, what torch can hold.
+    """
 
     low: int = 1
     high: int | None = None
@@ -155,7 +235,19 @@ class Integer(Parameter):
         return out
 
     def sample(self, rng: np.random.Generator) -> int:
-        """An edge (low, high) one time in five each, else log-uniform in [low, high]."""
+        """Draw a value across the range.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The source of randomness.
+
+        Returns
+        -------
+        int
+            An edge (``low``, ``high``) one time in five each, else log-uniform in
+            ``[low, high]``.
+        """
         top = min(self.top, 10**15)
         draw = rng.random()
         if draw < 0.2 or top == self.low:
@@ -168,9 +260,18 @@ class Integer(Parameter):
 
 @dataclass(frozen=True)
 class Real(Parameter):
-    """A finite real number in ``[low, high]`` (``None``: unbounded on that side; ``open_low`` /
-    ``open_high`` exclude the bound). With ``array=True`` a number or an array (list, numpy
-    array, tensor) of them, each in the range; the value is passed on as given."""
+    """A finite real number in ``[low, high]``.
+
+    Parameters
+    ----------
+    low, high : float, optional
+        The bounds; ``None``: unbounded on that side.
+    open_low, open_high : bool
+        Exclude the bound.
+    array : bool
+        Accept a number or an array (list, numpy array, tensor) of them, each in the range; the
+        value is passed on as given.
+    """
 
     low: float | None = None
     high: float | None = None
@@ -226,9 +327,20 @@ class Real(Parameter):
         return out
 
     def sample(self, rng: np.random.Generator) -> float:
-        """An edge one time in five (the bound, or its nearest neighbour inside an open bound),
-        else a magnitude log-uniform over 10^-12 .. 10^12 clipped to the range, or uniform
-        across a bounded range one time in three."""
+        """Draw a value across the range.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The source of randomness.
+
+        Returns
+        -------
+        float
+            An edge one time in five (the bound, or its nearest neighbour inside an open
+            bound), else a magnitude log-uniform over :math:`10^{-12}` to :math:`10^{12}`
+            clipped to the range, or uniform across a bounded range one time in three.
+        """
         lo = -1e12 if self.low is None else self.low
         hi = 1e12 if self.high is None else self.high
         lo_in = _above(lo) if self.open_low else lo
@@ -258,7 +370,13 @@ def _above(x: float) -> float:
 
 @dataclass(frozen=True)
 class Choice(Parameter):
-    """One of a fixed set of options (strings, say)."""
+    """One of a fixed set of options (strings, say).
+
+    Parameters
+    ----------
+    options : tuple
+        The options.
+    """
 
     options: tuple
 
@@ -295,8 +413,19 @@ class Flag(Parameter):
 @dataclass(frozen=True)
 class Given(Parameter):
     """An argument that the function checks itself (a tensor of a given shape, a probability
-    vector): ``text`` describes it; ``check`` (optional) validates it, returning the value to pass
-    on; ``bad`` lists values that must be refused; ``draw`` (optional) draws a valid value."""
+    vector).
+
+    Parameters
+    ----------
+    text : str
+        Describes it.
+    check : callable, optional
+        Validates it, ``check(name, value)``, returning the value to pass on.
+    bad : tuple
+        Values that must be refused.
+    draw : callable, optional
+        Draws a valid value, ``draw(rng)``.
+    """
 
     text: str
     check: Callable | None = None
@@ -320,10 +449,18 @@ class Given(Parameter):
 
 @dataclass(frozen=True)
 class Condition:
-    """A joint condition on several arguments: ``test`` takes those arguments by name (validated
-    values) and returns whether the call is inside the domain; ``text`` states the condition as
-    the error message and the docstring show it; ``example`` (optional) is a set of arguments that
-    violates it, for the hostile-input table."""
+    """A joint condition on several arguments.
+
+    Parameters
+    ----------
+    text : str
+        The condition as the error message and the docstring show it.
+    test : callable
+        Takes those arguments by name (validated values) and returns whether the call is inside
+        the domain.
+    example : dict
+        A set of arguments that violates it, for the hostile-input table (optional).
+    """
 
     text: str
     test: Callable[..., bool]
@@ -339,7 +476,19 @@ class Condition:
 
 @dataclass(frozen=True)
 class Domain:
-    """The declared domain and accuracy of one function (see the module docstring)."""
+    """The declared domain and accuracy of one function (see the module docstring).
+
+    Parameters
+    ----------
+    function : str
+        The function's qualified name.
+    accuracy : Accuracy
+        Its accuracy inside the domain.
+    parameters : dict of str to Parameter
+        Each declared argument's range.
+    conditions : tuple of Condition
+        The joint conditions.
+    """
 
     function: str
     accuracy: Accuracy
@@ -347,8 +496,26 @@ class Domain:
     conditions: tuple[Condition, ...] = ()
 
     def validate(self, arguments: dict) -> dict:
-        """The arguments, each declared one validated and converted, after the joint conditions
-        are checked; ``ValueError`` naming the condition otherwise."""
+        """Validate the arguments of a call.
+
+        Parameters
+        ----------
+        arguments : dict
+            The call's arguments by name.
+
+        Returns
+        -------
+        dict
+            The arguments, each declared one validated and converted.
+
+        Raises
+        ------
+        ValueError
+            A joint condition that fails (the message names it and the arguments' values), or a
+            declared argument out of its range.
+        TypeError
+            A declared argument of the wrong kind.
+        """
         checked = dict(arguments)
         for name, parameter in self.parameters.items():
             if name in checked:
@@ -361,17 +528,30 @@ class Domain:
         return checked
 
     def describe(self) -> str:
-        """The docstring section: each argument's range, the joint conditions, the accuracy."""
+        """The docstring section, a numpydoc section headed "Domain and accuracy".
+
+        Returns
+        -------
+        str
+            Each argument's range, the joint conditions and the accuracy, as reST that shows them as
+            written.
+        """
         lines = ["Domain and accuracy", "-------------------"]
-        lines += [f"- ``{name}``: {p.describe()}" for name, p in self.parameters.items()]
-        lines += [f"- where {c.text}" for c in self.conditions]
-        lines += [f"- accuracy: {self.accuracy.describe()}"]
+        lines += [f"- ``{name}``: {_as_rest(p.describe())}" for name, p in self.parameters.items()]
+        lines += [f"- where {_as_rest(c.text)}" for c in self.conditions]
+        lines += [f"- accuracy: {_as_rest(self.accuracy.describe())}"]
         lines += ["", "Outside this domain the call raises ``ValueError``."]
         return "\n".join(lines)
 
     def outside(self) -> dict[str, dict[str, object]]:
-        """Per argument, values just outside its range; under ``"where"``, each condition's
-        violating example (a dict of arguments)."""
+        """Values just outside the domain.
+
+        Returns
+        -------
+        dict
+            Per argument, values just outside its range; under ``"where"``, each condition's
+            violating example (a dict of arguments).
+        """
         out = {name: p.outside() for name, p in self.parameters.items()}
         examples = {c.text: c.example for c in self.conditions if c.example}
         if examples:
@@ -381,8 +561,27 @@ class Domain:
     def sample(
         self, rng: np.random.Generator, fixed: dict | None = None, tries: int = 1000
     ) -> dict:
-        """Arguments drawn across the declared ranges (see each parameter's ``sample``),
-        redrawn until every condition holds; ``fixed`` arguments are kept as given."""
+        """Draw arguments across the declared ranges.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            The source of randomness.
+        fixed : dict, optional
+            Arguments kept as given.
+        tries : int
+            The most draws.
+
+        Returns
+        -------
+        dict
+            Arguments drawn by each parameter's ``sample``, redrawn until every condition holds.
+
+        Raises
+        ------
+        RuntimeError
+            When no draw meets the conditions in ``tries`` draws.
+        """
         fixed = dict(fixed or {})
         for _ in range(tries):
             drawn = {
@@ -401,11 +600,29 @@ def declare(
     where: Sequence[Condition] = (),
     **parameters: Parameter,
 ):
-    """Declare a function's domain and accuracy (see the module docstring); returns the decorator.
+    """Declare a function's domain and accuracy (see the module docstring).
 
-    Every name in ``parameters`` must be a parameter of the function. The decorated function
-    validates its arguments against the declaration, keeps it as ``.domain`` and shows it in its
-    docstring.
+    Parameters
+    ----------
+    accuracy : Accuracy
+        The function's accuracy inside the domain.
+    where : sequence of Condition
+        Joint conditions on several arguments.
+    **parameters : Parameter
+        Each declared argument's range, by its name; every name must be a parameter of the
+        function.
+
+    Returns
+    -------
+    callable
+        The decorator. The decorated function validates its arguments against the declaration,
+        keeps it as ``.domain`` and shows it in its docstring.
+
+    Raises
+    ------
+    TypeError
+        ``accuracy`` not an :class:`Accuracy`; when decorating, names in ``parameters`` or in the
+        conditions that are not parameters of the function.
     """
     if not isinstance(accuracy, Accuracy):
         raise TypeError(f"accuracy must be an Accuracy, got {accuracy!r}")
@@ -443,13 +660,41 @@ def declare(
 
 
 def domain_of(function) -> Domain | None:
-    """The declaration of a public function (``None`` if it has none)."""
+    """The declaration of a public function.
+
+    Parameters
+    ----------
+    function : callable
+        The function.
+
+    Returns
+    -------
+    Domain or None
+        Its declaration, ``None`` if it has none.
+    """
     return getattr(function, "domain", None)
 
 
 def declared_error(function, values) -> float:
-    """The mean bound on the error of ``values`` computed by ``function``, from its declared
-    accuracy (:meth:`Accuracy.bound`); ``ValueError`` if it declares none."""
+    """The mean bound on the error of values computed by a function, from its declared accuracy.
+
+    Parameters
+    ----------
+    function : callable
+        A function with a declaration.
+    values : array_like
+        Values it computed.
+
+    Returns
+    -------
+    float
+        :meth:`Accuracy.bound` of its accuracy over ``values``.
+
+    Raises
+    ------
+    ValueError
+        If ``function`` declares no accuracy (or a sampler's, which bounds no single value).
+    """
     domain = domain_of(function)
     if domain is None:
         name = getattr(function, "__name__", repr(function))

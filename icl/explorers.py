@@ -1,4 +1,4 @@
-"""Live explorers of the closed forms: sliders that redraw the exact curves of :mod:`icl.theory`.
+r"""Live explorers of the closed forms: sliders that redraw the exact curves of :mod:`icl.theory`.
 
 Each explorer is a drawing function and a panel:
 
@@ -12,12 +12,12 @@ Each explorer is a drawing function and a panel:
   the panel shows as the figure at those values.
 
 The explorers are :func:`one_step_update` (Chapter 1: the risk of one GD step against the step
-and against n), :func:`chains_update` (Chapter 3: the risk of the average of N noisy chains
-along the chain) and :func:`votes_update` (Chapter 5: majority vote and pass@N against N).
-Chapter 3's explorer averages risks that are exact given the design (averaged over w and the label
-noise) over a fixed set of designs (seed 0), drawn once per (n, d); Chapter 5's averages exact
-conditional values over a fixed set of prompts (seed 0), drawn once per (n, d, sigma2). Both are
-kept between redraws.
+and against :math:`n`), :func:`chains_update` (Chapter 3: the risk of the average of :math:`N`
+noisy chains along the chain) and :func:`votes_update` (Chapter 5: majority vote and pass@N
+against :math:`N`). Chapter 3's explorer averages risks that are exact given the design (averaged
+over :math:`w` and the label noise) over a fixed set of designs (seed 0), drawn once per
+:math:`(n, d)`; Chapter 5's averages exact conditional values over a fixed set of prompts (seed 0),
+drawn once per :math:`(n, d, \sigma^2)`. Both are kept between redraws.
 """
 
 from __future__ import annotations
@@ -108,13 +108,34 @@ FIGURE = Given(
     sigma2=Real(0.0, 1e4),
 )
 def one_step_update(fig: Figure, *, n: int, d: int, sigma2: float) -> None:
-    """Draw Chapter 1's exact one-step risks into ``fig`` (cleared first; two axes).
+    r"""Draw Chapter 1's exact one-step risks into ``fig`` (cleared first; two axes).
 
-    Left: R(eta I) = d [1 - 2 eta + eta^2 (n + d + 1)/n + eta^2 sigma2 / n] (psi2 = 1) against
-    the step eta in [0, 2 eta*], with eta* = n / (n + d + 1 + sigma2) marked and the prior's risk
-    d (eta = 0). Right: against the number of examples m = 1 .. 10 max(n, d), the optimal risk
-    R(eta*(m) I) = d (d + 1 + sigma2) / (m + d + 1 + sigma2) and the risk of the step tuned for
-    n, R(eta*(n) I) at m examples; both from :mod:`icl.theory.one_step`.
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to draw into.
+    n : int
+        Examples per prompt.
+    d : int
+        The dimension.
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2`.
+
+    Notes
+    -----
+    Left: with :math:`\psi^2 = 1`,
+
+    .. math::
+
+        R(\eta I) = d \left[1 - 2\eta + \eta^2 \frac{n + d + 1}{n} + \eta^2 \frac{\sigma^2}{n}
+        \right]
+
+    against the step :math:`\eta \in [0, 2\eta^*]`, with :math:`\eta^* = n / (n + d + 1 + \sigma^2)`
+    marked and the prior's risk :math:`d` (:math:`\eta = 0`). Right: against the number of examples
+    :math:`m = 1, \dots, 10 \max(n, d)`, the optimal risk
+    :math:`R(\eta^*(m) I) = d (d + 1 + \sigma^2) / (m + d + 1 + \sigma^2)` and the risk of the step
+    tuned for :math:`n`, :math:`R(\eta^*(n) I)` at :math:`m` examples; both from
+    :mod:`icl.theory.one_step`.
     """
     fig.clear()
     ax_eta, ax_n = fig.subplots(1, 2)
@@ -167,8 +188,23 @@ _ONE_STEP_SLIDERS = {
 
 
 def one_step_panel(**params):
-    """Sliders for n, d and sigma2 wired to :func:`one_step_update`; returns the
-    ``ipywidgets`` panel, drawn at ``params`` (:data:`ONE_STEP_DEFAULTS` for the others)."""
+    r"""Sliders for :math:`n`, :math:`d` and :math:`\sigma^2` wired to :func:`one_step_update`.
+
+    Parameters
+    ----------
+    **params
+        The values to draw first (:data:`ONE_STEP_DEFAULTS` for the others).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The panel: sliders above, figure below.
+
+    Raises
+    ------
+    ValueError
+        A parameter the panel has no slider for, or a value outside the drawing function's domain.
+    """
     return _panel(one_step_update, _ONE_STEP_SLIDERS, ONE_STEP_DEFAULTS, params, (11, 4))
 
 
@@ -263,19 +299,42 @@ def chains_update(
     steps: int,
     n_chains: int,
 ) -> None:
-    """Draw Chapter 3's exact risk of the average of N multiplicative-noise chains along the chain
-    into ``fig`` (cleared first; one axes).
+    r"""Draw Chapter 3's exact risk of the average of :math:`N` multiplicative-noise chains along
+    the chain into ``fig`` (cleared first; one axes).
 
-    For t = 0..T: E[||m_t - w||^2 | X] + E[tr C_t | X] / N for N = 1, ``n_chains`` and infinity
-    (the ridge-GD iterate with penalty delta2), and the greedy chain's E[||w_t - w||^2 | X]
-    (:func:`_expected_chain_curves`); the Bayes risk is the ridge risk at lambda* = sigma2 / n,
-    sum_j lambda* / (s_j + lambda*) (:func:`icl.theory.gd_risk_given_spectrum` with ``steps=None``;
-    at sigma2 = 0 its limit, the number of zero eigenvalues of S). Every curve is averaged over
-    w ~ N(0, I_d) and the label noise given the design, exactly, as in Chapter 3's regulariser
-    section (so that no curve can lie below the Bayes risk), and then over
-    :data:`CHAIN_PROMPTS` fixed designs (seed 0), keeping the typical designs of Chapter 2,
-    eta (s_max(X^T X / n) + delta2) <= 2, on which the mean chain does not diverge (the title says
-    how many are left out).
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to draw into.
+    n : int
+        Examples per prompt.
+    d : int
+        The dimension.
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2`.
+    eta : float
+        The step size :math:`\eta`.
+    delta2 : float
+        The multiplicative noise's variance :math:`\delta^2`.
+    steps : int
+        The chain's length :math:`T`.
+    n_chains : int
+        The number of chains averaged, :math:`N`.
+
+    Notes
+    -----
+    For :math:`t = 0, \dots, T`:
+    :math:`E[\|m_t - w\|^2 \mid X] + E[\operatorname{tr} C_t \mid X] / N` for :math:`N = 1`,
+    ``n_chains`` and :math:`\infty` (the ridge-GD iterate with penalty :math:`\delta^2`), and the
+    greedy chain's :math:`E[\|w_t - w\|^2 \mid X]` (:func:`_expected_chain_curves`); the Bayes risk
+    is the ridge risk at :math:`\lambda^* = \sigma^2 / n`,
+    :math:`\sum_j \lambda^* / (s_j + \lambda^*)` (:func:`icl.theory.gd_risk_given_spectrum` with
+    ``steps=None``; at :math:`\sigma^2 = 0` its limit, the number of zero eigenvalues of :math:`S`).
+    Every curve is averaged over :math:`w \sim \mathcal{N}(0, I_d)` and the label noise given the
+    design, exactly, as in Chapter 3's regulariser section (so that no curve can lie below the Bayes
+    risk), and then over :data:`CHAIN_PROMPTS` fixed designs (seed 0), keeping the typical designs
+    of Chapter 2, :math:`\eta (s_{\max}(X^\top X / n) + \delta^2) \le 2`, on which the mean chain
+    does not diverge (the title says how many are left out).
     """
     s = _chain_spectra(n, d)
     kept = eta * (s[:, -1] + delta2) <= CHAINS_CUT
@@ -325,8 +384,24 @@ _CHAINS_SLIDERS = {
 
 
 def chains_panel(**params):
-    """Sliders for n, d, sigma2, eta, delta2, T and N wired to :func:`chains_update`; returns the
-    ``ipywidgets`` panel, drawn at ``params`` (:data:`CHAINS_DEFAULTS` for the others)."""
+    r"""Sliders for :math:`n`, :math:`d`, :math:`\sigma^2`, :math:`\eta`, :math:`\delta^2`,
+    :math:`T` and :math:`N` wired to :func:`chains_update`.
+
+    Parameters
+    ----------
+    **params
+        The values to draw first (:data:`CHAINS_DEFAULTS` for the others).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The panel: sliders above, figure below.
+
+    Raises
+    ------
+    ValueError
+        A parameter the panel has no slider for, or a value outside the drawing function's domain.
+    """
     return _panel(chains_update, _CHAINS_SLIDERS, CHAINS_DEFAULTS, params, (8, 4.6))
 
 
@@ -406,20 +481,38 @@ def _greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
 def votes_update(
     fig: Figure, *, n: int, d: int, sigma2: float, temperature: float, n_votes: int
 ) -> None:
-    """Draw Chapter 5's exact accuracies of N samples at temperature T into ``fig`` (cleared first;
-    two axes), against N = 1 .. ``n_votes``, with eta = :data:`VOTE_ETA`.
+    r"""Draw Chapter 5's exact accuracies of :math:`N` samples at temperature :math:`T` into ``fig``
+    (cleared first; two axes), against :math:`N = 1, \dots,` ``n_votes``, with
+    :math:`\eta` = :data:`VOTE_ETA`.
 
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to draw into.
+    n : int
+        Examples per prompt.
+    d : int
+        The dimension, :math:`d \ge 2` (a margin law with a density).
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2`.
+    temperature : float
+        The sampling temperature :math:`T`.
+    n_votes : int
+        The largest number of samples :math:`N`.
+
+    Notes
+    -----
     Left, one coefficient (over the prompt distribution): the majority vote
-    E[A_N(sigmoid(2 eta u / (n T)))] (the integral of :func:`icl.theory.vote_sign_accuracy`
-    against :func:`icl.theory.margin_density`, on fixed Gauss-Legendre panels so that every N
-    costs one dot product; the accuracy census holds it against a finer quadrature), one sample
-    (the same integral at N = 1, E[sigmoid(2 eta u / (n T))] = 1 -
-    :func:`icl.theory.sampled_sign_error`) and greedy (1 - the Student-t tail,
-    :func:`icl.theory.greedy_sign_error`). Right, the whole vector: the coordinate-wise vote
-    prod_j A_N(p_j) and pass@N with a perfect verifier 1 - (1 - prod_j p_j)^N, exact given the
-    prompt (p_j = sigmoid(2 eta u_j / (n T))) and averaged over :data:`VOTE_PROMPTS` fixed
-    prompts (seed 0), and greedy exact recovery (:func:`icl.theory.greedy_exact_recovery`).
-    Needs d >= 2 (a margin law with a density).
+    :math:`E[A_N(\operatorname{sigmoid}(2 \eta u / (n T)))]` (the integral of
+    :func:`icl.theory.vote_sign_accuracy` against :func:`icl.theory.margin_density`, on fixed
+    Gauss-Legendre panels so that every :math:`N` costs one dot product; the accuracy census holds
+    it against a finer quadrature), one sample (the same integral at :math:`N = 1`,
+    :math:`E[\operatorname{sigmoid}(2 \eta u / (n T))] = 1 -` :func:`icl.theory.sampled_sign_error`)
+    and greedy (1 - the Student-t tail, :func:`icl.theory.greedy_sign_error`). Right, the whole
+    vector: the coordinate-wise vote :math:`\prod_j A_N(p_j)` and pass@N with a perfect verifier
+    :math:`1 - (1 - \prod_j p_j)^N`, exact given the prompt (:math:`p_j = \operatorname{sigmoid}(2
+    \eta u_j / (n T))`) and averaged over :data:`VOTE_PROMPTS` fixed prompts (seed 0), and greedy
+    exact recovery (:func:`icl.theory.greedy_exact_recovery`).
     """
     grid = _vote_grid(n_votes)
     c = 2 * VOTE_ETA / (n * temperature)
@@ -474,8 +567,24 @@ _VOTES_SLIDERS = {
 
 
 def votes_panel(**params):
-    """Sliders for n, d, sigma2, the temperature and N wired to :func:`votes_update`; returns the
-    ``ipywidgets`` panel, drawn at ``params`` (:data:`VOTES_DEFAULTS` for the others)."""
+    r"""Sliders for :math:`n`, :math:`d`, :math:`\sigma^2`, the temperature and :math:`N` wired to
+    :func:`votes_update`.
+
+    Parameters
+    ----------
+    **params
+        The values to draw first (:data:`VOTES_DEFAULTS` for the others).
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The panel: sliders above, figure below.
+
+    Raises
+    ------
+    ValueError
+        A parameter the panel has no slider for, or a value outside the drawing function's domain.
+    """
     return _panel(votes_update, _VOTES_SLIDERS, VOTES_DEFAULTS, params, (11, 4))
 
 

@@ -39,8 +39,19 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def device() -> torch.device:
-    """The device simulations run on: ``$ICL_DEVICE`` if set, else CUDA when present, else the
-    CPU."""
+    """The device simulations run on.
+
+    Returns
+    -------
+    torch.device
+        ``$ICL_DEVICE`` if set, else CUDA when present, else the CPU.
+
+    Raises
+    ------
+    ValueError
+        ``$ICL_DEVICE`` other than ``cpu`` or ``cuda``, or ``cuda`` where torch sees no CUDA
+        device.
+    """
     name = os.environ.get("ICL_DEVICE", "").strip().lower()
     if name:
         if name not in ("cpu", "cuda"):
@@ -52,8 +63,24 @@ def device() -> torch.device:
 
 
 def dtype(dev: torch.device | None = None) -> torch.dtype:
-    """``$ICL_DTYPE`` if set, else float64 on the CPU (checks at round-off) and float32 on a GPU
-    (speed)."""
+    """The dtype simulations compute in.
+
+    Parameters
+    ----------
+    dev : torch.device, optional
+        The device; by default :func:`device`.
+
+    Returns
+    -------
+    torch.dtype
+        ``$ICL_DTYPE`` if set, else float64 on the CPU (checks at round-off) and float32 on a GPU
+        (speed).
+
+    Raises
+    ------
+    ValueError
+        ``$ICL_DTYPE`` other than ``float32`` or ``float64``, or ``dev`` not a device.
+    """
     name = os.environ.get("ICL_DTYPE", "").strip().lower()
     if name:
         if name not in DTYPES:
@@ -67,7 +94,18 @@ _run_device, _run_dtype = device, dtype  # for functions whose arguments take th
 
 
 def scale() -> str:
-    """``$ICL_SCALE`` if set, else ``'full'`` on a GPU and ``'smoke'`` on the CPU."""
+    """The scale of the chapters' runs.
+
+    Returns
+    -------
+    str
+        ``$ICL_SCALE`` if set, else ``'full'`` on a GPU and ``'smoke'`` on the CPU.
+
+    Raises
+    ------
+    ValueError
+        ``$ICL_SCALE`` other than ``smoke`` or ``full``.
+    """
     value = os.environ.get("ICL_SCALE", "").strip().lower()
     if not value:
         return "full" if device().type == "cuda" else "smoke"
@@ -77,7 +115,18 @@ def scale() -> str:
 
 
 def model_scale() -> str:
-    """``$ICL_MODEL_SCALE`` if set, else :func:`scale`: the size of the trained models."""
+    """The size of the trained models.
+
+    Returns
+    -------
+    str
+        ``$ICL_MODEL_SCALE`` if set, else :func:`scale`.
+
+    Raises
+    ------
+    ValueError
+        ``$ICL_MODEL_SCALE`` other than ``smoke`` or ``full``.
+    """
     value = os.environ.get("ICL_MODEL_SCALE", "").strip().lower()
     if not value:
         return scale()
@@ -87,10 +136,18 @@ def model_scale() -> str:
 
 
 def settings() -> dict[str, str]:
-    """The settings a chapter's numbers depend on, resolved as the chapter would resolve them:
-    ``{"ICL_SCALE": scale(), "ICL_MODEL_SCALE": model_scale(), "ICL_DTYPE": "float64" or
-    "float32", "ICL_DEVICE": "cpu" or "cuda"}``. Two runs with equal settings, seeds and code
-    compute the same numbers up to round-off."""
+    """The settings a chapter's numbers depend on, resolved as the chapter would resolve them.
+
+    Returns
+    -------
+    dict of str to str
+        ``{"ICL_SCALE": scale(), "ICL_MODEL_SCALE": model_scale(), "ICL_DTYPE": "float64" or
+        "float32", "ICL_DEVICE": "cpu" or "cuda"}``.
+
+    Notes
+    -----
+    Two runs with equal settings, seeds and code compute the same numbers up to round-off.
+    """
     dev = device()
     return {
         "ICL_SCALE": scale(),
@@ -101,20 +158,54 @@ def settings() -> dict[str, str]:
 
 
 def by_scale(smoke, full):
-    """Return ``smoke`` or ``full`` according to :func:`scale`."""
+    """Choose a value by the run's scale.
+
+    Parameters
+    ----------
+    smoke : object
+        The value at the smoke scale.
+    full : object
+        The value at the full scale.
+
+    Returns
+    -------
+    object
+        ``smoke`` or ``full`` according to :func:`scale`.
+    """
     return full if scale() == "full" else smoke
 
 
 def one_thread_on_cpu() -> None:
-    """On the CPU, run torch on one thread: for many tiny matrix products one thread beats several
-    competing for shared cores. Does nothing on a GPU."""
+    """On the CPU, run torch on one thread; on a GPU, do nothing.
+
+    Notes
+    -----
+    For many tiny matrix products one thread beats several competing for shared cores.
+    """
     if device().type == "cpu":
         torch.set_num_threads(1)
 
 
 def generator(seed: int, dev: torch.device | None = None) -> torch.Generator:
-    """A ``torch.Generator`` on ``dev`` seeded with ``seed`` (same seed, same draws on one
-    device)."""
+    r"""A seeded ``torch.Generator``.
+
+    Parameters
+    ----------
+    seed : int
+        The seed, :math:`\ge 0`.
+    dev : torch.device, optional
+        Its device; by default :func:`device`.
+
+    Returns
+    -------
+    torch.Generator
+        A generator on ``dev`` seeded with ``seed``: same seed, same draws on one device.
+
+    Raises
+    ------
+    ValueError
+        A negative or non-integer seed, or a device that is not available.
+    """
     seed = integer("seed", seed, minimum=0)
     dev = device() if dev is None else _device("dev", dev)
     gen = torch.Generator(device=dev)
@@ -129,14 +220,40 @@ def standard_normal(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Independent N(0, 1) draws, a tensor of ``shape`` on ``device`` (default: the generator's)
-    in ``dtype`` (default: :func:`dtype` for that device), from ``generator``.
+    r"""Independent :math:`\mathcal{N}(0, 1)` draws.
 
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape, sizes :math:`\ge 0`.
+    generator : torch.Generator or None
+        The source of the draws; ``None`` draws from torch's global generator with
+        ``torch.randn``.
+    device : torch.device or str, optional
+        Their device; by default the generator's.
+    dtype : torch.dtype, optional
+        float32 or float64; by default :func:`dtype` for that device.
+
+    Returns
+    -------
+    torch.Tensor
+        The draws, a tensor of ``shape``.
+
+    Raises
+    ------
+    ValueError
+        A shape that is not a tuple of integers :math:`\ge 0`, a generator on another device, a
+        dtype other than float32 or float64.
+    TypeError
+        A generator that is not a ``torch.Generator``.
+
+    Notes
+    -----
     ``torch.randn``, except in float64 on the CPU: there numpy's ziggurat sampler, seeded with one
     63-bit draw from ``generator``, draws them (about twice torch's float64 rate on one core, whose
     Box–Muller transform calls log, sin and cos per pair). Either way the draws are a function of
     the generator's state, which they advance: one seed gives one sequence of draws per device and
-    dtype. ``generator=None`` draws from torch's global generator with ``torch.randn``.
+    dtype.
     """
     if not isinstance(shape, tuple):
         raise ValueError(f"shape must be a tuple of integers >= 0, got {shape!r}")
@@ -156,8 +273,14 @@ def standard_normal(
 
 
 def processor_name() -> str:
-    """The GPU's name when simulations run on CUDA, else the CPU model (from /proc/cpuinfo where
-    present)."""
+    """The processor the simulations run on.
+
+    Returns
+    -------
+    str
+        The GPU's name when simulations run on CUDA, else the CPU model (from /proc/cpuinfo where
+        present).
+    """
     dev = device()
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
@@ -170,7 +293,13 @@ def processor_name() -> str:
 
 
 def describe_run() -> str:
-    """One line naming the device, dtype, scale and versions, printed at the top of each chapter."""
+    """One line naming the device, dtype, scale and versions, printed at the top of each chapter.
+
+    Returns
+    -------
+    str
+        The line.
+    """
     dev = device()
     name = processor_name()
     return (
@@ -180,8 +309,14 @@ def describe_run() -> str:
 
 
 def book_root() -> Path:
-    """The nearest folder at or above the working directory that holds ``_config.yml`` (the book's
-    root), else the working directory."""
+    """The book's root folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The nearest folder at or above the working directory that holds ``_config.yml``, else the
+        working directory.
+    """
     here = Path.cwd().resolve()
     return next(
         (folder for folder in (here, *here.parents) if (folder / "_config.yml").is_file()), here
@@ -195,7 +330,13 @@ class Timer:
         self._start = time.perf_counter()
 
     def seconds(self) -> float:
-        """Seconds elapsed since the timer was created."""
+        """Seconds elapsed since the timer was created.
+
+        Returns
+        -------
+        float
+            The seconds, after CUDA's queued work (where CUDA is available) has finished.
+        """
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         return time.perf_counter() - self._start

@@ -1,12 +1,13 @@
 """Experiments that the chapters, the scripts and the benchmark share.
 
 **Chapter 6's sparse vote** (the authors' prototype's case 2). A prompt's task is a support of
-k ones in d coordinates; :func:`run_sparse_vote` draws prompts under a protocol, decodes each
-greedily, and samples S chains per prompt (:mod:`icl.decoders.sparse_chains`), whose final
-answers come out as integer codes; :func:`vote_wins` then says, for each N, whether the plurality
-vote of the first N answers recovers the task (:func:`icl.techniques.plurality_vote`), and
-:func:`exact_subset_votes` gives the exact accuracy of a vote of N of the S stored answers drawn
-without replacement (:func:`icl.theory.subsample_vote_accuracy`). The protocols:
+:math:`k` ones in :math:`d` coordinates; :func:`run_sparse_vote` draws prompts under a protocol,
+decodes each greedily, and samples :math:`S` chains per prompt (:mod:`icl.decoders.sparse_chains`),
+whose final answers come out as integer codes; :func:`vote_wins` then says, for each :math:`N`,
+whether the plurality vote of the first :math:`N` answers recovers the task
+(:func:`icl.techniques.plurality_vote`), and :func:`exact_subset_votes` gives the exact accuracy of
+a vote of :math:`N` of the :math:`S` stored answers drawn without replacement
+(:func:`icl.theory.subsample_vote_accuracy`). The protocols:
 
 - ``"prototype"``: the prototype's protocol as it was: the same support in every prompt
   (:func:`icl.tasks.prototype_support`), and a vote that breaks ties towards the smallest code,
@@ -47,10 +48,30 @@ PROTOCOLS = {"book": "uniform", "prototype": "smallest"}  # protocol -> the tie 
 
 @dataclass(frozen=True)
 class SparseVoteSettings:
-    """The task and the chains: dimension ``d``, ``n`` examples, ``k`` ones, ``steps`` steps of
-    step size ``eta`` (gradient divided by n), label-noise standard deviation ``noise_sd``.
+    r"""The task and the chains of Chapter 6's sparse vote.
 
-    The defaults are the prototype's (its step 1/n on the undivided gradient is ``eta = 1``).
+    The defaults are the prototype's (its step :math:`1/n` on the undivided gradient is
+    ``eta = 1``).
+
+    Parameters
+    ----------
+    d : int
+        The dimension, :math:`\ge 1`.
+    n : int
+        Examples per prompt, :math:`\ge 1`.
+    k : int
+        Ones per support, :math:`1 \le k \le d`.
+    steps : int
+        Steps per chain, :math:`\ge 1`.
+    noise_sd : float
+        The label noise's standard deviation, :math:`\ge 0`.
+    eta : float
+        The step size, :math:`> 0` (the gradient divided by :math:`n`).
+
+    Raises
+    ------
+    ValueError
+        A setting out of its range.
     """
 
     d: int = 50
@@ -71,9 +92,27 @@ class SparseVoteSettings:
 
 @dataclass(frozen=True)
 class SparseVoteRun:
-    """One protocol's run: the sampled prompts and their answers' codes ``(B, S)`` with the true
-    codes ``(B,)``; the greedily decoded prompts and their final supports ``(G, d)``; the generator,
-    to draw the votes' tie-breaks from next; the seconds the chains took."""
+    """One protocol's run.
+
+    Parameters
+    ----------
+    protocol : str
+        ``"book"`` or ``"prototype"``.
+    prompts : icl.tasks.Prompts
+        The sampled prompts.
+    codes : torch.Tensor
+        Their answers' codes, ``(B, S)``.
+    truth : torch.Tensor
+        The true codes, ``(B,)``.
+    greedy_prompts : icl.tasks.Prompts
+        The greedily decoded prompts.
+    greedy_final : torch.Tensor
+        Their final supports, ``(G, d)``.
+    generator : torch.Generator
+        The generator, to draw the votes' tie-breaks from next.
+    seconds : float
+        The seconds the chains took.
+    """
 
     protocol: str
     prompts: tasks.Prompts
@@ -85,11 +124,23 @@ class SparseVoteRun:
     seconds: float
 
     def greedy_right(self) -> torch.Tensor:
-        """Whether greedy decoding recovered the task, per greedy prompt, float64 ``(G,)``."""
+        """Whether greedy decoding recovered the task, per greedy prompt.
+
+        Returns
+        -------
+        torch.Tensor
+            1 or 0, float64 ``(G,)``.
+        """
         return (self.greedy_final == self.greedy_prompts.w).all(-1).to(torch.float64)
 
     def single_sample_right(self) -> torch.Tensor:
-        """The fraction of a prompt's S sampled answers that recover its task, float64 ``(B,)``."""
+        """The fraction of a prompt's :math:`S` sampled answers that recover its task.
+
+        Returns
+        -------
+        torch.Tensor
+            The fractions, float64 ``(B,)``.
+        """
         return (self.codes == self.truth[:, None]).to(torch.float64).mean(1)
 
 
@@ -124,8 +175,36 @@ def draw_sparse_prompts(
     generator: torch.Generator,
     settings: SparseVoteSettings = SparseVoteSettings(),
 ) -> tasks.Prompts:
-    """``batch`` prompts of the protocol on the generator's device (in its default dtype): the
-    prototype's fixed support, or a uniformly random support per prompt."""
+    r"""Draw prompts of a protocol.
+
+    Parameters
+    ----------
+    protocol : {"book", "prototype"}
+        The prototype's fixed support, or a uniformly random support per prompt.
+    batch : int
+        The number of prompts, :math:`B`.
+    generator : torch.Generator
+        The source of the draws; the prompts are on its device (in its default dtype).
+    settings : SparseVoteSettings
+        The task: :math:`d`, :math:`n`, :math:`k` and the noise.
+
+    Returns
+    -------
+    icl.tasks.Prompts
+        The prompts.
+
+    Raises
+    ------
+    ValueError
+        More than :math:`2^{27}` entries (:math:`B (n + 1) d`).
+    TypeError
+        ``settings`` not a :class:`SparseVoteSettings`.
+
+    Notes
+    -----
+    :math:`x \sim \mathcal{N}(0, I_d)` and :math:`y = \langle w, x \rangle + \sigma \varepsilon`,
+    :math:`\sigma` the ``noise_sd``.
+    """
     s, dev = _settings(settings), _generator("generator", generator).device
     entries("batch * (n + 1) * d", batch * (s.n + 1) * s.d)
     if protocol == "prototype":
@@ -170,13 +249,43 @@ def sampled_answer_codes(
     generator: torch.Generator,
     chunk: int | None = None,
 ) -> torch.Tensor:
-    """The codes of the final answers of ``samples`` sampled chains per prompt, ``(B, samples)``.
+    r"""The codes of the final answers of sampled chains.
 
-    The chains (:func:`icl.decoders.sparse_chains.sparse_binary_chains`) run ``chunk`` prompts at a
-    time (all at once by default), which bounds memory; the chunk size changes the order of the
-    draws, so with one seed different chunk sizes give different (equally distributed) answers.
-    Refused: more than 2^27 entries of chains per chunk (chunk * samples * d), more than 2^40
-    multiply-adds in all (steps * B * samples * d^2), d > 62 (the codes hold 62 bits).
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, :math:`d \le 62` (the codes hold 62 bits).
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    k : int
+        Ones per support.
+    eta : float
+        The step size, :math:`> 0`.
+    steps : int
+        Steps per chain.
+    samples : int
+        Chains per prompt, :math:`S`.
+    generator : torch.Generator
+        On ``X``'s device.
+    chunk : int, optional
+        Prompts run at a time (all at once by default), which bounds memory.
+
+    Returns
+    -------
+    torch.Tensor
+        The codes, ``(B, samples)``.
+
+    Raises
+    ------
+    ValueError
+        More than :math:`2^{27}` entries of chains per chunk (:math:`\mathrm{chunk} \cdot S d`),
+        more than :math:`2^{40}` multiply-adds in all (:math:`T B S d^2`), :math:`d > 62`.
+
+    Notes
+    -----
+    The chains are :func:`icl.decoders.sparse_chains.sparse_binary_chains`. The chunk size changes
+    the order of the draws, so with one seed different chunk sizes give different (equally
+    distributed) answers.
     """
     batch, _, d = prompt_batch(X, y)
     chunk = batch if chunk is None else integer("chunk", chunk)
@@ -227,11 +336,31 @@ def run_sparse_vote(
     greedy_prompts: int | None = None,
     chunk: int | None = None,
 ) -> SparseVoteRun:
-    """Run the protocol: draw ``prompts`` prompts and ``samples`` sampled chains on each, and decode
-    greedily (module docstring). All draws come from one generator seeded by ``seed``.
+    """Run a protocol: draw prompts and sampled chains on each, and decode greedily (module
+    docstring).
 
-    With ``greedy_prompts``, greedy decoding runs on that many prompts of its own, drawn first (it
-    is cheap, so it can have more); by default it runs on the sampled prompts.
+    Parameters
+    ----------
+    protocol : {"book", "prototype"}
+        The protocol.
+    prompts : int
+        Sampled prompts, :math:`B`.
+    samples : int
+        Sampled chains per prompt, :math:`S`.
+    seed : int
+        Seeds the one generator all draws come from.
+    settings : SparseVoteSettings
+        The task and the chains.
+    greedy_prompts : int, optional
+        Greedy decoding runs on that many prompts of its own, drawn first (it is cheap, so it can
+        have more); by default it runs on the sampled prompts.
+    chunk : int, optional
+        Prompts whose chains run at a time (:func:`sampled_answer_codes`).
+
+    Returns
+    -------
+    SparseVoteRun
+        The prompts, the codes, the greedy answers, the generator and the seconds taken.
     """
     s = _settings(settings)
     if greedy_prompts is not None:
@@ -276,9 +405,31 @@ def vote_wins(
     ties: str,
     generator: torch.Generator,
 ) -> dict[int, torch.Tensor]:
-    """For each N in ``n_votes``: whether the plurality vote of the first N answers is the truth,
-    float64 ``(B,)`` per prompt (ties broken by ``ties``, uniform ones drawn from ``generator`` in
-    the order of ``n_votes``)."""
+    """Whether the plurality vote of the first :math:`N` answers is the truth, for each :math:`N`.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        The answers' codes, integer ``(B, S)``.
+    truth : torch.Tensor
+        The true codes, integer ``(B,)``.
+    n_votes : list of int
+        The vote sizes :math:`N`, in :math:`[1, S]`.
+    ties : {"uniform", "smallest"}
+        How ties are broken.
+    generator : torch.Generator
+        On the codes' device; uniform tie-breaks are drawn from it in the order of ``n_votes``.
+
+    Returns
+    -------
+    dict of int to torch.Tensor
+        For each :math:`N` in ``n_votes``, 1 or 0 per prompt, float64 ``(B,)``.
+
+    Raises
+    ------
+    ValueError
+        An empty ``n_votes`` or an entry outside :math:`[1, S]`; shapes that do not match.
+    """
     codes = _codes("codes", codes, 2)
     tensor("truth", truth, shape=(codes.shape[0],), kind="integer")
     if not isinstance(n_votes, list | tuple) or not n_votes:
@@ -299,8 +450,24 @@ def vote_wins(
 def answer_counts(
     codes: torch.Tensor, true_code: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """One prompt's stored answers ``codes (S,)`` as (distinct codes, their counts, the index of the
-    true code among them or ``None`` when no answer is right), in increasing order of code."""
+    """One prompt's stored answers, counted.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        The answers' codes, integer ``(S,)``.
+    true_code : torch.Tensor
+        The true code, an integer tensor of no dimension.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        The distinct codes, in increasing order.
+    counts : numpy.ndarray
+        Their counts.
+    correct : int or None
+        The index of the true code among them, ``None`` when no answer is right.
+    """
     codes = _codes("codes", codes, 1)
     tensor("true_code", true_code, ndim=0, kind="integer")
     return _answer_counts(codes, true_code)
@@ -326,10 +493,30 @@ def _answer_counts(codes: torch.Tensor, true_code: torch.Tensor):
 def exact_subset_votes(
     codes: torch.Tensor, truth: torch.Tensor, n_votes: int, ties: str
 ) -> np.ndarray:
-    """Per prompt: the exact probability that a vote of ``n_votes`` of its stored answers, drawn
-    without replacement, recovers the task, under ``ties`` (``"uniform"``, ``"smallest"``,
-    ``"lose"``); 0 where no stored answer is right. Its mean over prompts is an unbiased estimate of
-    the expected accuracy of a vote of N fresh chains."""
+    """Per prompt, the exact probability that a vote of ``n_votes`` of its stored answers, drawn
+    without replacement, recovers the task.
+
+    Parameters
+    ----------
+    codes : torch.Tensor
+        The answers' codes, integer ``(B, S)``.
+    truth : torch.Tensor
+        The true codes, integer ``(B,)``.
+    n_votes : int
+        The vote size :math:`N`, in :math:`[1, S]`.
+    ties : {"uniform", "smallest", "lose"}
+        How ties are broken.
+
+    Returns
+    -------
+    numpy.ndarray
+        The probabilities, ``(B,)``; 0 where no stored answer is right.
+
+    Notes
+    -----
+    Each is :func:`icl.theory.subsample_vote_accuracy` of the prompt's answer counts. Its mean over
+    prompts is an unbiased estimate of the expected accuracy of a vote of :math:`N` fresh chains.
+    """
     codes = _codes("codes", codes, 2)
     tensor("truth", truth, shape=(codes.shape[0],), kind="integer")
     n_votes = integer("n_votes", n_votes, maximum=codes.shape[1])

@@ -1,20 +1,25 @@
-"""Samplers of in-context linear-regression prompts.
+r"""Samplers of in-context linear-regression prompts.
 
-A prompt holds n examples (x_i, y_i) and a query x_q of one task w:
+A prompt holds :math:`n` examples :math:`(x_i, y_i)` and a query :math:`x_q` of one task
+:math:`w`:
 
-    x_i, x_q ~ N(0, I_d) i.i.d.,   y_i = <w, x_i> + sigma * eps_i,   eps_i ~ N(0, 1),
+.. math::
 
-with ``sigma2 = sigma**2``. Shapes are batched over prompts: ``X`` is
-``(batch, n, d)``, ``y`` is ``(batch, n)``, ``w`` is ``(batch, d)``. Every draw
-uses the ``torch.Generator`` passed in, so a seed fixes the draw on a device
-(``generator=None`` draws from torch's global generator: not repeatable unless seeded globally).
+    x_i, x_q \sim \mathcal N(0, I_d) \text{ i.i.d.}, \qquad
+    y_i = \langle w, x_i \rangle + \sigma \varepsilon_i, \qquad \varepsilon_i \sim \mathcal N(0, 1),
 
-Priors on w (``prior=``):
+with ``sigma2`` :math:`= \sigma^2`. Shapes are batched over prompts: ``X`` is ``(batch, n, d)``,
+``y`` is ``(batch, n)``, ``w`` is ``(batch, d)``. Every draw uses the ``torch.Generator`` passed in,
+so a seed fixes the draw on a device (``generator=None`` draws from torch's global generator: not
+repeatable unless seeded globally).
 
-- ``"gaussian"``: N(0, psi^2 I_d);
-- ``"rademacher"``: uniform on {-1, +1}^d;
-- ``"sparse-binary"``: a uniform k-subset of coordinates set to 1, the rest 0;
-- ``"sparse-gaussian"``: a uniform k-subset with N(0, 1) entries, the rest 0.
+Priors on :math:`w` (``prior=``):
+
+- ``"gaussian"``: :math:`\mathcal N(0, \psi^2 I_d)`;
+- ``"rademacher"``: uniform on :math:`\{-1, +1\}^d`;
+- ``"sparse-binary"``: a uniform :math:`k`-subset of coordinates set to 1, the rest 0;
+- ``"sparse-gaussian"``: a uniform :math:`k`-subset with :math:`\mathcal N(0, 1)` entries, the
+  rest 0.
 
 A fixed task for every prompt (:func:`sample_prompts_for_tasks` with ``w.expand(B, -1)``) serves
 the authors' prototype's sparse experiment, whose task is :func:`prototype_support`.
@@ -54,8 +59,21 @@ def _fits(*sizes: int) -> bool:
 
 @dataclass(frozen=True)
 class Prompts:
-    """A batch of prompts: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``, ``x_query (B, d)``,
-    ``y_query (B,)``."""
+    """A batch of prompts of one regression task each.
+
+    Attributes
+    ----------
+    X : torch.Tensor
+        The examples' inputs, ``(B, n, d)``.
+    y : torch.Tensor
+        The examples' labels, ``(B, n)``.
+    w : torch.Tensor
+        The tasks, ``(B, d)``.
+    x_query : torch.Tensor
+        The queries, ``(B, d)``.
+    y_query : torch.Tensor
+        The queries' labels, ``(B,)``.
+    """
 
     X: torch.Tensor
     y: torch.Tensor
@@ -124,11 +142,39 @@ def sample_weights(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
-    """Draw ``batch`` task vectors w of dimension ``d`` from ``prior``; shape ``(batch, d)``.
+    r"""Draw ``batch`` task vectors :math:`w` of dimension ``d`` from ``prior``.
 
-    ``psi`` is the standard deviation of the ``gaussian`` prior (default 1; refused for the
-    other priors, where it does not apply); ``k`` the
-    number of non-zero coordinates of the sparse priors (1 <= k <= d).
+    Parameters
+    ----------
+    batch : int
+        Number of task vectors.
+    d : int
+        Their dimension.
+    prior : {"gaussian", "rademacher", "sparse-binary", "sparse-gaussian"}
+        The prior (see the module docstring).
+    psi : float, optional
+        Standard deviation :math:`\psi` of the ``gaussian`` prior (default 1); refused for the
+        other priors, where it does not apply.
+    k : int, optional
+        Number of non-zero coordinates of the sparse priors, :math:`1 \le k \le d` (needed
+        there, refused elsewhere).
+    generator : torch.Generator, optional
+        The generator every draw uses (``None``: torch's global generator).
+    device : torch.device or str, optional
+        Device of the result (``None``: the generator's, else the run's).
+    dtype : torch.dtype, optional
+        ``torch.float32`` or ``torch.float64`` (``None``: the run's dtype).
+
+    Returns
+    -------
+    torch.Tensor
+        The tasks, shape ``(batch, d)``.
+
+    Raises
+    ------
+    ValueError
+        ``psi`` or ``k`` given to a prior that does not use it, ``k`` missing for a sparse prior
+        or above ``d``, a generator on another device than ``device``.
     """
     if prior == "gaussian":
         psi = 1.0 if psi is None else psi
@@ -199,10 +245,41 @@ def sample_prompts(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Prompts:
-    """Draw ``batch`` prompts of ``n`` examples in dimension ``d`` with label-noise variance
+    r"""Draw ``batch`` prompts of ``n`` examples in dimension ``d`` with label-noise variance
     ``sigma2``.
 
-    Returns :class:`Prompts`; ``y = X w + sqrt(sigma2) eps`` and likewise for the query.
+    Parameters
+    ----------
+    batch : int
+        Number of prompts.
+    n : int
+        Examples per prompt.
+    d : int
+        Dimension of the inputs and tasks.
+    prior : {"gaussian", "rademacher", "sparse-binary", "sparse-gaussian"}
+        Prior of the tasks (:func:`sample_weights`).
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2`.
+    psi : float, optional
+        Standard deviation of the ``gaussian`` prior (default 1).
+    k : int, optional
+        Non-zero coordinates of the sparse priors.
+    generator : torch.Generator, optional
+        The generator every draw uses.
+    device : torch.device or str, optional
+        Device of the result.
+    dtype : torch.dtype, optional
+        ``torch.float32`` or ``torch.float64``.
+
+    Returns
+    -------
+    Prompts
+        The prompts, with the query likewise labelled.
+
+    Notes
+    -----
+    :math:`y = X w + \sqrt{\sigma^2}\, \varepsilon`, :math:`\varepsilon \sim \mathcal N(0, I_n)`,
+    and likewise for the query.
     """
     w = sample_weights(
         batch, d, prior, psi=psi, k=k, generator=generator, device=device, dtype=dtype
@@ -252,11 +329,35 @@ def _tasks(name: str, value):
 def sample_prompts_for_tasks(
     w: torch.Tensor, n: int, *, sigma2: float = 0.0, generator: torch.Generator | None = None
 ) -> Prompts:
-    """Draw one prompt of ``n`` examples for each given task ``w (B, d)`` (on its device and dtype),
-    label-noise variance ``sigma2``.
+    r"""Draw one prompt of ``n`` examples for each given task, on its device and in its dtype.
 
-    ``sample_prompts`` is ``sample_weights`` followed by this; a fixed task (the same ``w`` in every
-    row, as the authors' prototype's sparse experiment uses) is ``w.expand(B, -1)``.
+    Parameters
+    ----------
+    w : torch.Tensor
+        The tasks, ``(B, d)``, float32 or float64.
+    n : int
+        Examples per prompt.
+    sigma2 : float
+        Label-noise variance :math:`\sigma^2`.
+    generator : torch.Generator, optional
+        The generator every draw uses (on ``w``'s device).
+
+    Returns
+    -------
+    Prompts
+        One prompt per row of ``w``; ``w`` is returned as given.
+
+    Raises
+    ------
+    ValueError
+        A generator on another device than ``w``.
+
+    Notes
+    -----
+    :func:`sample_prompts` is :func:`sample_weights` followed by this; a fixed task (the same
+    ``w`` in every row, as the authors' prototype's sparse experiment uses) is
+    ``w.expand(B, -1)``. The labels are :math:`y = \langle w, x \rangle + \sqrt{\sigma^2}\,
+    \varepsilon` with :math:`x \sim \mathcal N(0, I_d)`, :math:`\varepsilon \sim \mathcal N(0, 1)`.
     """
     _generator("generator", generator, required=False)
     if generator is not None and generator.device.type != w.device.type:
@@ -275,12 +376,26 @@ def sample_prompts_for_tasks(
     where=[Condition("k <= d", lambda d, k: k <= d, {"d": 4, "k": 5})],
 )
 def prototype_support(d: int, k: int) -> torch.Tensor:
-    """The authors' prototype's fixed task: ones at coordinates 0, s, 2s, ..., (k-1)s with s = d //
-    k; shape ``(d,)``.
+    r"""The authors' prototype's fixed task: ones at coordinates :math:`0, s, 2s, \dots, (k-1)s`.
 
-    For d = 50, k = 5 these are 0, 10, 20, 30, 40 (the prototype's ``w[:, ::10] = 1``), code
-    2^0 + 2^10 + 2^20 + 2^30 + 2^40 under :func:`icl.decoders.sparse_chains.support_codes`.
-    float64, on the CPU.
+    Parameters
+    ----------
+    d : int
+        Dimension of the task.
+    k : int
+        Number of ones, :math:`k \le d`.
+
+    Returns
+    -------
+    torch.Tensor
+        The task, shape ``(d,)``, float64, on the CPU.
+
+    Notes
+    -----
+    The spacing is :math:`s = \lfloor d / k \rfloor`. For :math:`d = 50`, :math:`k = 5` the ones
+    sit at 0, 10, 20, 30, 40 (the prototype's ``w[:, ::10] = 1``), code
+    :math:`2^0 + 2^{10} + 2^{20} + 2^{30} + 2^{40}` under
+    :func:`icl.decoders.sparse_chains.support_codes`.
     """
     w = torch.zeros(d, dtype=torch.float64)
     w[torch.arange(k) * (d // k)] = 1.0

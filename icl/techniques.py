@@ -1,28 +1,32 @@
-"""Test-time techniques: how several decoded answers of one prompt become one answer, or a success.
+r"""Test-time techniques: how several decoded answers of one prompt become one answer, or a success.
 
 **One convention for selection.** A verifier gives each candidate a *score*, a loss: lower is
 better. Best-of-N keeps the candidate of smallest score (:func:`best_of_n`). The scores:
 
-- :func:`oracle_score`: ||w - w*||^2, the true parameter error (an ideal verifier);
-- :func:`in_context_loss`: ||X w - y||^2 / n, the mean squared error on the prompt's own
-  examples (self-verification, no access to w*);
-- :func:`norm_score`: ||w||^2, the authors' prototype's choice (misspecified).
+- :func:`oracle_score`: :math:`\lVert w - w^* \rVert^2`, the true parameter error (an ideal
+  verifier);
+- :func:`in_context_loss`: :math:`\lVert X w - y \rVert^2 / n`, the mean squared error on the
+  prompt's own examples (self-verification, no access to :math:`w^*`);
+- :func:`norm_score`: :math:`\lVert w \rVert^2`, the authors' prototype's choice (misspecified).
 
-Aggregation of N answers per prompt (candidates ``(B, N, d)``, B prompts):
+Aggregation of :math:`N` answers per prompt (candidates ``(B, N, d)``, :math:`B` prompts):
 
-- averaging: the mean of the N answers; :func:`nested_averages` for every N of a list at once;
-- votes: :func:`plurality_vote` (the most frequent of N integer codes, ties uniform or to the
-  smallest code), :func:`sign_vote` (per coefficient of +-1 answers), :func:`vector_vote`
-  (the most frequent whole vector);
-- best-of-N: :func:`best_of_n`, and :func:`best_of_n_values` for every N <= N_max at once;
-- pass@k, whether some of k answers is right: :func:`pass_at_k` gives it exactly from the
-  probability p of one right answer, ``1 - (1 - p)^k``; :func:`unbiased_pass_at_k` (the closed
-  form of :mod:`icl.theory`) estimates it without bias from n >= k samples of which c are right.
+- averaging: the mean of the :math:`N` answers; :func:`nested_averages` for every :math:`N` of a
+  list at once;
+- votes: :func:`plurality_vote` (the most frequent of :math:`N` integer codes, ties uniform or to
+  the smallest code), :func:`sign_vote` (per coefficient of :math:`\pm 1` answers),
+  :func:`vector_vote` (the most frequent whole vector);
+- best-of-N: :func:`best_of_n`, and :func:`best_of_n_values` for every :math:`N \le N_{\max}` at
+  once;
+- pass@k, whether some of :math:`k` answers is right: :func:`pass_at_k` gives it exactly from the
+  probability :math:`p` of one right answer, :math:`1 - (1 - p)^k`; :func:`unbiased_pass_at_k`
+  (the closed form of :mod:`icl.theory`) estimates it without bias from :math:`n \ge k` samples of
+  which :math:`c` are right.
 
-Exact accuracies given an answer distribution over {-1, +1}^d
+Exact accuracies given an answer distribution over :math:`\{-1, +1\}^d`
 (:mod:`icl.decoders.answer_distribution`, a table ``log_probs (B, 2^d)``):
 :func:`best_of_n_accuracy`, :func:`vector_vote_accuracy_3`; the per-coefficient vote's
-``V_N(q)`` is :func:`icl.theory.majority_vote_accuracy` and the plurality vote's
+:math:`V_N(q)` is :func:`icl.theory.majority_vote_accuracy` and the plurality vote's
 :func:`icl.theory.plurality_vote_accuracy`.
 """
 
@@ -86,8 +90,29 @@ def _finite(scores: torch.Tensor, what: str) -> torch.Tensor:
     w=Given("tensor (B, d) of the candidates' dtype, finite"),
 )
 def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """||w_k - w*||^2 for candidates ``(B, N, d)`` and true parameters ``w (B, d)``; returns ``(B,
-    N)``."""
+    r"""The oracle verifier's score: each candidate's squared distance to the true parameter.
+
+    Parameters
+    ----------
+    candidates : torch.Tensor
+        Float32 or float64 candidates ``(B, N, d)``: ``N`` answers to each of ``B`` prompts.
+    w : torch.Tensor
+        The true parameters :math:`w^*`, ``(B, d)``, of the candidates' dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        The scores, ``(B, N)``.
+
+    Raises
+    ------
+    ValueError
+        A score that overflows the dtype.
+
+    Notes
+    -----
+    :math:`s_k = \lVert w_k - w^* \rVert^2`.
+    """
     candidates = _candidates(candidates)
     tensor("w", w, shape=(candidates.shape[0], candidates.shape[2]))
     same_dtype(candidates=candidates, w=w)
@@ -107,11 +132,35 @@ def oracle_score(candidates: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     y=Given("tensors X (B, n, d) and y (B, n) of the candidates' dtype, finite"),
 )
 def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """||X w_k - y||^2 / n for candidates ``(B, N, d)``, ``X (B, n, d)``, ``y (B, n)``; returns
-    ``(B, N)``.
+    r"""Self-verification: each candidate's mean squared error on the prompt's own examples.
 
-    Equals (w_k - w_LS)^T S (w_k - w_LS) + min_w ||X w - y||^2 / n with S = X^T X / n. Refused:
-    more than 2^27 residuals (B * N * n).
+    Parameters
+    ----------
+    candidates : torch.Tensor
+        Float32 or float64 candidates ``(B, N, d)``: ``N`` answers to each of ``B`` prompts.
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, of the candidates' dtype.
+    y : torch.Tensor
+        The prompts' labels, ``(B, n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The losses, ``(B, N)``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, more than :math:`2^{27}` residuals (:math:`B N n`), or a loss
+        that overflows the dtype.
+
+    Notes
+    -----
+    .. math::
+
+        s_k = \frac1n \lVert X w_k - y \rVert^2
+            = (w_k - w_{LS})^\top S (w_k - w_{LS}) + \min_w \frac1n \lVert X w - y \rVert^2,
+        \qquad S = X^\top X / n.
     """
     candidates = _candidates(candidates)
     batch, count, d = candidates.shape
@@ -129,7 +178,23 @@ def in_context_loss(candidates: torch.Tensor, X: torch.Tensor, y: torch.Tensor) 
 
 @declare(SCORE_ACCURACY, candidates=CANDIDATES)
 def norm_score(candidates: torch.Tensor) -> torch.Tensor:
-    """||w_k||^2 for candidates ``(B, N, d)``; returns ``(B, N)``."""
+    r"""The authors' prototype's score: each candidate's squared norm.
+
+    Parameters
+    ----------
+    candidates : torch.Tensor
+        Float32 or float64 candidates ``(B, N, d)``: ``N`` answers to each of ``B`` prompts.
+
+    Returns
+    -------
+    torch.Tensor
+        The scores :math:`\lVert w_k \rVert^2`, ``(B, N)``.
+
+    Raises
+    ------
+    ValueError
+        A score that overflows the dtype.
+    """
     return _finite((_candidates(candidates) ** 2).sum(-1), "||w_k||^2")
 
 
@@ -137,7 +202,8 @@ def norm_score(candidates: torch.Tensor) -> torch.Tensor:
 
 
 class Selection(NamedTuple):
-    """What :func:`best_of_n` returns: the kept candidates ``(B, d)`` and their indices ``(B,)``."""
+    """What :func:`best_of_n` returns: the kept candidates ``selected (B, d)`` and their
+    indices ``index (B,)``."""
 
     selected: torch.Tensor
     index: torch.Tensor
@@ -149,9 +215,23 @@ class Selection(NamedTuple):
     scores=Given("tensor (B, N) of the candidates' dtype, finite"),
 )
 def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
-    """Best-of-N: each prompt's candidate of smallest score (the first of equal scores).
+    r"""Best-of-N: each prompt's candidate of smallest score (the first of equal scores).
 
-    ``candidates (B, N, d)``, ``scores (B, N)`` -> ``Selection(selected (B, d), index (B,))``.
+    Parameters
+    ----------
+    candidates : torch.Tensor
+        Float32 or float64 candidates ``(B, N, d)``: ``N`` answers to each of ``B`` prompts.
+    scores : torch.Tensor
+        Their scores, ``(B, N)``, of the candidates' dtype (lower is better).
+
+    Returns
+    -------
+    Selection
+        ``selected (B, d)`` and ``index (B,)``.
+
+    Notes
+    -----
+    :math:`\hat k = \operatorname{argmin}_k s_k`, the first of equal minima.
     """
     candidates = _candidates(candidates)
     tensor("scores", scores, shape=tuple(candidates.shape[:2]))
@@ -168,12 +248,28 @@ def best_of_n(candidates: torch.Tensor, scores: torch.Tensor) -> Selection:
     values=Given("float32 or float64 tensor (B, N_max), finite"),
 )
 def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """``values`` of the best-of-N candidate for every N = 1..N_max, from one draw of N_max
-    candidates.
+    r"""``values`` of the best-of-N candidate for every :math:`N = 1, \dots, N_{\max}`, from one
+    draw of :math:`N_{\max}` candidates.
 
-    ``scores`` and ``values`` are ``(B, N_max)`` (e.g. score and true risk of each candidate); entry
-    ``[b, N - 1]`` of the result is ``values[b, argmin_{k < N} scores[b, k]]``, ``(B, N_max)``, the
-    first of equal scores (as :func:`best_of_n`).
+    Parameters
+    ----------
+    scores : torch.Tensor
+        Float32 or float64 scores ``(B, N_max)`` of each candidate.
+    values : torch.Tensor
+        Float32 or float64 values ``(B, N_max)`` of each candidate (e.g. its true risk).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, N_max)``: entry ``[b, N - 1]`` is the value of the best of the first :math:`N`.
+
+    Notes
+    -----
+    .. math::
+
+        r_{b, N} = v_{b, k^*}, \qquad k^* = \operatorname{argmin}_{k < N} s_{b, k},
+
+    the first of equal scores (as :func:`best_of_n`).
     """
     tensor("scores", scores, ndim=2)
     tensor("values", values, shape=tuple(scores.shape))
@@ -197,11 +293,30 @@ def best_of_n_values(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor
     n_avg=Given("a non-empty list of integers in [1, N_max]", bad=([], [0], "x")),
 )
 def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
-    """The average of the first N answers of each prompt, for each N in ``n_avg``.
+    r"""The average of the first :math:`N` answers of each prompt, for each :math:`N` in ``n_avg``.
 
-    ``answers (B, N_max, d)`` with ``N_max >= max(n_avg)``; returns ``(B, len(n_avg), d)``. As in
-    the authors' prototype, the averages are nested (running sums over one sequence of answers),
-    so the averages of N and of N' > N answers share their first N answers.
+    Parameters
+    ----------
+    answers : torch.Tensor
+        Float32 or float64 answers ``(B, N_max, d)`` with ``N_max >= max(n_avg)``.
+    n_avg : list of int
+        The answer counts :math:`N`, each in ``[1, N_max]``.
+
+    Returns
+    -------
+    torch.Tensor
+        The averages, ``(B, len(n_avg), d)``.
+
+    Raises
+    ------
+    ValueError
+        An empty ``n_avg``, more answers asked for than given, or sums that overflow.
+
+    Notes
+    -----
+    :math:`\bar a_N = \frac1N \sum_{i \le N} a_i`. As in the authors' prototype, the averages are
+    nested (running sums over one sequence of answers), so the averages of :math:`N` and of
+    :math:`N' > N` answers share their first :math:`N` answers.
     """
     answers = _candidates(answers, "answers")
     if not isinstance(n_avg, list | tuple) or not n_avg:
@@ -232,15 +347,27 @@ def nested_averages(answers: torch.Tensor, n_avg: list[int]) -> torch.Tensor:
 def plurality_vote(
     answers: torch.Tensor, generator: torch.Generator | None = None, *, ties: str = "uniform"
 ) -> torch.Tensor:
-    """The most frequent answer of each row of ``answers (B, N)`` (integer codes); returns ``(B,)``.
+    r"""The most frequent answer of each row of ``answers`` (integer codes).
 
-    ``ties`` breaks ties among the answers with the top count:
+    Parameters
+    ----------
+    answers : torch.Tensor
+        Integer codes ``(B, N)``.
+    generator : torch.Generator, optional
+        On the answers' device; required for ``ties="uniform"``.
+    ties : {"uniform", "smallest"}
+        How ties among the answers with the top count are broken:
 
-    - ``"uniform"``: each distinct answer of a row gets its count plus an independent
-      U(0, 1) key and the largest key wins, so each tied answer is chosen with equal
-      probability (draws from ``generator``, required);
-    - ``"smallest"``: the smallest code wins, deterministically, as ``scipy.stats.mode``
-      (the authors' prototype's vote) and ``torch.mode`` do.
+        - ``"uniform"``: each distinct answer of a row gets its count plus an independent
+          :math:`U(0, 1)` key and the largest key wins, so each tied answer is chosen with equal
+          probability (draws from ``generator``);
+        - ``"smallest"``: the smallest code wins, deterministically, as ``scipy.stats.mode``
+          (the authors' prototype's vote) and ``torch.mode`` do.
+
+    Returns
+    -------
+    torch.Tensor
+        The winning code of each row, ``(B,)``.
     """
     tensor("answers", answers, ndim=2, kind="integer")
     _generator("generator", generator, required=ties == "uniform", device=answers.device)
@@ -285,8 +412,24 @@ SIGN_SAMPLES = Given("float32 or float64 tensor (B, N, d) of -1 and +1, none of 
     generator=Given("a torch.Generator on the samples' device"),
 )
 def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Per-coefficient majority vote of ``samples (B, N, d)`` (+-1), ties broken by a fair coin;
-    ``(B, d)``."""
+    r"""Per-coefficient majority vote of :math:`\pm 1` samples, ties broken by a fair coin.
+
+    Parameters
+    ----------
+    samples : torch.Tensor
+        Float32 or float64 samples ``(B, N, d)`` of :math:`-1` and :math:`+1`.
+    generator : torch.Generator
+        On the samples' device, for the coins.
+
+    Returns
+    -------
+    torch.Tensor
+        The vote, ``(B, d)``.
+
+    Notes
+    -----
+    :math:`\hat w_j = \operatorname{sign} \sum_{i=1}^N w_{ij}`, a fair coin where the sum is 0.
+    """
     total = _signs(samples, generator).sum(1)
     coin = torch.where(
         torch.rand(total.shape, generator=generator, device=total.device) < 0.5, 1.0, -1.0
@@ -304,9 +447,28 @@ def sign_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     generator=Given("a torch.Generator on the samples' device"),
 )
 def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Whole-vector vote: the most frequent of the N answers of each prompt, ties broken uniformly
-    at random among the most frequent; ``samples (B, N, d)`` of +-1 -> ``(B, d)``.
+    r"""Whole-vector vote: the most frequent of the :math:`N` answers of each prompt, ties broken
+    uniformly at random among the most frequent.
 
+    Parameters
+    ----------
+    samples : torch.Tensor
+        Float32 or float64 samples ``(B, N, d)`` of :math:`\pm 1`, :math:`d \le 62`.
+    generator : torch.Generator
+        On the samples' device, for the ties.
+
+    Returns
+    -------
+    torch.Tensor
+        The winning vectors, ``(B, d)``.
+
+    Raises
+    ------
+    ValueError
+        :math:`d > 62`.
+
+    Notes
+    -----
     The answers are coded by :func:`icl.decoders.answer_distribution.index_of` and voted on by
     :func:`plurality_vote`; a sample bearing the winning code is returned.
     """
@@ -333,8 +495,25 @@ def vector_vote(samples: torch.Tensor, generator: torch.Generator) -> torch.Tens
     k=Integer(1),
 )
 def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
-    """1 - (1 - p)^k: the probability that some of k i.i.d. answers is right, each right with
-    probability ``p`` (elementwise in a tensor of probabilities)."""
+    r"""pass@k: the probability that some of :math:`k` i.i.d. answers is right.
+
+    Parameters
+    ----------
+    p : torch.Tensor
+        Float32 or float64 probabilities of one right answer, in :math:`[0, 1]` (elementwise).
+    k : int
+        Number of answers, :math:`k \ge 1`.
+
+    Returns
+    -------
+    torch.Tensor
+        pass@k, of ``p``'s shape and dtype.
+
+    Notes
+    -----
+    :math:`\mathrm{pass@}k = 1 - (1 - p)^k`, computed as
+    :math:`-\operatorname{expm1}(k \operatorname{log1p}(-p))`.
+    """
     tensor("p", p)
     probabilities("p", p, normalised=False)
     return -torch.expm1(k * torch.log1p(-p.double().clamp(max=1.0))).to(p.dtype)
@@ -361,14 +540,38 @@ def pass_at_k(p: torch.Tensor, k: int) -> torch.Tensor:
 def best_of_n_accuracy(
     log_probs: torch.Tensor, scores: torch.Tensor, target: torch.Tensor, n_samples: int
 ) -> torch.Tensor:
-    """P(best-of-N returns ``target``) = ``P(s >= s_target)^N - P(s > s_target)^N`` per prompt,
-    ``(B,)``.
+    r"""The probability that best-of-N returns ``target``, per prompt, exactly.
 
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        The sampler: float32 or float64 log-probabilities ``(B, 2^d)`` of every vector of
+        :math:`\{-1, +1\}^d`, :math:`d \ge 1` (logsumexp 0).
+    scores : torch.Tensor
+        The score of every vector, ``(B, 2^d)``, of the log-probabilities' dtype.
+    target : torch.Tensor
+        The target vectors, ``(B, d)`` of :math:`\pm 1`.
+    n_samples : int
+        :math:`N`, the number of samples.
+
+    Returns
+    -------
+    torch.Tensor
+        The probabilities, ``(B,)``.
+
+    Notes
+    -----
     Best-of-N keeps the smallest score (module docstring), so it returns the target when no
     sample scores below it and some sample scores as it does (with distinct scores, when the
-    target is drawn). ``log_probs (B, 2^d)`` is the sampler, ``scores (B, 2^d)`` the score of
-    every vector, ``target (B, d)``. Computed as ``a^N (1 - (1 - e / a)^N)`` with ``a = P(s >=
-    s_target)`` and ``e = P(s = s_target)``, so that nothing cancels.
+    target is drawn):
+
+    .. math::
+
+        P = P(s \ge s_{\rm target})^N - P(s > s_{\rm target})^N
+          = a^N \bigl(1 - (1 - e/a)^N\bigr),
+
+    with :math:`a = P(s \ge s_{\rm target})` and :math:`e = P(s = s_{\rm target})`, the second
+    form computed so that nothing cancels.
     """
     d = _dimension(log_probs)
     tensor("scores", scores, shape=tuple(log_probs.shape))
@@ -396,12 +599,34 @@ def best_of_n_accuracy(
     target=Given("tensor (B, d) of -1 and +1"),
 )
 def vector_vote_accuracy_3(log_probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """P(the whole-vector vote of 3 i.i.d. samples returns ``target``), per prompt, shape ``(B,)``.
+    r"""The probability that the whole-vector vote of 3 i.i.d. samples returns ``target``, per
+    prompt.
 
-    With ``p = P(target)``: at least two samples equal the target (``3p^2 - 2p^3``), or exactly
-    one does and the other two are distinct non-targets, a three-way tie won with probability
-    1/3: ``3 p c / 3 = p c`` with ``c = sum_{u != v, both != target} P(u) P(v)`` (which equals
-    ``(1 - p)^2 - (S2 - p^2)``, ``S2 = sum_v P(v)^2``, without its cancellation).
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        Float32 or float64 log-probabilities ``(B, 2^d)`` of every vector, :math:`d \ge 1`
+        (logsumexp 0).
+    target : torch.Tensor
+        The target vectors, ``(B, d)`` of :math:`\pm 1`.
+
+    Returns
+    -------
+    torch.Tensor
+        The probabilities, ``(B,)``.
+
+    Notes
+    -----
+    With :math:`p = P(\text{target})`: at least two samples equal the target
+    (:math:`3p^2 - 2p^3`), or exactly one does and the other two are distinct non-targets, a
+    three-way tie won with probability 1/3, :math:`3 p c / 3 = p c`:
+
+    .. math::
+
+        P = 3p^2 - 2p^3 + p c, \qquad c = \sum_{u \ne v,\ u, v \ne \text{target}} P(u) P(v),
+
+    where :math:`c` equals :math:`(1 - p)^2 - (S_2 - p^2)`, :math:`S_2 = \sum_v P(v)^2`, without
+    its cancellation.
     """
     d = _dimension(log_probs)
     signs("target", target, shape=(log_probs.shape[0], d))

@@ -36,10 +36,32 @@ MAX_WORK = 2**40
 
 
 def integer(name: str, value, minimum: int = 1, maximum: float | None = None) -> int:
-    """``value`` as an int, or ``ValueError`` unless it is an integer >= ``minimum`` and <=
-    ``maximum``: by default (``None``) 2^63 - 1, the largest integer torch holds, so that a
-    Python int that would overflow inside torch is refused here; ``math.inf`` for a caller that
-    computes with Python ints of any size."""
+    r"""Check an integer argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : int
+        The value to check.
+    minimum : int
+        The least value allowed.
+    maximum : int or float, optional
+        The largest value allowed: by default (``None``) :math:`2^{63} - 1`, the largest integer
+        torch holds, so that a Python int that would overflow inside torch is refused here;
+        ``math.inf`` for a caller that computes with Python ints of any size.
+
+    Returns
+    -------
+    int
+        ``value`` as an int.
+
+    Raises
+    ------
+    ValueError
+        Unless ``value`` is an integer (not a bool) with ``minimum`` :math:`\le` ``value``
+        :math:`\le` ``maximum``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     top = INT64_MAX if maximum is None else maximum
@@ -50,8 +72,25 @@ def integer(name: str, value, minimum: int = 1, maximum: float | None = None) ->
 
 
 def entries(what: str, count: int) -> int:
-    """``count``, the entries of a tensor a call would allocate, or ``ValueError`` naming
-    ``what`` (e.g. ``"B * n_chains * d"``) when it exceeds :data:`MAX_ENTRIES`."""
+    r"""Check the entries of a tensor a call would allocate.
+
+    Parameters
+    ----------
+    what : str
+        The product the count stands for, named in the message (e.g. ``"B * n_chains * d"``).
+    count : int
+        The entries, :math:`\ge 0`.
+
+    Returns
+    -------
+    int
+        ``count``.
+
+    Raises
+    ------
+    ValueError
+        When ``count`` exceeds :data:`MAX_ENTRIES` (:math:`2^{27}`, 1 GiB of float64).
+    """
     count = integer("count", count, minimum=0, maximum=math.inf)
     if count > MAX_ENTRIES:
         raise ValueError(
@@ -62,8 +101,26 @@ def entries(what: str, count: int) -> int:
 
 
 def work(what: str, count: int) -> int:
-    """``count``, the multiply-adds a call would run, or ``ValueError`` naming ``what`` (e.g.
-    ``"steps * B * n_chains * d^2"``) when it exceeds :data:`MAX_WORK`."""
+    r"""Check the multiply-adds a call would run.
+
+    Parameters
+    ----------
+    what : str
+        The product the count stands for, named in the message (e.g.
+        ``"steps * B * n_chains * d^2"``).
+    count : int
+        The multiply-adds, :math:`\ge 0`.
+
+    Returns
+    -------
+    int
+        ``count``.
+
+    Raises
+    ------
+    ValueError
+        When ``count`` exceeds :data:`MAX_WORK` (:math:`2^{40}`, about :math:`10^{12}`).
+    """
     count = integer("count", count, minimum=0, maximum=math.inf)
     if count > MAX_WORK:
         raise ValueError(
@@ -74,8 +131,29 @@ def work(what: str, count: int) -> int:
 
 
 def real(name: str, value, *, minimum: float | None = None, strict: bool = False) -> float:
-    """``value`` as a finite float, or ``ValueError``; with ``minimum``, also ``value >= minimum``
-    (``>`` if ``strict``)."""
+    r"""Check a real argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : float
+        The value to check.
+    minimum : float, optional
+        If given, ``value`` must be :math:`\ge` ``minimum``.
+    strict : bool
+        With ``minimum``, require ``value`` :math:`>` ``minimum`` instead.
+
+    Returns
+    -------
+    float
+        ``value`` as a finite float.
+
+    Raises
+    ------
+    ValueError
+        Unless ``value`` is a finite real number (not a bool) within the bound.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and (value < minimum or (strict and value == minimum)):
@@ -84,28 +162,106 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
 
 
 def positive(name: str, value) -> float:
-    """``value`` as a finite float > 0, or ``ValueError``."""
+    """Check a positive argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : float
+        The value to check.
+
+    Returns
+    -------
+    float
+        ``value`` as a finite float :math:`> 0`.
+
+    Raises
+    ------
+    ValueError
+        Unless ``value`` is a finite number :math:`> 0`.
+    """
     return real(name, value, minimum=0.0, strict=True)
 
 
 def choice(name: str, value, options: tuple):
-    """``value`` if it is one of ``options`` (strings, dtypes, ...), else ``ValueError`` listing
-    them."""
+    """Check that an argument is one of a few options.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value to check.
+    options : tuple
+        The values allowed (strings, dtypes, ...), all of one type.
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        Unless ``value`` is one of ``options``; the message lists them.
+    """
     if not isinstance(value, type(options[0])) or value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
 
 
 def flag(name: str, value) -> bool:
-    """``value`` if it is a bool, else ``TypeError``."""
+    """Check a boolean argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : bool
+        The value to check (a NumPy bool is accepted).
+
+    Returns
+    -------
+    bool
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Unless ``value`` is a bool.
+    """
     if not isinstance(value, bool | np.bool_):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
 def generator(name: str, value, *, required: bool = True, device=None) -> torch.Generator | None:
-    """``value`` if it is a ``torch.Generator`` (on ``device``'s type, if given); ``None`` only
-    when not ``required``; else ``TypeError``/``ValueError``."""
+    """Check a source of randomness.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Generator or None
+        The generator to check.
+    required : bool
+        If false, ``None`` is accepted.
+    device : str or torch.device, optional
+        If given, the generator must be on this device's type.
+
+    Returns
+    -------
+    torch.Generator or None
+        ``value``; ``None`` only when not ``required``.
+
+    Raises
+    ------
+    TypeError
+        When ``value`` is not a ``torch.Generator``.
+    ValueError
+        When it is on another device type than ``device``.
+    """
     if value is None and not flag("required", required):
         return None
     if not isinstance(value, torch.Generator):
@@ -129,13 +285,39 @@ def tensor(
     finite: bool = True,
     nonempty: bool = True,
 ) -> torch.Tensor:
-    """``value`` if it is a tensor as described, else ``TypeError`` (not a tensor, wrong dtype) or
-    ``ValueError`` (shape, empty, non-finite).
+    """Check a tensor argument.
 
-    ``kind``: ``"float"`` (float32 or float64), ``"integer"`` (an integer dtype), ``"real"``
-    (either; booleans and complex numbers are refused) or ``"any"``. ``shape`` may hold ``None``
-    for a free dimension. ``nonempty`` refuses a dimension of size 0; ``finite`` refuses NaN and
-    infinities.
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Tensor
+        The tensor to check.
+    ndim : int, optional
+        Its number of dimensions, if given.
+    min_ndim : int
+        The fewest dimensions it may have.
+    shape : tuple, optional
+        Its shape, if given; an entry ``None`` is a free dimension.
+    kind : {"float", "integer", "real", "any"}
+        Its dtype: ``"float"`` (float32 or float64), ``"integer"`` (an integer dtype), ``"real"``
+        (either; booleans and complex numbers are refused) or ``"any"``.
+    finite : bool
+        Refuse NaN and infinities.
+    nonempty : bool
+        Refuse a dimension of size 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Not a tensor, or a wrong dtype.
+    ValueError
+        A wrong shape, an empty dimension, a non-finite entry.
     """
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
@@ -179,10 +361,32 @@ def _all_finite(value: torch.Tensor) -> bool:
 
 
 def array(name: str, value, *, finite: bool = True, minimum: float | None = None) -> np.ndarray:
-    """``value`` (a number, a sequence, an array or a tensor of real numbers) as a float64 array,
-    or ``TypeError`` (strings, complex numbers, ``None``) / ``ValueError`` (non-finite entries;
-    with ``minimum``, entries below it). Integer input is converted to float64 here, so closed
-    forms never compute in a narrower type."""
+    """Check real numbers and return them as a float64 array.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : float, sequence, numpy.ndarray or torch.Tensor
+        Real numbers. Integer input is converted to float64 here, so closed forms never compute in
+        a narrower type.
+    finite : bool
+        Refuse NaN and infinities.
+    minimum : float, optional
+        If given, refuse entries below it.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``value`` as a float64 array.
+
+    Raises
+    ------
+    TypeError
+        Strings, complex numbers, booleans, ``None``.
+    ValueError
+        Non-finite entries; with ``minimum``, entries below it.
+    """
     if torch.is_tensor(value):
         value = value.detach().cpu()
         if value.dtype.is_complex or value.dtype == torch.bool:
@@ -202,8 +406,30 @@ def array(name: str, value, *, finite: bool = True, minimum: float | None = None
 
 
 def device(name: str, value, *, available: bool = True) -> torch.device:
-    """``value`` as a ``torch.device`` (that exists here, if ``available``), or
-    ``ValueError``/``TypeError``."""
+    """Check a device argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : str or torch.device
+        A cpu, cuda or mps device.
+    available : bool
+        Require the device to exist here (a CUDA device only where CUDA is available).
+
+    Returns
+    -------
+    torch.device
+        ``value`` as a ``torch.device``.
+
+    Raises
+    ------
+    TypeError
+        Neither a string nor a ``torch.device``.
+    ValueError
+        No device of that name, not a cpu, cuda or mps device, or (if ``available``) CUDA asked for
+        where none is available.
+    """
     if not isinstance(value, str | torch.device):
         raise TypeError(f"{name} must be a device name or a torch.device, got {value!r}")
     try:
@@ -218,9 +444,30 @@ def device(name: str, value, *, available: bool = True) -> torch.device:
 
 
 def path(name: str, value, *, exists: str | None = "file") -> Path:
-    """``value`` (a non-empty ``str`` or a path-like object) as a ``Path``, else ``TypeError``;
-    with ``exists`` ``"file"`` or ``"folder"``, also ``ValueError`` unless it names an existing
-    file or folder (``None``: a path that may not exist yet, e.g. a folder to create)."""
+    """Check a path argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : str or os.PathLike
+        A non-empty ``str`` or a path-like object.
+    exists : {"file", "folder", None}
+        ``"file"`` or ``"folder"``: it must name an existing file or folder; ``None``: a path that
+        may not exist yet (e.g. a folder to create).
+
+    Returns
+    -------
+    pathlib.Path
+        ``value`` as a ``Path``.
+
+    Raises
+    ------
+    TypeError
+        Not a ``str`` or a path-like object.
+    ValueError
+        An empty string, or no existing file or folder where ``exists`` asks for one.
+    """
     if not isinstance(value, str | os.PathLike):
         raise TypeError(f"{name} must be a path (a str or a pathlib.Path), got {value!r}")
     if not str(value):
@@ -234,14 +481,54 @@ def path(name: str, value, *, exists: str | None = "file") -> Path:
 
 
 def module(name: str, value, kind: type):
-    """``value`` if it is an instance of ``kind``, else ``TypeError`` naming ``name``."""
+    """Check that an argument is an instance of a class.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : object
+        The value to check.
+    kind : type
+        The class it must be an instance of.
+
+    Returns
+    -------
+    object
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Unless ``value`` is an instance of ``kind``; the message names ``name``.
+    """
     if not isinstance(value, kind):
         raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
     return value
 
 
 def function(name: str, value, *, optional: bool = False):
-    """``value`` if it is callable (or ``None`` when ``optional``), else ``TypeError``."""
+    """Check a function argument.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : callable or None
+        The function to check (a class is refused).
+    optional : bool
+        Accept ``None``.
+
+    Returns
+    -------
+    callable or None
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Unless ``value`` is callable (or ``None`` when ``optional``).
+    """
     if value is None and optional:
         return None
     if not callable(value) or isinstance(value, type):
@@ -250,8 +537,26 @@ def function(name: str, value, *, optional: bool = False):
 
 
 def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
-    """The common dtype of the named tensors, or ``TypeError`` naming them when they differ (mixed
-    float32/float64 is refused rather than promoted)."""
+    """The common dtype of the named tensors.
+
+    Parameters
+    ----------
+    **tensors : torch.Tensor
+        The tensors, by the names the messages use (at least one).
+
+    Returns
+    -------
+    torch.dtype
+        Their common dtype.
+
+    Raises
+    ------
+    TypeError
+        A value that is not a tensor, or dtypes that differ (mixed float32/float64 is refused
+        rather than promoted); the message names them.
+    ValueError
+        No tensor, or tensors on more than one device.
+    """
     for name, value in tensors.items():
         tensor(name, value, nonempty=False, finite=False, kind="any")
     if not tensors:
@@ -266,8 +571,32 @@ def same_dtype(**tensors: torch.Tensor) -> torch.dtype:
 
 
 def sum_tolerance(dtype, size: int) -> float:
-    """How far from 1 a sum of ``size`` probabilities of ``dtype`` may lie: ``64 eps sqrt(size)``
-    (float32: 7.6e-6 for 1 entry, 2.4e-4 for 1,024; float64: 1.4e-14 and 4.5e-13)."""
+    r"""How far from 1 a sum of probabilities may lie.
+
+    Parameters
+    ----------
+    dtype : torch.dtype or numpy float dtype
+        The probabilities' dtype.
+    size : int
+        The number of probabilities summed, :math:`\ge 1`.
+
+    Returns
+    -------
+    float
+        The tolerance.
+
+    Raises
+    ------
+    ValueError
+        A dtype that is not a float dtype, or a size below 1.
+
+    Notes
+    -----
+    The tolerance is :math:`64\, \varepsilon \sqrt{\mathrm{size}}`, :math:`\varepsilon` the
+    dtype's machine epsilon: float32, :math:`7.6 \cdot 10^{-6}` for 1 entry and
+    :math:`2.4 \cdot 10^{-4}` for 1,024; float64, :math:`1.4 \cdot 10^{-14}` and
+    :math:`4.5 \cdot 10^{-13}`.
+    """
     numpy_float = isinstance(dtype, np.dtype) or (
         isinstance(dtype, type) and issubclass(dtype, np.floating)
     )
@@ -279,8 +608,31 @@ def sum_tolerance(dtype, size: int) -> float:
 
 
 def probabilities(name: str, value, *, dim: int = -1, normalised: bool = True):
-    """``value`` (a tensor or an array) if its entries lie in [0, 1] (no NaN) and, if
-    ``normalised``, sum to 1 along ``dim`` within :func:`sum_tolerance`; else ``ValueError``."""
+    """Check probabilities.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Tensor or numpy.ndarray
+        Entries in :math:`[0, 1]`, no NaN, not empty.
+    dim : int
+        The dimension along which they sum to 1.
+    normalised : bool
+        Require the sums along ``dim`` to be 1 within :func:`sum_tolerance`.
+
+    Returns
+    -------
+    torch.Tensor or numpy.ndarray
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Entries that are not real numbers (or, for a tensor, not float).
+    ValueError
+        Empty, entries outside :math:`[0, 1]` or NaN, or (if ``normalised``) sums off 1.
+    """
     if torch.is_tensor(value):
         tensor(name, value, nonempty=True)
         entries, dtype = value.detach().double().cpu().numpy(), value.dtype
@@ -306,9 +658,30 @@ def probabilities(name: str, value, *, dim: int = -1, normalised: bool = True):
 
 
 def log_probabilities(name: str, value: torch.Tensor, *, dim: int = -1) -> torch.Tensor:
-    """``value`` if it is a float tensor of log-probabilities: no NaN or +inf (-inf is a zero
-    probability) and ``logsumexp`` along ``dim`` equal to 0 within :func:`sum_tolerance`; else
-    ``ValueError``/``TypeError``."""
+    r"""Check log-probabilities.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Tensor
+        A float tensor with no NaN or :math:`+\infty` (:math:`-\infty` is a zero probability).
+    dim : int
+        The dimension along which they are normalised.
+
+    Returns
+    -------
+    torch.Tensor
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Not a float tensor.
+    ValueError
+        NaN or :math:`+\infty`, or ``logsumexp`` along ``dim`` not 0 within
+        :func:`sum_tolerance`.
+    """
     tensor(name, value, finite=False)
     if bool(torch.isnan(value).any()) or bool((value == math.inf).any()):
         raise ValueError(f"{name} must be log-probabilities: no NaN or +inf")
@@ -323,7 +696,29 @@ def log_probabilities(name: str, value: torch.Tensor, *, dim: int = -1) -> torch
 
 
 def signs(name: str, value: torch.Tensor, **kw) -> torch.Tensor:
-    """``value`` if it is a float tensor of -1 and +1 only, else ``ValueError``/``TypeError``."""
+    r"""Check a tensor of signs.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Tensor
+        A float tensor of :math:`-1` and :math:`+1` only.
+    **kw
+        Further checks, passed to :func:`tensor`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``value``.
+
+    Raises
+    ------
+    TypeError
+        Not a float tensor.
+    ValueError
+        An entry other than :math:`\pm 1`, or a failed check of :func:`tensor`.
+    """
     tensor(name, value, **kw)
     if not bool(((value == 1) | (value == -1)).all()):
         raise ValueError(f"{name} must hold only -1 and +1")
@@ -331,8 +726,29 @@ def signs(name: str, value: torch.Tensor, **kw) -> torch.Tensor:
 
 
 def binary(name: str, value: torch.Tensor, **kw) -> torch.Tensor:
-    """``value`` if it is a tensor of 0 and 1 only (float, integer or bool), else
-    ``ValueError``/``TypeError``."""
+    """Check a tensor of zeros and ones.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : torch.Tensor
+        A tensor of 0 and 1 only: float, integer or bool.
+    **kw
+        Further checks, passed to :func:`tensor`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``value`` (a bool tensor as uint8).
+
+    Raises
+    ------
+    TypeError
+        Not a tensor of real numbers.
+    ValueError
+        An entry other than 0 or 1, or a failed check of :func:`tensor`.
+    """
     if isinstance(value, torch.Tensor) and value.dtype == torch.bool:
         value = value.to(torch.uint8)
     tensor(name, value, kind="real", **kw)
@@ -342,9 +758,28 @@ def binary(name: str, value: torch.Tensor, **kw) -> torch.Tensor:
 
 
 def design(X, y) -> tuple[int, int]:
-    """``(n, d)`` of a design ``X (..., n, d)`` with labels ``y (..., n)``: float tensors of one
-    dtype, finite, n >= 1 examples, d >= 1, no empty batch; else ``ValueError``/``TypeError``
-    naming both shapes."""
+    r"""Check a design and its labels.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The design, ``(..., n, d)``: float, finite, :math:`n \ge 1` examples, :math:`d \ge 1`, no
+        empty batch.
+    y : torch.Tensor
+        The labels, ``(..., n)``, of ``X``'s dtype.
+
+    Returns
+    -------
+    tuple of int
+        ``(n, d)``.
+
+    Raises
+    ------
+    TypeError
+        Not float tensors of one dtype.
+    ValueError
+        Shapes that do not match (the message names both), empty or non-finite entries.
+    """
     tensor("X", X, min_ndim=2)
     tensor("y", y, min_ndim=1, nonempty=False)
     if y.shape != X.shape[:-1]:
@@ -356,9 +791,28 @@ def design(X, y) -> tuple[int, int]:
 
 
 def prompt_batch(X, y) -> tuple[int, int, int]:
-    """``(B, n, d)`` of a prompt batch ``X (B, n, d)``, ``y (B, n)``: float tensors of one dtype,
-    finite, with B >= 1 prompts of n >= 1 examples in d >= 1 dimensions; else
-    ``ValueError``/``TypeError`` naming both shapes."""
+    r"""Check a batch of prompts.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The inputs, ``(B, n, d)``: float, finite, :math:`B \ge 1` prompts of :math:`n \ge 1`
+        examples in :math:`d \ge 1` dimensions.
+    y : torch.Tensor
+        The labels, ``(B, n)``, of ``X``'s dtype.
+
+    Returns
+    -------
+    tuple of int
+        ``(B, n, d)``.
+
+    Raises
+    ------
+    TypeError
+        Not float tensors of one dtype.
+    ValueError
+        Shapes that do not match (the message names both), empty or non-finite entries.
+    """
     if isinstance(X, torch.Tensor) and isinstance(y, torch.Tensor):
         if X.ndim != 3 or tuple(y.shape) != tuple(X.shape[:2]):
             raise ValueError(

@@ -1,10 +1,15 @@
 """The declarations of :mod:`icl.domain`: validation at the edges, the docstring section, the
 values outside each range, and a sampler that stays inside it."""
 
+import io
 import math
+from pathlib import Path
 
+import docutils.core
 import numpy as np
 import pytest
+import yaml
+from sphinx.ext.napoleon import Config, NumpyDocstring
 
 from icl.domain import (
     Accuracy,
@@ -106,6 +111,40 @@ def test_the_docstring_states_the_domain_and_the_accuracy():
         "relative error at most 1e-12 (closed form)",
     ):
         assert text in doc
+
+
+def test_the_section_renders_through_the_books_napoleon_settings():
+    """With the book's napoleon settings the appended section is a section of its own (a rubric)
+    and its formulas, which reST would misread (``|x|`` a substitution, ``N*`` emphasis), parse
+    without a warning and show as written."""
+
+    @declare(
+        Accuracy(relative=1e-9, note="||value - exact|| <= 1e-9 ||exact||; (N*, T*) exact"),
+        x=Real(0.0, 1.0),
+        where=[Condition("|x - 1/2| <= 1/2 (x_ in range)", lambda x: abs(x - 0.5) <= 0.5)],
+    )
+    def f(x):
+        """A toy function.
+
+        Parameters
+        ----------
+        x : float
+            A number.
+        """
+        return x
+
+    book = yaml.safe_load((Path(__file__).parents[1] / "_config.yml").read_text())["sphinx"]
+    settings = {k: v for k, v in book["config"].items() if k.startswith("napoleon_")}
+    rest = str(NumpyDocstring(f.__doc__, Config(**settings), what="function"))
+    assert ".. rubric:: Domain and accuracy" in rest and ":param x:" in rest
+    warnings = io.StringIO()
+    doctree = docutils.core.publish_doctree(
+        rest, settings_overrides={"warning_stream": warnings, "report_level": 2}
+    )
+    assert warnings.getvalue() == ""
+    text = doctree.astext()
+    assert "||value - exact|| <= 1e-9 ||exact||; (N*, T*) exact" in text
+    assert "where |x - 1/2| <= 1/2 (x_ in range)" in text
 
 
 def test_values_outside_each_range_are_refused_and_samples_inside_are_answered():

@@ -3,8 +3,10 @@
 Asserts that the math rendered (MathJax elements for every math node, no raw
 TeX delimiters left in the text), that every image loaded, that every
 internal link points to an existing page and anchor, that every citation of a
-chapter's source became a link to its entry on the References page, and that
-every equation reference became a link to an existing equation. Needs the built book
+chapter's source became a link to its entry on the References page, that
+every equation reference became a link to an existing equation, and that the API page shows each
+function's docstring rendered: its parameter list, its formulas through MathJax, no literal
+block. Needs the built book
 (``make book``; ``make test`` builds it and then runs this module) and Chromium (Debian package
 ``chromium``); skipped with a message where Chromium is missing.
 """
@@ -107,14 +109,16 @@ def _ids(path: Path) -> frozenset[str]:
     return frozenset(_parse(path.read_text(encoding="utf-8")).ids)
 
 
-def _render(path: Path) -> _Page:
+@functools.cache
+def _dom(path: Path) -> str:
+    """The page's DOM after Chromium loaded it and MathJax ran (one run per page and process)."""
     probe = path.with_name(f".probe-{path.name}")
     probe.write_text(
         path.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8"
     )
     try:
         with tempfile.TemporaryDirectory() as profile:
-            dom = subprocess.run(
+            return subprocess.run(
                 [BROWSER, *FLAGS, f"--user-data-dir={profile}", probe.as_uri()],
                 capture_output=True,
                 text=True,
@@ -123,7 +127,10 @@ def _render(path: Path) -> _Page:
             ).stdout
     finally:
         probe.unlink()
-    return _parse(dom)
+
+
+def _render(path: Path) -> _Page:
+    return _parse(_dom(path))
 
 
 def rendering_problems(path: Path) -> list[str]:
@@ -141,6 +148,103 @@ def rendering_problems(path: Path) -> list[str]:
     raw = re.findall(r"\\\(|\\\)|\\\[|\\\]|\$\$|\$[^$\s][^$\n]{0,80}\$", " ".join(page.text))
     if raw:
         problems.append(f"raw TeX left in the rendered text: {raw[:5]}")
+    return problems
+
+
+class _Functions(HTMLParser):
+    """The functions documented on an API page (autodoc's ``<dl class="py function">``), each with
+    its signature's parameter names, the names its Parameters list documents, its math nodes,
+    the MathJax elements in it, its literal blocks (``<pre>``), and whether it has a Notes
+    section."""
+
+    def __init__(self):
+        super().__init__()
+        self.functions: dict[str, dict] = {}
+        self._dls: list[str | None] = []  # per open <dl>: the function it opens, else None
+        self._current: dict | None = None
+        self._in = {}  # the open elements that matter: signature parameter, field name, ...
+        self._field = None
+
+    def _record(self):
+        names = [name for name in self._dls if name]
+        return self.functions[names[-1]] if names else None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if tag == "dl":
+            name = None
+            if "py" in classes and "function" in classes:
+                name = f"#{len(self.functions)}"
+                self.functions[name] = {
+                    "id": None,
+                    "signature": [],
+                    "documented": [],
+                    "math": 0,
+                    "mathjax": 0,
+                    "pre": 0,
+                    "notes": False,
+                }
+            self._dls.append(name)
+        record = self._record()
+        if record is None:
+            return
+        if tag == "dt" and "sig-object" in classes and record["id"] is None:
+            record["id"] = attrs.get("id")
+        if tag == "em" and "sig-param" in classes:
+            self._in["param"] = ""
+        if tag == "dt" and any(c.startswith("field-") for c in classes):
+            self._in["field"] = ""
+        if tag == "strong" and self._field == "Parameters":
+            self._in["strong"] = ""
+        if tag == "p" and "rubric" in classes:
+            self._in["rubric"] = ""
+        if "math" in classes:
+            record["math"] += 1
+        if tag == "mjx-container":
+            record["mathjax"] += 1
+        if tag == "pre":
+            record["pre"] += 1
+
+    def handle_data(self, data):
+        for key in self._in:
+            self._in[key] += data
+
+    def handle_endtag(self, tag):
+        record = self._record()
+        if tag == "em" and "param" in self._in:
+            name = self._in.pop("param").split(":")[0].split("=")[0].strip().lstrip("*")
+            if name.isidentifier() and record is not None:
+                record["signature"].append(name)
+        if tag == "dt" and "field" in self._in:
+            self._field = self._in.pop("field").strip().rstrip(":")
+        if tag == "strong" and "strong" in self._in and record is not None:
+            record["documented"].append(self._in.pop("strong").strip().lstrip("*"))
+        if tag == "p" and "rubric" in self._in and record is not None:
+            record["notes"] |= self._in.pop("rubric").strip() == "Notes"
+        if tag == "dl" and self._dls:
+            if self._dls.pop():
+                self._field = None
+
+
+def api_problems(dom: str) -> list[str]:
+    """What a reader of the API page (its DOM after MathJax ran) would miss: a function whose
+    parameters its Parameters list does not all name, math not rendered by MathJax, a docstring
+    shown as a literal block; and a page without any function whose Notes hold a formula."""
+    parser = _Functions()
+    parser.feed(dom)
+    functions = [f for f in parser.functions.values() if f["id"]]
+    problems = []
+    for f in functions:
+        missing = [name for name in f["signature"] if name not in f["documented"]]
+        if missing:
+            problems.append(f"{f['id']}: parameters missing from its Parameters list: {missing}")
+        if f["mathjax"] < f["math"]:
+            problems.append(f"{f['id']}: MathJax rendered {f['mathjax']} of {f['math']} formulas")
+        if f["pre"]:
+            problems.append(f"{f['id']}: {f['pre']} literal blocks in its docstring")
+    if not any(f["notes"] and f["mathjax"] for f in functions):
+        problems.append("no function with a Notes formula rendered by MathJax")
     return problems
 
 
@@ -271,6 +375,38 @@ def test_every_chapter_cites_and_references_equations():
     for page in chapters:
         source = _source_of(page)
         assert CITE_ROLE.search(source) and EQ_ROLE.search(source), page.stem
+
+
+@pytest.mark.skipif(not (HTML_ROOT / "book" / "api.html").is_file(), reason="no API page")
+def test_the_api_page_renders_parameters_and_formulas():
+    problems = api_problems(_dom(HTML_ROOT / "book" / "api.html"))
+    assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems)
+
+
+def test_the_api_check_catches_a_docstring_shown_raw():
+    """A function without its parameter list, with unrendered math and a literal block fails;
+    one with its parameters and its Notes formula rendered passes."""
+    good = (
+        '<dl class="py function"><dt class="sig sig-object py" id="m.good">m.good(<em '
+        'class="sig-param"><span class="n">x</span>: <span class="n">int</span></em>, <em '
+        'class="sig-param">*</em>)</dt><dd><p>Summary.</p><dl class="field-list"><dt '
+        'class="field-odd">Parameters<span class="colon">:</span></dt><dd><ul><li><p><strong>x'
+        '</strong> (<em>int</em>) – A number.</p></li></ul></dd></dl><p class="rubric">Notes</p>'
+        '<p><span class="math"><mjx-container>x</mjx-container></span></p></dd></dl>'
+    )
+    bad = (
+        '<dl class="py function"><dt class="sig sig-object py" id="m.bad">m.bad(<em '
+        'class="sig-param">y=1</em>)</dt><dd><p>Summary.</p><pre>||y||^2</pre><p><span '
+        'class="math">\\(y\\)</span></p></dd></dl>'
+    )
+    assert api_problems(good) == []
+    assert api_problems(bad) == [
+        "m.bad: parameters missing from its Parameters list: ['y']",
+        "m.bad: MathJax rendered 0 of 1 formulas",
+        "m.bad: 1 literal blocks in its docstring",
+        "no function with a Notes formula rendered by MathJax",
+    ]
+    assert api_problems(good + bad)[-1] == "m.bad: 1 literal blocks in its docstring"
 
 
 def test_the_citation_and_equation_checks_catch_broken_references(tmp_path):

@@ -1,4 +1,4 @@
-"""Decoders: how answers come out of a model, as the tokens of a chain of thought or of an answer.
+r"""Decoders: how answers come out of a model, as the tokens of a chain of thought or of an answer.
 
 - :mod:`icl.decoders.gd_chains`: chains of gradient-descent thoughts (what the thought transformer
   emits), decoded greedily or with noise injection, additive or multiplicative (Chapters 2 to 4);
@@ -6,8 +6,9 @@
   replacement or greedy, and integer codes of their answers (Chapter 6);
 - :mod:`icl.decoders.coefficient_sampler`: the softmax transformer's sampler at a temperature,
   greedy decoding, and the enumeration of its answer distribution (Chapter 7);
-- :mod:`icl.decoders.answer_distribution`: exact answer distributions over {-1, +1}^d: the sign
-  vectors, the Bayes posterior, Chapter 5's linear decoder, marginals, probabilities, the mode.
+- :mod:`icl.decoders.answer_distribution`: exact answer distributions over :math:`\{-1, +1\}^d`:
+  the sign vectors, the Bayes posterior, Chapter 5's linear decoder, marginals, probabilities, the
+  mode.
 
 The modules are imported on first use (``from icl.decoders import gd_chains``).
 """

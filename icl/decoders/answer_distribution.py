@@ -1,18 +1,17 @@
-"""Exact answer distributions over the sign vectors {-1, +1}^d.
+r"""Exact answer distributions over the sign vectors :math:`\{-1, +1\}^d`.
 
-For a small dimension d every answer a decoder can emit, a vector v in
-{-1, +1}^d, can be listed (:func:`sign_vectors`, 2^d rows). A decoder is then
-described per prompt by a log-probability for every v, shape ``(B, 2^d)``:
-a single sample is right with probability ``P(w)`` (:func:`probability_of`),
-coefficient j with its marginal (:func:`marginals`), and the accuracy of each
-technique follows exactly from the table (:mod:`icl.techniques`: pass@k,
-votes, best-of-N).
+For a small dimension :math:`d` every answer a decoder can emit, a vector
+:math:`v \in \{-1, +1\}^d`, can be listed (:func:`sign_vectors`, :math:`2^d` rows). A decoder is
+then described per prompt by a log-probability for every :math:`v`, shape ``(B, 2^d)``: a single
+sample is right with probability :math:`P(w)` (:func:`probability_of`), coefficient :math:`j`
+with its marginal (:func:`marginals`), and the accuracy of each technique follows exactly from
+the table (:mod:`icl.techniques`: pass@k, votes, best-of-N).
 
-Two reference distributions are given here: the Bayes posterior of the
-rademacher prior (:func:`rademacher_log_posterior`) and Chapter 5's linear
-decoder (:func:`linear_log_probs`), whose coefficients are independent with
-``P(v_j = +1) = sigmoid(2 w_hat_j / T)``, ``w_hat = eta X^T y / n``.
-Shapes: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``.
+Two reference distributions are given here: the Bayes posterior of the rademacher prior
+(:func:`rademacher_log_posterior`) and Chapter 5's linear decoder (:func:`linear_log_probs`),
+whose coefficients are independent with
+:math:`P(v_j = +1) = \operatorname{sigmoid}(2 \hat w_j / T)`,
+:math:`\hat w = \eta X^\top y / n`. Shapes: ``X (B, n, d)``, ``y (B, n)``, ``w (B, d)``.
 """
 
 from __future__ import annotations
@@ -50,11 +49,27 @@ EXACT = Accuracy(relative=1e-15, note="exact: signs and indices, no arithmetic")
     dtype=Choice((torch.float32, torch.float64)),
 )
 def sign_vectors(d: int, *, device=None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """All 2^d vectors of {-1, +1}^d, shape ``(2^d, d)``; row r has v_j = +1 iff bit (d-1-j) of r is
-    0.
+    r"""All :math:`2^d` vectors of :math:`\{-1, +1\}^d`.
 
-    So row 0 is all +1 and the order is that of an autoregressive tree whose
-    first coefficient is the most significant bit (``+1`` before ``-1``).
+    Parameters
+    ----------
+    d : int
+        The dimension, :math:`1 \le d \le 16`.
+    device : torch.device or str, optional
+        Their device; ``None``: the CPU.
+    dtype : torch.dtype
+        float32 or float64.
+
+    Returns
+    -------
+    torch.Tensor
+        The vectors, ``(2^d, d)``.
+
+    Notes
+    -----
+    Row :math:`r` has :math:`v_j = +1` iff bit :math:`d - 1 - j` of :math:`r` is 0. So row 0 is all
+    :math:`+1` and the order is that of an autoregressive tree whose first coefficient is the most
+    significant bit (:math:`+1` before :math:`-1`).
     """
     return _sign_vectors(d, device, dtype)
 
@@ -67,10 +82,28 @@ def _sign_vectors(d: int, device, dtype: torch.dtype) -> torch.Tensor:
 
 @declare(EXACT, v=Given("float32 or float64 tensor (..., d) of -1 and +1 only, 1 <= d <= 62"))
 def index_of(v: torch.Tensor) -> torch.Tensor:
-    """The row of :func:`sign_vectors` holding each sign vector: ``v (..., d)`` -> ``(...)`` long.
+    r"""The row of :func:`sign_vectors` holding each sign vector.
 
+    Parameters
+    ----------
+    v : torch.Tensor
+        Sign vectors, float :math:`\pm 1`, ``(..., d)``, :math:`1 \le d \le 62`.
+
+    Returns
+    -------
+    torch.Tensor
+        The rows, ``(...)``, long.
+
+    Raises
+    ------
+    ValueError
+        :math:`d > 62`, or entries other than :math:`\pm 1`.
+
+    Notes
+    -----
     The support code (:func:`icl.decoders.sparse_chains.support_codes`) of the minus signs, read
-    with the first coefficient as the most significant bit.
+    with the first coefficient as the most significant bit: :math:`\sum_j [v_j < 0]\, 2^{d - 1 -
+    j}`.
     """
     signs("v", v, min_ndim=1)
     if v.shape[-1] > 62:
@@ -95,8 +128,31 @@ def _index_of(v: torch.Tensor) -> torch.Tensor:
     sigma2=Real(0.0, open_low=True),
 )
 def rademacher_log_posterior(X: torch.Tensor, y: torch.Tensor, sigma2: float) -> torch.Tensor:
-    """log P(v | X, y) for the uniform prior on {-1, +1}^d: ``-||y - X v||^2 / (2 sigma2)``
-    normalised; ``(B, 2^d)``. Refused: d > 16, more than 2^27 residuals (B * 2^d * n)."""
+    r"""The Bayes posterior of the uniform prior on :math:`\{-1, +1\}^d`.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, :math:`d \le 16`.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2 > 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\log P(v \mid X, y)`, ``(B, 2^d)``, in ``X``'s dtype.
+
+    Raises
+    ------
+    ValueError
+        :math:`d > 16`, more than :math:`2^{27}` residuals (:math:`B\, 2^d n`).
+
+    Notes
+    -----
+    :math:`-\|y - X v\|^2 / (2 \sigma^2)`, normalised over :math:`v`.
+    """
     batch, n, d = prompt_batch(X, y)
     _enumerable(d)
     entries("B * 2^d * n", batch * 2**d * n)
@@ -123,7 +179,31 @@ def _enumerable(d: int) -> None:
     eta=Real(0.0, open_low=True),
 )
 def linear_estimate(X: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tensor:
-    """Chapter 5's one-step estimate w_hat = eta X^T y / n, shape ``(B, d)``."""
+    r"""Chapter 5's one-step estimate.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    eta : float
+        The step size :math:`\eta > 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\hat w`, ``(B, d)``.
+
+    Raises
+    ------
+    ValueError
+        A result that overflows the dtype.
+
+    Notes
+    -----
+    :math:`\hat w = \eta X^\top y / n`.
+    """
     prompt_batch(X, y)
     return _linear_estimate(X, y, eta)
 
@@ -152,11 +232,35 @@ def _linear_estimate(X: torch.Tensor, y: torch.Tensor, eta: float) -> torch.Tens
 def linear_log_probs(
     X: torch.Tensor, y: torch.Tensor, eta: float, temperature: float
 ) -> torch.Tensor:
-    """log P_T(v) of the linear decoder: independent coefficients, logits ``+-w_hat_j / T``; ``(B,
-    2^d)``.
+    r"""The answer distribution of the linear decoder: independent coefficients, logits
+    :math:`\pm \hat w_j / T`.
 
-    ``log P_T(v) = sum_j log sigmoid(2 v_j w_hat_j / T)`` (-inf where the logit overflows: a
-    probability below the smallest float). Refused: d > 16, more than 2^27 entries (B * 2^d * d).
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, :math:`d \le 16`.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    eta : float
+        The step size :math:`\eta > 0` of :func:`linear_estimate`.
+    temperature : float
+        :math:`T > 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\log P_T(v)`, ``(B, 2^d)``.
+
+    Raises
+    ------
+    ValueError
+        :math:`d > 16`, more than :math:`2^{27}` entries (:math:`B\, 2^d d`), or an estimate that
+        overflows the dtype.
+
+    Notes
+    -----
+    :math:`\log P_T(v) = \sum_j \log \operatorname{sigmoid}(2 v_j \hat w_j / T)`
+    (:math:`-\infty` where the logit overflows: a probability below the smallest float).
     """
     batch, _, d = prompt_batch(X, y)
     _enumerable(d)
@@ -169,9 +273,26 @@ def linear_log_probs(
 
 @declare(Accuracy(relative=1e-15, note="exact: an integer"), log_probs=LOG_PROBS)
 def answer_dimension(log_probs: torch.Tensor) -> int:
-    """The dimension d of a table ``log_probs (B, 2^d)`` of log-probabilities over {-1, +1}^d
-    (normalised per row: ``logsumexp = 0``, :func:`icl.validation.log_probabilities`), or
-    ``ValueError``/``TypeError``."""
+    r"""The dimension :math:`d` of a table of log-probabilities over :math:`\{-1, +1\}^d`.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        The table, ``(B, 2^d)``, normalised per row (``logsumexp`` = 0,
+        :func:`icl.validation.log_probabilities`).
+
+    Returns
+    -------
+    int
+        :math:`d`.
+
+    Raises
+    ------
+    ValueError
+        A table not of shape ``(B, 2^d)`` with :math:`d \ge 1`, or not normalised.
+    TypeError
+        Not a float tensor.
+    """
     return _dimension(log_probs)
 
 
@@ -199,7 +320,18 @@ def _dimension(log_probs: torch.Tensor) -> int:
     log_probs=LOG_PROBS,
 )
 def marginals(log_probs: torch.Tensor) -> torch.Tensor:
-    """P(v_j = +1) for each coefficient, shape ``(B, d)``, from ``log_probs (B, 2^d)``."""
+    """:math:`P(v_j = +1)` for each coefficient.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        The table of log-probabilities, ``(B, 2^d)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The marginals, ``(B, d)``.
+    """
     d = _dimension(log_probs)
     plus = (_sign_vectors(d, log_probs.device, torch.float64) > 0).to(torch.float64)
     total = log_probs.double().exp() @ plus  # normalised rows: only round-off above 1
@@ -217,7 +349,20 @@ def marginals(log_probs: torch.Tensor) -> torch.Tensor:
     w=Given("float32 or float64 tensor (B, d) of -1 and +1"),
 )
 def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """P(w) for each prompt: ``log_probs (B, 2^d)``, ``w (B, d)`` -> ``(B,)``."""
+    r""":math:`P(w)` for each prompt.
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        The table of log-probabilities, ``(B, 2^d)``.
+    w : torch.Tensor
+        The vectors, :math:`\pm 1`, ``(B, d)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The probabilities, ``(B,)``.
+    """
     d = _dimension(log_probs)
     signs("w", w, shape=(log_probs.shape[0], d))
     return log_probs.gather(1, _index_of(w).unsqueeze(1)).squeeze(1).exp().clamp(max=1.0)
@@ -225,7 +370,18 @@ def probability_of(log_probs: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @declare(EXACT, log_probs=LOG_PROBS)
 def mode(log_probs: torch.Tensor) -> torch.Tensor:
-    """The most probable vector of each prompt, shape ``(B, d)`` (the limit of the whole-vector
-    vote); of equally probable vectors, the first in the order of :func:`sign_vectors`."""
+    """The most probable vector of each prompt (the limit of the whole-vector vote).
+
+    Parameters
+    ----------
+    log_probs : torch.Tensor
+        The table of log-probabilities, ``(B, 2^d)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The vectors, ``(B, d)``; of equally probable vectors, the first in the order of
+        :func:`sign_vectors`.
+    """
     d = _dimension(log_probs)
     return _sign_vectors(d, log_probs.device, log_probs.dtype)[log_probs.argmax(1)]

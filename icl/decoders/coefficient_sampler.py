@@ -1,21 +1,24 @@
-"""Decoding the trained :class:`~icl.models.softmax_transformer.CoefficientDecoder` at a
+r"""Decoding the trained :class:`~icl.models.softmax_transformer.CoefficientDecoder` at a
 temperature.
 
-Sampling is autoregressive over the d answer positions only: the example
-tokens are encoded once per prompt and their keys and values are shared by
-all N samples of that prompt. At position j each of the ``B * N`` sequences
-draws token + with probability ``softmax(logits / T)_+ = sigmoid(m_j / T)``;
-``T = 0`` is greedy decoding (the larger logit; + on a tie).
+Sampling is autoregressive over the :math:`d` answer positions only: the example tokens are
+encoded once per prompt and their keys and values are shared by all :math:`N` samples of that
+prompt. At position :math:`j` each of the :math:`B N` sequences draws token + with probability
+:math:`\operatorname{softmax}(\ell / T)_+ = \operatorname{sigmoid}(m_j / T)`, :math:`\ell` the
+logits and :math:`m_j` their difference; :math:`T = 0` is greedy decoding (the larger logit; + on
+a tie).
 
-For small d, :func:`enumerate_margins` runs the network on the whole binary
-tree of prefixes (2^j sequences at depth j, 2^d - 1 in all) and returns the
-margin ``m_j(v_<j)`` along every path, so that the exact answer distribution
-at any temperature is
+For small :math:`d`, :func:`enumerate_margins` runs the network on the whole binary tree of
+prefixes (:math:`2^j` sequences at depth :math:`j`, :math:`2^d - 1` in all) and returns the
+margin :math:`m_j(v_{<j})` along every path, so that the exact answer distribution at any
+temperature is (:func:`log_probs_at`)
 
-    log P_T(v) = sum_j log sigmoid(v_j m_j(v_<j) / T)      (:func:`log_probs_at`),
+.. math::
 
-in the row order of :func:`icl.decoders.answer_distribution.sign_vectors`.
-Shapes: ``X (B, n, d)``, ``y (B, n)``; samples ``(B, N, d)`` of +-1. Votes and best-of-N over
+    \log P_T(v) = \sum_j \log \operatorname{sigmoid}\big(v_j m_j(v_{<j}) / T\big),
+
+in the row order of :func:`icl.decoders.answer_distribution.sign_vectors`. Shapes:
+``X (B, n, d)``, ``y (B, n)``; samples ``(B, N, d)`` of :math:`\pm 1`. Votes and best-of-N over
 the samples are in :mod:`icl.techniques`.
 """
 
@@ -92,16 +95,43 @@ def sample_coefficients(
     temperature: float,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n_samples`` answers per prompt at temperature ``temperature`` (0: greedy).
+    r"""Draw answers at a temperature (0: greedy).
 
-    Returns the signs ``(B, N, d)`` (float64, +-1) and the probability
-    ``softmax(logits / T)_+`` with which each was drawn, given its own prefix,
-    ``(B, N, d)``. ``generator`` (required when ``temperature > 0``; unused when greedy) must
-    live on the model's device. The uniforms are drawn first, one ``(B, N)`` tensor per position
-    (the same stream as position by position), and the prompts then pass through the network in
-    chunks whose keys, values and activations stay within 2^27 entries, so that memory stays
-    bounded and the draws do not depend on the chunks. Refused: more than 2^27 entries out (B *
-    n_samples * d), or one prompt's sequences alone over that bound.
+    Parameters
+    ----------
+    model : CoefficientDecoder
+        The trained decoder.
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, :math:`d` the model's.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    n_samples : int
+        Answers per prompt, :math:`N`.
+    temperature : float
+        :math:`T \ge 0`; 0 is greedy.
+    generator : torch.Generator or None
+        On the model's device; required when ``temperature > 0``, unused when greedy.
+
+    Returns
+    -------
+    signs : torch.Tensor
+        The answers, float64 :math:`\pm 1`, ``(B, N, d)``.
+    probs : torch.Tensor
+        The probability :math:`\operatorname{softmax}(\ell / T)_+` with which each sign was drawn,
+        given its own prefix, ``(B, N, d)``.
+
+    Raises
+    ------
+    ValueError
+        More than :math:`2^{27}` entries out (:math:`B N d`), or one prompt's sequences alone over
+        that bound; prompts whose :math:`d` is not the model's.
+
+    Notes
+    -----
+    The uniforms are drawn first, one ``(B, N)`` tensor per position (the same stream as position
+    by position), and the prompts then pass through the network in chunks whose keys, values and
+    activations stay within :math:`2^{27}` entries, so that memory stays bounded and the draws do
+    not depend on the chunks.
     """
     batch, n, d = _prompts(model, X, y)
     if temperature > 0:
@@ -169,7 +199,22 @@ def _sample_chunk(
 def greedy_coefficients(
     model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
-    """Greedy decoding (argmax at every position), shape ``(B, d)``."""
+    r"""Greedy decoding: the larger logit at every position.
+
+    Parameters
+    ----------
+    model : CoefficientDecoder
+        The trained decoder.
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``, :math:`d` the model's.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The answers, float64 :math:`\pm 1`, ``(B, d)``.
+    """
     return sample_coefficients(model, X, y, 1, 0.0, None)[0][:, 0]
 
 
@@ -190,11 +235,35 @@ def greedy_coefficients(
 )
 @torch.no_grad()
 def enumerate_margins(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The margin ``m_j(v_<j)`` for every v in {-1, +1}^d and position j, shape ``(B, 2^d, d)``
-    (float64); d <= 16 (``MAX_ENUMERATED_D``: the tree has 2^d - 1 nodes). The prompts pass
-    through the network in chunks whose keys, values and activations stay within 2^27 entries.
-    Refused also: more than 2^27 entries out (B * 2^d * d), or one prompt's tree alone over that
-    bound."""
+    r"""The margin :math:`m_j(v_{<j})` for every :math:`v \in \{-1, +1\}^d` and position :math:`j`.
+
+    Parameters
+    ----------
+    model : CoefficientDecoder
+        The trained decoder, :math:`d \le 16` (``MAX_ENUMERATED_D``: the tree has
+        :math:`2^d - 1` nodes).
+    X : torch.Tensor
+        The prompts' inputs, ``(B, n, d)``.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+
+    Returns
+    -------
+    torch.Tensor
+        The margins, float64 ``(B, 2^d, d)``, rows in the order of
+        :func:`icl.decoders.answer_distribution.sign_vectors`.
+
+    Raises
+    ------
+    ValueError
+        :math:`d > 16`, more than :math:`2^{27}` entries out (:math:`B 2^d d`), or one prompt's
+        tree alone over that bound.
+
+    Notes
+    -----
+    The prompts pass through the network in chunks whose keys, values and activations stay within
+    :math:`2^{27}` entries.
+    """
     if model.d > MAX_ENUMERATED_D:
         raise ValueError(
             f"model.d must be <= {MAX_ENUMERATED_D} to enumerate {{-1, +1}}^d, got {model.d}"
@@ -238,8 +307,31 @@ def _margins_chunk(model: CoefficientDecoder, X: torch.Tensor, y: torch.Tensor) 
     temperature=Real(0.0, open_low=True),
 )
 def log_probs_at(margins: torch.Tensor, temperature: float) -> torch.Tensor:
-    """log P_T(v) = sum_j log sigmoid(v_j m_j / T) from ``margins (B, 2^d, d)``; shape ``(B,
-    2^d)``."""
+    r"""The exact answer distribution at a temperature, from the enumerated margins.
+
+    Parameters
+    ----------
+    margins : torch.Tensor
+        :func:`enumerate_margins`' output, ``(B, 2^d, d)``, :math:`1 \le d \le 16`.
+    temperature : float
+        :math:`T > 0`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`\log P_T(v)`, ``(B, 2^d)``, in the margins' dtype.
+
+    Raises
+    ------
+    ValueError
+        Margins not of shape ``(B, 2^d, d)`` with :math:`d \le 16`.
+
+    Notes
+    -----
+    .. math::
+
+        \log P_T(v) = \sum_j \log \operatorname{sigmoid}(v_j m_j / T).
+    """
     tensor("margins", margins, ndim=3)
     if margins.shape[1] != 2 ** margins.shape[2] or margins.shape[2] > MAX_ENUMERATED_D:
         raise ValueError(

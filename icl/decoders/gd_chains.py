@@ -1,24 +1,27 @@
-"""Chains of gradient-descent thoughts, decoded greedily or with noise injection (Chapters 2 to 4).
+r"""Chains of gradient-descent thoughts, decoded greedily or with noise injection (Chapters 2 to 4).
 
-The thought-emitting transformer (Chapter 2) emits the iterates of gradient
-descent on the in-context least-squares loss, with the gradient divided by n:
+The thought-emitting transformer (Chapter 2) emits the iterates of gradient descent on the
+in-context least-squares loss, with the gradient divided by :math:`n`:
 
-    w_{t+1} = w_t - eta * (X^T (X w_t - y) / n + lam * w_t),    w_0 = 0.
+.. math::
 
-Sampled decoding is simulated by injecting noise into what the model emits
-(Chapter 3); ``noise`` selects how:
+    w_{t+1} = w_t - \eta \Bigl(\frac1n X^\top (X w_t - y) + \lambda w_t\Bigr), \qquad w_0 = 0.
+
+Sampled decoding is simulated by injecting noise into what the model emits (Chapter 3); ``noise``
+selects how:
 
 - ``"none"``: greedy decoding, the iterate itself;
-- ``"additive"``: the emitted thought is w_{t+1} + level * xi_t, xi_t ~ N(0, I_d),
-  and it is the next step's input;
+- ``"additive"``: the emitted thought is :math:`w_{t+1} + \ell \xi_t`,
+  :math:`\xi_t \sim \mathcal N(0, I_d)` (:math:`\ell` the ``level``), and it is the next step's
+  input;
 - ``"multiplicative"`` (the authors' prototype's case 1): the update uses
-  g_t + (xi_t^T w_t) xi_t with xi_t ~ N(0, level^2 I_d), whose mean is
-  g_t + level^2 w_t, a ridge penalty lam = level^2 on average.
+  :math:`g_t + (\xi_t^\top w_t) \xi_t` with :math:`\xi_t \sim \mathcal N(0, \ell^2 I_d)`, whose
+  mean is :math:`g_t + \ell^2 w_t`, a ridge penalty :math:`\lambda = \ell^2` on average.
 
 Shapes: ``X (B, n, d)``, ``y (B, n)``; chains come out as ``(B, N, d)`` (or
-``(B, N, steps + 1, d)`` with ``return_path``), N independent chains per prompt.
-All chains of all prompts advance together, one batched matrix product a step. Their average,
-and nested averages of the first N chains, are :func:`icl.techniques.nested_averages`.
+``(B, N, steps + 1, d)`` with ``return_path``), :math:`N` independent chains per prompt. All
+chains of all prompts advance together, one batched matrix product a step. Their average, and
+nested averages of the first :math:`N` chains, are :func:`icl.techniques.nested_averages`.
 """
 
 from __future__ import annotations
@@ -77,15 +80,51 @@ def sample_chains(
     generator: torch.Generator | None = None,
     return_path: bool = False,
 ) -> torch.Tensor:
-    """Run ``n_chains`` chains of ``steps`` GD thoughts per prompt, decoded with ``noise`` at
+    r"""Run ``n_chains`` chains of ``steps`` GD thoughts per prompt, decoded with ``noise`` at
     ``level``.
 
-    Returns the final thoughts ``(B, N, d)``, or with ``return_path`` every
-    thought including w_0 = 0, ``(B, N, steps + 1, d)``. ``eta > 0``; noisy decoding draws from
-    ``generator`` (required unless ``noise='none'``, where ``level`` must stay 0). Also refused:
-    more than 2^27 entries out (B * n_chains * d, times steps + 1 with ``return_path``), more than
-    2^40 multiply-adds (steps * B * n_chains * d^2), and chains whose iterates overflow X's dtype
-    (a step size or a noise level at which they diverge that far).
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, float32 or float64 ``(B, n, d)``.
+    y : torch.Tensor
+        Their labels, ``(B, n)``, of ``X``'s dtype.
+    eta : float
+        The step size :math:`\eta > 0`.
+    steps : int
+        The number of thoughts :math:`T`.
+    n_chains : int
+        Independent chains per prompt, :math:`N`.
+    lam : float
+        Ridge penalty :math:`\lambda \ge 0`.
+    noise : {"none", "additive", "multiplicative"}
+        How the thoughts are decoded (module docstring).
+    level : float
+        The noise level :math:`\ell`; positive exactly where ``noise`` is not ``"none"``.
+    generator : torch.Generator, optional
+        On ``X``'s device; required unless ``noise="none"``.
+    return_path : bool
+        Return every thought, :math:`w_0 = 0` included.
+
+    Returns
+    -------
+    torch.Tensor
+        The final thoughts ``(B, N, d)``, or with ``return_path`` every thought,
+        ``(B, N, steps + 1, d)``.
+
+    Raises
+    ------
+    ValueError
+        More than :math:`2^{27}` entries out (:math:`B N d`, times :math:`T + 1` with
+        ``return_path``), more than :math:`2^{40}` multiply-adds (:math:`T B N d^2`), and chains
+        whose iterates overflow ``X``'s dtype (a step size or a noise level at which they diverge
+        that far).
+
+    Notes
+    -----
+    The recursion of the module docstring, one fused product a step:
+    :math:`w_{t+1} = w_t A + c` with :math:`A = (1 - \eta\lambda) I - \eta X^\top X / n` and
+    :math:`c = \eta X^\top y / n`, plus the injected noise.
     """
     batch, _, d = prompt_batch(X, y)
     _generator("generator", generator, required=noise != "none", device=X.device)

@@ -1,24 +1,30 @@
-"""Chains of thought over sparse binary supports (Chapter 6), and integer codes of their answers.
+r"""Chains of thought over sparse binary supports (Chapter 6), and integer codes of their answers.
 
-The authors' prototype's case 2: the task is w in {0, 1}^d with k ones, and each
-thought is a support of k coordinates. From the current support w_t (w_0 = 0) a
-step of gradient descent, with the gradient divided by n as in :mod:`icl.decoders.gd_chains`,
+The authors' prototype's case 2: the task is :math:`w \in \{0, 1\}^d` with :math:`k` ones, and
+each thought is a support of :math:`k` coordinates. From the current support :math:`w_t`
+(:math:`w_0 = 0`) a step of gradient descent, with the gradient divided by :math:`n` as in
+:mod:`icl.decoders.gd_chains`,
 
-    v = w_t - eta * X^T (X w_t - y) / n,
+.. math::
 
-is clipped at ``clip`` (so every coordinate keeps a positive weight), normalised
-to sum 1, and decoded into the next support w_{t+1}:
+    v = w_t - \frac{\eta}{n} X^\top (X w_t - y),
 
-- sampled decoding: k indices drawn without replacement, each draw in
-  proportion to the remaining weights (all k at once by exponential clocks,
+is clipped at ``clip`` (so every coordinate keeps a positive weight) and decoded into the next
+support :math:`w_{t+1}`:
+
+- sampled decoding: :math:`k` indices drawn without replacement, each draw in proportion to the
+  remaining weights (all :math:`k` at once by exponential clocks,
   :func:`draw_without_replacement`);
-- greedy decoding: the k largest weights.
+- greedy decoding: the :math:`k` largest weights.
 
-(The prototype writes the step as eta' X^T (X w - y) without the 1/n and takes
-eta' = 1/n, which is ``eta = 1`` here.)
+The clipped weights are not normalised: neither decoding depends on their scale, so normalising
+them to sum 1 would give the same supports.
 
-Shapes: ``X (B, n, d)``, ``y (B, n)``; supports come out as 0/1 tensors
-``(B, N, d)``, N independent chains per prompt, all advanced together. :func:`support_codes` turns
+(The prototype writes the step as :math:`\eta' X^\top (X w - y)` without the :math:`1/n` and
+takes :math:`\eta' = 1/n`, which is ``eta = 1`` here.)
+
+Shapes: ``X (B, n, d)``, ``y (B, n)``; supports come out as 0/1 tensors ``(B, N, d)``,
+:math:`N` independent chains per prompt, all advanced together. :func:`support_codes` turns
 supports into integers, so that votes (:func:`icl.techniques.plurality_vote`) can count them. The
 one-step probabilities in closed form are :mod:`icl.theory.sparse_chains`.
 """
@@ -82,14 +88,49 @@ def sparse_binary_chains(
     clip: float = 1e-10,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Run ``n_chains`` chains of ``steps`` support-valued thoughts per prompt; return the final
-    supports ``(B, N, d)``.
+    r"""Run ``n_chains`` chains of ``steps`` support-valued thoughts per prompt.
 
-    With ``greedy`` every chain of a prompt is the same deterministic chain;
-    ``n_chains`` then only repeats it. Also refused: k > d, chains of more than 2^27 entries
-    (B * n_chains * d), more than 2^40 multiply-adds (steps * B * n_chains * d^2), and weights
-    that could overflow X's dtype (eta (k max |X^T X / n| + max |X^T y / n|) above a quarter of
-    its largest number).
+    Parameters
+    ----------
+    X : torch.Tensor
+        The prompts' inputs, float32 or float64 ``(B, n, d)``.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    k : int
+        Ones per support, :math:`k \le d`.
+    eta : float
+        The step size :math:`\eta`.
+    steps : int
+        Thoughts per chain.
+    n_chains : int
+        Chains per prompt, :math:`N`.
+    greedy : bool
+        Greedy decoding: every chain of a prompt is then the same deterministic chain, and
+        ``n_chains`` only repeats it.
+    clip : float
+        The floor :math:`c` of the weights, in :math:`[10^{-30}, 10^{30}]`, so that every
+        coordinate keeps a positive weight.
+    generator : torch.Generator, optional
+        On ``X``'s device; required for sampled decoding.
+
+    Returns
+    -------
+    torch.Tensor
+        The final supports, 0/1 ``(B, N, d)``.
+
+    Raises
+    ------
+    ValueError
+        :math:`k > d`, chains of more than :math:`2^{27}` entries (:math:`B N d`), more than
+        :math:`2^{40}` multiply-adds (:math:`T B N d^2`), and weights that could overflow
+        ``X``'s dtype (:math:`\eta (k \max |X^\top X / n| + \max |X^\top y / n|)` above a
+        quarter of its largest number).
+
+    Notes
+    -----
+    Each step decodes the clipped weights :math:`\max(v, c)` (:math:`c` the ``clip``, no
+    normalisation: neither decoding depends on the weights' scale) of
+    :math:`v = w_t - \frac{\eta}{n} X^\top (X w_t - y)` with :func:`decode_support`.
     """
     batch, n, d = prompt_batch(X, y)
     if k > d:
@@ -128,12 +169,25 @@ WEIGHTS = (
 def decode_support(
     weights: torch.Tensor, k: int, *, greedy: bool = False, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Decode non-negative ``weights (..., d)`` into a support of k ones, shape ``(..., d)``.
+    r"""Decode non-negative ``weights`` into a support of :math:`k` ones.
 
-    Greedy: the k largest weights. Sampled: k indices without replacement, each
-    draw in proportion to the remaining weights (:func:`draw_without_replacement`), from
-    ``generator`` (required). ``weights`` must be finite and >= 0 with at least k positive entries
-    per row; a zero weight is never chosen.
+    Parameters
+    ----------
+    weights : torch.Tensor
+        Finite weights :math:`\ge 0`, ``(..., d)``, with at least :math:`k` positive entries per
+        row; a zero weight is never chosen.
+    k : int
+        Ones per support.
+    greedy : bool
+        Greedy: the :math:`k` largest weights. Sampled: :math:`k` indices without replacement,
+        each draw in proportion to the remaining weights (:func:`draw_without_replacement`).
+    generator : torch.Generator, optional
+        Required for sampled decoding.
+
+    Returns
+    -------
+    torch.Tensor
+        The supports, 0/1 ``(..., d)``.
     """
     _weights(weights, k)
     _generator("generator", generator, required=not greedy, device=weights.device)
@@ -172,27 +226,46 @@ def _decode(
 def draw_without_replacement(
     weights: torch.Tensor, k: int, *, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Draw k indices of ``weights (..., d)`` without replacement, each draw in proportion to the
-    remaining weights; return them in the order drawn, shape ``(..., k)``, int64.
+    r"""Draw :math:`k` indices of ``weights`` without replacement, each draw in proportion to the
+    remaining weights.
 
-    Exponential clocks (equivalently, Gumbel top-k on log w): with E_j ~ Exp(1) independent,
-    the indices of the k smallest E_j / w_j, in increasing order, have the law of k sequential
-    draws,
+    Parameters
+    ----------
+    weights : torch.Tensor
+        Finite, non-negative weights ``(..., d)`` with at least :math:`k` positive entries in
+        each row.
+    k : int
+        Number of draws.
+    generator : torch.Generator
+        A ``torch.Generator`` on the weights' device (required).
 
-        P(i_1, ..., i_k) = prod_m w_{i_m} / (W - w_{i_1} - ... - w_{i_{m-1}}),  W = sum_j w_j:
+    Returns
+    -------
+    torch.Tensor
+        The indices in the order drawn, ``(..., k)``, int64.
 
-    the first clock rings at j with probability w_j / W, and by memorylessness the race starts
-    afresh among the others. The clocks are drawn by inversion, E_j = -log U_j with U_j uniform
-    (a uniform and a logarithm are several times cheaper than ``exponential_`` on a CPU; U_j = 0
-    is raised to the dtype's smallest normal number, so every clock is finite), and the k
-    largest keys are taken by one ``topk``, with no loop over the k draws. The key is
-    log(U_j) / w_j = -E_j / w_j in the weights' dtype where every positive weight lies in
-    [1e-30, 1e30] (no key overflows or underflows there), else the equivalent
-    log w_j - log E_j in float64, which orders the clocks of any positive weights, subnormal
-    ones included. A zero weight never rings (its key is -inf, every other key is finite)
-    while k positive weights remain. ``weights`` must be finite and non-negative with at least
-    k positive entries in each row; ``generator`` (a ``torch.Generator`` on their device) is
-    required.
+    Notes
+    -----
+    Exponential clocks (equivalently, Gumbel top-:math:`k` on :math:`\log w`): with
+    :math:`E_j \sim \mathrm{Exp}(1)` independent, the indices of the :math:`k` smallest
+    :math:`E_j / w_j`, in increasing order, have the law of :math:`k` sequential draws,
+
+    .. math::
+
+        P(i_1, \dots, i_k) = \prod_{m=1}^k \frac{w_{i_m}}{W - w_{i_1} - \dots - w_{i_{m-1}}},
+        \qquad W = \sum_j w_j:
+
+    the first clock rings at :math:`j` with probability :math:`w_j / W`, and by memorylessness
+    the race starts afresh among the others. The clocks are drawn by inversion,
+    :math:`E_j = -\log U_j` with :math:`U_j` uniform (a uniform and a logarithm are several times
+    cheaper than ``exponential_`` on a CPU; :math:`U_j = 0` is raised to the dtype's smallest
+    normal number, so every clock is finite), and the :math:`k` largest keys are taken by one
+    ``topk``, with no loop over the :math:`k` draws. The key is
+    :math:`\log(U_j) / w_j = -E_j / w_j` in the weights' dtype where every positive weight lies
+    in :math:`[10^{-30}, 10^{30}]` (no key overflows or underflows there), else the equivalent
+    :math:`\log w_j - \log E_j` in float64, which orders the clocks of any positive weights,
+    subnormal ones included. A zero weight never rings (its key is :math:`-\infty`, every other
+    key is finite) while :math:`k` positive weights remain.
     """
     _weights(weights, k)
     _generator("generator", generator, device=weights.device)
@@ -221,10 +294,21 @@ def _draw(weights: torch.Tensor, k: int, generator: torch.Generator) -> torch.Te
     ),
 )
 def support_codes(w: torch.Tensor) -> torch.Tensor:
-    """Encode 0/1 vectors ``(..., d)`` (d <= 62) as integers sum_j w_j 2^j, shape ``(...)``, dtype
-    int64.
+    r"""Encode 0/1 vectors as integers, so that votes can count them.
 
-    Two supports are equal exactly when their codes are, so votes can count codes.
+    Parameters
+    ----------
+    w : torch.Tensor
+        0/1 vectors ``(..., d)``, :math:`d \le 62`.
+
+    Returns
+    -------
+    torch.Tensor
+        The codes, ``(...)``, int64.
+
+    Notes
+    -----
+    The code is :math:`\sum_j w_j 2^j`: two supports are equal exactly when their codes are.
     """
     w = binary("w", w, min_ndim=1)
     d = w.shape[-1]

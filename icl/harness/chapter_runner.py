@@ -3,7 +3,7 @@
 The GPU machine the book is checked on has Python, torch, numpy, scipy, sympy,
 matplotlib and pytest, but no Jupyter stack (no IPython, jupytext or nbval) and
 no network. This runner reads each chapter's jupytext MyST source itself: it
-executes the ```` ```{code-cell} ```` cells in order in one namespace, with
+executes the ``{code-cell}`` cells in order in one namespace, with
 matplotlib's non-interactive ``Agg`` backend and a small stand-in for the part
 of ``IPython.display`` the chapters use (``display``, ``Markdown``, ``Math``,
 ``HTML``: their text is printed). A cell tagged ``skip-execution`` is skipped, and so
@@ -91,7 +91,7 @@ class ChapterResult:
 
     ``status`` is ``passed``, ``failed`` (``error`` says how) or ``over budget``
     (stopped after ``budget`` seconds). ``checks``, ``failed_checks`` and
-    ``worst_z`` (the largest |estimate - theory| / SE over its checks) come
+    ``worst_z`` (the largest ``|estimate - theory| / SE`` over its checks) come
     from its claims records.
     """
 

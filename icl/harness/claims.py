@@ -1,36 +1,37 @@
-"""Recorded checks and measurements of a chapter.
+r"""Recorded checks and measurements of a chapter.
 
-A *check* compares a closed form (the theory) with a Monte Carlo estimate and
-passes when ``|estimate - theory| <= z * stderr``. It also states what it can
-detect: ``z * stderr / |theory|``, the smallest relative deviation from the
-theory it would reject, and, through ``rejects``, plausible wrong formulas
-that it must reject (a check that would also pass a wrong formula fails: it
-has no power). Through ``ignores`` it states the biases it ignores: each gap
-between the estimate's expectation and the theory that the check does not
-model (a finite number of candidates against an N -> infinity limit, a finite
-chain against its stationary law, a quadrature's error), with a bound on its
-size, derived or measured by a paired computation at the check's own
-settings; ``ignores={}`` says the estimate is unbiased for the theory. A
-check whose ignored biases add up to more than a quarter of its standard
-error fails (:data:`MAX_BIAS_TO_SE`): at that size they could move its verdict.
-The rule holds at every scale; the full-scale run (``ICL_SCALE=full``, where
-standard errors are 5-40 times smaller) is where it bites.
+A *check* compares a closed form (the theory) with a Monte Carlo estimate and passes when
 
-:func:`check` takes an estimate with its standard error; :func:`check_paired`
-takes the simulated and the exact value on the same prompts and uses the
-standard error of their per-prompt differences.
+.. math::
 
-A *measurement* (:func:`measure`) is a number with its standard error where no
-closed form predicts it (how far a trained model lies below the Bayes-optimal
-accuracy, say); it is recorded so that the book can tabulate it, and never
-fails.
+    |\hat\mu - \mu| \le z \cdot \mathrm{SE}
 
-Call :func:`start_chapter` once at the top of a chapter: it names the chapter
-and clears its earlier records. Checks go to ``<claims_dir()>/<chapter>.json``
-and measurements to ``<claims_dir()>/../measurements/<chapter>.json``, one JSON
-list per chapter (``claims_dir()`` is ``$ICL_CLAIMS_DIR``, else ``_build/claims``
-at the book's root). Recording an id again replaces its earlier record; within
-one process, the same claim id for a different claim is an error.
+(``estimate`` :math:`\hat\mu`, ``theory`` :math:`\mu`, ``stderr`` SE). It also states what it can
+detect: :math:`z \cdot \mathrm{SE} / |\mu|`, the smallest relative deviation from the theory it
+would reject, and, through ``rejects``, plausible wrong formulas that it must reject (a check that
+would also pass a wrong formula fails: it has no power). Through ``ignores`` it states the biases
+it ignores: each gap between the estimate's expectation and the theory that the check does not
+model (a finite number of candidates against an :math:`N \to \infty` limit, a finite chain against
+its stationary law, a quadrature's error), with a bound on its size, derived or measured by a
+paired computation at the check's own settings; ``ignores={}`` says the estimate is unbiased for
+the theory. A check whose ignored biases add up to more than a quarter of its standard error
+fails (:data:`MAX_BIAS_TO_SE`): at that size they could move its verdict. The rule holds at every
+scale; the full-scale run (``ICL_SCALE=full``, where standard errors are 5-40 times smaller) is
+where it bites.
+
+:func:`check` takes an estimate with its standard error; :func:`check_paired` takes the simulated
+and the exact value on the same prompts and uses the standard error of their per-prompt
+differences.
+
+A *measurement* (:func:`measure`) is a number with its standard error where no closed form
+predicts it (how far a trained model lies below the Bayes-optimal accuracy, say); it is recorded
+so that the book can tabulate it, and never fails.
+
+Call :func:`start_chapter` once at the top of a chapter: it names the chapter and clears its
+earlier records. Checks go to ``<claims_dir()>/<chapter>.json`` and measurements to
+``<claims_dir()>/../measurements/<chapter>.json``, one JSON list per chapter (``claims_dir()`` is
+``$ICL_CLAIMS_DIR``, else ``_build/claims`` at the book's root). Recording an id again replaces
+its earlier record; within one process, the same claim id for a different claim is an error.
 """
 
 from __future__ import annotations
@@ -55,12 +56,53 @@ _made_here: dict[str, tuple[str, str]] = {}  # claim id -> (statement, params) r
 
 @dataclass
 class ClaimRecord:
-    """One recorded check (see the module docstring for the pass rule).
+    r"""One recorded check (see the module docstring for the pass rule).
 
-    ``rejects`` maps each wrong formula's label to its value (``theory``), its distance from
-    the estimate in standard errors (``z_score``) and whether the check rejects it. ``ignores``
-    maps each ignored bias to the bound on its size (``None``: not stated), ``bias_bound`` is
-    their sum.
+    Attributes
+    ----------
+    claim_id : str
+        The check's id, unique in the book.
+    chapter : str
+        The chapter that recorded it (``ch01``, ...).
+    statement : str
+        The claim, in words.
+    theory : float
+        The closed form's value :math:`\mu`.
+    estimate : float
+        The Monte Carlo estimate :math:`\hat\mu`.
+    stderr : float
+        Its standard error SE, :math:`> 0`.
+    z : float
+        The threshold: the check passes when :math:`|\hat\mu - \mu| \le z \cdot \mathrm{SE}`.
+    z_score : float
+        :math:`(\hat\mu - \mu) / \mathrm{SE}`.
+    detectable_relative : float or None
+        :math:`z \cdot \mathrm{SE} / |\mu|`, the smallest relative deviation from the theory the
+        check would reject; ``None`` when :math:`\mu = 0` (no relative scale).
+    passed : bool
+        :math:`|z_\mathrm{score}| \le z`, every wrong formula rejected, and the ignored biases
+        within :data:`MAX_BIAS_TO_SE` standard errors.
+    params : dict
+        The parameters the claim is made at.
+    rejects : dict
+        Each wrong formula's label to its value (``theory``), its distance from the estimate in
+        standard errors (``z_score``) and whether the check rejects it (``rejected``).
+    samples : int or None
+        The Monte Carlo draws behind the estimate (``None`` when a bare number was checked).
+    device : str or None
+        The device type of the draws (:class:`~icl.harness.montecarlo.Estimate`'s), when the
+        estimate came as an ``Estimate``; likewise ``dtype``, ``seed`` and ``seconds``.
+    dtype : str or None
+        The draws' dtype.
+    seed : int or None
+        The draws' seed.
+    seconds : float or None
+        The seconds the draws took, to 0.1 ms.
+    ignores : dict or None
+        Each ignored bias to the bound on its size (``None``: not stated; ``{}``: the estimate is
+        unbiased for the theory).
+    bias_bound : float or None
+        The sum of the ignored biases' bounds.
     """
 
     claim_id: str
@@ -109,7 +151,8 @@ class ClaimRecord:
 
 @dataclass
 class Measurement:
-    """One recorded measurement: ``estimate ± stderr``, with ``z_from_zero = estimate / stderr``."""
+    r"""One recorded measurement: ``estimate ± stderr``, with ``z_from_zero`` the estimate over its
+    standard error, :math:`\hat\mu / \mathrm{SE}`."""
 
     measure_id: str
     chapter: str
@@ -136,20 +179,43 @@ def _distance(z_score: float) -> str:
 
 
 def claims_dir() -> Path:
-    """Where checks go: ``$ICL_CLAIMS_DIR``, else ``_build/claims`` at the book's root
-    (:func:`icl.runtime.book_root`)."""
+    """Where checks go.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$ICL_CLAIMS_DIR``, else ``_build/claims`` at the book's root
+        (:func:`icl.runtime.book_root`).
+    """
     env = os.environ.get("ICL_CLAIMS_DIR")
     return Path(env) if env else book_root() / "_build" / "claims"
 
 
 def measurements_dir() -> Path:
-    """Where measurements go: ``measurements`` beside :func:`claims_dir`."""
+    """Where measurements go.
+
+    Returns
+    -------
+    pathlib.Path
+        ``measurements`` beside :func:`claims_dir`.
+    """
     return claims_dir().parent / "measurements"
 
 
 def record_files(chapter: str) -> dict[str, Path]:
-    """The files of a chapter's records: ``{"claims": <claims_dir()>/<chapter>.json,
-    "measurements": <measurements_dir()>/<chapter>.json}``."""
+    """The files of a chapter's records.
+
+    Parameters
+    ----------
+    chapter : str
+        The chapter's name.
+
+    Returns
+    -------
+    dict
+        ``{"claims": <claims_dir()>/<chapter>.json, "measurements":
+        <measurements_dir()>/<chapter>.json}``.
+    """
     return {
         "claims": _chapter_file(claims_dir(), chapter),
         "measurements": _chapter_file(measurements_dir(), chapter),
@@ -192,7 +258,13 @@ def _jsonable(value):
 
 def start_chapter(chapter: str) -> None:
     """Name the chapter that the following checks and measurements belong to, and clear its earlier
-    records of both kinds."""
+    records of both kinds.
+
+    Parameters
+    ----------
+    chapter : str
+        The chapter's name.
+    """
     global _chapter
     for folder in (claims_dir(), measurements_dir()):
         _write(_chapter_file(folder, chapter), [])
@@ -206,12 +278,34 @@ def _current_chapter() -> str:
 
 
 def load_records(chapter: str | None = None) -> list[dict]:
-    """The checks recorded so far, of one chapter or (``None``) of all chapters."""
+    """The checks recorded so far, of one chapter or of all chapters.
+
+    Parameters
+    ----------
+    chapter : str, optional
+        The chapter (``None``: all chapters).
+
+    Returns
+    -------
+    list of dict
+        The records, as stored (the fields of :class:`ClaimRecord`).
+    """
     return _read(claims_dir(), chapter)
 
 
 def load_measurements(chapter: str | None = None) -> list[dict]:
-    """The measurements recorded so far, of one chapter or (``None``) of all chapters."""
+    """The measurements recorded so far, of one chapter or of all chapters.
+
+    Parameters
+    ----------
+    chapter : str, optional
+        The chapter (``None``: all chapters).
+
+    Returns
+    -------
+    list of dict
+        The records, as stored (the fields of :class:`Measurement`).
+    """
     return _read(measurements_dir(), chapter)
 
 
@@ -230,20 +324,48 @@ def check(
     ignores: dict[str, float] | None = None,
     **params,
 ) -> ClaimRecord:
-    """Record and assert ``|estimate - theory| <= z * stderr``.
+    r"""Record a check and assert that it passes.
 
-    ``estimate`` is a number (then ``stderr`` is required) or an
-    :class:`~icl.harness.montecarlo.Estimate` of a scalar (its standard error,
-    sample count, device, dtype, seed and time are recorded). ``rejects`` maps a
-    label of a plausible wrong formula to its value at the same parameters; each
-    must lie more than ``z * stderr`` from the estimate. ``ignores`` maps a label
-    of each bias the check ignores to a bound on its size (absolute, in the
-    estimate's units); ``{}`` when the estimate is unbiased for the theory. Their
-    sum must stay within ``MAX_BIAS_TO_SE * stderr``. ``params`` are the
-    parameters of the check, recorded with it.
+    Parameters
+    ----------
+    claim_id : str
+        The check's id, unique in the book.
+    statement : str
+        What the check states.
+    theory : float
+        The closed form's value :math:`\mu`.
+    estimate : float or Estimate
+        A number (then ``stderr`` is required) or an :class:`~icl.harness.montecarlo.Estimate`
+        of a scalar (its standard error, sample count, device, dtype, seed and time are
+        recorded).
+    stderr : float, optional
+        The estimate's standard error.
+    z : float
+        How many standard errors the estimate may lie from the theory.
+    rejects : dict, optional
+        Maps a label of a plausible wrong formula to its value at the same parameters; each must
+        lie more than :math:`z \cdot \mathrm{SE}` from the estimate.
+    ignores : dict, optional
+        Maps a label of each bias the check ignores to a bound on its size (absolute, in the
+        estimate's units); ``{}`` when the estimate is unbiased for the theory. Their sum must
+        stay within ``MAX_BIAS_TO_SE * stderr``.
+    **params
+        The parameters of the check, recorded with it.
 
-    Returns the :class:`ClaimRecord`; raises ``AssertionError`` with a readable
-    message if the check fails or lacks the power to reject a wrong formula.
+    Returns
+    -------
+    ClaimRecord
+        The record.
+
+    Raises
+    ------
+    AssertionError
+        With a readable message, if the check fails or lacks the power to reject a wrong
+        formula.
+
+    Notes
+    -----
+    The check passes when :math:`|\hat\mu - \mu| \le z \cdot \mathrm{SE}`.
     """
     meta = {}
     if isinstance(estimate, Estimate):
@@ -269,17 +391,45 @@ def check_paired(
     ignores: dict[str, float] | None = None,
     **params,
 ) -> ClaimRecord:
-    """Record and assert ``mean(simulated) = mean(exact)`` over the same prompts (a paired check).
+    r"""Record and assert :math:`\overline{\text{simulated}} = \overline{\text{exact}}` over the
+    same prompts (a paired check).
 
-    ``simulated`` and ``exact`` are per-prompt values, shape ``(P,)``: tensors,
-    arrays, or :class:`~icl.harness.montecarlo.Estimate` objects that kept their
-    values (an Estimate's sample count, device, dtype, seed and time are recorded).
-    The check is :func:`check` with theory ``mean(exact)``, estimate
-    ``mean(simulated)`` and the standard error of the per-prompt differences
-    ``std(simulated - exact, ddof=1) / sqrt(P)``: what varies from prompt to prompt
-    cancels, so the check is as sharp as the simulation's own noise allows. A value in
-    ``rejects`` is a number or per-prompt values of the wrong formula (their mean is
-    used); ``ignores`` is as in :func:`check`.
+    Parameters
+    ----------
+    claim_id : str
+        The check's id.
+    statement : str
+        What the check states.
+    simulated, exact : torch.Tensor, numpy.ndarray or Estimate
+        Per-prompt values, shape ``(P,)``: tensors, arrays, or
+        :class:`~icl.harness.montecarlo.Estimate` objects that kept their values (an Estimate's
+        sample count, device, dtype, seed and time are recorded).
+    z : float
+        As in :func:`check`.
+    rejects : dict, optional
+        A value is a number or per-prompt values of the wrong formula (their mean is used).
+    ignores : dict, optional
+        As in :func:`check`.
+    **params
+        The parameters of the check, recorded with it.
+
+    Returns
+    -------
+    ClaimRecord
+        The record.
+
+    Notes
+    -----
+    The check is :func:`check` with theory :math:`\bar e` (the mean of ``exact``), estimate
+    :math:`\bar s` (the mean of ``simulated``) and the standard error of the per-prompt
+    differences,
+
+    .. math::
+
+        \mathrm{SE} = \mathrm{std}_{\mathrm{ddof}=1}(s - e) / \sqrt P:
+
+    what varies from prompt to prompt cancels, so the check is as sharp as the simulation's own
+    noise allows.
     """
     sim, ex = _per_prompt("simulated", simulated), _per_prompt("exact", exact)
     if sim.values.shape != ex.values.shape:
@@ -420,8 +570,20 @@ def _record(
 
 def chapter_summary(*, at_least: int = 1, exactly: int | None = None) -> str:
     """One line on the current chapter's checks, after asserting that every one passed and names a
-    wrong formula it rejects, and that there are at least ``at_least`` of them (``exactly``, if
-    given)."""
+    wrong formula it rejects, and that there are enough of them.
+
+    Parameters
+    ----------
+    at_least : int
+        The least number of checks.
+    exactly : int, optional
+        The number of checks, if given.
+
+    Returns
+    -------
+    str
+        The line.
+    """
     chapter = _current_chapter()
     at_least = integer("at_least", at_least, minimum=0)
     if exactly is not None:
@@ -467,11 +629,28 @@ def measure(
 ) -> Measurement:
     """Record ``estimate ± stderr`` under ``measure_id`` in the current chapter and return it.
 
-    ``estimate`` is a number (then ``stderr`` is required), an
-    :class:`~icl.harness.montecarlo.Estimate` of a scalar, or per-prompt values
-    (their mean and its standard error, :meth:`Estimate.from_values`). The standard
-    error recorded is at least ``min_stderr`` (a resolution, such as a grid's step);
-    it must be positive.
+    Parameters
+    ----------
+    measure_id : str
+        The measurement's id.
+    statement : str
+        What it measures.
+    estimate : float, Estimate or array
+        A number (then ``stderr`` is required), an :class:`~icl.harness.montecarlo.Estimate` of
+        a scalar, or per-prompt values (their mean and its standard error,
+        :meth:`Estimate.from_values`).
+    stderr : float, optional
+        The standard error of a number.
+    min_stderr : float
+        The least standard error recorded (a resolution, such as a grid's step); the standard
+        error recorded must be positive.
+    **params
+        The parameters of the measurement, recorded with it.
+
+    Returns
+    -------
+    Measurement
+        The record.
     """
     if not isinstance(measure_id, str) or not measure_id.strip():
         raise ValueError(f"measure_id must be a non-empty string, got {measure_id!r}")

@@ -1,13 +1,12 @@
-"""Monte Carlo means with standard errors.
+r"""Monte Carlo means with standard errors.
 
-Every simulation in the book goes through :func:`estimate_mean`: it draws
-``n_samples`` independent values in chunks of at most ``chunk_size`` (each chunk
-one vectorised call, so memory stays bounded), and combines the chunks' means
-and sums of squared deviations exactly (Chan et al.'s pairwise update) in
-float64. The result, an :class:`Estimate`, carries its standard error
-``sqrt(var / n_samples)`` (``var`` with ``n_samples - 1`` degrees of freedom).
-Values already in hand (one per prompt, say) become an :class:`Estimate` with
-:meth:`Estimate.from_values`.
+Every simulation in the book goes through :func:`estimate_mean`: it draws ``n_samples``
+independent values in chunks of at most ``chunk_size`` (each chunk one vectorised call, so memory
+stays bounded), and combines the chunks' means and sums of squared deviations exactly (Chan et
+al.'s pairwise update) in float64. The result, an :class:`Estimate`, carries its standard error
+:math:`\sqrt{\mathrm{var} / n}` (:math:`\mathrm{var}` with :math:`n - 1` degrees of freedom,
+:math:`n` the ``n_samples``). Values already in hand (one per prompt, say) become an
+:class:`Estimate` with :meth:`Estimate.from_values`.
 """
 
 from __future__ import annotations
@@ -37,11 +36,30 @@ FROM_VALUES_ACCURACY = Accuracy(
 class Estimate:
     """A Monte Carlo mean with its standard error.
 
-    ``mean`` and ``stderr`` are floats for scalar samples and arrays of the
-    sample shape otherwise; ``n_samples`` independent draws went into it.
-    ``values`` holds the draws themselves, shape ``(n_samples, *sample shape)``
-    in float64, when they were kept (``estimate_mean(..., keep_values=True)``
-    or :meth:`from_values`), else ``None``.
+    Attributes
+    ----------
+    mean : float or numpy.ndarray
+        The mean: a float for scalar samples, an array of the sample shape otherwise.
+    stderr : float or numpy.ndarray
+        Its standard error, likewise.
+    n_samples : int
+        The number of independent draws that went into it.
+    seconds : float
+        Wall-clock seconds: in :func:`estimate_mean`, of its loop over the chunks (the calls of
+        ``sample`` and the accumulation of their mean and variance, CUDA synchronised first); in
+        :meth:`from_values`, the ``seconds`` given (default 0).
+    device : str
+        The device type (``"cpu"``, ``"cuda"``): in :func:`estimate_mean`, that of the generator
+        the draws were made with; in :meth:`from_values`, that of the values (``"cpu"`` for a
+        NumPy array).
+    dtype : str
+        The dtype the draws came in (``"float32"``, ``"float64"``), before they are accumulated
+        in float64.
+    seed : int or None
+        The seed of the draws.
+    values : numpy.ndarray or None
+        The draws themselves, shape ``(n_samples, *sample shape)`` in float64, when they were
+        kept (``estimate_mean(..., keep_values=True)`` or :meth:`from_values`), else ``None``.
     """
 
     mean: float | np.ndarray
@@ -61,11 +79,26 @@ class Estimate:
         seconds=Real(0.0),
     )
     def from_values(cls, values, *, seed: int | None = None, seconds: float = 0.0) -> Estimate:
-        """The mean over the first axis of ``values`` (``(n, *shape)``, a tensor or an array of
-        finite numbers, n >= 2) and its standard error ``std(ddof=1) / sqrt(n)``, computed in
-        float64.
+        r"""An estimate from values in hand: the mean over their first axis and its standard error.
 
-        The device and dtype recorded are those of ``values``; the values are kept.
+        Parameters
+        ----------
+        values : torch.Tensor or numpy.ndarray
+            Finite numbers ``(n, *shape)``, :math:`n \ge 2`; kept in the estimate.
+        seed : int, optional
+            The seed they were drawn with, recorded.
+        seconds : float
+            The time they took, recorded.
+
+        Returns
+        -------
+        Estimate
+            With the device and dtype of ``values``.
+
+        Notes
+        -----
+        Computed in float64: :math:`\bar v = \frac1n \sum_i v_i` and the standard error
+        :math:`\mathrm{std}_{\mathrm{ddof}=1}(v) / \sqrt n`.
         """
         if torch.is_tensor(values):
             dev, dt = values.device.type, str(values.dtype).removeprefix("torch.")
@@ -88,7 +121,18 @@ class Estimate:
         return cls(mean, stderr, n, seconds, dev, dt, seed, array)
 
     def __getitem__(self, index) -> Estimate:
-        """The estimate of some components of a vector- or array-valued mean (with their values)."""
+        """The estimate of some components of a vector- or array-valued mean (with their values).
+
+        Parameters
+        ----------
+        index : int, slice or tuple
+            The components, as numpy indexes the mean.
+
+        Returns
+        -------
+        Estimate
+            Their means, standard errors and (when kept) values.
+        """
         mean, stderr = np.asarray(self.mean)[index], np.asarray(self.stderr)[index]
         if np.ndim(mean) == 0:
             mean, stderr = float(mean), float(stderr)
@@ -159,23 +203,52 @@ def estimate_mean(
     dev: torch.device | None = None,
     keep_values: bool = False,
 ) -> Estimate:
-    """Monte Carlo estimate of E[f] with its standard error.
+    r"""Monte Carlo estimate of :math:`\mathbb E[f]` with its standard error.
 
-    ``sample(batch, generator)`` must return a tensor of shape ``(batch, *shape)``
-    holding ``batch`` independent draws of f (each row one draw), using only
-    ``generator`` for randomness. It is called with ``batch <= chunk_size``
-    until ``n_samples`` draws are made. Mean and variance are accumulated in
-    float64 whatever the sample dtype. With ``keep_values`` the draws are kept
-    in the estimate (``Estimate.values``, float64, on the CPU), for example to
-    pair its columns in :func:`icl.harness.claims.check_paired`.
+    Parameters
+    ----------
+    sample : callable
+        ``sample(batch, generator)`` must return a tensor of shape ``(batch, *shape)`` holding
+        ``batch`` independent draws of :math:`f` (each row one draw), using only ``generator``
+        for randomness. It is called with ``batch <= chunk_size`` until ``n_samples`` draws are
+        made.
+    n_samples : int
+        The number of draws :math:`n`.
+    seed : int
+        Seeds the generator.
+    chunk_size : int
+        The largest ``batch`` of one call.
+    dev : torch.device, optional
+        The device of the generator (``None``: the run's device).
+    keep_values : bool
+        Keep the draws in the estimate (``Estimate.values``, float64, on the CPU), for example
+        to pair its columns in :func:`icl.harness.claims.check_paired`.
+
+    Returns
+    -------
+    Estimate
+        The mean and its standard error :math:`\sqrt{s^2 / n}`, :math:`s^2` with
+        :math:`n - 1` degrees of freedom.
+
+    Notes
+    -----
+    Mean and variance are accumulated in float64 whatever the sample dtype; chunks of
+    :math:`n_a` and :math:`n_b` draws combine by Chan et al.'s pairwise update,
+
+    .. math::
+
+        \bar x = \bar x_a + \delta \frac{n_b}{n_a + n_b}, \qquad
+        M = M_a + M_b + \delta^2 \frac{n_a n_b}{n_a + n_b}, \qquad \delta = \bar x_b - \bar x_a,
+
+    :math:`M` the sum of squared deviations.
 
     Repeatability: one ``seed``, ``chunk_size``, ``n_samples`` and device give the same bits.
-    ``chunk_size`` decides how the generator's stream is cut into calls of ``sample`` (a
-    stream cut differently gives other, equally distributed draws), so another chunk size
-    gives another estimate of the same mean, within its standard error; with
-    ``chunk_size >= n_samples`` the run is one call. Given the draws, the chunks combine
-    exactly: the mean and standard error equal those of one pass over the kept values
-    (:meth:`Estimate.from_values`) to round-off, whatever the chunk size.
+    ``chunk_size`` decides how the generator's stream is cut into calls of ``sample`` (a stream
+    cut differently gives other, equally distributed draws), so another chunk size gives another
+    estimate of the same mean, within its standard error; with ``chunk_size >= n_samples`` the
+    run is one call. Given the draws, the chunks combine exactly: the mean and standard error
+    equal those of one pass over the kept values (:meth:`Estimate.from_values`) to round-off,
+    whatever the chunk size.
     """
     dev = device() if dev is None else _device("dev", dev)
     gen = generator(seed, dev)

@@ -44,8 +44,25 @@ def _page_dir(page_dir) -> str:
 
 
 def toc_chapters(toc_path: str | Path) -> dict[str, str]:
-    """Map each chapter's record name to its document, for the ``chNN_*`` files listed in
-    ``_toc.yml``."""
+    """Map each chapter's record name to its document.
+
+    Parameters
+    ----------
+    toc_path : str or pathlib.Path
+        The book's ``_toc.yml``, an existing file.
+
+    Returns
+    -------
+    dict of str to str
+        For the ``chNN_*`` files it lists, ``chNN`` to the document.
+
+    Raises
+    ------
+    TypeError
+        ``toc_path`` not a path.
+    ValueError
+        No such file.
+    """
     _file("toc_path", toc_path)
     text = Path(toc_path).read_text()
     docs = re.findall(r"file:\s*(\S+)", text)
@@ -55,9 +72,24 @@ def toc_chapters(toc_path: str | Path) -> dict[str, str]:
 
 
 def check_records(records: list[dict], chapters: dict[str, str]) -> None:
-    """Raise ``AssertionError`` if a claim id is used twice, a check failed, a check names no wrong
-    formula it rejects (a check without power) or does not state the biases it ignores, or a
-    listed chapter recorded nothing."""
+    """Check the book's records as a whole.
+
+    Parameters
+    ----------
+    records : list of dict
+        The records (:func:`icl.harness.claims.load_records`).
+    chapters : dict of str to str
+        The chapters that must have recorded (:func:`toc_chapters`).
+
+    Raises
+    ------
+    AssertionError
+        A claim id used twice, a check that failed, a check that names no wrong formula it rejects
+        (a check without power) or does not state the biases it ignores, or a listed chapter that
+        recorded nothing.
+    TypeError
+        Records that are not a list of dicts, chapters not a dict.
+    """
     _records("records", records), _chapters(chapters)
     duplicates = [
         cid for cid, count in Counter(r["claim_id"] for r in records).items() if count > 1
@@ -76,8 +108,24 @@ def check_records(records: list[dict], chapters: dict[str, str]) -> None:
 
 
 def summary(records: list[dict]) -> dict:
-    """Counts over the records: claims, passed, checks naming no wrong formula, total Monte Carlo
-    samples, worst |z|, chapters."""
+    """Counts over the records.
+
+    Parameters
+    ----------
+    records : list of dict
+        The records.
+
+    Returns
+    -------
+    dict
+        Claims, passed, checks naming no wrong formula, total Monte Carlo samples, worst
+        :math:`|z|` (NaN without records), chapters.
+
+    Raises
+    ------
+    TypeError
+        Records that are not a list of dicts.
+    """
     _records("records", records)
     return {
         "claims": len(records),
@@ -105,10 +153,32 @@ def _ignored(record: dict) -> str:
 
 
 def claims_table_html(records: list[dict], chapters: dict[str, str], page_dir: str = "book") -> str:
-    """An HTML table with one row per record, six columns in view (the check, its chapter, theory,
-    estimate ± SE, z, the wrong formulas it rejects); the statement, parameters, power, ignored
-    biases, samples, device, dtype and time of each check sit one click away under its id, which
-    links to the chapter page that makes the claim."""
+    """An HTML table with one row per record, six columns in view.
+
+    The columns: the check, its chapter, theory, estimate ± SE, z, and the wrong formulas it
+    rejects; each check's statement, parameters, power, ignored biases, samples, device, dtype
+    and time sit one click away, under its id.
+
+    Parameters
+    ----------
+    records : list of dict
+        The records.
+    chapters : dict of str to str
+        Each chapter's record name to its document: each id links to the chapter page that makes
+        the claim.
+    page_dir : str
+        The folder of the chapter pages, relative to the table's page.
+
+    Returns
+    -------
+    str
+        The table.
+
+    Raises
+    ------
+    TypeError
+        Arguments of the wrong type.
+    """
     _records("records", records), _chapters(chapters), _page_dir(page_dir)
     head = ["check", "chapter", "theory", "estimate ± SE", "z", "wrong formulas rejected"]
     rows = []
@@ -160,7 +230,27 @@ def measurements_table_html(
     items: list[dict], chapters: dict[str, str], page_dir: str = "book"
 ) -> str:
     """An HTML table of recorded measurements (:func:`icl.harness.claims.measure`): id, statement,
-    parameters, estimate ± SE."""
+    parameters, estimate ± SE.
+
+    Parameters
+    ----------
+    items : list of dict
+        The measurements (:func:`icl.harness.claims.load_measurements`).
+    chapters : dict of str to str
+        Each chapter's record name to its document, for the ids' links.
+    page_dir : str
+        The folder of the chapter pages, relative to the table's page.
+
+    Returns
+    -------
+    str
+        The table.
+
+    Raises
+    ------
+    TypeError
+        Arguments of the wrong type.
+    """
     _records("items", items), _chapters(chapters), _page_dir(page_dir)
     rows = []
     for m in items:
@@ -187,7 +277,25 @@ def measurements_table_html(
 
 
 def package_versions(requirements: str | Path) -> dict[str, str]:
-    """Installed version of Python and of every package named in ``requirements``."""
+    """The installed version of Python and of every package named in a requirements file.
+
+    Parameters
+    ----------
+    requirements : str or pathlib.Path
+        The requirements file, an existing file.
+
+    Returns
+    -------
+    dict of str to str
+        ``"python"`` and each package to its version, ``"not installed"`` where it is missing.
+
+    Raises
+    ------
+    TypeError
+        ``requirements`` not a path.
+    ValueError
+        No such file.
+    """
     _file("requirements", requirements)
     versions = {"python": platform.python_version()}
     for line in Path(requirements).read_text().splitlines():
@@ -223,12 +331,33 @@ def _run_summary(summary) -> dict:
 def full_run_markdown(
     summary: dict | None, chapters: dict[str, str] | None = None, *, command: str = GPU_RUN_COMMAND
 ) -> str:
-    """The status page's account of a published full-scale run of the chapter runner
-    (:mod:`icl.harness.chapter_runner`: ``book/data/gpu_run.json`` on a GPU,
-    ``book/data/cpu_full_run.json`` on the CPU): device, memory, versions, commit, date, dtype and
-    scale, then one row per chapter (status, seconds of its budget, checks, failed checks, worst
-    |z|, the largest ignored bias in standard errors) and the checks that failed. ``None`` (no run
-    published yet) says so and gives ``command``."""
+    """The status page's account of a published full-scale run of the chapter runner.
+
+    Parameters
+    ----------
+    summary : dict or None
+        The run's summary (:mod:`icl.harness.chapter_runner`: ``book/data/gpu_run.json`` on a GPU,
+        ``book/data/cpu_full_run.json`` on the CPU); ``None``: no run published yet.
+    chapters : dict of str to str, optional
+        Each chapter's record name to its document, for the rows' titles.
+    command : str
+        The command that runs it, given when no run is published.
+
+    Returns
+    -------
+    str
+        Markdown: device, memory, versions, commit, date, dtype and scale, then one row per chapter
+        (status, seconds of its budget, checks, failed checks, worst :math:`|z|`, the largest
+        ignored bias in standard errors) and the checks that failed; for ``None``, a line that says
+        so and gives ``command``.
+
+    Raises
+    ------
+    TypeError
+        ``command`` not a non-empty string, ``summary`` not a dict, ``chapters`` not a dict.
+    ValueError
+        A summary that lacks the chapter runner's keys.
+    """
     if not isinstance(command, str) or not command:
         raise TypeError(f"command must be a non-empty string, got {command!r}")
     if summary is None:

@@ -5,9 +5,9 @@
 - :mod:`icl.models.thought_transformer`: the transformer that emits gradient-descent iterates as
   thought tokens (Chapter 2): ``embed_thoughts``, ``ThoughtTransformer``,
   ``train_thought_transformer``;
-- :mod:`icl.models.softmax_transformer`: the small softmax transformer that emits the signs of w
-  (Chapter 7): ``CoefficientDecoder``, its configurations, training, checkpoints and command line
-  (``python -m icl.models.softmax_transformer``);
+- :mod:`icl.models.softmax_transformer`: the small softmax transformer that emits the signs of
+  :math:`w` (Chapter 7): ``CoefficientDecoder``, its configurations, training, checkpoints and
+  command line (``python -m icl.models.softmax_transformer``);
 - :mod:`icl.models.training`: ``train``, the loop on fresh batches that the three trainers share.
 
 The modules are imported on first use (``icl.models.training``, or ``from icl.models import

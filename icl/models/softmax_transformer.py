@@ -1,22 +1,27 @@
-"""A small decoder-only softmax transformer that reads a regression prompt and emits the signs of w.
+r"""A small decoder-only softmax transformer that reads a regression prompt and emits w's signs.
 
-The sequence has n + d tokens. The first n are the examples, each embedded
-continuously, ``e_i = A [x_i; y_i / s] + c`` (``s = sqrt(d + sigma2)``, the
-scale of y). Then come the d answer positions: position j (0-based) carries a
-learned "predict coefficient j" vector ``p_j`` plus, for j >= 1, the embedding
-of the token emitted for coefficient j - 1 (for j = 0 a learned start
-vector). Pre-LayerNorm blocks of causal multi-head softmax attention and a
-GELU MLP follow; a linear head gives at answer position j the two logits
-``(l_+, l_-)`` of coefficient j over the two-token vocabulary {+1, -1}.
+The sequence has :math:`n + d` tokens. The first :math:`n` are the examples, each embedded
+continuously, :math:`e_i = A [x_i; y_i / s] + c` (:math:`s = \sqrt{d + \sigma^2}`, the scale of
+:math:`y`). Then come the :math:`d` answer positions: position :math:`j` (0-based) carries a
+learned "predict coefficient :math:`j`" vector :math:`p_j` plus, for :math:`j \ge 1`, the
+embedding of the token emitted for coefficient :math:`j - 1` (for :math:`j = 0` a learned start
+vector). Pre-LayerNorm blocks of causal multi-head softmax attention and a GELU MLP follow; a
+linear head gives at answer position :math:`j` the two logits :math:`(\ell_+, \ell_-)` of
+coefficient :math:`j` over the two-token vocabulary :math:`\{+1, -1\}`.
 
-Decoding at temperature T samples token + with probability
-``softmax((l_+, l_-) / T)_+ = sigmoid(m_j / T)``, ``m_j = l_+ - l_-`` the
-*logit margin*; Chapter 5's linear decoder is the special case
-``m_j = 2 w_hat_j``. Training (:func:`train_coefficient_decoder`) minimises the
-cross-entropy of the true signs of w, teacher-forced, on freshly sampled
-rademacher prompts. :meth:`CoefficientDecoder.encode` and
-:meth:`CoefficientDecoder.step` run the same network one answer token at a
-time with cached keys and values (used by :mod:`icl.decoders.coefficient_sampler`).
+Decoding at temperature :math:`T` samples token + with probability
+
+.. math::
+
+    \operatorname{softmax}\big((\ell_+, \ell_-) / T\big)_+ = \operatorname{sigmoid}(m_j / T),
+    \qquad m_j = \ell_+ - \ell_-,
+
+the *logit margin*; Chapter 5's linear decoder is the special case :math:`m_j = 2 \hat w_j`.
+Training (:func:`train_coefficient_decoder`) minimises the cross-entropy of the true signs of
+:math:`w`, teacher-forced, on freshly sampled rademacher prompts.
+:meth:`CoefficientDecoder.encode` and :meth:`CoefficientDecoder.step` run the same network one
+answer token at a time with cached keys and values (used by
+:mod:`icl.decoders.coefficient_sampler`).
 
 Command (seeded, repeatable on one device)::
 
@@ -43,7 +48,28 @@ from icl.validation import signs as _signs
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Architecture and task of a :class:`CoefficientDecoder` (``width`` divisible by ``heads``)."""
+    r"""Architecture and task of a :class:`CoefficientDecoder`.
+
+    Parameters
+    ----------
+    d : int
+        The dimension: answer positions.
+    n : int
+        Examples per prompt.
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2 \ge 0`.
+    width : int
+        The model width :math:`D`, divisible by ``heads``.
+    layers : int
+        Transformer blocks.
+    heads : int
+        Attention heads :math:`H`.
+
+    Raises
+    ------
+    ValueError
+        A setting out of range, or ``width`` not divisible by ``heads``.
+    """
 
     d: int
     n: int
@@ -64,8 +90,27 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Optimisation of :func:`train_coefficient_decoder`: AdamW, linear warm-up then cosine decay to
-    0."""
+    r"""Optimisation of :func:`train_coefficient_decoder`: AdamW, linear warm-up then cosine decay
+    to 0.
+
+    Parameters
+    ----------
+    steps : int
+        Optimiser steps, :math:`\ge 1`.
+    batch : int
+        Prompts per step, :math:`\ge 1`.
+    lr : float
+        The peak learning rate, :math:`> 0`.
+    warmup : int
+        Steps of linear warm-up, :math:`\ge 0`.
+    weight_decay : float
+        AdamW's weight decay, :math:`\ge 0`.
+
+    Raises
+    ------
+    ValueError
+        A setting out of range.
+    """
 
     steps: int
     batch: int
@@ -152,8 +197,19 @@ class _Block(nn.Module):
 
 
 class CoefficientDecoder(nn.Module):
-    """The decoder of the module docstring; parameters initialised from ``seed`` (PyTorch
-    defaults)."""
+    r"""The decoder of the module docstring.
+
+    Parameters
+    ----------
+    config : DecoderConfig
+        Architecture and task.
+    seed : int
+        The parameters are initialised from it (PyTorch defaults), :math:`\ge 0`.
+    device : torch.device or str, optional
+        The parameters' device.
+    dtype : torch.dtype
+        float32 or float64.
+    """
 
     def __init__(
         self,
@@ -200,9 +256,20 @@ class CoefficientDecoder(nn.Module):
         return self.embed_example(features)
 
     def answer_inputs(self, previous: torch.Tensor | None, position: int) -> torch.Tensor:
-        """Input vector at answer position ``position``: ``p_j`` plus the start vector (j = 0) or
-        the embedding of ``previous`` (the signs emitted for coefficient j - 1, shape ``(B,
-        S)``)."""
+        """The input vector at an answer position.
+
+        Parameters
+        ----------
+        previous : torch.Tensor or None
+            The signs emitted for coefficient :math:`j - 1`, ``(B, S)``; not read at :math:`j = 0`.
+        position : int
+            The answer position :math:`j`.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`p_j` plus the start vector (:math:`j = 0`) or the embedding of ``previous``.
+        """
         position = integer("position", position, minimum=0, maximum=self.d - 1)
         position_vector = self.embed_position.weight[position]
         if position == 0:
@@ -211,10 +278,21 @@ class CoefficientDecoder(nn.Module):
         return self.embed_token((previous < 0).long()) + position_vector
 
     def forward(self, X: torch.Tensor, y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits ``(B, d, 2)`` (token 0 is +1, token 1 is -1) of coefficient j given
-        ``signs[:, :j]``.
+        r"""Teacher-forced logits of coefficient :math:`j` given ``signs[:, :j]``.
 
-        ``signs (B, d)`` holds +-1; its last column is not read.
+        Parameters
+        ----------
+        X : torch.Tensor
+            The examples' inputs, ``(B, n, d)``.
+        y : torch.Tensor
+            Their labels, ``(B, n)``.
+        signs : torch.Tensor
+            The signs, :math:`\pm 1`, ``(B, d)``; the last column is not read.
+
+        Returns
+        -------
+        torch.Tensor
+            The logits, ``(B, d, 2)`` (token 0 is :math:`+1`, token 1 is :math:`-1`).
         """
         examples = self._examples(X, y)
         _signs("signs", signs, shape=(X.shape[0], self.d))
@@ -226,8 +304,20 @@ class CoefficientDecoder(nn.Module):
         return self.head(self.ln_final(h[:, X.shape[1] :]))
 
     def encode(self, X: torch.Tensor, y: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Keys and values ``(B, H, n, D/H)`` of every layer for the example tokens (shared by all
-        samples)."""
+        """The keys and values of every layer for the example tokens (shared by all samples).
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            The examples' inputs, ``(B, n, d)``.
+        y : torch.Tensor
+            Their labels, ``(B, n)``.
+
+        Returns
+        -------
+        list of tuple of torch.Tensor
+            Per layer, keys and values ``(B, H, n, D/H)``.
+        """
         h, cache = self._examples(X, y), []
         for block in self.blocks:
             h, k, v = block(h)
@@ -237,12 +327,25 @@ class CoefficientDecoder(nn.Module):
     def step(
         self, inputs: torch.Tensor, context: list, prefix: list | None
     ) -> tuple[torch.Tensor, list]:
-        """Logits ``(B, S, 2)`` at the next answer position for ``inputs (B, S, D)`` (from
-        :meth:`answer_inputs`).
+        """The logits at the next answer position.
 
-        ``prefix`` is ``None`` at position 0, else what the previous call returned: per layer, the
-        list of keys/values of the earlier answer positions (see :meth:`_Block.step` for how
-        ``S`` may grow from one position to the next). Returns the logits and the extended prefix.
+        Parameters
+        ----------
+        inputs : torch.Tensor
+            ``(B, S, D)``, from :meth:`answer_inputs`.
+        context : list
+            :meth:`encode`'s keys and values.
+        prefix : list or None
+            ``None`` at position 0, else what the previous call returned: per layer, the list of
+            keys/values of the earlier answer positions (see :meth:`_Block.step` for how ``S`` may
+            grow from one position to the next).
+
+        Returns
+        -------
+        logits : torch.Tensor
+            ``(B, S, 2)``.
+        prefix : list
+            The extended prefix.
         """
         tensor("inputs", inputs, ndim=3)
         if inputs.shape[-1] != self.config.width:
@@ -262,7 +365,25 @@ class CoefficientDecoder(nn.Module):
 
 
 def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Tensor:
-    """Mean over prompts and coefficients of -log P(w_j | prompt, w_<j), teacher-forced (nats)."""
+    r"""The teacher-forced cross-entropy of the true signs, in nats.
+
+    Parameters
+    ----------
+    model : CoefficientDecoder
+        The decoder.
+    prompts : icl.tasks.Prompts
+        The prompts, with their tasks :math:`w`.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean over prompts and coefficients of :math:`-\log P(w_j \mid \text{prompt}, w_{<j})`.
+
+    Raises
+    ------
+    TypeError
+        A model or prompts of the wrong class.
+    """
     module("model", model, CoefficientDecoder)
     module("prompts", prompts, tasks.Prompts)
     logits = model(prompts.X, prompts.y, prompts.w)
@@ -274,16 +395,31 @@ def cross_entropy(model: CoefficientDecoder, prompts: tasks.Prompts) -> torch.Te
 def train_coefficient_decoder(
     model: CoefficientDecoder, training: TrainingConfig, *, seed: int
 ) -> TrainingHistory:
-    """Train ``model`` by AdamW on fresh rademacher prompts (drawn with a generator seeded by
-    ``seed``).
+    r"""Train a decoder by AdamW on fresh rademacher prompts.
 
-    The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0; the loss
-    is :func:`cross_entropy`.
+    Parameters
+    ----------
+    model : CoefficientDecoder
+        The decoder, trained in place.
+    training : TrainingConfig
+        Steps, batch, learning rate, warm-up and weight decay.
+    seed : int
+        Seeds the generator the prompts are drawn with.
+
+    Returns
+    -------
+    TrainingHistory
+        The losses.
+
+    Notes
+    -----
+    The learning rate rises linearly for ``warmup`` steps, then decays as a cosine to 0; the loss is
+    :func:`cross_entropy`.
 
     Repeatability: one seed, device and CPU thread count give the same bits. The thread count
-    changes the order of torch's float32 reductions, so with 1 and 2 threads the parameters
-    differ by round-off (about 2e-5 after 3 steps of the smoke configuration, on entries of
-    order 1; ``tests/test_determinism.py``), which later steps carry on: reproduce a checkpoint
+    changes the order of torch's float32 reductions, so with 1 and 2 threads the parameters differ
+    by round-off (about :math:`2 \cdot 10^{-5}` after 3 steps of the smoke configuration, on entries
+    of order 1; ``tests/test_determinism.py``), which later steps carry on: reproduce a checkpoint
     bit for bit with the thread count that wrote it.
     """
     module("model", model, CoefficientDecoder)
@@ -320,8 +456,23 @@ def save_checkpoint(
     seed: int,
     command: str,
 ) -> None:
-    """Write the weights (float32, CPU), both configs, the seed, the command and the loss curve to
-    ``path``."""
+    """Write a trained decoder and how it was trained to a file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file; its folder is created if missing.
+    model : CoefficientDecoder
+        The decoder; its weights are stored in float32, on the CPU.
+    training : TrainingConfig
+        Its training configuration, stored with the model's.
+    history : TrainingHistory
+        Its loss curve and the seconds it took.
+    seed : int
+        The seed.
+    command : str
+        The command that trained it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(
@@ -341,8 +492,27 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | Path, *, device=None) -> tuple[CoefficientDecoder, dict]:
-    """The model stored at ``path`` (in eval mode, float32, on ``device``) and the checkpoint's
-    metadata."""
+    """Load a decoder written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The checkpoint file.
+    device : torch.device or str, optional
+        The model's device.
+
+    Returns
+    -------
+    model : CoefficientDecoder
+        The model, in eval mode, float32.
+    metadata : dict
+        The checkpoint's metadata: configs, seed, command, loss curve, seconds.
+
+    Raises
+    ------
+    ValueError
+        ``path`` not a file.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a checkpoint file")
@@ -359,8 +529,31 @@ def load_checkpoint(path: str | Path, *, device=None) -> tuple[CoefficientDecode
 def train_at_scale(
     scale: str, seed: int, *, device=None
 ) -> tuple[CoefficientDecoder, TrainingConfig, TrainingHistory]:
-    """Build and train the model of ``SCALES[scale]`` from ``seed`` (initialisation ``seed``, data
-    ``seed + 1``)."""
+    r"""Build and train the model of ``SCALES[scale]``.
+
+    Parameters
+    ----------
+    scale : {"smoke", "full"}
+        The configuration.
+    seed : int
+        Initialisation ``seed``, data ``seed + 1``; :math:`\ge 0`.
+    device : torch.device or str, optional
+        By default :func:`icl.runtime.device`.
+
+    Returns
+    -------
+    model : CoefficientDecoder
+        The trained model.
+    training : TrainingConfig
+        Its training configuration.
+    history : TrainingHistory
+        Its training history.
+
+    Raises
+    ------
+    ValueError
+        An unknown scale or a negative seed.
+    """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {tuple(SCALES)}, got {scale!r}")
     seed = integer("seed", seed, minimum=0)
@@ -372,7 +565,14 @@ def train_at_scale(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m icl.models.softmax_transformer --out PATH --scale smoke|full --seed S``."""
+    """The command line: ``python -m icl.models.softmax_transformer --out PATH --scale smoke|full
+    --seed S``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; by default the command line's.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="checkpoint file to write")
     parser.add_argument("--scale", choices=tuple(SCALES), default="smoke")

@@ -1,28 +1,35 @@
-"""A linear-attention transformer that emits gradient-descent iterates as thought tokens (Chapter
+r"""A linear-attention transformer that emits gradient-descent iterates as thought tokens (Chapter
 2).
 
-Tokens have width 2(d + 1), laid out as [x (d), y (1), w (d), flag (1)]:
+Tokens have width :math:`2(d + 1)`, laid out as :math:`[x\ (d), y\ (1), w\ (d), \mathrm{flag}\
+(1)]`:
 
-    context token  c_i = [x_i, y_i, 0_d, 0],      thought token  z_t = [0_d, 0, w_t, 1].
+.. math::
 
-One linear self-attention layer with residual, whose keys are the n context
-tokens only (thought-to-thought attention is masked, as in the authors'
-prototype):
+    \text{context token } c_i = [x_i, y_i, 0_d, 0], \qquad
+    \text{thought token } z_t = [0_d, 0, w_t, 1].
 
-    f(Z) = Z + W_pv (C C^T / n) W_kq Z,     C = the context columns of Z.
+One linear self-attention layer with residual, whose keys are the :math:`n` context tokens only
+(thought-to-thought attention is masked, as in the authors' prototype):
 
-The emitted thought is the w-slot of the output column of the last thought
-token; decoding appends [0, w_{t+1}, 1] and runs the layer again. With
-``ThoughtTransformer.gd_weights(d, eta)``, W_kq z_t = [w_t, -1, 0, ...] and
-W_pv writes -eta times the first d entries into the w-slot, so
+.. math::
 
-    w_{t+1} = w_t - eta (X^T X w_t - X^T y) / n      exactly.
+    f(Z) = Z + W_{pv} (C C^\top / n) W_{kq} Z, \qquad C = \text{the context columns of } Z.
+
+The emitted thought is the :math:`w`-slot of the output column of the last thought token;
+decoding appends :math:`[0, w_{t+1}, 1]` and runs the layer again. With
+``ThoughtTransformer.gd_weights(d, eta)``, :math:`W_{kq} z_t = [w_t, -1, 0, \dots]` and
+:math:`W_{pv}` writes :math:`-\eta` times the first :math:`d` entries into the :math:`w`-slot, so
+
+.. math::
+
+    w_{t+1} = w_t - \eta (X^\top X w_t - X^\top y) / n \qquad \text{exactly.}
 
 Batched shapes: ``X (B, n, d)``, ``y (B, n)``, thoughts ``(B, T, d)``.
 
 :func:`train_thought_transformer` teacher-forces the layer on the greedy GD chain (the chain the
-layer should emit, as :func:`icl.decoders.gd_chains.sample_chains` decodes it), on fresh prompts at
-every step (:func:`icl.models.training.train`).
+layer should emit, as :func:`icl.decoders.gd_chains.sample_chains` decodes it), on fresh prompts
+at every step (:func:`icl.models.training.train`).
 """
 
 from __future__ import annotations
@@ -47,7 +54,23 @@ def _gd_path(X: torch.Tensor, y: torch.Tensor, eta: float, steps: int) -> torch.
 
 
 def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
-    """The token matrix ``(B, 2d + 2, n + T)``: n context tokens, then T thought tokens."""
+    """The token matrix of prompts and thoughts.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        The examples' inputs, ``(B, n, d)``.
+    y : torch.Tensor
+        Their labels, ``(B, n)``.
+    thoughts : torch.Tensor
+        The thoughts, ``(B, T, d)``, of ``X``'s dtype.
+
+    Returns
+    -------
+    torch.Tensor
+        The tokens, ``(B, 2d + 2, n + T)``: :math:`n` context tokens, then :math:`T` thought
+        tokens.
+    """
     prompt_batch(X, y)
     B, n, d = X.shape
     tensor("thoughts", thoughts, shape=(B, None, d))
@@ -59,12 +82,25 @@ def embed_thoughts(X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor) -> 
 
 
 class ThoughtTransformer(LinearAttentionWeights):
-    """One linear self-attention layer on width-2(d+1) tokens (:class:`~icl.models.linear_attention.
-    LinearAttentionWeights`): the emitted thought is the w-slot of the last token's output."""
+    """One linear self-attention layer on width-:math:`2(d+1)` tokens
+    (:class:`~icl.models.linear_attention.LinearAttentionWeights`): the emitted thought is the
+    :math:`w`-slot of the last token's output.
+    """
 
     @staticmethod
     def token_width(d: int) -> int:
-        """2 (d + 1): the token [x, y, w, flag]."""
+        r""":math:`2 (d + 1)`: the token :math:`[x, y, w, \mathrm{flag}]`.
+
+        Parameters
+        ----------
+        d : int
+            The dimension.
+
+        Returns
+        -------
+        int
+            :math:`2 (d + 1)`.
+        """
         return 2 * integer("d", d) + 2
 
     @classmethod
@@ -76,7 +112,28 @@ class ThoughtTransformer(LinearAttentionWeights):
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float64,
     ) -> ThoughtTransformer:
-        """The weights whose emitted thought is exactly w_t - eta (X^T X w_t - X^T y) / n."""
+        r"""The weights whose emitted thought is exactly one step of gradient descent.
+
+        Parameters
+        ----------
+        d : int
+            The dimension.
+        eta : float
+            The step size :math:`\eta > 0`.
+        device : torch.device or str, optional
+            The weights' device.
+        dtype : torch.dtype
+            The weights' dtype.
+
+        Returns
+        -------
+        ThoughtTransformer
+            The layer.
+
+        Notes
+        -----
+        The emitted thought is :math:`w_t - \eta (X^\top X w_t - X^\top y) / n`.
+        """
         eta = positive("eta", eta)
         model = cls(d, device=device, dtype=dtype)
         idx = torch.arange(d, device=model.W_pv.device)
@@ -87,7 +144,27 @@ class ThoughtTransformer(LinearAttentionWeights):
         return model
 
     def forward(self, Z: torch.Tensor, n: int) -> torch.Tensor:
-        """f(Z) for ``Z (B, 2d + 2, n + T)`` whose first ``n`` columns are the context tokens."""
+        """:math:`f(Z)`, the layer's output.
+
+        Parameters
+        ----------
+        Z : torch.Tensor
+            Tokens ``(B, 2d + 2, n + T)`` in the layer's dtype.
+        n : int
+            The first ``n`` columns are the context tokens.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`f(Z)`, of ``Z``'s shape.
+
+        Raises
+        ------
+        ValueError
+            A wrong shape.
+        TypeError
+            A dtype other than the layer's.
+        """
         n = integer("n", n)
         self._same_dtype("Z", tensor("Z", Z, ndim=3))
         if Z.shape[1] != 2 * self.d + 2 or Z.shape[2] < n:
@@ -100,8 +177,27 @@ class ThoughtTransformer(LinearAttentionWeights):
     def next_thoughts(
         self, X: torch.Tensor, y: torch.Tensor, thoughts: torch.Tensor
     ) -> torch.Tensor:
-        """The thought emitted after each input thought (teacher forcing): ``(B, T, d)`` -> ``(B, T,
-        d)``."""
+        """The thought emitted after each input thought (teacher forcing).
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            The examples' inputs, ``(B, n, d)``.
+        y : torch.Tensor
+            Their labels, ``(B, n)``.
+        thoughts : torch.Tensor
+            The input thoughts, ``(B, T, d)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The emitted thoughts, ``(B, T, d)``.
+
+        Raises
+        ------
+        ValueError
+            ``X`` with another :math:`d` than the layer's.
+        """
         Z = self._same_dtype("X", embed_thoughts(X, y, thoughts))
         n, d = X.shape[1], self.d
         if X.shape[2] != d:
@@ -111,11 +207,31 @@ class ThoughtTransformer(LinearAttentionWeights):
 
     @torch.no_grad()
     def rollout(self, X: torch.Tensor, y: torch.Tensor, steps: int) -> torch.Tensor:
-        """Autoregressive decoding from w_0 = 0: ``(B, steps + 1, d)``, all thoughts including w_0.
+        r"""Autoregressive decoding from :math:`w_0 = 0`.
 
-        Each step runs the layer on the whole sequence (context and every
-        thought so far), reads the last column's w-slot and appends it as a
-        thought token.
+        Parameters
+        ----------
+        X : torch.Tensor
+            The examples' inputs, ``(B, n, d)``.
+        y : torch.Tensor
+            Their labels, ``(B, n)``.
+        steps : int
+            Thoughts to emit, :math:`\ge 0`.
+
+        Returns
+        -------
+        torch.Tensor
+            All thoughts including :math:`w_0`, ``(B, steps + 1, d)``.
+
+        Raises
+        ------
+        ValueError
+            ``X`` with another :math:`d` than the layer's.
+
+        Notes
+        -----
+        Each step runs the layer on the whole sequence (context and every thought so far), reads the
+        last column's :math:`w`-slot and appends it as a thought token.
         """
         steps = integer("steps", steps, minimum=0)
         prompt_batch(X, y)
@@ -143,12 +259,43 @@ def train_thought_transformer(
     sigma2: float = 0.0,
     prior: str = "gaussian",
 ) -> TrainingHistory:
-    """Teacher forcing on GD trajectories: on fresh prompts, input w_0..w_{T-1}, target w_1..w_T.
+    r"""Teacher forcing on GD trajectories: on fresh prompts, input :math:`w_0, \dots, w_{T-1}`,
+    target :math:`w_1, \dots, w_T`.
 
-    The trajectories are the greedy GD chains with step ``eta`` (gradient divided by n), those of
+    Parameters
+    ----------
+    model : ThoughtTransformer
+        The layer, trained in place.
+    n : int
+        Examples per prompt.
+    eta : float
+        The GD step size :math:`\eta > 0` (gradient divided by :math:`n`).
+    thoughts : int
+        The trajectories' length :math:`T`.
+    steps : int
+        Optimiser steps.
+    batch : int
+        Prompts per step.
+    lr : float
+        The initial learning rate, :math:`> 0`.
+    seed : int
+        Seeds the generator the prompts are drawn with.
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2`.
+    prior : str
+        The tasks' prior (:func:`icl.tasks.sample_prompts`).
+
+    Returns
+    -------
+    TrainingHistory
+        The losses.
+
+    Notes
+    -----
+    The trajectories are the greedy GD chains with step ``eta``, those of
     :func:`icl.decoders.gd_chains.sample_chains` with ``noise="none"``; Adam with learning rate
     ``lr`` decayed as a cosine to 0; the loss is the mean over prompts and positions of
-    ||emitted - target||^2.
+    :math:`\|\mathrm{emitted} - \mathrm{target}\|^2`.
     """
     module("model", model, ThoughtTransformer)
     steps, batch = integer("steps", steps), integer("batch", batch)

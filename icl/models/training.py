@@ -30,9 +30,20 @@ from icl.validation import generator as _generator
 
 @dataclass(frozen=True)
 class TrainingHistory:
-    """``loss[t]``: the loss on the batch of step t; ``snapshots[j]``: what ``snapshot(model)``
-    returned after step ``recorded_steps[j]`` (empty without a snapshot); ``seconds``: the wall
-    time."""
+    """What a training run recorded.
+
+    Attributes
+    ----------
+    loss : numpy.ndarray
+        ``loss[t]``: the loss on the batch of step :math:`t`.
+    seconds : float
+        The wall time.
+    recorded_steps : numpy.ndarray
+        The steps after which a snapshot was taken.
+    snapshots : numpy.ndarray
+        ``snapshots[j]``: what ``snapshot(model)`` returned after step ``recorded_steps[j]`` (empty
+        without a snapshot).
+    """
 
     loss: np.ndarray
     seconds: float
@@ -50,8 +61,30 @@ def fresh_prompts(
     prior: str = "gaussian",
     sigma2: float = 0.0,
 ) -> tasks.Prompts:
-    """A batch of prompts drawn with ``generator`` on the device and in the dtype of ``weight`` (one
-    of the model's parameters): what a trainer's ``batch_loss`` draws at every step."""
+    r"""A batch of prompts, what a trainer's ``batch_loss`` draws at every step.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        One of the model's parameters: the prompts are drawn on its device and in its dtype.
+    batch : int
+        Prompts.
+    n : int
+        Examples per prompt.
+    d : int
+        The dimension.
+    generator : torch.Generator
+        The source of the draws, on ``weight``'s device.
+    prior : str
+        The tasks' prior (:func:`icl.tasks.sample_prompts`).
+    sigma2 : float
+        The label noise's variance :math:`\sigma^2`.
+
+    Returns
+    -------
+    icl.tasks.Prompts
+        The prompts.
+    """
     tensor("weight", weight, nonempty=False, finite=False)
     _generator("generator", generator, device=weight.device)
     return tasks.sample_prompts(
@@ -69,7 +102,24 @@ def fresh_prompts(
 def adam_with_cosine_decay(
     model: nn.Module, lr: float, steps: int
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Adam at learning rate ``lr``, decayed as a cosine to 0 over ``steps`` steps."""
+    """Adam at a learning rate decayed as a cosine to 0.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model whose parameters Adam updates.
+    lr : float
+        The initial learning rate, :math:`> 0`.
+    steps : int
+        The steps over which it decays to 0.
+
+    Returns
+    -------
+    optimizer : torch.optim.Optimizer
+        Adam.
+    schedule : torch.optim.lr_scheduler.LRScheduler
+        The cosine decay.
+    """
     module("model", model, nn.Module)
     lr, steps = positive("lr", lr), integer("steps", steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -87,11 +137,33 @@ def train(
     snapshot: Callable[[nn.Module], np.ndarray] | None = None,
     record_every: int = 10,
 ) -> TrainingHistory:
-    """Run ``steps`` steps of ``optimizer`` on ``batch_loss``, a fresh batch each step (module
-    docstring).
+    """Run optimisation steps on a fresh batch each step (module docstring).
 
-    ``batch_loss(generator)`` draws its batch with ``generator`` only, so a seed fixes the
-    whole run on one device. Returns the :class:`TrainingHistory`.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, trained in place; in training mode during the loop and in evaluation mode after
+        it.
+    batch_loss : callable
+        ``batch_loss(generator)`` draws its batch with ``generator`` only and returns the model's
+        loss on it, so a seed fixes the whole run on one device.
+    optimizer : torch.optim.Optimizer
+        The optimiser.
+    schedule : torch.optim.lr_scheduler.LRScheduler
+        The learning-rate schedule, stepped after each optimiser step.
+    steps : int
+        Steps.
+    seed : int
+        Seeds the generator, on the model's device.
+    snapshot : callable, optional
+        ``snapshot(model)`` is recorded every ``record_every`` steps and after the last.
+    record_every : int
+        Steps between snapshots.
+
+    Returns
+    -------
+    TrainingHistory
+        The losses, the snapshots and the wall time.
     """
     module("model", model, nn.Module)
     function("batch_loss", batch_loss)
