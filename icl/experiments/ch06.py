@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -316,6 +316,26 @@ class VoteSums:
     def mean(self, formula) -> float:
         """The mean over :attr:`prompts` of ``formula(b)``."""
         return np.mean([formula(b) for b in self.prompts])
+
+    def exact(self, N: int, with_replacement: bool) -> tuple[np.ndarray, Callable]:
+        """The exact sums of the vote of N per prompt, and the function of :mod:`icl.theory` that
+        gives them.
+
+        Parameters
+        ----------
+        N : int
+            The vote size.
+        with_replacement : bool
+            Draws with replacement (the multinomial sum) or without (the hypergeometric sum).
+
+        Returns
+        -------
+        tuple
+            ``(values, function)``.
+        """
+        if with_replacement:
+            return self.with_replacement[N], theory.plurality_vote_accuracy
+        return self.without_replacement[N], theory.subsample_vote_accuracy
 
     def wrong_formulas(self, N: int, with_replacement: bool) -> dict[str, float]:
         """The plausible wrong formulas that a check of the vote of N must reject.
