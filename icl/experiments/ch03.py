@@ -249,6 +249,61 @@ class DesignLog:
         seen[0], seen[1] = seen[0] + X.shape[0], max(seen[1], scale)
 
 
+@dataclass(frozen=True)
+class DesignCensus:
+    """One prompt-averaged setting's unstable designs: the bound and what was drawn.
+
+    ``bound``: the Davidson–Szarek bound on the probability of a design with
+    :math:`\\eta(s_{\\max} + \\text{shift}) > 1`
+    (:func:`icl.theory.unstable_design_probability_bound`); ``drawn``: the prompts drawn;
+    ``largest``: the largest :math:`\\eta(s_{\\max} + \\text{shift})` among them.
+    """
+
+    setting: str
+    n: int
+    d: int
+    eta: float
+    shift: float
+    bound: float
+    drawn: int
+    largest: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.setting} (n = {self.n}, d = {self.d}, eta = {self.eta:.4g}, "
+            f"lam + delta^2 <= {self.shift:.4f}): P(unstable design) <= {self.bound:.1e}; "
+            f"{self.drawn} prompts drawn, largest eta (s_max + lam + delta^2) = "
+            f"{self.largest:.3f}"
+        )
+
+
+def design_census(designs: DesignLog, name: str, setting: Prototype | Regulariser) -> DesignCensus:
+    """The bound on a setting's unstable designs, beside the designs it drew.
+
+    Parameters
+    ----------
+    designs : DesignLog
+        The designs drawn, by setting name.
+    name : str
+        The setting's name in ``designs``.
+    setting : Prototype or Regulariser
+        Its n, d, step and largest :math:`\\lambda + \\delta^2` (``shift``).
+
+    Returns
+    -------
+    DesignCensus
+
+    Notes
+    -----
+    The bound is :math:`e^{-nt^2/2}`,
+    :math:`t = (1/\\eta - \\text{shift})^{1/2} - 1 - \\sqrt{d/n}`.
+    """
+    where = (setting.n, setting.d, setting.eta, setting.shift)
+    bound = theory.unstable_design_probability_bound(*where)
+    drawn, largest = designs.seen[name]
+    return DesignCensus(name, *where, bound=bound, drawn=drawn, largest=largest)
+
+
 # --- one fixed prompt ---
 
 
@@ -368,6 +423,46 @@ def covariance_trace_by_recursion(
         C = A @ C @ A + noise_term(C + torch.outer(m, m))
         m = A @ m + setting.eta * b
     return float(C.trace())
+
+
+def wrong_spreads(prompt: tasks.Prompts, setting: OnePrompt) -> dict[str, float]:
+    """The two wrong values of a multiplicative chain's :math:`\\operatorname{tr} C_T` that the
+    covariance check rejects, by label.
+
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one).
+    setting : OnePrompt
+        Its step, number of thoughts and level :math:`\\delta`.
+
+    Returns
+    -------
+    dict
+        ``"without tr(M) I"``: the noise term :math:`\\kappa P`;
+        ``"raw fourth moment, delta^4 (2P + tr(P) I)"``: the noise term
+        :math:`\\kappa (2P + \\operatorname{tr}(P)\\, I)`, the fourth moment
+        :math:`\\mathbb{E}[\\xi\\xi^\\top P \\xi\\xi^\\top]` without subtracting
+        :math:`\\delta^4 P`.
+
+    Notes
+    -----
+    Both run :func:`covariance_trace_by_recursion` with the contraction at
+    :math:`\\lambda + \\delta^2 = \\delta^2` and :math:`\\kappa = \\eta^2\\delta^4`; the right
+    noise term is :math:`\\kappa (P + \\operatorname{tr}(P)\\, I)`.
+    """
+    kap = setting.eta**2 * setting.delta**4
+    eye = torch.eye(setting.d, dtype=prompt.X.dtype, device=prompt.X.device)
+
+    def by_recursion(noise_term: Callable[[torch.Tensor], torch.Tensor]) -> float:
+        return covariance_trace_by_recursion(prompt, setting, noise_term, setting.delta**2)
+
+    return {
+        "without tr(M) I": by_recursion(lambda P: kap * P),
+        "raw fourth moment, delta^4 (2P + tr(P) I)": by_recursion(
+            lambda P: kap * (2 * P + P.trace() * eye)
+        ),
+    }
 
 
 @dataclass(frozen=True)
@@ -862,6 +957,46 @@ def nested_sampler(setting: Prototype, designs: DesignLog, n_avg: list[int]) -> 
     return sample
 
 
+def nested_averages(
+    setting: Prototype,
+    designs: DesignLog,
+    n_avg: list[int],
+    prompts: int,
+    *,
+    seed: int,
+    chains: int,
+) -> Estimate:
+    """Run :func:`nested_sampler` over ``prompts`` prompts, at most ``chains`` chains a chunk.
+
+    Parameters
+    ----------
+    setting : Prototype
+        The prototype's setting.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    n_avg : list of int
+        The N of the nested averages; each prompt runs ``max(n_avg)`` chains.
+    prompts : int
+        How many prompts.
+    seed : int
+        The seed of :func:`icl.harness.montecarlo.estimate_mean`.
+    chains : int
+        The chains of one chunk: ``max(1, chains // max(n_avg))`` prompts a chunk.
+
+    Returns
+    -------
+    Estimate
+        Shape ``(len(n_avg), len(NESTED_COLUMNS))``, with its per-prompt values.
+    """
+    return montecarlo.estimate_mean(
+        nested_sampler(setting, designs, n_avg),
+        prompts,
+        seed=seed,
+        chunk_size=max(1, chains // max(n_avg)),
+        keep_values=True,
+    )
+
+
 def simulated_points(single: OneChain, nested: Estimate, n_avg: list[int]) -> tuple[dict, dict]:
     """The simulated points of the prototype's figures.
 
@@ -880,6 +1015,37 @@ def simulated_points(single: OneChain, nested: Estimate, n_avg: list[int]) -> tu
         excess[n] = (nested.mean[i][excess_at], nested.stderr[i][excess_at])
         spread[n] = (nested.mean[i][spread_at], nested.stderr[i][spread_at])
     return excess, spread
+
+
+def simulated_rows(
+    single: OneChain, nested: Estimate, n_avg: list[int], checks: list[claims.ClaimRecord]
+) -> dict:
+    """The book's simulation of the prototype's protocol, one row per N, for
+    :func:`legend_table`.
+
+    Parameters
+    ----------
+    single : OneChain
+        One chain on each of many prompts (the row N = 1).
+    nested : Estimate
+        The nested averages (:func:`nested_averages`), one row per N of ``n_avg``.
+    n_avg : list of int
+        The N of the nested averages.
+    checks : list of ClaimRecord
+        The prototype's checks; those of the unsquared error, ``ch3.prototype.norm.N<N>``,
+        give each row's paired z.
+
+    Returns
+    -------
+    dict
+        ``N -> (mean simulated error, its SE, mean first-order prediction, paired z)``.
+    """
+    z = {r.params["N"]: r.z_score for r in checks if r.claim_id.startswith("ch3.prototype.norm.")}
+    rows = {1: (single.mean["error"], single.se["error"], single.first_order[1][0], z[1])}
+    for i, n in enumerate(n_avg):
+        at = nested_columns(nested, i)
+        rows[n] = (at["error"].mean, at["error"].stderr, at["first order"].mean, z[n])
+    return rows
 
 
 def nested_columns(nested: Estimate, i: int) -> dict:
@@ -961,6 +1127,38 @@ def compare_legend(single: OneChain) -> LegendComparison:
                 own_se=own_se,
             )
     return LegendComparison(predicted, predicted_diff, agree)
+
+
+def squared_reading(single: OneChain, comparison: LegendComparison) -> dict:
+    """The legend read as squared errors: the GD and one-chain rows' differences from the ridge
+    row that the book's squared risks give, against the prototype's.
+
+    Parameters
+    ----------
+    single : OneChain
+        One chain on each of many prompts, with each prompt's exact quantities.
+    comparison : LegendComparison
+        The legend against the prediction (for the prototype's own SEs).
+
+    Returns
+    -------
+    dict
+        ``row -> (squared difference, its SE, distance from the prototype's difference in
+        combined SEs, the prototype's difference)`` for the rows ``"GD"`` and ``1``.
+
+    Notes
+    -----
+    The squared differences are :math:`\\mathbb{E}[\\|w_{GD} - w\\|^2 - \\|m_T - w\\|^2]`
+    (GD) and :math:`\\mathbb{E}\\operatorname{tr} C_T` (one chain); the combined SE adds the
+    book's and the prototype's in quadrature.
+    """
+    out = {}
+    for row, name in (("GD", "gd^2 - ridge^2"), (1, "tr C")):
+        gap_se = (single.se[name] ** 2 + comparison.agree[row]["own_se"] ** 2) ** 0.5
+        gap = LEGEND[row] - LEGEND["ridge"]
+        value = single.mean[name]
+        out[row] = (value, single.se[name], abs(gap - value) / gap_se, gap)
+    return out
 
 
 def record_legend(comparison: LegendComparison, prompts: int) -> None:

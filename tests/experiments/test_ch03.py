@@ -177,3 +177,46 @@ def test_regulariser_risks_never_beat_bayes():
     assert fewest <= at and 0 <= k < TINY_REG.grid
     sample = ch03.regulariser_one_chain(TINY_REG, ch03.DesignLog(), 0.2)
     assert sample(5, gen(6)).shape == (5, 3)
+
+
+def test_wrong_spreads_bracket_the_true_trace():
+    setting = ch03.OnePrompt()
+    one = setting.draw("cpu")
+    chain = dict(eta=setting.eta, steps=setting.steps, level=setting.delta)
+    exact = float(theory.chain_covariance(one.X, one.y, noise="multiplicative", **chain)[0].trace())
+    wrong = ch03.wrong_spreads(one, setting)
+    assert list(wrong) == ["without tr(M) I", "raw fourth moment, delta^4 (2P + tr(P) I)"]
+    # kappa P <= kappa (P + tr(P) I) <= kappa (2P + tr(P) I): the traces are ordered the same way
+    assert wrong["without tr(M) I"] < exact < wrong["raw fourth moment, delta^4 (2P + tr(P) I)"]
+
+
+def test_design_census_sets_the_bound_beside_the_designs_drawn(draw_prompts):
+    log = ch03.DesignLog()
+    log.track("prototype", draw_prompts(3, SMALL.n, SMALL.d).X, SMALL.eta, SMALL.shift)
+    census = ch03.design_census(log, "prototype", SMALL)
+    where = (SMALL.n, SMALL.d, SMALL.eta, SMALL.shift)
+    assert census.bound == theory.unstable_design_probability_bound(*where)
+    assert (census.drawn, census.largest) == tuple(log.seen["prototype"])
+    assert str(census).startswith("prototype (n = 4, d = 6, eta = 0.03, ")
+
+
+def test_nested_averages_simulated_rows_and_the_squared_reading():
+    designs = ch03.DesignLog()
+    nested = ch03.nested_averages(SMALL, designs, [2, 4], 6, seed=5, chains=8)
+    again = ch03.nested_averages(SMALL, ch03.DesignLog(), [2, 4], 6, seed=5, chains=8)
+    assert nested.mean.shape == (2, len(ch03.NESTED_COLUMNS))
+    assert np.array_equal(nested.mean, again.mean) and designs.seen["prototype"][0] == 6
+    single = ch03.one_chain_per_prompt(SMALL, designs, 8, seed=2, chunk_size=8)
+
+    class Check:  # the fields of a ClaimRecord that simulated_rows reads
+        def __init__(self, claim_id, n_avg, z_score):
+            self.claim_id, self.params, self.z_score = claim_id, {"N": n_avg}, z_score
+
+    checks = [Check(f"ch3.prototype.norm.N{n}", n, 0.1 * n) for n in (1, 2, 4)]
+    checks.append(Check("ch3.prototype.spread.N2", 2, 9.0))
+    rows = ch03.simulated_rows(single, nested, [2, 4], checks)
+    assert list(rows) == [1, 2, 4] and rows[4][3] == 0.4
+    assert rows[1][:3] == (single.mean["error"], single.se["error"], single.first_order[1][0])
+    reading = ch03.squared_reading(single, ch03.compare_legend(single))
+    assert list(reading) == ["GD", 1] and reading[1][0] == single.mean["tr C"]
+    assert reading["GD"][3] == ch03.LEGEND["GD"] - ch03.LEGEND["ridge"]
