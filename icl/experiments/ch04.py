@@ -563,7 +563,14 @@ class Sweep:
         return self.estimates[0][-1]
 
     def accuracy_table(self) -> str:
-        """The approximation's relative error at the best and the largest temperature."""
+        """The approximation's relative error at the best and the largest temperature.
+
+        Returns
+        -------
+        str
+            Two rows per reward (at each N's best temperature, and at the largest temperature),
+            then the oracle's largest error at the best temperature.
+        """
         taus, grid, best = self.setting.taus, self.setting.n_grid, self.best
         approx, ref = self.approx, self.reference
         rows = ["reward            N:  " + "  ".join(f"{N:6d}" for N in grid)]
@@ -577,6 +584,12 @@ class Sweep:
             )
             at_max = approx[-1, j] / ref[-1, j] - 1
             rows.append(f"{'':16s} tau={taus[-1]:.2f} " + "  ".join(f"{v:+6.1%}" for v in at_max))
+            if j == 0:
+                oracle_worst = np.abs(at_best).max()
+        rows.append(
+            "largest |relative error| of the oracle approximation at the best temperature: "
+            f"{oracle_worst:.1%}"
+        )
         return "\n".join(rows)
 
     def temperature_table(self, greedy_risk: float) -> str:
@@ -1143,6 +1156,33 @@ def asymptote_table(n_values, ts) -> tuple[str, np.ndarray]:
     return "\n".join(rows), np.array(table)
 
 
+def two_term_law(N: int, t: float) -> tuple[float, float, float]:
+    r"""The law :math:`\pi e^{t^2}/N^2`, the exact :math:`g_N(t)`, and what the two-term law omits.
+
+    Parameters
+    ----------
+    N : int
+        The number of samples.
+    t : float
+        The offset.
+
+    Returns
+    -------
+    (float, float, float)
+        The first term :math:`\pi e^{t^2}/N^2`, the exact :math:`g_N(t)`, and the remainder
+        :math:`|g_N(t) - (\pi e^{t^2}/N^2)(1 - 3/N)|` plus the quadrature's declared error.
+
+    Notes
+    -----
+    :math:`g_N(t) = (\pi e^{t^2}/N^2)(1 - 3/N + O(N^{-2}))`.
+    """
+    hp = theory.nearest_sample_asymptote(N, t)
+    g_exact = theory.expected_min_sq_offset(N, t)
+    remainder = abs(g_exact - hp * (1 - 3 / N))
+    remainder += declared_error(theory.expected_min_sq_offset, g_exact)
+    return hp, g_exact, remainder
+
+
 def best_temperature_1d(N: int) -> tuple[float, float]:
     r"""The d = 1 oracle's best temperature given the prompt, from the exact risk.
 
@@ -1468,6 +1508,7 @@ __all__ = [
     "shrinkage",
     "quadrature_errors",
     "asymptote_table",
+    "two_term_law",
     "best_temperature_1d",
     "loss_identity",
     "interpolator_formula",
