@@ -17,6 +17,12 @@ Experiments: :func:`exact_1d` (per prompt, the simulated and exact risks in d = 
 :func:`ridge_risk`, :func:`interpolator_risk`, :func:`small_n` (the d = 1 statements at N <= 6),
 :func:`risk_curves` and :func:`shrinkage` (the norm reward in d = 50). Every one draws its
 prompts and candidates in the order the chapter's recorded checks were made with.
+
+Exact values and their reports: :func:`quadrature_errors`, :func:`asymptote_table`,
+:func:`two_term_law`, :func:`best_temperature_1d`, :func:`loss_identity`,
+:func:`interpolator_formula`, :func:`exact_curves_1d` (an :class:`ExactCurves1D`),
+:func:`curve_family` (the d = 1 curves as one Šidák family, a :class:`CurveFamily`) and
+:func:`best_n_of_grid` (a simulated curve's best N, a :class:`BestN` per reward).
 """
 
 from __future__ import annotations
