@@ -17,18 +17,26 @@ Experiments: :func:`exact_1d` (per prompt, the simulated and exact risks in d = 
 :func:`ridge_risk`, :func:`interpolator_risk`, :func:`small_n` (the d = 1 statements at N <= 6),
 :func:`risk_curves` and :func:`shrinkage` (the norm reward in d = 50). Every one draws its
 prompts and candidates in the order the chapter's recorded checks were made with.
+
+Exact values and their reports: :func:`quadrature_errors`, :func:`asymptote_table`,
+:func:`two_term_law`, :func:`best_temperature_1d`, :func:`loss_identity`,
+:func:`interpolator_formula`, :func:`exact_curves_1d` (an :class:`ExactCurves1D`),
+:func:`curve_family` (the d = 1 curves as one Šidák family, a :class:`CurveFamily`) and
+:func:`best_n_of_grid` (a simulated curve's best N, a :class:`BestN` per reward).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import optimize, stats
 
 from icl import runtime, tasks, techniques, theory, validation
 from icl.decoders.gd_chains import sample_chains
+from icl.domain import declared_error
 from icl.harness import montecarlo
 from icl.harness.montecarlo import Estimate
 from icl.validation import choice, integer, positive
@@ -82,6 +90,21 @@ class OneDim:
         """The parameters a check of this setting records."""
         return dict(n=self.n, d=1, sigma2=self.sigma2, eta=round(self.eta, 6))
 
+    def recorded(self, **extra) -> dict:
+        """The parameters a per-prompt check records: ``extra``, the setting's, the draws.
+
+        Parameters
+        ----------
+        **extra
+            The check's own parameters (reward, N, tau), recorded first.
+
+        Returns
+        -------
+        dict
+            ``extra``, then :attr:`params`, then ``sets_per_prompt``.
+        """
+        return dict(extra, **self.params, sets_per_prompt=self.sets)
+
 
 @dataclass(frozen=True)
 class HighDim:
@@ -124,6 +147,21 @@ class HighDim:
         """``n``, ``d`` and ``sigma2``, as the theory functions and the records take them."""
         return dict(n=self.n, d=self.d, sigma2=self.sigma2)
 
+    def recorded(self, **extra) -> dict:
+        """The parameters a check in this setting records: ``extra``, then :attr:`problem`.
+
+        Parameters
+        ----------
+        **extra
+            The check's own parameters (N, tau, ...), recorded first.
+
+        Returns
+        -------
+        dict
+            ``extra`` followed by ``n``, ``d`` and ``sigma2``.
+        """
+        return dict(extra, **self.problem)
+
     @property
     def eta(self) -> float:
         """Chapter 1's best step :math:`\\eta^*`."""
@@ -165,6 +203,21 @@ class Curves:
             raise ValueError(f"low must have n < d, got {self.low}")
         integer("prompts_1d", self.prompts_1d, minimum=2)
         integer("prompts_low", self.prompts_low, minimum=2)
+
+    def low_limits(self) -> dict:
+        """The exact :math:`N \\to \\infty` limits of the n < d setting at :attr:`tau`.
+
+        Returns
+        -------
+        dict
+            By reward: the in-context loss's limit
+            :math:`\\psi^2 (d - n) + \\sigma^2 n/(d - n - 1) + \\tau^2 (d - n)` and the norm
+            reward's :math:`\\psi^2 d`.
+        """
+        return {
+            "in-context loss": theory.in_context_limit_risk(**self.low, tau=self.tau),
+            "norm": float(self.low["d"]),
+        }
 
 
 def scores(reward: str, candidates: torch.Tensor, p: tasks.Prompts) -> torch.Tensor:
@@ -516,7 +569,14 @@ class Sweep:
         return self.estimates[0][-1]
 
     def accuracy_table(self) -> str:
-        """The approximation's relative error at the best and the largest temperature."""
+        """The approximation's relative error at the best and the largest temperature.
+
+        Returns
+        -------
+        str
+            Two rows per reward (at each N's best temperature, and at the largest temperature),
+            then the oracle's largest error at the best temperature.
+        """
         taus, grid, best = self.setting.taus, self.setting.n_grid, self.best
         approx, ref = self.approx, self.reference
         rows = ["reward            N:  " + "  ".join(f"{N:6d}" for N in grid)]
@@ -530,6 +590,12 @@ class Sweep:
             )
             at_max = approx[-1, j] / ref[-1, j] - 1
             rows.append(f"{'':16s} tau={taus[-1]:.2f} " + "  ".join(f"{v:+6.1%}" for v in at_max))
+            if j == 0:
+                oracle_worst = np.abs(at_best).max()
+        rows.append(
+            "largest |relative error| of the oracle approximation at the best temperature: "
+            f"{oracle_worst:.1%}"
+        )
         return "\n".join(rows)
 
     def temperature_table(self, greedy_risk: float) -> str:
@@ -583,6 +649,51 @@ class Sweep:
                 ),
             ]
         )
+
+    def closed_temperatures(self, greedy_risk: float) -> np.ndarray:
+        """The closed-form best temperature :math:`\\tau^*(N)` at every N of the grid.
+
+        Parameters
+        ----------
+        greedy_risk : float
+            :math:`B`, the greedy answer's risk.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`\\tau^*(N)`, one per N of the grid.
+
+        Notes
+        -----
+        :math:`\\tau^{*2} = (B/d)(1/\\sqrt{1 - 2e_N^2/d} - 1)`.
+        """
+        d = self.setting.d
+        return np.array(
+            [
+                theory.oracle_optimal_temperature(N, d=d, bias2=greedy_risk)
+                for N in self.setting.n_grid
+            ]
+        )
+
+    def oracle_cut(self, greedy_risk: float) -> tuple[float, float]:
+        """The cut of the oracle's risk from the smallest to the largest N of the grid.
+
+        Parameters
+        ----------
+        greedy_risk : float
+            :math:`B`, the greedy answer's risk, put in the closed form.
+
+        Returns
+        -------
+        (float, float)
+            :math:`1 - R/R_1` at the grid's best temperatures, exact (averaged over the sweep's
+            prompts), and the closed form's :math:`1 - R^*(N_{\\max})/B`.
+        """
+        exact, best = self.exact[:, 0], self.best[0]
+        closed = theory.oracle_optimal_risk(
+            self.setting.n_grid[-1], d=self.setting.d, bias2=greedy_risk
+        )
+        return 1 - exact[best[-1], -1] / exact[best[0], 0], 1 - closed / greedy_risk
 
     def error_summary(self) -> str:
         """Per reward, the approximation's worst relative error at the best temperature and over
@@ -985,6 +1096,400 @@ def shrinkage(
     return montecarlo.estimate_mean(sampler, prompts, seed=seed, chunk_size=50, keep_values=True)
 
 
+def quadrature_errors(n_values) -> tuple[str, np.ndarray]:
+    r"""The oracle quadrature against two exact cases, at large N.
+
+    Parameters
+    ----------
+    n_values : sequence of int
+        The numbers of samples N.
+
+    Returns
+    -------
+    (str, numpy.ndarray)
+        A table, and its relative errors, shape ``(len(n_values), 2)``: for d = 2, bias 0 and
+        tau = 1, against :math:`2\tau^2/N`; for d = 1, :math:`\|m - w^*\|^2 = 0.3` and
+        tau = 0.8, against :math:`\tau^2 g_N(|m - w^*|/\tau)`.
+
+    Notes
+    -----
+    :math:`\chi^2_2` is exponential, so :math:`R_N = 2\tau^2/N` for d = 2 and a zero bias; in
+    d = 1 the oracle picks the candidate nearest :math:`w^*`.
+    """
+    header = "       N   d = 2 vs 2 tau^2/N   d = 1 vs tau^2 g_N(b/tau)   (relative errors)"
+    rows, errors = [header], []
+    for N in n_values:
+        d2 = theory.oracle_best_of_n_risk(N, 1.0, bias2=0.0, d=2) / (2 / N) - 1
+        d1 = (
+            theory.oracle_best_of_n_risk(N, 0.8, bias2=0.3, d=1)
+            / (0.8**2 * theory.expected_min_sq_offset(N, math.sqrt(0.3) / 0.8))
+            - 1
+        )
+        rows.append(f"{N:8d}   {d2:+.1e}             {d1:+.1e}")
+        errors.append((d2, d1))
+    return "\n".join(rows), np.array(errors)
+
+
+def asymptote_table(n_values, ts) -> tuple[str, np.ndarray]:
+    r"""The exact :math:`g_N(t)` over the one-dimensional law :math:`\pi e^{t^2}/N^2`.
+
+    Parameters
+    ----------
+    n_values : sequence of int
+        The numbers of samples N.
+    ts : sequence of float
+        The offsets t.
+
+    Returns
+    -------
+    (str, numpy.ndarray)
+        A table of the ratio and of :math:`N(1 - \text{ratio})`, and the ratios, shape
+        ``(len(n_values), len(ts))``.
+
+    Notes
+    -----
+    :math:`N^2 g_N(t) / (\pi e^{t^2}) = 1 - 3/N + O(N^{-2})`.
+    """
+    head = "t={:g}: N^2 g_N / (pi e^t^2), N(1 - ratio)"
+    rows, table = ["  N    " + "   ".join(head.format(t) for t in ts)], []
+    for N in n_values:
+        ratios = [
+            theory.expected_min_sq_offset(N, t) / theory.nearest_sample_asymptote(N, t) for t in ts
+        ]
+        cells = [f"{r:.6f}, {N * (1 - r):7.3f}" + " " * 17 for r in ratios]
+        rows.append(f"{N:7d}  " + "   ".join(cells))
+        table.append(ratios)
+    return "\n".join(rows), np.array(table)
+
+
+def two_term_law(N: int, t: float) -> tuple[float, float, float]:
+    r"""The law :math:`\pi e^{t^2}/N^2`, the exact :math:`g_N(t)`, and what the two-term law omits.
+
+    Parameters
+    ----------
+    N : int
+        The number of samples.
+    t : float
+        The offset.
+
+    Returns
+    -------
+    (float, float, float)
+        The first term :math:`\pi e^{t^2}/N^2`, the exact :math:`g_N(t)`, and the remainder
+        :math:`|g_N(t) - (\pi e^{t^2}/N^2)(1 - 3/N)|` plus the quadrature's declared error.
+
+    Notes
+    -----
+    :math:`g_N(t) = (\pi e^{t^2}/N^2)(1 - 3/N + O(N^{-2}))`.
+    """
+    hp = theory.nearest_sample_asymptote(N, t)
+    g_exact = theory.expected_min_sq_offset(N, t)
+    remainder = abs(g_exact - hp * (1 - 3 / N))
+    remainder += declared_error(theory.expected_min_sq_offset, g_exact)
+    return hp, g_exact, remainder
+
+
+def best_temperature_1d(N: int) -> tuple[float, float]:
+    r"""The d = 1 oracle's best temperature given the prompt, from the exact risk.
+
+    Parameters
+    ----------
+    N : int
+        The number of samples.
+
+    Returns
+    -------
+    (float, float)
+        :math:`\tau^*/|b|` and :math:`N^2 R^*/(\pi e b^2)`, with :math:`b = m - w^*`; both tend
+        to 1.
+
+    Notes
+    -----
+    Minimises :math:`\tau^2 g_N(|b|/\tau)` over :math:`\tau \in [0.05, 5]` at :math:`|b| = 1`.
+    """
+    fit = optimize.minimize_scalar(
+        lambda tau: tau**2 * theory.expected_min_sq_offset(N, 1.0 / tau),
+        bounds=(0.05, 5),
+        method="bounded",
+        options={"xatol": 1e-9},
+    )
+    return float(fit.x), N**2 * fit.fun / (math.pi * math.e)
+
+
+def loss_identity(candidates: torch.Tensor, p: tasks.Prompts) -> torch.Tensor:
+    r"""The right-hand side of the in-context loss's identity, per candidate.
+
+    Parameters
+    ----------
+    candidates : torch.Tensor
+        Candidates ``(B, N, d)``.
+    p : icl.tasks.Prompts
+        The B prompts.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, N)``: :math:`(w - \hat w)^\top S (w - \hat w) + \|X\hat w - y\|^2/n`, with
+        :math:`\hat w = X^+ y` (:func:`least_squares_centre`).
+
+    Notes
+    -----
+    It equals :math:`\|Xw - y\|^2/n` for every w, whether :math:`n \ge d` or not.
+    """
+    n = p.X.shape[1]
+    w_ls = least_squares_centre(p)
+    diff = candidates - w_ls.unsqueeze(1)
+    quad = torch.einsum("bkd,bde,bke->bk", diff, p.X.transpose(1, 2) @ p.X / n, diff)
+    floor = ((torch.einsum("bnd,bd->bn", p.X, w_ls) - p.y) ** 2).mean(1, keepdim=True)
+    return quad + floor
+
+
+def interpolator_formula(n: int, d: int, sigma2: float) -> tuple[float, float, str]:
+    r"""The exact risk of :math:`X^+ y`, its off-by-one slip, and the statement of its check.
+
+    Parameters
+    ----------
+    n, d : int
+        Examples per prompt and dimension.
+    sigma2 : float
+        Label noise variance.
+
+    Returns
+    -------
+    (float, float, str)
+        The exact risk, the risk with :math:`n - d` (or :math:`d - n`) in the denominator, and
+        the formula in words.
+
+    Notes
+    -----
+    :math:`\sigma^2 d/(n - d - 1)` for :math:`n \ge d`,
+    :math:`\psi^2 (d - n) + \sigma^2 n/(d - n - 1)` for :math:`n < d`.
+    """
+    if n >= d:
+        formula, wrong = theory.least_squares_risk(n, d, sigma2), sigma2 * d / (n - d)
+        return formula, wrong, "E||w_LS - w||^2 = sigma^2 d / (n - d - 1)"
+    formula, wrong = theory.min_norm_risk(n, d, sigma2), (d - n) + sigma2 * n / (d - n)
+    return formula, wrong, "E||X^+ y - w||^2 = psi^2 (d - n) + sigma^2 n / (d - n - 1)"
+
+
+@dataclass(frozen=True)
+class ExactCurves1D:
+    r"""The exact prompt-averaged d = 1 risk curves of the three rewards, and their limits.
+
+    Attributes
+    ----------
+    n_values : numpy.ndarray
+        N = 1, 2, ..., the numbers of samples.
+    exact : dict
+        Per reward, the exact risk at each N of ``n_values``.
+    limits : dict
+        Per reward, the exact :math:`N \to \infty` limit.
+    """
+
+    n_values: np.ndarray
+    exact: dict
+    limits: dict
+
+    def risk(self, reward: str, N: int) -> float:
+        r"""The exact risk of ``reward`` at ``N`` samples."""
+        return float(self.exact[reward][N - 1])
+
+    def declared_error(self, *points) -> float:
+        r"""The declared quadrature error of each exact value ``(reward, N)``, summed."""
+        f = theory.best_of_n_risk_1d_averaged
+        return sum([declared_error(f, self.risk(r, N)) for r, N in points])
+
+    @property
+    def best(self) -> dict:
+        r"""Per reward, the N of the smallest exact risk."""
+        return {r: int(self.n_values[curve.argmin()]) for r, curve in self.exact.items()}
+
+    def table(self) -> str:
+        r"""The curves at a few N, their best N and their limits (:func:`curve_table`)."""
+        return curve_table(self.exact, self.limits)
+
+
+def exact_curves_1d(setting: OneDim, tau: float, n_max: int = 1000) -> ExactCurves1D:
+    r"""The exact prompt-averaged d = 1 risk of every reward for N = 1, ..., ``n_max``.
+
+    Parameters
+    ----------
+    setting : OneDim
+        The d = 1 setting (at its step :math:`\eta^*`).
+    tau : float
+        The temperature.
+    n_max : int
+        The largest N.
+
+    Returns
+    -------
+    ExactCurves1D
+        The curves and their limits: 0 (oracle), the least-squares risk
+        :math:`\sigma^2/(n - 2)` (in-context loss) and :math:`\psi^2 = 1` (norm).
+
+    Notes
+    -----
+    :math:`R_N = B(\eta) + \mathbb{E}_Q \mathbb{E}_u[2 C_Q u^2 \mu_{1,N}(t)/t +
+    \tau^2 \mu_{2,N}(t)]`, by :func:`icl.theory.best_of_n_risk_1d_averaged`.
+    """
+    n_values = np.arange(1, integer("n_max", n_max) + 1)
+    problem = dict(n=setting.n, sigma2=setting.sigma2, eta=setting.eta)
+    exact = {
+        r: theory.best_of_n_risk_1d_averaged(n_values, tau, **problem, reward=r) for r in REWARDS
+    }
+    limit = theory.least_squares_risk(setting.n, 1, setting.sigma2)
+    return ExactCurves1D(n_values, exact, {"oracle": 0.0, "in-context loss": limit, "norm": 1.0})
+
+
+@dataclass(frozen=True)
+class CurveFamily:
+    r"""The simulated d = 1 curves against the exact ones, as one family of comparisons.
+
+    Attributes
+    ----------
+    comparisons : int
+        The family's size (rewards times N).
+    level : float
+        The false-alarm level of one z = 4 check, :math:`P(|Z| > 4)`.
+    z : float
+        The Šidák z that holds the family to that level.
+    reward : str
+        The reward of the worst comparison.
+    N : int
+        The N of the worst comparison.
+    theory, estimate, stderr : float
+        The worst comparison's exact value, simulated mean and standard error.
+    largest_abs_z : float
+        Its :math:`|z|`.
+    ignored : float
+        The family's largest ratio of a declared quadrature error to its standard error, in
+        the worst comparison's standard error.
+    """
+
+    comparisons: int
+    level: float
+    z: float
+    reward: str
+    N: int
+    theory: float
+    estimate: float
+    stderr: float
+    largest_abs_z: float
+    ignored: float
+
+    @property
+    def params(self) -> dict:
+        r"""The family's parameters as its check records them."""
+        return dict(
+            reward=self.reward,
+            N=self.N,
+            rule="Sidak",
+            comparisons=self.comparisons,
+            family_level=self.level,
+            largest_abs_z=self.largest_abs_z,
+        )
+
+
+def curve_family(
+    curves: ExactCurves1D, mean: np.ndarray, stderr: np.ndarray, n_grid
+) -> CurveFamily:
+    r"""Every (reward, N) of the simulated d = 1 curves against the exact value, and the worst.
+
+    Parameters
+    ----------
+    curves : ExactCurves1D
+        The exact curves.
+    mean, stderr : numpy.ndarray
+        The simulated curves of :func:`risk_curves`, shape (reward, 3, N).
+    n_grid : sequence of int
+        Their N.
+
+    Returns
+    -------
+    CurveFamily
+        The family's size and Šidák z, and its comparison of largest :math:`|z|`.
+
+    Notes
+    -----
+    :math:`z_{\rm Sidak} = \Phi^{-1}\big(1 - (1 - (1 - \alpha)^{1/m})/2\big)` for m comparisons
+    at the level :math:`\alpha` of one check (:func:`sidak_z`).
+    """
+    n_grid = np.asarray(n_grid)
+    comparisons = len(REWARDS) * len(n_grid)
+    level, z = sidak_z(comparisons)
+    exact_at = np.array([curves.exact[r][n_grid - 1] for r in REWARDS])
+    z_curve = (mean[:, 0] - exact_at) / stderr[:, 0]
+    j, i = np.unravel_index(np.abs(z_curve).argmax(), z_curve.shape)
+    worst_ratio = max(
+        curves.declared_error((r, int(N))) / stderr[jj, 0, ii]
+        for jj, r in enumerate(REWARDS)
+        for ii, N in enumerate(n_grid)
+    )
+    return CurveFamily(
+        comparisons,
+        level,
+        z,
+        REWARDS[j],
+        int(n_grid[i]),
+        exact_at[j, i],
+        mean[j, 0, i],
+        stderr[j, 0, i],
+        float(np.abs(z_curve).max()),
+        stderr[j, 0, i] * worst_ratio,
+    )
+
+
+@dataclass(frozen=True)
+class BestN:
+    r"""A simulated curve's best N on the grid, with the drop to it and the rise after it.
+
+    Attributes
+    ----------
+    index : int
+        The best N's index in the grid.
+    drop_z, rise_z : float
+        :math:`R_1 - R_N` and :math:`R_{N_{\max}} - R_N` at the best N, in paired SEs.
+    """
+
+    index: int
+    drop_z: float
+    rise_z: float
+
+
+def best_n_of_grid(mean: np.ndarray, stderr: np.ndarray, n_grid, limits: dict) -> tuple[dict, str]:
+    r"""Each technique's best N on the grid of a simulated curve, and a report of it.
+
+    Parameters
+    ----------
+    mean, stderr : numpy.ndarray
+        The simulated curves of :func:`risk_curves`, shape (reward, 3, N).
+    n_grid : sequence of int
+        Their N.
+    limits : dict
+        Per reward but the oracle, the exact :math:`N \to \infty` limit.
+
+    Returns
+    -------
+    (dict, str)
+        Per reward but the oracle, its :class:`BestN`; and one line per reward: the best N and
+        its risk, the risk at the smallest and largest N, the drop and rise in paired SEs, and
+        the limit.
+    """
+    best, lines = {}, []
+    for j, r in enumerate(REWARDS[1:], start=1):
+        (curve, rise, drop), (_, rise_se, drop_se) = mean[j], stderr[j]
+        k = int(curve.argmin())
+        best[r] = BestN(k, drop[k] / drop_se[k], rise[k] / rise_se[k])
+        lines.append(
+            f"n<d: {r:16s} best N of the grid = {n_grid[k]:4d} (risk {curve[k]:.3f}, "
+            f"measured); N=1: {curve[0]:.3f}, a drop of "
+            f"{best[r].drop_z:.1f} paired SE; N={n_grid[-1]}: {curve[-1]:.3f}, "
+            f"a rise of {best[r].rise_z:.1f} paired SE; "
+            f"exact N -> inf limit {limits[r]:.3f}"
+        )
+    return best, "\n".join(lines)
+
+
 __all__ = [
     "REWARDS",
     "EXACT_REWARDS",
@@ -1007,4 +1512,16 @@ __all__ = [
     "curve_table",
     "shrinkage_table",
     "shrinkage",
+    "quadrature_errors",
+    "asymptote_table",
+    "two_term_law",
+    "best_temperature_1d",
+    "loss_identity",
+    "interpolator_formula",
+    "ExactCurves1D",
+    "exact_curves_1d",
+    "CurveFamily",
+    "curve_family",
+    "BestN",
+    "best_n_of_grid",
 ]

@@ -8,7 +8,7 @@ results and returns it:
 - :func:`risk_against_n`: each reward's risk against N in d = 50, at the best and at a fixed
   temperature;
 - :func:`more_samples_hurt`: the exact and simulated curves in d = 1 and the simulated ones for
-  n < d, with each reward's best N and its limit.
+  n < d, with each reward's best N and its limit (titled by :func:`hurt_titles`).
 """
 
 from __future__ import annotations
@@ -128,6 +128,28 @@ def risk_against_n(
     fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4)
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
+
+
+def hurt_titles(one_dim: dict, low: dict, tau: float) -> tuple[str, str]:
+    """The titles of the two panels of :func:`more_samples_hurt`.
+
+    Parameters
+    ----------
+    one_dim, low : dict
+        The two settings (``n``, ``d``, ``sigma2``): d = 1, and n < d.
+    tau : float
+        The temperature.
+
+    Returns
+    -------
+    (str, str)
+        Each panel's setting, and how its best N was found (exact, or measured on the grid).
+    """
+    setting = "d = {d}, n = {n}, $\\sigma^2$ = {sigma2}, $\\tau$ = " + f"{tau}; ★ "
+    return (
+        setting.format(**one_dim) + "best N (exact)",
+        setting.format(**low) + "best N of the grid (measured)",
+    )
 
 
 def more_samples_hurt(

@@ -48,3 +48,9 @@ def test_more_samples_hurt():
         assert ax.get_title() == title and "risk" in ax.get_ylabel()
         assert len(ax.containers) == 3 and ax.get_legend() is not None
     plt.close(fig)
+
+
+def test_hurt_titles():
+    titles = ch04.hurt_titles(dict(d=1, n=6, sigma2=3.0), dict(d=6, n=2, sigma2=4.0), 0.3)
+    assert titles[0].startswith("d = 1, n = 6") and "(exact)" in titles[0]
+    assert "d = 6, n = 2" in titles[1] and "(measured)" in titles[1]
