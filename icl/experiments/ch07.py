@@ -27,6 +27,7 @@ from icl.decoders.coefficient_sampler import (
     log_probs_at,
     sample_coefficients,
 )
+from icl.domain import declared_error
 from icl.experiments.ch05 import CHAPTER7 as SETTING
 from icl.experiments.ch05 import Setting
 from icl.harness import montecarlo
@@ -43,23 +44,32 @@ __all__ = [
     "checkpoint_path",
     "load_model",
     "cross_entropies",
+    "cross_entropy_labels",
     "Evaluation",
     "evaluate",
     "Draws",
     "draw",
+    "FLOAT32",
+    "ignores",
     "voted",
     "vector_vote_right",
+    "vector_vote_curve",
     "best_of_n_right",
     "greedy_model",
     "greedy_accuracies",
     "exact_curves",
     "linear_samples",
     "vote_limits",
+    "vote_limit_gaps",
     "pass_curves",
     "best_temperature",
+    "BestTemperature",
+    "best_temperatures",
     "fixed_budget",
+    "budget_optima",
     "agreement",
     "bayes_conditional",
+    "calibration_predictors",
     "VOTE_LIMITS",
     "decoder_gaps",
     "apart",
@@ -267,6 +277,28 @@ def cross_entropies(
         return torch.cat([values, values[:, :1] - values[:, 1:2]], 1)
 
     return montecarlo.estimate_mean(sample, prompts, seed=seed, chunk_size=CHUNK)
+
+
+def cross_entropy_labels(t_cal: float) -> list[str]:
+    """The names of the first four components of :func:`cross_entropies`, in their order.
+
+    Parameters
+    ----------
+    t_cal : float
+        The linear decoder's calibration temperature, printed in the last name.
+
+    Returns
+    -------
+    list of str
+        The trained model, the Bayes posterior, the linear decoder at :math:`T = 1` and at
+        ``t_cal``.
+    """
+    return [
+        "trained model",
+        "Bayes posterior",
+        "linear decoder, T = 1",
+        f"linear decoder, T_cal = {t_cal:g}",
+    ]
 
 
 # --- the evaluation prompts ---
@@ -492,6 +524,46 @@ def draw(
     return Draws(samples, ev.w[:prompts], log_probs, Estimate.from_values(gap))
 
 
+FLOAT32 = "sampler vs enumeration, float32"
+
+
+def ignores(
+    samples: float,
+    per_sample: float,
+    *,
+    binomial: torch.Tensor | None = None,
+    estimator: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """The biases a check of the sampler against the enumeration ignores, by label.
+
+    Parameters
+    ----------
+    samples : float
+        How many samples each per-prompt estimate is computed from (a mean where it varies).
+    per_sample : float
+        The bound on the total variation between the sampler's and the enumeration's law of one
+        sample (the mean of :attr:`Draws.apart` plus four standard errors).
+    binomial : torch.Tensor, optional
+        Values of :func:`icl.theory.majority_vote_accuracy` the check uses as its theory.
+    estimator : torch.Tensor, optional
+        Values of :func:`icl.theory.unbiased_pass_at_k` the check uses as its estimate.
+
+    Returns
+    -------
+    dict of str to float
+        ``"sampler vs enumeration, float32"`` (:data:`FLOAT32`): ``samples * per_sample``, the
+        most by which an estimate in :math:`[0, 1]` from that many samples can move; with
+        ``binomial``, ``"binomial sums"``; with ``estimator``, ``"the estimator's rounding"``:
+        the declared accuracy of each (:func:`icl.domain.declared_error`).
+    """
+    out = {FLOAT32: samples * per_sample}
+    if binomial is not None:
+        out["binomial sums"] = declared_error(theory.majority_vote_accuracy, binomial)
+    if estimator is not None:
+        out["the estimator's rounding"] = declared_error(theory.unbiased_pass_at_k, estimator)
+    return out
+
+
 def voted(samples: torch.Tensor, size: int, gen: torch.Generator, whole: bool = False):
     """The votes of groups of ``size`` samples of each prompt.
 
@@ -540,6 +612,30 @@ def vector_vote_right(
         ``(b,)``: the fraction of the prompt's ``per_prompt // size`` votes that return ``w``.
     """
     return (voted(samples, size, gen, whole=True) == w.unsqueeze(1)).all(-1).double().mean(1)
+
+
+def vector_vote_curve(
+    samples: torch.Tensor, w: torch.Tensor, grid: Sequence[int], gen: torch.Generator
+) -> torch.Tensor:
+    """:func:`vector_vote_right` for each ``N`` of ``grid``, in its order, per prompt.
+
+    Parameters
+    ----------
+    samples : torch.Tensor
+        ``(b, per_prompt, d)``.
+    w : torch.Tensor
+        ``(b, d)``: the prompts' coefficients.
+    grid : sequence of int
+        Samples per vote.
+    gen : torch.Generator
+        Breaks ties, drawn from in the order of ``grid``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(b, len(grid))``.
+    """
+    return torch.stack([vector_vote_right(samples, w, N, gen) for N in grid], 1)
 
 
 def best_of_n_right(draws: Draws, ev: Evaluation, n: int) -> torch.Tensor:
@@ -663,6 +759,13 @@ def linear_samples(ev: Evaluation, prompts: int, per_prompt: int, seed: int) -> 
     )
 
 
+VOTE_LIMITS = {
+    "coefficient": "vote limit minus greedy, coefficient accuracy",
+    "vector": "mode (vote limit) minus greedy, exact recovery",
+    "mode-differs": "fraction of prompts whose mode differs from greedy",
+}  # the three quantities of vote_limits, by id
+
+
 def vote_limits(
     ev: Evaluation, log_probs: torch.Tensor, greedy: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -692,6 +795,33 @@ def vote_limits(
         (mode == ev.w).all(1).double() - (greedy == ev.w).all(1).double(),
         (mode != greedy).any(1).double(),
     )
+
+
+def vote_limit_gaps(
+    ev: Evaluation, temperature: float, greedy: torch.Tensor
+) -> list[tuple[str, str, torch.Tensor]]:
+    """The trained model's :func:`vote_limits` at ``temperature``, with ids and statements.
+
+    Parameters
+    ----------
+    ev : Evaluation
+        The prompts and their enumerated margins.
+    temperature : float
+        The decoding temperature.
+    greedy : torch.Tensor
+        ``(B, d)``: the model's greedy answers (:func:`greedy_model`).
+
+    Returns
+    -------
+    list of tuple
+        ``(id, statement, per-prompt value)`` for the three quantities of :data:`VOTE_LIMITS`,
+        ids ``ch7.vote-limit.<name>.T<temperature>``.
+    """
+    limits = vote_limits(ev, ev.model_lp(temperature), greedy)
+    return [
+        (f"ch7.vote-limit.{mid}.T{temperature:g}", f"trained model, T={temperature:g}: {text}", v)
+        for (mid, text), v in zip(VOTE_LIMITS.items(), limits, strict=True)
+    ]
 
 
 # --- against the temperature ---
@@ -754,6 +884,83 @@ def best_temperature(
     return best, np.log(boot).std(0, ddof=1)
 
 
+@dataclass(frozen=True)
+class BestTemperature:
+    """The temperature maximising one decoder's mean pass@k on the grid.
+
+    Attributes
+    ----------
+    decoder : str
+        ``"trained model"`` or ``"linear"``.
+    k : int
+        The ``k`` of pass@k.
+    temperature : float
+        The best temperature of the grid.
+    log_se : float
+        The bootstrap standard error of its logarithm.
+    peak : float
+        The mean pass@k over the prompts at that temperature.
+    """
+
+    decoder: str
+    k: int
+    temperature: float
+    log_se: float
+    peak: float
+
+    @property
+    def id(self) -> str:
+        """The measurement's id, ``ch7.best-temperature.<model|linear>.k<k>``."""
+        short = "model" if self.decoder.startswith("trained") else "linear"
+        return f"ch7.best-temperature.{short}.k{self.k}"
+
+    @property
+    def statement(self) -> str:
+        """What is measured: the log of the best temperature."""
+        return f"{self.decoder}: log of the temperature maximising pass@{self.k}"
+
+    @property
+    def log_t(self) -> float:
+        """:math:`\\log T` of the best temperature."""
+        return np.log(self.temperature)
+
+
+def best_temperatures(
+    passes: Mapping[str, torch.Tensor],
+    temps: np.ndarray,
+    ks: Sequence[int],
+    resamples: int,
+    seeds: Sequence[int],
+) -> tuple[dict[str, np.ndarray], list[BestTemperature]]:
+    """:func:`best_temperature` of each decoder's pass@k curves, one seed per decoder.
+
+    Parameters
+    ----------
+    passes : mapping
+        Per decoder, the ``(len(ks), B, len(temps))`` curves of :func:`pass_curves`.
+    temps : numpy.ndarray
+        The temperatures.
+    ks : sequence of int
+        The values of ``k``, in the curves' order.
+    resamples : int
+        Bootstrap resamples of the prompts.
+    seeds : sequence of int
+        The bootstrap's seeds, in the order of ``passes``.
+
+    Returns
+    -------
+    tuple of (dict, list of BestTemperature)
+        Per decoder, the ``(len(ks),)`` best temperatures; and one :class:`BestTemperature` per
+        decoder and ``k``, decoder by decoder.
+    """
+    best, rows = {}, []
+    for (name, pc), seed in zip(passes.items(), seeds, strict=True):
+        best[name], log_se = best_temperature(pc.cpu(), temps, resamples, seed)
+        for i, (k, t, s) in enumerate(zip(ks, best[name], log_se, strict=True)):
+            rows.append(BestTemperature(name, k, t, s, float(pc[i].mean(0).max())))
+    return best, rows
+
+
 def fixed_budget(
     ev: Evaluation, lp_at: Callable[[float], torch.Tensor], temps: np.ndarray, n: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -782,6 +989,35 @@ def fixed_budget(
         vote.append(theory.majority_vote_accuracy(ev.right_marginals(lp), n).mean(1))
         bon.append(techniques.best_of_n_accuracy(lp, ev.loss, ev.w, n))
     return torch.stack(vote, 1), torch.stack(bon, 1)
+
+
+def budget_optima(
+    budget: Mapping[str, tuple[torch.Tensor, torch.Tensor]], temps: np.ndarray
+) -> dict[str, tuple[float, float, float, float]]:
+    """The grid optima of :func:`fixed_budget`'s curves, averaged over the prompts.
+
+    Parameters
+    ----------
+    budget : mapping
+        Per decoder, the vote's and best-of-N's ``(B, len(temps))`` curves.
+    temps : numpy.ndarray
+        The temperatures.
+
+    Returns
+    -------
+    dict
+        Per decoder: the vote's best temperature and mean accuracy there, then best-of-N's.
+    """
+    out = {}
+    for name, (vote, bon) in budget.items():
+        v, b = vote.mean(0), bon.mean(0)
+        out[name] = (
+            temps[v.argmax().item()],
+            v.max().item(),
+            temps[b.argmax().item()],
+            b.max().item(),
+        )
+    return out
 
 
 # --- the vote's sample complexity ---
@@ -852,14 +1088,36 @@ def bayes_conditional(ev: Evaluation) -> torch.Tensor:
     return cond
 
 
+def calibration_predictors(ev: Evaluation, t_cal: float) -> dict[str, torch.Tensor]:
+    """Three predictors of :math:`P(w_j = +1)` on the evaluation prompts, by label.
+
+    Parameters
+    ----------
+    ev : Evaluation
+        The prompts, their enumerated margins and log-posteriors.
+    t_cal : float
+        The linear decoder's calibration temperature.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``(B, d)`` each, in this order: the trained model teacher-forced,
+        :math:`\\sigma(m_j(w_{<j}))`; the calibrated linear decoder,
+        :math:`\\sigma(2\\hat w_j / T_{\\text{cal}})`; and the Bayes conditional of
+        :func:`bayes_conditional`. The labels are those of the reliability diagram.
+    """
+    p = ev.prompts
+    on_path = ev.margins[torch.arange(len(p.w)), ad.index_of(p.w)]
+    return {
+        "trained model (teacher-forced)": torch.sigmoid(on_path),
+        r"linear, calibrated $\sigma(2\hat w_j/T_{cal})$": torch.sigmoid(
+            2 * ad.linear_estimate(p.X, p.y, ev.eta) / t_cal
+        ),
+        "Bayes conditional": bayes_conditional(ev),
+    }
+
+
 # --- the summary ---
-
-
-VOTE_LIMITS = {
-    "coefficient": "vote limit minus greedy, coefficient accuracy",
-    "vector": "mode (vote limit) minus greedy, exact recovery",
-    "mode-differs": "fraction of prompts whose mode differs from greedy",
-}
 
 
 def decoder_gaps(

@@ -123,3 +123,47 @@ def test_apart_and_the_table():
     best = {"trained model": np.array([0.5, 1.0]), "linear": np.array([0.25, 0.75])}
     table = ex.carry_over_table(m, best, -12.3)
     assert len(table.splitlines()) == 8 and "12 SE apart" in table and "0.50, 1.00" in table
+
+
+def test_labels_and_ignored_biases():
+    assert ex.cross_entropy_labels(0.6875)[-1] == "linear decoder, T_cal = 0.6875"
+    assert ex.ignores(3, 0.5) == {ex.FLOAT32: 1.5}
+    q = torch.full((4, 8), 0.8, dtype=torch.float64)
+    both = ex.ignores(2, 0.5, binomial=theory.majority_vote_accuracy(q, 5), estimator=q)
+    assert list(both) == [ex.FLOAT32, "binomial sums", "the estimator's rounding"]
+    assert all(v >= 0 for v in both.values())
+
+
+def test_vector_vote_curve_stacks_the_votes(draws):
+    a, b = runtime.generator(0), runtime.generator(0)
+    curve = ex.vector_vote_curve(draws.samples, draws.w, [1, 2], a)
+    assert curve.shape == (3, 2) and torch.equal(curve[:, 0], draws.right.mean(1))
+    ex.vector_vote_right(draws.samples, draws.w, 1, b)
+    assert torch.equal(curve[:, 1], ex.vector_vote_right(draws.samples, draws.w, 2, b))
+
+
+def test_vote_limit_gaps_name_the_vote_limits(ev, model):
+    greedy = ex.greedy_model(model, ev)
+    gaps = ex.vote_limit_gaps(ev, 2.0, greedy)
+    assert [g[0] for g in gaps] == [f"ch7.vote-limit.{m}.T2" for m in ex.VOTE_LIMITS]
+    for (_, _, value), limit in zip(gaps, ex.vote_limits(ev, ev.model_lp(2.0), greedy)):
+        assert torch.equal(value, limit)
+
+
+def test_best_temperatures_and_budget_optima():
+    temps = np.array([0.5, 1.0, 2.0])
+    curves = torch.tensor([[[0.1, 0.9, 0.2]] * 5, [[0.1, 0.2, 0.9]] * 5], dtype=torch.float64)
+    best, rows = ex.best_temperatures({"trained model": curves}, temps, [1, 4], 10, [0])
+    assert list(best["trained model"]) == [1.0, 2.0] and len(rows) == 2
+    assert rows[1].id == "ch7.best-temperature.model.k4" and rows[1].peak == pytest.approx(0.9)
+    assert rows[0].log_t == 0.0 and "pass@4" in rows[1].statement
+    optima = ex.budget_optima({"linear": (curves[0], curves[1])}, temps)
+    assert optima["linear"] == (1.0, pytest.approx(0.9), 2.0, pytest.approx(0.9))
+
+
+def test_calibration_predictors_are_probabilities(ev):
+    probs = ex.calibration_predictors(ev, 0.6875)
+    assert list(probs)[0] == "trained model (teacher-forced)" and len(probs) == 3
+    for p in probs.values():
+        assert p.shape == (6, 8) and bool(((p >= 0) & (p <= 1)).all())
+    assert torch.equal(list(probs.values())[2], ex.bayes_conditional(ev))
