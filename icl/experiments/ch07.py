@@ -36,7 +36,6 @@ from icl.models import softmax_transformer as st
 
 __all__ = [
     "SETTING",
-    "Setting",
     "Sizes",
     "sizes",
     "Grids",

@@ -59,7 +59,7 @@ class ChainSetting:
 
 
 @dataclass(frozen=True)
-class BudgetSplit:
+class SplitsOverBudgets:
     """The prompt-averaged terms of the chains and the optimal split at every budget of a grid."""
 
     setting: ChainSetting
@@ -90,7 +90,7 @@ class BudgetSplit:
         return self.terms.bias2[steps] + self.terms.trace[steps] / (budget // steps)
 
 
-def budget_split(setting: ChainSetting, t_max: int = 2400) -> BudgetSplit:
+def budget_split(setting: ChainSetting, t_max: int = 2400) -> SplitsOverBudgets:
     """The optimal split of a budget of chain-steps into ``N`` chains of ``T`` steps.
 
     Parameters
@@ -102,7 +102,7 @@ def budget_split(setting: ChainSetting, t_max: int = 2400) -> BudgetSplit:
 
     Returns
     -------
-    BudgetSplit
+    SplitsOverBudgets
         The terms :math:`\\bar b_T, \\bar v_T` for ``T <= t_max``, the limits
         :math:`b_\\infty, V_\\infty`, the largest relative gap of the bias quadrature from
         ``theory.gd_risk_parts`` at four ``T``, and the optimum at 51 budgets from 10 to 1e6.
@@ -125,7 +125,7 @@ def budget_split(setting: ChainSetting, t_max: int = 2400) -> BudgetSplit:
     )
     budgets = np.unique(np.round(np.logspace(1, 6, 51)).astype(int))
     best = np.array([theory.best_split(terms.bias2, terms.trace, B) for B in budgets])
-    return BudgetSplit(
+    return SplitsOverBudgets(
         setting=s,
         terms=terms,
         b_inf=b_inf,
@@ -156,7 +156,7 @@ class SplitLaw:
     slope_law: float
     slope_guess: float
 
-    def table(self, split: BudgetSplit) -> str:
+    def table(self, split: SplitsOverBudgets) -> str:
         """T* against the law and the guess, and the excess risk against the law and its
         leading form, at B = 1e3 .. 1e6."""
         rows = ["     B    T*  law  guess   (R*-b_inf)/law  (R*-b_inf)/[(V/r) log B/B]"]
@@ -172,12 +172,12 @@ class SplitLaw:
         return "\n".join(rows)
 
 
-def split_law(split: BudgetSplit) -> SplitLaw:
+def split_law(split: SplitsOverBudgets) -> SplitLaw:
     """The law (ch8-tstar) of :math:`T^*(B)` and :math:`R^*(B) - b_\\infty`.
 
     Parameters
     ----------
-    split : BudgetSplit
+    split : SplitsOverBudgets
         The computed optimum.
 
     Returns
@@ -1001,12 +1001,12 @@ def best_of_n_sampler(setting: LineSetting, sim_n: np.ndarray) -> Sampler:
 # --------------------------------------------------------------------------------------------
 
 
-def panel_chains(split: BudgetSplit, budgets: np.ndarray) -> dict[str, np.ndarray]:
+def panel_chains(split: SplitsOverBudgets, budgets: np.ndarray) -> dict[str, np.ndarray]:
     """Panel A's exact curves: the techniques on Chapter 3's chains against the budget.
 
     Parameters
     ----------
-    split : BudgetSplit
+    split : SplitsOverBudgets
         The optimal split at Chapter 3's level (its budgets include ``budgets``).
     budgets : numpy.ndarray
         Budgets in chain-steps, a prefix of ``split.budgets``.
@@ -1040,7 +1040,7 @@ def panel_chains(split: BudgetSplit, budgets: np.ndarray) -> dict[str, np.ndarra
     }
 
 
-def panel_chains_sampler(split: BudgetSplit, budgets: np.ndarray) -> Sampler:
+def panel_chains_sampler(split: SplitsOverBudgets, budgets: np.ndarray) -> Sampler:
     """A sampler of the loss of the greedy chain of ``B`` steps for each ``B`` of ``budgets``,
     then of the average of the best split's chains at each ``B``."""
     s, terms = split.setting, split.terms

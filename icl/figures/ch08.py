@@ -10,16 +10,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from icl.experiments.ch08 import BudgetSplit, CoverageFit, SelectionCurves, SplitLaw
+from icl.experiments.ch08 import CoverageFit, SelectionCurves, SplitLaw, SplitsOverBudgets
 
 
-def budget_figure(split: BudgetSplit, law: SplitLaw, sample_more_steps=(30, 100)) -> Figure:
+def budget_figure(split: SplitsOverBudgets, law: SplitLaw, sample_more_steps=(30, 100)) -> Figure:
     """The risk of the optimal split, of one chain and of a fixed chain length against the budget
     (left), and the optimal ``T*`` and ``N*`` with the law (ch8-tstar) (right).
 
     Parameters
     ----------
-    split : BudgetSplit
+    split : SplitsOverBudgets
         The computed optimum.
     law : SplitLaw
         Its asymptotic law.

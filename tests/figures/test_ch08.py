@@ -21,7 +21,7 @@ def estimate(mean):
 def test_budget_figure():
     budgets = np.array([10, 100, 1000])
     terms = SimpleNamespace(bias2=np.linspace(2, 1, 11), trace=np.full(11, 0.1))
-    split = ch08.BudgetSplit(
+    split = ch08.SplitsOverBudgets(
         ch08.ChainSetting(), terms, 1.0, 0.1, 0.0, budgets,
         np.array([1, 10, 100]), np.array([10, 10, 10]), np.array([1.2, 1.1, 1.01]), 10,
     )  # fmt: skip
