@@ -36,7 +36,7 @@ CACHE_STAMP := _build/.cache-$(strip $(ICL_SCALE))-$(strip $(ICL_DTYPE))-$(strip
 
 $(CACHE_STAMP): $(CACHE_INPUTS)
 	rm -rf $(CACHE) _build/.cache-*
-	mkdir -p $(CACHE) && touch $@
+	mkdir -p _build && touch $@
 
 # Kernels run on one thread each, two at a time (jcache's pool, pytest's workers).
 book test gpu-check-ci: export OMP_NUM_THREADS = 1
@@ -44,7 +44,7 @@ book test gpu-check-ci: export OMP_NUM_THREADS = 1
 # `make book` first executes the chapters whose code is not in the cache with jupyter-cache's
 # local-parallel executor (one process per core), then builds; the build takes them from the
 # cache, executes the claims and status pages, and fails on any error. It rebuilds only when a
-# source or the settings changed.
+# source or the settings changed. (jcache asks before creating a cache: hence the mkdir.)
 BOOK_STAMP := _build/.book_built
 BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
@@ -53,6 +53,7 @@ BOOK_CHAPTERS := $(wildcard book/ch*.md)
 book: $(BOOK_STAMP)
 
 $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
+	mkdir -p $(CACHE)
 	$(BIN)/jcache notebook -p $(CACHE) add --reader myst_nb_md $(BOOK_CHAPTERS)
 	$(BIN)/jcache project -p $(CACHE) execute --executor local-parallel --timeout 600
 	$(BIN)/jupyter-book build . --all -W --keep-going
