@@ -1,17 +1,18 @@
-# `make book` builds the HTML book; `make test` runs every test and builds the book where needed; `make lab` starts
-# JupyterLab on the repository (the chapters' .md sources open as notebooks); `make lint` checks the
-# code style (ruff, the chapters' code cells included) and `make format` applies it. All set up .venv first.
-# `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner) with the
-# Python at hand (.venv's if present, else python3: the GPU machine has no .venv) and publishes the
-# summary to book/data/gpu_run.json (results in _build/gpu_run, or GPU_OUT); `make gpu-check-ci` is
-# CI's: the same command on the CPU at ICL_SCALE=smoke in float32, on three chapters. `make
-# cpu-full-check` runs every chapter at full scale on the CPU and publishes book/data/cpu_full_run.json.
+# `make book` builds the HTML book into _build/html; `make test` runs the unit tests and every
+# chapter under nbval, builds the book where needed and tests the built pages; `make lab` starts
+# JupyterLab on the repository; `make lint` checks the style (ruff, the chapters' code cells
+# included) and `make format` applies it. Each sets up .venv first.
+# `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner)
+# with the Python at hand (.venv's if present, else python3) and publishes the summary to
+# book/data/gpu_run.json (results in _build/gpu_run, or GPU_OUT); `make gpu-check-ci` runs the
+# same command on the CPU at ICL_SCALE=smoke in float32 on three chapters; `make cpu-full-check`
+# runs every chapter at full scale on the CPU and publishes book/data/cpu_full_run.json.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean gpu-check gpu-check-ci cpu-full-check
+.PHONY: book test lab lint format clean gpu-check gpu-check-ci cpu-full-check wheelhouse
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
@@ -26,68 +27,70 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# The build caches executed chapters (jupyter-cache, keyed on their code cells); what they import or
-# read is not in that key, nor the settings they run with, so the cache is cleared whenever icl/,
-# book/data/ or requirements.txt change or ICL_SCALE, ICL_DTYPE or ICL_DEVICE differ from the last
-# build's (recorded in the name of a stamp file, _build/.settings-<scale>-<dtype>-<device>, which
-# exists for the last settings only).
+# The build reads executed chapters from jupyter-cache (execute_notebooks: cache), whose key is
+# the code cells only: the cache is cleared when icl/, book/data/ or requirements.txt change, or
+# ICL_SCALE, ICL_DTYPE, ICL_DEVICE differ from the last build's (named in the stamp).
+CACHE := _build/.jupyter_cache
 CACHE_INPUTS := $(shell find icl book/data -type f -not -name '*.pyc' 2>/dev/null) requirements.txt
-CACHE_STAMP := _build/.cache_inputs
-SETTINGS_STAMP := _build/.settings-$(strip $(ICL_SCALE))-$(strip $(ICL_DTYPE))-$(strip $(ICL_DEVICE))
+CACHE_STAMP := _build/.cache-$(strip $(ICL_SCALE))-$(strip $(ICL_DTYPE))-$(strip $(ICL_DEVICE))
 
-$(SETTINGS_STAMP):
-	rm -f _build/.settings-*
+$(CACHE_STAMP): $(CACHE_INPUTS)
+	rm -rf $(CACHE) _build/.cache-*
 	mkdir -p _build && touch $@
 
-# nbval's executed chapters, which the build takes instead of executing them again
-# (_ext/parallel_execution.py); cleared with the cache.
-NBVAL_NOTEBOOKS := _build/nbval_notebooks
-# the book's stamp, named here: the target-specific exports below expand it as they are read
+# Kernels run on one thread each, two at a time (jcache's pool, pytest's workers).
+book test gpu-check-ci: export OMP_NUM_THREADS = 1
+
+# `make book` first executes the chapters whose code is not in the cache with jupyter-cache's
+# local-parallel executor (one process per core), then builds; the build takes them from the
+# cache, executes the claims and status pages, and fails on any error. It rebuilds only when a
+# source or the settings changed. (jcache asks before creating a cache: hence the mkdir.)
 BOOK_STAMP := _build/.book_built
-
-$(CACHE_STAMP): $(CACHE_INPUTS) $(SETTINGS_STAMP)
-	rm -rf _build/.jupyter_cache $(NBVAL_NOTEBOOKS)
-	mkdir -p _build && touch $@
-
-# Two processes at a time (the build's pool of chapters, pytest's workers) on one thread each:
-# two kernels sharing two cores, each asking for two threads, run about three times slower.
-$(BOOK_STAMP) test gpu-check-ci: export OMP_NUM_THREADS = 1
-$(BOOK_STAMP) test: export ICL_NBVAL_NOTEBOOKS = $(CURDIR)/$(NBVAL_NOTEBOOKS)
-
-# `make book` builds when a source changed since its last successful build (the chapters and pages,
-# the package, the extensions, the configuration) or the settings above changed: `make test` right
-# after it does not build again.
 BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
+BOOK_CHAPTERS := $(wildcard book/ch*.md)
 
 book: $(BOOK_STAMP)
 
 $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
+	mkdir -p $(CACHE)
+	$(BIN)/jcache notebook -p $(CACHE) add --reader myst_nb_md $(BOOK_CHAPTERS)
+	$(BIN)/jcache project -p $(CACHE) execute --executor local-parallel --timeout 600
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
-# First nbval executes every chapter afresh (the test) beside the unit tests, its records beside
-# the build's, not over them; then the book is built where needed, taking each chapter that changed
-# from that run rather than executing it again; last, the tests of the built HTML (marker
-# built_book), on two workers (in the first session, beside the chapters, they ran slower), collected
-# from the files that use the marker only (each worker imports what it collects).
+# `make test`: the unit tests and every chapter under nbval (their records in _build/nbval_claims,
+# apart from the build's), then the book where needed, then the tests of the built HTML.
 BUILT_BOOK_TESTS = $(shell grep -rl --include='*.py' 'mark.built_book' tests)
 
-test: $(STAMP) $(CACHE_STAMP)
-	rm -rf $(NBVAL_NOTEBOOKS)
+test: $(STAMP)
 	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
 		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
 	$(MAKE) --no-print-directory book
 	$(BIN)/python -m pytest -m built_book -n 2 --dist load $(BUILT_BOOK_TESTS)
 
+# The GPU machine has Python and torch but no Jupyter stack: `make wheelhouse` downloads jupytext
+# and IPython with their dependencies as wheels for it (Python 3.12, x86-64 Linux) into
+# _build/wheelhouse, which travels there with the sources; `make gpu-check` installs them into
+# _build/gpu_site when the Python at hand lacks them.
+WHEELHOUSE := _build/wheelhouse
+GPU_SITE := _build/gpu_site
+
+wheelhouse: $(STAMP)
+	$(BIN)/python -m pip download --quiet --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_17_x86_64 --dest $(WHEELHOUSE) \
+		$$($(BIN)/python -m pip freeze | grep -iE '^(jupytext|ipython)==')
+
 gpu-check:
-	ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
+	$(RUN_PYTHON) -c "import jupytext, IPython" 2>/dev/null || $(RUN_PYTHON) -m pip install --quiet \
+		--no-index --find-links $(WHEELHOUSE) --target $(GPU_SITE) jupytext ipython
+	PYTHONPATH=$(CURDIR)/$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH} \
+		ICL_SCALE=$(GPU_SCALE) $(RUN_PYTHON) -m icl.harness.chapter_runner $(if $(GPU_OUT),--out $(GPU_OUT)) \
 		$(if $(RUN_CHAPTERS),--chapters $(RUN_CHAPTERS)) $(if $(filter full,$(GPU_SCALE)),--publish)
 
 # The full-scale run on the CPU (hours on two cores): float64, two chapters at a time on one
-# thread each, each chapter allowed
-# CPU_FULL_BUDGET seconds, Chapter 7's full-scale Monte Carlo around its smoke-scale model
-# (training the full model takes tens of hours here); it publishes book/data/cpu_full_run.json.
+# thread each, each allowed CPU_FULL_BUDGET seconds; Chapter 7 runs its full-scale Monte Carlo
+# around its smoke-scale model (training the full-scale model takes tens of hours on a CPU).
 CPU_FULL_BUDGET ?= 7200
 
 cpu-full-check: export OMP_NUM_THREADS = 1

@@ -1223,13 +1223,9 @@ SPECS.update(
             lambda: {"name": "path", "value": fake_chapter(), "exists": "file"},
             allow={"name": NAME_OK},
         ),
-        # any str is a MyST document (one without code cells has none)
-        "icl.harness.chapter_runner.code_cells": Spec(
-            lambda: {"text": FAKE_CHAPTER}, allow={"text": {"bogus"}}
-        ),
         "icl.harness.chapter_runner.is_chapter": Spec(lambda: {"path": fake_chapter()}),
-        # its good call moves this process into the chapter's folder and replaces IPython by the
-        # display stub (it runs in the runner's child process): tests/harness runs it there
+        # its good call moves this process into the chapter's folder (it runs in the runner's
+        # child process): tests/harness runs it
         "icl.harness.chapter_runner.execute": Spec(
             lambda: {"path": fake_chapter()}, good_runs=False
         ),
@@ -1321,10 +1317,8 @@ NO_BAD_INPUT = {
     "icl.bench.run": "runs one of the benchmark's own kernels (minutes); kernel checked",
     "icl.bench.main": "a command line (argparse refuses bad arguments)",
     "icl.bench.Work.flops": "no parameters",
-    "icl.harness.chapter_runner.Cell": "a record that code_cells builds",
     "icl.harness.chapter_runner.ChapterResult": "a record that run_chapter builds",
     "icl.harness.chapter_runner.machine_facts": "no parameters",
-    "icl.harness.chapter_runner.install_display_stub": "no parameters",
     "icl.harness.chapter_runner.main": "a command line (argparse refuses bad arguments)",
     "icl.models.softmax_transformer.main": "a command line (argparse refuses bad arguments)",
     "icl.models.softmax_transformer.save_checkpoint": "writes what train_at_scale returned",

@@ -1,15 +1,15 @@
 """Run the book's chapters without Jupyter, each in its own process under a time budget.
 
 The GPU machine the book is checked on has Python, torch, numpy, scipy, sympy,
-matplotlib and pytest, but no Jupyter stack (no IPython, jupytext or nbval) and
-no network. This runner reads each chapter's jupytext MyST source itself: it
-executes the ``{code-cell}`` cells in order in one namespace, with
-matplotlib's non-interactive ``Agg`` backend and a small stand-in for the part
-of ``IPython.display`` the chapters use (``display``, ``Markdown``, ``Math``,
-``HTML``: their text is printed). A cell tagged ``skip-execution`` is skipped, and so
-is one tagged ``jupyter-only`` (the chapters' live explorers, which need ipywidgets and
-check nothing; the book's build and nbval run them); a cell tagged ``raises-exception``
-may raise.
+matplotlib and pytest, but no Jupyter kernel (``make gpu-check`` installs jupytext and
+IPython there from wheels carried with the sources: ``make wheelhouse``). This runner
+reads each chapter with ``jupytext.read`` and executes its code cells in order in one
+namespace, with matplotlib's non-interactive ``Agg`` backend (what a cell shows with
+``IPython.display.display`` is printed as IPython prints it without a kernel, as the object's
+``repr``; the checks go to the claims records). A cell tagged ``skip-execution``
+is skipped, and so is one tagged ``jupyter-only`` (the chapters' live explorers, which
+need ipywidgets and check nothing; the book's build and nbval run them); a cell tagged
+``raises-exception`` may raise.
 
 Each chapter runs in a child process with the chapter's folder as working
 directory and a timeout equal to its budget (:data:`BUDGETS`, seconds at
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import linecache
 import os
 import platform
 import re
@@ -44,10 +45,11 @@ import subprocess
 import sys
 import time
 import traceback
-import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import jupytext
 
 from icl import validation
 from icl.runtime import SCALES
@@ -70,19 +72,7 @@ DEFAULT_BUDGET = 40
 SKIPPED_TAGS = {"skip-execution", "jupyter-only"}
 SMOKE_FACTOR = 10  # the budget at ICL_SCALE=smoke, on two CPU cores, is this many times larger
 
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\{code-cell\}(?P<rest>.*)$")
-_MAGIC = re.compile(r"^\s*[%!]")
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])  # the folder that holds icl/
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One code cell of a chapter: its source, its tags and the line (from 1) where its source
-    starts in the chapter."""
-
-    source: str
-    tags: tuple[str, ...]
-    line: int
 
 
 @dataclass
@@ -111,77 +101,6 @@ class ChapterResult:
 # --- reading a chapter ---
 
 
-def _front_matter_end(lines: list[str]) -> int:
-    """The index of the first line after a leading ``---`` front matter block (0 if none)."""
-    if not lines or lines[0].strip() != "---":
-        return 0
-    for index in range(1, len(lines)):
-        if lines[index].strip() == "---":
-            return index + 1
-    raise ValueError("the front matter opened by '---' on line 1 is never closed")
-
-
-def _tags_from_yaml(lines: list[str]) -> tuple[str, ...]:
-    """The ``tags`` of a cell's ``---`` option block: ``tags: [a, b]`` or a ``- a`` list below."""
-    tags: list[str] = []
-    in_list = False
-    for line in lines:
-        match = re.match(r"^tags\s*:\s*(.*)$", line.strip())
-        if match:
-            value = match.group(1).strip()
-            if value.startswith("["):
-                tags += [t.strip().strip("'\"") for t in value.strip("[]").split(",") if t.strip()]
-            in_list = not value
-        elif in_list and line.strip().startswith("- "):
-            tags.append(line.strip()[2:].strip().strip("'\""))
-        elif line.strip():
-            in_list = False
-    return tuple(tags)
-
-
-def code_cells(text: str) -> list[Cell]:
-    """The ``{code-cell}`` cells of a jupytext MyST document, in order.
-
-    A cell's options are either ``:key: value`` lines right after the opening fence or a block
-    between two ``---`` lines there; only ``tags`` is read (``[a, b]`` form). The fence closes
-    at a line of at least as many of the same backtick or tilde characters and nothing else.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a str (a MyST document), got {type(text).__name__}")
-    lines = text.splitlines()
-    cells: list[Cell] = []
-    index = _front_matter_end(lines)
-    while index < len(lines):
-        match = _FENCE.match(lines[index])
-        if not match:
-            index += 1
-            continue
-        fence, start = match.group("fence"), index + 1
-        end = start
-        closing = re.compile(rf"^{re.escape(fence[0])}{{{len(fence)},}}\s*$")
-        while end < len(lines) and not closing.match(lines[end]):
-            end += 1
-        if end == len(lines):
-            raise ValueError(f"the code cell opened on line {start} is never closed")
-        body = lines[start:end]
-        tags: tuple[str, ...] = ()
-        if body and body[0].strip() == "---":
-            close = next((i for i in range(1, len(body)) if body[i].strip() == "---"), None)
-            if close is None:
-                raise ValueError(f"the options of the code cell on line {start} are never closed")
-            tags, options = _tags_from_yaml(body[1:close]), close + 1
-        else:
-            options = 0
-            while options < len(body) and re.match(r"^:[\w-]+:", body[options]):
-                option = re.match(r"^:tags:\s*\[(.*)\]\s*$", body[options])
-                if option:
-                    tags = tuple(t.strip().strip("'\"") for t in option.group(1).split(","))
-                options += 1
-        cells.append(Cell("\n".join(body[options:]) + "\n", tags, start + options + 1))
-        index = end + 1
-    return cells
-
-
 def is_chapter(path: Path) -> bool:
     """A chapter declares a kernel in its jupytext front matter (plain pages do not) and its name
     starts with ``ch``."""
@@ -190,63 +109,31 @@ def is_chapter(path: Path) -> bool:
     return path.name.startswith("ch") and head.startswith("---") and "kernelspec:" in head
 
 
-# --- what IPython.display provides to the chapters ---
-
-
-class _Shown:
-    """Text shown by ``display`` (the LaTeX of a ``Math``, the source of ``Markdown``)."""
-
-    def __init__(self, data: str = "", *args, **kwargs) -> None:
-        self.data = str(data)
-
-    def __repr__(self) -> str:
-        return self.data
-
-
-def _display(*objects, **kwargs) -> None:
-    for obj in objects:
-        print(obj.data if isinstance(obj, _Shown) else repr(obj))
-
-
-def install_display_stub() -> None:
-    """Make ``from IPython.display import display, Markdown, Math, HTML, Latex`` work without
-    IPython: each shows its text on standard output."""
-    ipython = types.ModuleType("IPython")
-    display = types.ModuleType("IPython.display")
-    display.display = _display
-    for name in ("Markdown", "Math", "HTML", "Latex", "Image", "SVG"):
-        setattr(display, name, type(name, (_Shown,), {}))
-    ipython.display = display
-    ipython.get_ipython = lambda: None  # no interactive shell: matplotlib hooks nothing
-    ipython.version_info = (9, 0)  # matplotlib then uses none of IPython's own modules
-    sys.modules["IPython"], sys.modules["IPython.display"] = ipython, display
-
-
 def execute(path: Path) -> None:
-    """Execute the code cells of the chapter at ``path`` in one namespace, in its folder (raises
-    what a cell raises, with the cell's line in the chapter in its traceback); print each cell's
-    wall time, so that a chapter's log shows where its time went."""
+    """Execute the code cells of the chapter at ``path`` (read with ``jupytext.read``) in one
+    namespace, in its folder; raise what a cell raises (its traceback names the chapter and the
+    cell, numbered from 0 among the code cells as nbval numbers them); print each cell's wall
+    time, so that a chapter's log shows where its time went."""
     path = validation.path("path", path).resolve()
-    cells = code_cells(path.read_text(encoding="utf-8"))
+    notebook = jupytext.read(path)
     os.environ.setdefault("MPLBACKEND", "Agg")
-    install_display_stub()
     os.chdir(path.parent)
     namespace: dict = {"__name__": "__main__", "__file__": str(path)}
-    for cell in cells:
-        if SKIPPED_TAGS & set(cell.tags):
+    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(cells):
+        tags = set(cell.metadata.get("tags", []))
+        if SKIPPED_TAGS & tags:
             continue
-        magic = next((ln for ln in cell.source.splitlines() if _MAGIC.match(ln)), None)
-        if magic is not None:
-            raise ValueError(f"{path.name}, line {cell.line}: IPython magic {magic!r} is not run")
-        code = compile("\n" * (cell.line - 1) + cell.source, str(path), "exec")
+        name = f"{path.name}, cell {number}"
+        linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
         start = time.perf_counter()
         try:
-            exec(code, namespace)
+            exec(compile(cell.source, name, "exec"), namespace)
         except Exception:
-            if "raises-exception" not in cell.tags:
+            if "raises-exception" not in tags:
                 raise
         _close_figures()
-        print(f"[chapter_runner] cell at line {cell.line}: {time.perf_counter() - start:.2f} s")
+        print(f"[chapter_runner] cell {number}: {time.perf_counter() - start:.2f} s")
 
 
 def _close_figures() -> None:
