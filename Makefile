@@ -91,7 +91,7 @@ gpu-check:
 # The full-scale run on the CPU (hours on two cores): float64, two chapters at a time on one
 # thread each, each allowed CPU_FULL_BUDGET seconds; Chapter 7 runs its full-scale Monte Carlo
 # around its smoke-scale model (training the full-scale model takes tens of hours on a CPU).
-CPU_FULL_BUDGET ?= 7200
+CPU_FULL_BUDGET ?= 10800
 
 cpu-full-check: export OMP_NUM_THREADS = 1
 cpu-full-check: $(STAMP)
@@ -121,12 +121,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(PYTHON_SOURCES)
 	rm -rf _build/lint && mkdir -p _build/lint
 	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --to ipynb -o _build/lint/$$(basename $$f .md).ipynb $$f; done
-	$(BIN)/ruff check _build/lint
-	$(BIN)/ruff format --check _build/lint
+	$(BIN)/ruff check --line-length 88 _build/lint
+	$(BIN)/ruff format --check --line-length 88 _build/lint
+	$(BIN)/python scripts/chapter_lint.py $(CHAPTERS)
 
 format: $(STAMP)
 	$(BIN)/ruff format $(PYTHON_SOURCES)
-	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --pipe "$(BIN)/ruff format -" $$f; done
+	for f in $(CHAPTERS); do $(BIN)/jupytext --quiet --pipe "$(BIN)/ruff format --line-length 88 -" $$f; done
 
 clean:
 	rm -rf _build

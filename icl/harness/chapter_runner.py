@@ -274,6 +274,7 @@ def machine_facts() -> dict:
         "memory_gib": None,
         "dtype": str(runtime.dtype(dev)).removeprefix("torch."),
         "scale": runtime.scale(),
+        "model_scale": runtime.model_scale(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
@@ -372,6 +373,59 @@ def run_book(
     return summary
 
 
+# What a run must share with a published one for their chapters to stand in one record.
+_SAME_RUN = ("device", "processor", "dtype", "scale", "model_scale")
+
+
+def published(summary: dict, previous: dict | None) -> dict:
+    """The summary to publish, keeping the chapters of a published run that this one did not run.
+
+    Parameters
+    ----------
+    summary : dict
+        This run's summary (:func:`run_book`).
+    previous : dict or None
+        The summary published before, or ``None``.
+
+    Returns
+    -------
+    dict
+        ``summary`` with each chapter stamped with its run's ``commit`` and ``date``. Where
+        ``previous`` ran on the same device, processor, dtype, scale and model scale, its chapters
+        that ``summary`` did not run are added, each with the commit and date of the run that made
+        it, in the book's order; ``seconds`` then adds up both runs and ``passed`` and
+        ``worst_z`` cover every chapter. Otherwise ``previous`` is replaced.
+    """
+    merged = dict(summary)
+    merged["chapters"] = [
+        {**c, "commit": c.get("commit", summary["commit"]), "date": c.get("date", summary["date"])}
+        for c in summary["chapters"]
+    ]
+    if previous is None or any(previous.get(k) != summary.get(k) for k in _SAME_RUN):
+        return merged
+    ran = {c["chapter"] for c in merged["chapters"]}
+    kept = [
+        {
+            **c,
+            "commit": c.get("commit", previous["commit"]),
+            "date": c.get("date", previous["date"]),
+        }
+        for c in previous["chapters"]
+        if c["chapter"] not in ran
+    ]
+    if not kept:
+        return merged
+    results = sorted(merged["chapters"] + kept, key=lambda c: c["chapter"])
+    z_scores = [c["worst_z"] for c in results if c["worst_z"] is not None]
+    merged.update(
+        chapters=results,
+        seconds=round(summary["seconds"] + previous["seconds"], 2),
+        passed=all(c["status"] == "passed" for c in results),
+        worst_z=max(z_scores) if z_scores else None,
+    )
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m icl.harness.chapter_runner [--chapters ...] [--out DIR] [--budget S]
     [--publish]``: run the chapters, print one line per chapter and a summary; return 0 when every
@@ -384,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish",
         action="store_true",
-        help="also write the summary to book/data/gpu_run.json (cpu_full_run.json on a CPU)",
+        help="also write the summary to book/data/gpu_run.json (cpu_full_run.json on a CPU), "
+        "keeping the published chapters this run did not run",
     )
     parser.add_argument("--execute", type=Path, help=argparse.SUPPRESS)  # the child's task
     args = parser.parse_args(argv)
@@ -411,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         name = "gpu_run.json" if summary["device"] == "cuda" else "cpu_full_run.json"
         target = root / "book" / "data" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(summary, indent=1) + "\n")
+        previous = json.loads(target.read_text()) if target.is_file() else None
+        target.write_text(json.dumps(published(summary, previous), indent=1) + "\n")
         print(f"published {target}")
     return 0 if summary["passed"] else 1
 

@@ -348,7 +348,8 @@ def full_run_markdown(
     str
         Markdown: device, memory, versions, commit, date, dtype and scale, then one row per chapter
         (status, seconds of its budget, checks, failed checks, worst :math:`|z|`, the largest
-        ignored bias in standard errors) and the checks that failed; for ``None``, a line that says
+        ignored bias in standard errors, and the commit of the chapter's run where a published
+        record joins several runs) and the checks that failed; for ``None``, a line that says
         so and gives ``command``.
 
     Raises
@@ -371,18 +372,24 @@ def full_run_markdown(
     memory = f", {summary['memory_gib']} GiB" if summary.get("memory_gib") else ""
     cuda = f", CUDA {summary['cuda']}" if summary.get("cuda") else ""
     worst = summary.get("worst_z")
+    commits = {c.get("commit", summary["commit"]) for c in summary["chapters"]}
+    per_chapter = len(commits) > 1
+    commit = (
+        "the commit of each chapter's run in its row"
+        if per_chapter
+        else f"commit `{summary['commit']}`"
+    )
     lines = [
         f"- **device**: {summary['device']}, {summary['processor']}{memory}; "
         f"dtype {summary['dtype']}; `ICL_SCALE={summary['scale']}`",
         f"- **versions**: Python {summary['python']}, torch {summary['torch']}{cuda}",
-        f"- **commit** `{summary['commit']}`, run {summary['date']}, "
-        f"{summary['seconds']:.0f} s in all; "
+        f"- **run**: {commit}, last run {summary['date']}, {summary['seconds']:.0f} s in all; "
         + ("every chapter passed" if summary["passed"] else "**not every chapter passed**")
         + ("" if worst is None else f"; worst $|z|$ over all checks {worst:.2f}"),
         "",
         "| chapter | status | seconds | budget (s) | checks | failed | worst $|z|$ "
-        "| largest ignored bias (SE) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| largest ignored bias (SE) |" + (" commit |" if per_chapter else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if per_chapter else ""),
     ]
     failed = []
     for c in summary["chapters"]:
@@ -398,6 +405,7 @@ def full_run_markdown(
         lines.append(
             f"| {title} | {status} | {c['seconds']:.1f} | {c['budget']:g} | {c['checks']} "
             f"| {c['failed_checks']} | {z} | {bias} |"
+            + (f" `{c.get('commit', summary['commit'])}` |" if per_chapter else "")
         )
         failed += [r["claim_id"] for r in c.get("claims", []) if not r.get("passed", True)]
     if failed:

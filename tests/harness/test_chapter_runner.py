@@ -177,3 +177,30 @@ def test_every_chapter_has_a_budget_and_they_fit_six_minutes():
         chapter_runner.BUDGETS
     )
     assert sum(chapter_runner.BUDGETS[c] for c in chapters) <= 360
+
+
+def _run(commit, chapters):
+    rows = [
+        dict(chapter=name, status=status, seconds=10.0, worst_z=z) for name, status, z in chapters
+    ]
+    facts = dict(device="cpu", processor="x", dtype="float64", scale="full", model_scale="smoke")
+    return dict(facts, commit=commit, date=commit + "-date", seconds=10.0, chapters=rows)
+
+
+def test_publishing_a_subset_keeps_the_published_chapters_it_did_not_run():
+    before = _run(
+        "old", [("ch01", "passed", 1.0), ("ch04", "failed", 2.7), ("ch05", "passed", 1.1)]
+    )
+    before.update(passed=False, worst_z=2.7)
+    now = _run("new", [("ch04", "passed", 3.1)])
+    now.update(passed=True, worst_z=3.1)
+    merged = chapter_runner.published(now, before)
+    assert [(c["chapter"], c["commit"]) for c in merged["chapters"]] == [
+        ("ch01", "old"),
+        ("ch04", "new"),
+        ("ch05", "old"),
+    ]
+    assert merged["passed"] and merged["worst_z"] == 3.1 and merged["seconds"] == 20.0
+    elsewhere = dict(before, dtype="float32")
+    assert [c["chapter"] for c in chapter_runner.published(now, elsewhere)["chapters"]] == ["ch04"]
+    assert chapter_runner.published(now, None)["chapters"][0]["date"] == "new-date"

@@ -181,3 +181,26 @@ def test_full_run_markdown_shows_the_largest_ignored_bias_and_the_failed_checks(
     text = report.full_run_markdown(summary)
     assert text.splitlines()[-3].endswith("| 1.00 | 0.4 |")
     assert text.endswith("Failed checks: `ch01.b`.")
+
+
+def test_full_run_markdown_names_each_chapters_commit_when_runs_were_joined():
+    row = dict(status="passed", seconds=1.0, budget=40, checks=1, failed_checks=0, worst_z=1.0)
+    summary = dict(
+        device="cpu",
+        processor="x",
+        dtype="float64",
+        scale="full",
+        python="3.11",
+        torch="2",
+        commit="new",
+        date="2026",
+        seconds=2.0,
+        passed=True,
+        worst_z=1.0,
+        chapters=[dict(row, chapter="ch01", commit="old"), dict(row, chapter="ch02", commit="new")],
+    )
+    text = report.full_run_markdown(summary)
+    assert "the commit of each chapter's run in its row" in text
+    assert text.splitlines()[-2].endswith("| – | `old` |") and text.endswith("| – | `new` |")
+    summary["chapters"][0]["commit"] = "new"
+    assert "commit `new`" in report.full_run_markdown(summary)
