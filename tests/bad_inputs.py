@@ -1256,6 +1256,10 @@ SPECS.update(
             lambda: {"book": str(fake_book() / "book"), "names": ["ch90"]},
             allow={"names": {"empty", "none"}},  # None or []: every chapter
         ),
+        "icl.harness.chapter_runner.published": Spec(
+            lambda: {"summary": _run_summary(), "previous": _run_summary()},
+            allow={"previous": {"none"}},  # None: nothing published yet
+        ),
         "icl.harness.report.full_run_markdown": Spec(
             lambda: {"summary": _run_summary(), "chapters": {"ch90": "book/ch90_fake"}},
             allow={"summary": {"none"}},  # None: no run published yet (the page says so)
