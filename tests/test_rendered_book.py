@@ -122,7 +122,7 @@ def _dom(path: Path) -> str:
                 [BROWSER, *FLAGS, f"--user-data-dir={profile}", probe.as_uri()],
                 capture_output=True,
                 text=True,
-                timeout=120,
+                timeout=300,  # a hang guard: the API page runs MathJax on a thousand formulas
                 check=True,
             ).stdout
     finally:
