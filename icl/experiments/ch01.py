@@ -291,6 +291,15 @@ def ridge_error(n: int, d: int, sigma2: float) -> Callable[[int, torch.Generator
     """A sampler of the squared parameter error of ridge regression with
     :math:`\\lambda = \\sigma^2` (the posterior mean for :math:`w \\sim N(0, I_d)`).
 
+    Parameters
+    ----------
+    n : int
+        Examples per prompt.
+    d : int
+        Dimension of x and w.
+    sigma2 : float
+        Label noise variance :math:`\\sigma^2`, also the ridge penalty :math:`\\lambda`.
+
     Returns
     -------
     callable

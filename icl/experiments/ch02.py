@@ -402,6 +402,17 @@ def density_moment_error(shapes: list[tuple[int, int]]) -> float:
 def trace_s4(n: int, d: int, samples: int, *, seed: int) -> Estimate:
     """Monte Carlo estimate of :math:`\\mathbb{E}\\operatorname{tr} S^4`, :math:`S = X^\\top X / n`.
 
+    Parameters
+    ----------
+    n : int
+        Rows of each design X (examples per prompt).
+    d : int
+        Columns of each design X (dimension).
+    samples : int
+        Number of designs drawn.
+    seed : int
+        Seed of the Monte Carlo draws.
+
     Returns
     -------
     Estimate
@@ -434,6 +445,8 @@ def risk_over_designs(
         Number of GD steps T; None: least squares.
     samples : int
         Number of designs, drawn with ``seed``.
+    seed : int
+        Seed of the Monte Carlo draws.
     typical : bool
         Average :math:`R_T(X)\\,\\mathbf{1}\\{\\eta s_{\\max}(X) \\le 2\\}` instead, whose mean is
         the typical-design risk :math:`\\bar R_T`.
@@ -516,6 +529,11 @@ class Parting:
 
 def laplace_parting_step(setting: Parting) -> int:
     """The smallest T at which the Laplace estimate of :math:`D_T` reaches the exact :math:`L_T`.
+
+    Parameters
+    ----------
+    setting : Parting
+        The n, d, sigma2, eta, ridge penalty and prior variance at which both are computed.
 
     Returns
     -------

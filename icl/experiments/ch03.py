@@ -353,6 +353,19 @@ def projected_chain(
 ) -> Sampler:
     """A sampler of :math:`u^\\top w_T`, one chain's last thought projected on ``direction``.
 
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one is used).
+    setting : OnePrompt
+        Its step and number of thoughts.
+    noise : str
+        The decoder's noise, ``"additive"`` or ``"multiplicative"``.
+    level : float
+        The noise level (:math:`\\tau` or :math:`\\delta`).
+    direction : torch.Tensor
+        The direction u, ``(d,)``.
+
     Returns
     -------
     Callable
@@ -368,6 +381,19 @@ def projected_chain(
 
 def spread(prompt: tasks.Prompts, eta: float, steps: int, noise: str, level: float) -> Sampler:
     """A sampler of :math:`\\|w_T - m_T\\|^2`, a chain's squared distance from its exact mean.
+
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one is used).
+    eta : float
+        The step.
+    steps : int
+        The number of thoughts T.
+    noise : str
+        The decoder's noise, ``"additive"`` or ``"multiplicative"``.
+    level : float
+        The noise level (:math:`\\tau` or :math:`\\delta`).
 
     Returns
     -------
@@ -483,9 +509,19 @@ class FixedPoint:
 def fixed_point(prompt: tasks.Prompts, setting: Stationary) -> FixedPoint:
     """The fixed point of the covariance recursion on the first prompt, and its wrong form.
 
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one is used).
+    setting : Stationary
+        The step, the multiplicative level :math:`\\delta` and the steps of the
+        long chain.
+
     Returns
     -------
     FixedPoint
+        Its trace, the trace without the feedback factor, the feedback and the exact trace
+        after the setting's steps.
 
     Notes
     -----
@@ -519,6 +555,15 @@ def averaged_error(prompt: tasks.Prompts, setting: OnePrompt, n_avg: int) -> Sam
     """A sampler of :math:`\\|\\bar w_N - w\\|^2`, the average of ``n_avg`` multiplicative
     chains against the task.
 
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one is used).
+    setting : OnePrompt
+        Its step, number of thoughts, d and multiplicative level :math:`\\delta`.
+    n_avg : int
+        The number N of chains averaged.
+
     Returns
     -------
     Callable
@@ -543,6 +588,19 @@ def pooled_spread(
 ) -> Sampler:
     """A sampler, per pool of ``pool`` chains, of the mean of :math:`\\|\\bar w_S - m_T\\|^2`
     over all N-subsets S of the pool, for each N in ``n_avg``.
+
+    Parameters
+    ----------
+    prompt : tasks.Prompts
+        The prompt (its first one is used).
+    setting : OnePrompt
+        Its step, number of thoughts, d and multiplicative level :math:`\\delta`.
+    mean : torch.Tensor
+        The chains' exact mean :math:`m_T`, ``(d,)``.
+    pool : int
+        The chains K of one pool (at least 2).
+    n_avg : tuple of int
+        The subset sizes N.
 
     Returns
     -------
@@ -623,9 +681,21 @@ def prototype_prompts(
 ) -> tasks.Prompts:
     """``batch`` prompts of the prototype (a k-sparse Gaussian task), recorded in ``designs``.
 
+    Parameters
+    ----------
+    setting : Prototype
+        Its n, d, k and :math:`\\sigma^2` (and step and shift, for the record).
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    batch : int
+        How many prompts.
+    generator : torch.Generator
+        The randomness.
+
     Returns
     -------
     tasks.Prompts
+        The prompts, on the run's device and dtype.
     """
     p = tasks.sample_prompts(
         batch,
@@ -673,6 +743,17 @@ def prototype_curves(
     """The exact risk terms of the averaged chains at every step, at each of the setting's
     levels, with those of greedy and ridge GD, on ``batch`` fresh prompts.
 
+    Parameters
+    ----------
+    setting : Prototype
+        Its task, step, number of thoughts, levels and ridge penalty.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    batch : int
+        How many prompts.
+    generator : torch.Generator
+        The randomness.
+
     Returns
     -------
     PrototypeCurves
@@ -703,6 +784,11 @@ def chains_to_beat_greedy(curves: PrototypeCurves) -> dict:
     """For each level: the prompt-averaged bias², :math:`\\operatorname{tr} C_T`, and how many
     chains the average needs to beat greedy GD.
 
+    Parameters
+    ----------
+    curves : PrototypeCurves
+        The exact risk terms on a batch of prompts (:func:`prototype_curves`).
+
     Returns
     -------
     dict
@@ -729,6 +815,13 @@ def chains_to_beat_greedy(curves: PrototypeCurves) -> dict:
 def sparse_vs_gaussian(setting: Prototype, designs: DesignLog) -> Sampler:
     """A sampler, per prompt, of the exact bias² of the :math:`N \\to \\infty` chain (sparse w)
     with the Gaussian-prior formula at :math:`\\psi^2 = k/d` and at :math:`\\psi^2 = 1`.
+
+    Parameters
+    ----------
+    setting : Prototype
+        Its task, step and number of thoughts; the penalty is 1/n.
+    designs : DesignLog
+        Where the designs drawn are recorded.
 
     Returns
     -------
@@ -780,7 +873,18 @@ def norm_remainder(b: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 
 
 def remainder_bound(values: Estimate) -> float:
-    """The bias a norm check ignores: :math:`|\\text{mean of } g| + 4\\,\\text{SE}`."""
+    """The bias a norm check ignores: :math:`|\\text{mean of } g| + 4\\,\\text{SE}`.
+
+    Parameters
+    ----------
+    values : Estimate
+        The remainder g of :func:`norm_remainder`, with its mean and standard error.
+
+    Returns
+    -------
+    float
+        The bound.
+    """
     return abs(values.mean) + 4 * values.stderr
 
 
@@ -789,6 +893,13 @@ def one_chain_sampler(setting: Prototype, designs: DesignLog) -> Sampler:
     chain's error, then for each N of :data:`ROWS_N` the first-order value
     :math:`\\|b\\| + c/N` and the exact upper bound :math:`(\\|b\\|^2 + \\operatorname{tr}
     C_T/N)^{1/2}`.
+
+    Parameters
+    ----------
+    setting : Prototype
+        Its task, step, number of thoughts and level :math:`\\delta`.
+    designs : DesignLog
+        Where the designs drawn are recorded.
 
     Returns
     -------
@@ -865,9 +976,23 @@ def one_chain_per_prompt(
 ) -> OneChain:
     """Run :func:`one_chain_sampler` over ``prompts`` prompts and split its columns.
 
+    Parameters
+    ----------
+    setting : Prototype
+        The prototype's setting.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    prompts : int
+        How many prompts.
+    seed : int
+        The seed of :func:`icl.harness.montecarlo.estimate_mean`.
+    chunk_size : int
+        The prompts of one chunk.
+
     Returns
     -------
     OneChain
+        The estimate and its columns by name.
     """
     single = montecarlo.estimate_mean(
         one_chain_sampler(setting, designs),
@@ -894,6 +1019,16 @@ def one_chain_per_prompt(
 def nested_sampler(setting: Prototype, designs: DesignLog, n_avg: list[int]) -> Sampler:
     """A sampler, per prompt and N in ``n_avg`` (the average of the first N chains of one
     sequence), of the quantities of :data:`NESTED_COLUMNS`.
+
+    Parameters
+    ----------
+    setting : Prototype
+        Its task, step, number of thoughts, level :math:`\\delta` and ridge
+        penalty.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    n_avg : list of int
+        The N of the nested averages; each prompt runs ``max(n_avg)`` chains.
 
     Returns
     -------
@@ -1000,6 +1135,15 @@ def nested_averages(
 def simulated_points(single: OneChain, nested: Estimate, n_avg: list[int]) -> tuple[dict, dict]:
     """The simulated points of the prototype's figures.
 
+    Parameters
+    ----------
+    single : OneChain
+        One chain on each of many prompts (the point N = 1 of ``excess``).
+    nested : Estimate
+        The nested averages (:func:`nested_averages`), one row per N of ``n_avg``.
+    n_avg : list of int
+        The N of the nested averages.
+
     Returns
     -------
     tuple of dict
@@ -1049,7 +1193,20 @@ def simulated_rows(
 
 
 def nested_columns(nested: Estimate, i: int) -> dict:
-    """The ``i``-th N's columns of a nested estimate, by name, each with its values."""
+    """The ``i``-th N's columns of a nested estimate, by name, each with its values.
+
+    Parameters
+    ----------
+    nested : Estimate
+        The nested averages (:func:`nested_averages`).
+    i : int
+        The index of the N in the nested averages' ``n_avg``.
+
+    Returns
+    -------
+    dict
+        Name in :data:`NESTED_COLUMNS` -> that column's :class:`Estimate`.
+    """
     return {name: nested[i, j] for j, name in enumerate(NESTED_COLUMNS)}
 
 
@@ -1076,7 +1233,20 @@ class LegendComparison:
 
 def prototype_se(sd_per_prompt: float, rounding: float) -> float:
     """The SE of an average over the prototype's 4096 prompts of a value with this per-prompt
-    SD, with the legend's rounding: :math:`(\\text{sd}^2/4096 + \\text{rounding}^2)^{1/2}`."""
+    SD, with the legend's rounding: :math:`(\\text{sd}^2/4096 + \\text{rounding}^2)^{1/2}`.
+
+    Parameters
+    ----------
+    sd_per_prompt : float
+        The value's per-prompt standard deviation.
+    rounding : float
+        The SE of the legend's rounding (0 for an unrounded value).
+
+    Returns
+    -------
+    float
+        The SE.
+    """
     return (sd_per_prompt**2 / PROTOTYPE_PROMPTS + rounding**2) ** 0.5
 
 
@@ -1084,9 +1254,15 @@ def compare_legend(single: OneChain) -> LegendComparison:
     """Each legend value against the book's prediction, in level and as a difference from the
     ridge row.
 
+    Parameters
+    ----------
+    single : OneChain
+        One chain on each of many prompts, with each prompt's exact quantities.
+
     Returns
     -------
     LegendComparison
+        The predictions and the legend's deviations from them.
 
     Notes
     -----
@@ -1194,7 +1370,21 @@ def record_legend(comparison: LegendComparison, prompts: int) -> None:
 def legend_table(comparison: LegendComparison, simulated: dict) -> list[str]:
     """The comparison as text lines: per row the legend, the prediction ± SE and z, in level and
     minus the ridge row, and the book's own simulation (``simulated[row]``: mean, SE,
-    prediction, z) where there is one."""
+    prediction, z) where there is one.
+
+    Parameters
+    ----------
+    comparison : LegendComparison
+        The legend against the prediction (:func:`compare_legend`).
+    simulated : dict
+        ``row -> (mean, SE, prediction, z)`` of the book's simulation
+        (:func:`simulated_rows`); rows absent are not simulated.
+
+    Returns
+    -------
+    list of str
+        The header lines, then one line per legend row.
+    """
     lines = [
         f"{'':8} | {'prototype':>9} {'prediction ± SE':>19} {'z':>5} | {'prototype':>9} "
         f"{'prediction ± SE':>19} {'z':>5} |"
@@ -1233,6 +1423,15 @@ def legend_table(comparison: LegendComparison, simulated: dict) -> list[str]:
 def expected_spread(setting: Regulariser, s: torch.Tensor, level2: float) -> torch.Tensor:
     """:math:`\\mathbb{E}[\\operatorname{tr} C_T \\mid X]` of the multiplicative chain, averaged
     over :math:`w \\sim N(0, I)` and the label noise, for eigenvalues ``s (P, d)`` of S.
+
+    Parameters
+    ----------
+    setting : Regulariser
+        Its n, :math:`\\sigma^2`, step and number of thoughts.
+    s : torch.Tensor
+        The eigenvalues of :math:`S = X^\\top X / n`, ``(P, d)``.
+    level2 : float
+        The noise level :math:`\\delta^2`.
 
     Returns
     -------
@@ -1291,9 +1490,21 @@ def regulariser_risks(
     """Draw ``n_designs`` designs and compute, on each, the exact risks of the averaged chains at
     every level of the grid, of the greedy chain and of the Bayes estimator.
 
+    Parameters
+    ----------
+    setting : Regulariser
+        The over-fitting task: its n, d, :math:`\\sigma^2`, step and number of thoughts.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    n_designs : int
+        How many designs.
+    generator : torch.Generator
+        The randomness.
+
     Returns
     -------
     RegulariserRisks
+        The designs' eigenvalues and their exact risks.
 
     Notes
     -----
@@ -1327,6 +1538,15 @@ def regulariser_risks(
 def chains_needed(risks: RegulariserRisks, eps: float, at: int) -> tuple[int, int, int]:
     """How many chains bring the average within ``eps`` of the Bayes risk.
 
+    Parameters
+    ----------
+    risks : RegulariserRisks
+        The exact risks over the grid (:func:`regulariser_risks`).
+    eps : float
+        The tolerance :math:`\\epsilon`, relative to the Bayes risk.
+    at : int
+        The index of a level of the grid.
+
     Returns
     -------
     tuple
@@ -1348,6 +1568,15 @@ def regulariser_one_chain(setting: Regulariser, designs: DesignLog, level2: floa
     """A sampler, per fresh prompt, of one chain's :math:`\\|w_T - w\\|^2`, its exact mean
     :math:`\\text{bias}^2 + \\operatorname{tr} C_T` and the bias² alone, at noise level
     ``level2``.
+
+    Parameters
+    ----------
+    setting : Regulariser
+        The over-fitting task: its n, d, :math:`\\sigma^2`, step and number of thoughts.
+    designs : DesignLog
+        Where the designs drawn are recorded.
+    level2 : float
+        The noise level :math:`\\delta^2`.
 
     Returns
     -------
