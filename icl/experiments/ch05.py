@@ -152,7 +152,8 @@ def margins(setting: Setting, batch: int, gen: torch.Generator) -> torch.Tensor:
     setting : Setting
         The prompts' ``n``, ``d``, ``sigma2``.
     batch : int
-        Prompts to draw.
+        Prompts to draw, in as few calls of :func:`icl.tasks.sample_prompts` as its
+        :data:`icl.validation.MAX_ENTRIES` allows (one where they fit), from ``gen``.
     gen : torch.Generator
         The only source of randomness.
 
@@ -162,17 +163,21 @@ def margins(setting: Setting, batch: int, gen: torch.Generator) -> torch.Tensor:
         Shape ``(batch, d)``: :math:`u_j = w_j x_{\\cdot j}^\\top y`, so that
         :math:`w_j \\hat w_j = \\eta u_j / n`.
     """
-    p = tasks.sample_prompts(
-        batch,
-        setting.n,
-        setting.d,
-        prior="rademacher",
-        sigma2=setting.sigma2,
-        generator=gen,
-        device=runtime.device(),
-        dtype=runtime.dtype(),
-    )
-    return p.w * torch.einsum("bnd,bn->bd", p.X, p.y)
+    chunk = validation.MAX_ENTRIES // ((setting.n + 1) * setting.d)
+    parts = []
+    for start in range(0, batch, chunk):
+        p = tasks.sample_prompts(
+            min(chunk, batch - start),
+            setting.n,
+            setting.d,
+            prior="rademacher",
+            sigma2=setting.sigma2,
+            generator=gen,
+            device=runtime.device(),
+            dtype=runtime.dtype(),
+        )
+        parts.append(p.w * torch.einsum("bnd,bn->bd", p.X, p.y))
+    return torch.cat(parts)
 
 
 def p_right(u: torch.Tensor, temperature: float, setting: Setting = CHAPTER) -> torch.Tensor:

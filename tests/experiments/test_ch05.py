@@ -148,3 +148,13 @@ def test_reliability_draws_more_prompts_than_one_batch_holds(monkeypatch):
     parts = ex.reliability(ex.CHAPTER, 3000, 4, edges)
     np.testing.assert_allclose(parts.frequency, whole.frequency, atol=5 * whole.stderr.max())
     assert np.all(np.diff(parts.frequency) > 0)
+
+
+def test_margins_draw_more_prompts_than_one_batch_holds(monkeypatch):
+    setting = ex.CHAPTER
+    monkeypatch.setattr(validation, "MAX_ENTRIES", 100 * (setting.n + 1) * setting.d)
+    parts = ex.margins(setting, 300, runtime.generator(5))
+    gen = runtime.generator(5)
+    calls = torch.cat([ex.margins(setting, 100, gen) for _ in range(3)])
+    assert parts.shape == (300, setting.d)
+    torch.testing.assert_close(parts, calls, rtol=0, atol=0)  # three calls of one stream
