@@ -221,7 +221,22 @@ def split_law(split: SplitsOverBudgets) -> SplitLaw:
 
 
 def chain_prompts(setting: ChainSetting, batch: int, g: torch.Generator) -> tasks.Prompts:
-    """``batch`` Gaussian prompts of the chains' setting, on the run's device and dtype."""
+    """``batch`` Gaussian prompts of the chains' setting, on the run's device and dtype.
+
+    Parameters
+    ----------
+    setting : ChainSetting
+        The chains (``n``, ``d`` and ``sigma2`` are used).
+    batch : int
+        Prompts.
+    g : torch.Generator
+        The random generator.
+
+    Returns
+    -------
+    tasks.Prompts
+        The prompts.
+    """
     return tasks.sample_prompts(
         batch,
         setting.n,
@@ -234,9 +249,24 @@ def chain_prompts(setting: ChainSetting, batch: int, g: torch.Generator) -> task
 
 
 def exact_risk_sampler(setting: ChainSetting, n_chains: int, steps: int) -> Sampler:
-    """A sampler of the exact per-prompt risk of ``n_chains`` averaged chains of ``steps``
-    steps (``theory.averaged_chain_risk``), 0 on a design with
-    :math:`\\eta(s_{\\max} + \\delta^2) > 2`."""
+    """A sampler of the exact per-prompt risk of averaged chains.
+
+    Parameters
+    ----------
+    setting : ChainSetting
+        The chains.
+    n_chains : int
+        Chains averaged.
+    steps : int
+        Steps of each chain.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, the risk of ``n_chains`` averaged chains
+        of ``steps`` steps (``theory.averaged_chain_risk``), 0 on a design with
+        :math:`\\eta(s_{\\max} + \\delta^2) > 2`.
+    """
     s = setting
 
     def sample(batch, g):
@@ -251,9 +281,25 @@ def exact_risk_sampler(setting: ChainSetting, n_chains: int, steps: int) -> Samp
 
 
 def average_spread_sampler(setting: ChainSetting, n_chains: int, steps: int) -> Sampler:
-    """A sampler of, per prompt: the spread :math:`\\lVert \\bar w - m_T \\rVert^2` of the
-    average of ``n_chains`` simulated chains about the exact mean, :math:`\\operatorname{tr} C_T/N`,
-    and the wrong forms :math:`\\operatorname{tr} C_T` and :math:`\\operatorname{tr} C_T/(N+1)`."""
+    """A sampler of the spread of averaged simulated chains about their exact mean.
+
+    Parameters
+    ----------
+    setting : ChainSetting
+        The chains.
+    n_chains : int
+        Chains averaged, :math:`N`.
+    steps : int
+        Steps of each chain, :math:`T`.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor`` of shape ``(batch, 4)``: per prompt, the spread
+        :math:`\\lVert \\bar w - m_T \\rVert^2` of the average of ``n_chains`` simulated chains
+        about the exact mean, :math:`\\operatorname{tr} C_T/N`, and the wrong forms
+        :math:`\\operatorname{tr} C_T` and :math:`\\operatorname{tr} C_T/(N+1)`.
+    """
     s = setting
 
     def sample(batch, g):
@@ -435,8 +481,23 @@ def best_temperature(setting: CoinSetting, k: int) -> BestTemperature:
 
 
 def coin_prompts(setting: CoinSetting, batch: int, g: torch.Generator):
-    """Rademacher prompts of the coefficient's setting and the one-step margins
-    :math:`\\hat w_j w_j` (``(batch, d)``)."""
+    """Rademacher prompts of the coefficient's setting and their one-step margins.
+
+    Parameters
+    ----------
+    setting : CoinSetting
+        The coefficient's setting.
+    batch : int
+        Prompts.
+    g : torch.Generator
+        The random generator.
+
+    Returns
+    -------
+    tuple
+        The prompts (``tasks.Prompts``, on the run's device and dtype) and the one-step margins
+        :math:`\\hat w_j w_j` (``(batch, d)``).
+    """
     p = tasks.sample_prompts(
         batch,
         setting.n,
@@ -452,8 +513,23 @@ def coin_prompts(setting: CoinSetting, batch: int, g: torch.Generator):
 
 
 def coverage_miss_sampler(setting: CoinSetting, temperature: float, k: int) -> Sampler:
-    """A sampler of the exact miss probability :math:`(1 - p)^k` given the prompt, averaged
-    over its ``d`` coefficients, :math:`p = \\sigma(2 \\hat w_j w_j / T)`."""
+    """A sampler of the exact miss probability of ``k`` samples given the prompt.
+
+    Parameters
+    ----------
+    setting : CoinSetting
+        The coefficient's setting.
+    temperature : float
+        The sampling temperature :math:`T`.
+    k : int
+        Samples.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, :math:`(1 - p)^k` averaged over its ``d``
+        coefficients, :math:`p = \\sigma(2 \\hat w_j w_j / T)`.
+    """
 
     def sample(batch, g):
         _, margin = coin_prompts(setting, batch, g)
@@ -525,8 +601,21 @@ def coverage_miss_by_panels(
 
 
 def coverage_curves(setting: CoinSetting, ks: np.ndarray) -> dict[str, np.ndarray]:
-    """The miss probability of ``k`` samples at :math:`T_{\\rm cal}` and at the best
-    temperature :math:`\\max(k - 1, 0.05)\\,T_{\\rm cal}`, for each ``k`` of ``ks``."""
+    """The miss probability of ``k`` samples at two temperatures, for each ``k`` of ``ks``.
+
+    Parameters
+    ----------
+    setting : CoinSetting
+        The coefficient's setting.
+    ks : numpy.ndarray
+        Numbers of samples.
+
+    Returns
+    -------
+    dict
+        Label -> miss probabilities: at :math:`T_{\\rm cal}` (``"T = T_cal"``) and at the best
+        temperature :math:`\\max(k - 1, 0.05)\\,T_{\\rm cal}` (``"T = (k - 1) T_cal (best)"``).
+    """
     c, t_cal = setting.params, setting.t_cal
     return {
         "T = T_cal": np.array([theory.coverage_miss(k, **c, temperature=t_cal) for k in ks]),
@@ -570,6 +659,17 @@ class LineSetting:
 def line_candidates(setting: LineSetting, batch: int, g: torch.Generator, count: int):
     """Prompts (d = 1) and ``count`` one-step candidates :math:`m + \\tau Z` per prompt.
 
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    batch : int
+        Prompts.
+    g : torch.Generator
+        The random generator.
+    count : int
+        Candidates per prompt.
+
     Returns
     -------
     tuple of torch.Tensor
@@ -588,14 +688,44 @@ def line_candidates(setting: LineSetting, batch: int, g: torch.Generator, count:
 
 
 def score(reward: str, S: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """The score of each candidate: the in-context loss :math:`S (w - b/S)^2` (up to a
-    constant), or the norm :math:`w^2`."""
+    """The score of each candidate (lower is better).
+
+    Parameters
+    ----------
+    reward : str
+        ``"in-context loss"``, or any other value for the norm.
+    S : torch.Tensor
+        :math:`\\sum x_i^2/n` per prompt, ``(batch,)``.
+    b : torch.Tensor
+        :math:`\\sum x_i y_i/n` per prompt, ``(batch,)``.
+    w : torch.Tensor
+        The candidates, ``(batch, count)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, count)``: the in-context loss :math:`S (w - b/S)^2` (up to a constant), or
+        the norm :math:`w^2`.
+    """
     return S[:, None] * (w - (b / S)[:, None]) ** 2 if reward == "in-context loss" else w**2
 
 
 def best_of_n_kl_sampler(setting: LineSetting, n_cand: int) -> Sampler:
-    """A sampler of the log-likelihood ratio :math:`\\log N + (N - 1)\\log(1 - U)` of the best of
-    ``n_cand`` candidates by the in-context loss, :math:`U = F(\\text{score})` given the prompt."""
+    """A sampler of the log-likelihood ratio of best-of-N by the in-context loss.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    n_cand : int
+        Candidates, :math:`N`.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, :math:`\\log N + (N - 1)\\log(1 - U)` for
+        the best of ``n_cand`` candidates, :math:`U = F(\\text{score})` given the prompt.
+    """
     tau = setting.tau
 
     def sample(batch, g):
@@ -639,13 +769,17 @@ def selection_moments(
 
     Parameters
     ----------
-    kappa, zc : numpy.ndarray
-        Per prompt, the score :math:`v = \\kappa (z - z_c)^2` of a candidate
+    kappa : numpy.ndarray
+        Per prompt, :math:`\\kappa` of the score :math:`v = \\kappa (z - z_c)^2` of a candidate
         :math:`m + \\tau z`, shape ``(P,)``.
+    zc : numpy.ndarray
+        Per prompt, :math:`z_c` of that score, shape ``(P,)``.
     N : int
         Candidates.
-    x_panels, nodes : int
-        Panels in :math:`x` and Gauss-Legendre nodes per panel.
+    x_panels : int
+        Panels in :math:`x`.
+    nodes : int
+        Gauss-Legendre nodes per panel.
 
     Returns
     -------
@@ -685,8 +819,10 @@ def tilt_moments(kappa: np.ndarray, zc: np.ndarray, nodes: int = 8):
 
     Parameters
     ----------
-    kappa, zc : numpy.ndarray
-        Per prompt, the score :math:`v = \\kappa (z - z_c)^2`, shape ``(P,)``.
+    kappa : numpy.ndarray
+        Per prompt, :math:`\\kappa` of the score :math:`v = \\kappa (z - z_c)^2`, shape ``(P,)``.
+    zc : numpy.ndarray
+        Per prompt, :math:`z_c` of that score, shape ``(P,)``.
     nodes : int
         Gauss-Legendre nodes per panel.
 
@@ -720,8 +856,14 @@ def finite_n_correction(setting: LineSetting, reward: str, beta: float, S, b, w_
         ``"in-context loss"`` or ``"norm"``.
     beta : float
         The selection's temperature.
-    S, b, w_true, m : torch.Tensor
-        The prompts, as :func:`line_candidates` returns them.
+    S : torch.Tensor
+        The prompts' :math:`S = \\sum x_i^2/n`, as :func:`line_candidates` returns it.
+    b : torch.Tensor
+        The prompts' :math:`b = \\sum x_i y_i / n`, as :func:`line_candidates` returns it.
+    w_true : torch.Tensor
+        The true coefficients, as :func:`line_candidates` returns them.
+    m : torch.Tensor
+        The steps :math:`m = \\eta b`, as :func:`line_candidates` returns them.
     N : int
         Candidates.
     **rule
@@ -767,8 +909,14 @@ def tilt_risk(
         :math:`w_0 = 0`).
     beta : float
         The selection's temperature.
-    S, b, w_true, m : torch.Tensor
-        The prompts, as :func:`line_candidates` returns them.
+    S : torch.Tensor
+        The prompts' :math:`S = \\sum x_i^2/n`, as :func:`line_candidates` returns it.
+    b : torch.Tensor
+        The prompts' :math:`b = \\sum x_i y_i / n`, as :func:`line_candidates` returns it.
+    w_true : torch.Tensor
+        The true coefficients, as :func:`line_candidates` returns them.
+    m : torch.Tensor
+        The steps :math:`m = \\eta b`, as :func:`line_candidates` returns them.
     factor : float
         The factor on the curvature (2; 1 is a wrong formula).
     narrowed : bool
@@ -792,10 +940,28 @@ def tilt_risk(
 
 
 def soft_selection_sampler(setting: LineSetting, reward: str, beta: float, count: int) -> Sampler:
-    """A sampler of, per prompt: soft selection's expected loss among ``count`` simulated
-    candidates :math:`\\sum_k \\mathrm{softmax}_k (w_k - w^*)^2`; the tilt's risk plus the
-    finite-N correction; the two wrong tilts with the same correction; :math:`M_0`; the tilt's
-    risk alone."""
+    """A sampler of soft selection's loss against the tilt's risk, per prompt.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    reward : str
+        ``"in-context loss"`` or ``"norm"``.
+    beta : float
+        The selection's temperature.
+    count : int
+        Simulated candidates per prompt.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor`` of shape ``(batch, 6)``: per prompt, soft selection's
+        expected loss among ``count`` simulated candidates
+        :math:`\\sum_k \\mathrm{softmax}_k (w_k - w^*)^2`; the tilt's risk plus the finite-N
+        correction; the two wrong tilts with the same correction; :math:`M_0`; the tilt's risk
+        alone.
+    """
 
     def sample(batch, g):
         S, b, w_true, m, w = line_candidates(setting, batch, g, count)
@@ -822,8 +988,23 @@ def soft_selection_sampler(setting: LineSetting, reward: str, beta: float, count
 
 
 def panel_error_sampler(setting: LineSetting, beta: float, count: int) -> Sampler:
-    """A sampler of the finite-N correction by the default panels minus that by finer ones
-    (24 panels in x, 12 nodes each), for the in-context loss."""
+    """A sampler of the quadrature error of the finite-N correction, for the in-context loss.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    beta : float
+        The selection's temperature.
+    count : int
+        Candidates, :math:`N`.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, the finite-N correction by the default
+        panels minus that by finer ones (24 panels in x, 12 nodes each).
+    """
 
     def sample(batch, g):
         S, b, w_true, m, _ = line_candidates(setting, batch, g, count)
@@ -836,7 +1017,20 @@ def panel_error_sampler(setting: LineSetting, beta: float, count: int) -> Sample
 
 
 def norm_tilt_sampler(setting: LineSetting, beta: float) -> Sampler:
-    """A sampler of the tilt's oracle risk by the norm reward, given the prompt."""
+    """A sampler of the tilt's oracle risk by the norm reward, given the prompt.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    beta : float
+        The selection's temperature.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, :func:`tilt_risk` by the norm.
+    """
 
     def sample(batch, g):
         S, b, w_true, m, _ = line_candidates(setting, batch, g, 1)
@@ -874,7 +1068,20 @@ def norm_tilt_closed_form(setting: LineSetting, beta: float) -> float:
 
 def shortfall(values: np.ndarray, column: int) -> tuple[float, float]:
     """Relative distance of the mean of a column of :func:`soft_selection_sampler`'s values from
-    the tilt's mean (column 5), with its standard error (by the delta method)."""
+    the tilt's mean (column 5).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The sampler's values, one row per prompt.
+    column : int
+        The column compared with column 5.
+
+    Returns
+    -------
+    tuple of float
+        The ratio of the means minus 1, and its standard error (by the delta method).
+    """
     tilt, other = values[:, 5], values[:, column]
     ratio = other.mean() / tilt.mean()
     se = (other - ratio * tilt).std(ddof=1) / math.sqrt(len(tilt)) / tilt.mean()
@@ -978,9 +1185,22 @@ def selection_curves(setting: LineSetting) -> SelectionCurves:
 
 
 def best_of_n_sampler(setting: LineSetting, sim_n: np.ndarray) -> Sampler:
-    """A sampler of the oracle loss of best-of-N for each N of ``sim_n`` by the in-context
-    loss, the norm and the oracle, then of the average of the first N candidates (one draw of
-    ``max(sim_n)`` candidates per prompt)."""
+    """A sampler of the oracle loss of best-of-N and of the average of N candidates.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    sim_n : numpy.ndarray
+        The numbers of candidates N, increasing (integers >= 1).
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, the oracle loss of best-of-N for each N of
+        ``sim_n`` by the in-context loss, the norm and the oracle, then of the average of the
+        first N candidates (one draw of ``max(sim_n)`` candidates per prompt).
+    """
 
     def best_of_n_loss(scores, loss):
         return torch.gather(loss, 1, torch.cummin(scores, dim=1).indices)
@@ -1041,8 +1261,22 @@ def panel_chains(split: SplitsOverBudgets, budgets: np.ndarray) -> dict[str, np.
 
 
 def panel_chains_sampler(split: SplitsOverBudgets, budgets: np.ndarray) -> Sampler:
-    """A sampler of the loss of the greedy chain of ``B`` steps for each ``B`` of ``budgets``,
-    then of the average of the best split's chains at each ``B``."""
+    """A sampler of the loss of panel A's simulated techniques.
+
+    Parameters
+    ----------
+    split : SplitsOverBudgets
+        The optimal split (its setting and terms).
+    budgets : numpy.ndarray
+        Budgets ``B`` in chain-steps.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, the loss of the greedy chain of ``B``
+        steps for each ``B`` of ``budgets``, then of the average of the best split's chains at
+        each ``B``.
+    """
     s, terms = split.setting, split.terms
 
     def sample(batch, g):
@@ -1106,9 +1340,23 @@ def panel_coin(setting: CoinSetting, ks: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def panel_coin_exact(setting: CoinSetting, votes: np.ndarray, pass_k: np.ndarray) -> np.ndarray:
-    """The exact values at the simulated points of :func:`panel_coin_sampler`: the vote's error
-    at each of ``votes`` (at :math:`T_{\\rm cal}`), then the miss of each of ``pass_k`` samples
-    (at :math:`(k - 1) T_{\\rm cal}`)."""
+    """The exact values at the simulated points of :func:`panel_coin_sampler`.
+
+    Parameters
+    ----------
+    setting : CoinSetting
+        The coefficient's setting.
+    votes : numpy.ndarray
+        Numbers of samples in the majority vote.
+    pass_k : numpy.ndarray
+        Numbers of samples ``k`` with a verifier.
+
+    Returns
+    -------
+    numpy.ndarray
+        The vote's error at each of ``votes`` (at :math:`T_{\\rm cal}`), then the miss of each
+        of ``pass_k`` samples (at :math:`(k - 1) T_{\\rm cal}`).
+    """
     c, t_cal = setting.params, setting.t_cal
     return np.concatenate(
         [
@@ -1119,9 +1367,25 @@ def panel_coin_exact(setting: CoinSetting, votes: np.ndarray, pass_k: np.ndarray
 
 
 def panel_coin_sampler(setting: CoinSetting, votes: np.ndarray, pass_k: np.ndarray) -> Sampler:
-    """A sampler of the fraction of coefficients a majority vote of each of ``votes`` samples
-    at :math:`T_{\\rm cal}` gets wrong, then of those that all of ``k`` samples at
-    :math:`(k - 1) T_{\\rm cal}` miss, for each ``k`` of ``pass_k``."""
+    """A sampler of panel B's simulated majority votes and pass@k.
+
+    Parameters
+    ----------
+    setting : CoinSetting
+        The coefficient's setting.
+    votes : numpy.ndarray
+        Numbers of samples in the majority vote, increasing.
+    pass_k : numpy.ndarray
+        Numbers of samples ``k`` with a verifier.
+
+    Returns
+    -------
+    Sampler
+        ``(batch, generator) -> tensor``: per prompt, the fraction of coefficients a majority
+        vote of each of ``votes`` samples at :math:`T_{\\rm cal}` gets wrong, then of those
+        that all of ``k`` samples at :math:`(k - 1) T_{\\rm cal}` miss, for each ``k`` of
+        ``pass_k``.
+    """
     t_cal, d = setting.t_cal, setting.d
 
     def sample(batch, g):
@@ -1142,8 +1406,20 @@ def panel_coin_sampler(setting: CoinSetting, votes: np.ndarray, pass_k: np.ndarr
 
 
 def panel_line(setting: LineSetting, curves: SelectionCurves) -> dict[str, np.ndarray]:
-    """Panel C's exact curves: Chapter 4's one-dimensional model against the number of samples
-    ``N = 1..1000`` (greedy, the average, best-of-N by the oracle, the in-context loss, the norm).
+    """Panel C's exact curves: Chapter 4's one-dimensional model against the number of samples.
+
+    Parameters
+    ----------
+    setting : LineSetting
+        The model.
+    curves : SelectionCurves
+        Its exact selection curves (:func:`selection_curves`).
+
+    Returns
+    -------
+    dict
+        Label -> risk for ``N = 1..1000``: greedy, the average, best-of-N by the oracle, the
+        in-context loss, the norm.
     """
     n_grid = curves.hard_n
     greedy = theory.one_step_risk(setting.n, 1, setting.sigma2, setting.eta)
@@ -1159,7 +1435,21 @@ def panel_line(setting: LineSetting, curves: SelectionCurves) -> dict[str, np.nd
 
 
 def winners(panel: dict[str, np.ndarray], grid: np.ndarray) -> str:
-    """Where the best technique of a panel changes along its grid, one phrase per change."""
+    """Where the best technique of a panel changes along its grid.
+
+    Parameters
+    ----------
+    panel : dict
+        Label -> risk along ``grid`` (the lowest risk is best).
+    grid : numpy.ndarray
+        The panel's grid.
+
+    Returns
+    -------
+    str
+        One phrase per change (``"from <grid point>: <label>"``, the first at the grid's start),
+        joined by ``"; "``.
+    """
     labels = list(panel)
     winner = np.argmin(np.stack([panel[k] for k in labels]), 0)
     changes = [0] + [i for i in range(1, len(grid)) if winner[i] != winner[i - 1]]

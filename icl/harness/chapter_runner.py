@@ -102,18 +102,56 @@ class ChapterResult:
 
 
 def is_chapter(path: Path) -> bool:
-    """A chapter declares a kernel in its jupytext front matter (plain pages do not) and its name
-    starts with ``ch``."""
+    """Whether a page of the book is a chapter.
+
+    A chapter declares a kernel in its jupytext front matter (plain pages do not) and its name
+    starts with ``ch``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The page (a ``str`` or path-like object naming an existing file).
+
+    Returns
+    -------
+    bool
+        Whether the file's name starts with ``ch`` and its first 2000 characters open with
+        ``---`` and hold ``kernelspec:``.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a ``str`` or a path-like object.
+    ValueError
+        ``path`` an empty string or no existing file.
+    """
     path = validation.path("path", path)
     head = path.read_text(encoding="utf-8")[:2000]
     return path.name.startswith("ch") and head.startswith("---") and "kernelspec:" in head
 
 
 def execute(path: Path) -> None:
-    """Execute the code cells of the chapter at ``path`` (read with ``jupytext.read``) in one
-    namespace, in its folder; raise what a cell raises (its traceback names the chapter and the
-    cell, numbered from 0 among the code cells as nbval numbers them); print each cell's wall
-    time, so that a chapter's log shows where its time went."""
+    """Execute the code cells of a chapter in one namespace, in its folder.
+
+    The chapter is read with ``jupytext.read``; cells tagged with one of :data:`SKIPPED_TAGS`
+    are skipped. Each cell's wall time is printed, so that a chapter's log shows where its time
+    went.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The chapter's file (a ``str`` or path-like object naming an existing file).
+
+    Raises
+    ------
+    Exception
+        What a cell not tagged ``raises-exception`` raises (its traceback names the chapter and
+        the cell, numbered from 0 among the code cells as nbval numbers them).
+    TypeError
+        ``path`` not a ``str`` or a path-like object.
+    ValueError
+        ``path`` an empty string or no existing file.
+    """
     path = validation.path("path", path).resolve()
     notebook = jupytext.read(path)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -145,8 +183,28 @@ def _close_figures() -> None:
 
 
 def budget(chapter: str, scale: str) -> float:
-    """The chapter's time budget in seconds at ``scale`` (``"smoke"`` or ``"full"``); a chapter
-    not listed in :data:`BUDGETS` gets :data:`DEFAULT_BUDGET`."""
+    """The chapter's time budget in seconds.
+
+    Parameters
+    ----------
+    chapter : str
+        The chapter's name (``ch01`` ...); a chapter not listed in :data:`BUDGETS` gets
+        :data:`DEFAULT_BUDGET`.
+    scale : str
+        ``"smoke"`` or ``"full"``.
+
+    Returns
+    -------
+    float
+        The budget at ``ICL_SCALE=full``, times :data:`SMOKE_FACTOR` at ``"smoke"``.
+
+    Raises
+    ------
+    TypeError
+        ``chapter`` not a ``str``.
+    ValueError
+        ``scale`` not one of the scales.
+    """
     if not isinstance(chapter, str):
         raise TypeError(f"chapter must be a chapter's name (ch01 ...), got {chapter!r}")
     scale = validation.choice("scale", scale, SCALES)
@@ -160,9 +218,36 @@ def _records(folder: Path, chapter: str) -> list[dict]:
 
 
 def run_chapter(path: Path, out: Path, seconds: float, env: dict[str, str]) -> ChapterResult:
-    """Run one chapter in a child process (``python -m icl.harness.chapter_runner --execute``)
-    with a timeout of ``seconds``; its checks go to ``out/claims``, its output to
-    ``out/logs``."""
+    """Run one chapter in a child process with a timeout.
+
+    The child is ``python -m icl.harness.chapter_runner --execute``; the chapter's checks go to
+    ``out/claims``, its output to ``out/logs``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The chapter's file (it must exist); its name up to the first ``_`` names the chapter.
+    out : pathlib.Path
+        The results folder (it may not exist yet).
+    seconds : float
+        The timeout, > 0; a chapter still running then is stopped and reported ``over budget``.
+    env : dict of str to str
+        The child's environment.
+
+    Returns
+    -------
+    ChapterResult
+        The chapter's status, wall time and budget, and what its claims and measurements records
+        hold.
+
+    Raises
+    ------
+    TypeError
+        ``path`` or ``out`` not a path, or ``env`` not a dict of ``str`` -> ``str``.
+    ValueError
+        ``path`` naming no existing file, an empty path, or ``seconds`` not a finite number
+        > 0.
+    """
     path = validation.path("path", path)
     out = validation.path("out", out, exists=None)
     seconds = validation.positive("seconds", seconds)
@@ -262,7 +347,14 @@ def _git_commit(root: Path) -> str | None:
 
 
 def machine_facts() -> dict:
-    """Device name and memory, dtype, scale, versions (Python, torch, CUDA), for the summary."""
+    """Device name and memory, dtype, scale, versions (Python, torch, CUDA), for the summary.
+
+    Returns
+    -------
+    dict
+        ``device``, ``processor``, ``memory_gib``, ``dtype``, ``scale``, ``model_scale``,
+        ``python``, ``torch``, ``cuda`` and ``cpu_threads``.
+    """
     import torch
 
     from icl import runtime
@@ -291,8 +383,28 @@ def machine_facts() -> dict:
 
 
 def chapter_paths(book: Path, names: list[str] | None) -> list[Path]:
-    """The chapters under ``book`` (all of them, or those whose file name starts with one of
-    ``names``), in order."""
+    """The chapters under a book's folder, in order.
+
+    Parameters
+    ----------
+    book : pathlib.Path
+        The folder that holds the chapters (an existing folder).
+    names : list of str or None
+        Chapter names: a chapter is chosen when its file name up to the first ``_``, or its whole
+        stem, is one of them; ``None`` (or empty): every chapter.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The chapters (:func:`is_chapter`), sorted.
+
+    Raises
+    ------
+    TypeError
+        ``book`` not a path, or ``names`` neither ``None`` nor a list of ``str``.
+    ValueError
+        ``book`` naming no existing folder, or a name that names no chapter under ``book``.
+    """
     book = validation.path("book", book, exists="folder")
     names = _names("names", names)
     paths = sorted(p for p in book.glob("*.md") if is_chapter(p))
@@ -312,10 +424,39 @@ def run_book(
     budgets: float | dict[str, float] | None = None,
     jobs: int = 1,
 ) -> dict:
-    """Run the chosen chapters of the book at ``root`` into ``out`` and return the summary (also
-    written to ``out/summary.json``). ``budgets`` (seconds) overrides every chapter's budget, or
-    those of the chapters it names; ``jobs`` chapters run at a time (each in its own process),
-    reported in the book's order."""
+    """Run the chosen chapters of a book and return the summary.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The book's root folder (an existing folder with a ``book/`` folder).
+    out : pathlib.Path
+        The results folder (it may not exist yet); its ``claims``, ``measurements`` and ``logs``
+        folders are emptied first.
+    chapters : list of str or None
+        The chapters to run (as :func:`chapter_paths` chooses them); ``None``: every chapter.
+    budgets : float or dict of str to float or None
+        Seconds (> 0): one number overrides every chapter's budget, a dict those of the chapters
+        it names; ``None``: each chapter's :func:`budget`.
+    jobs : int
+        Chapters run at a time (each in its own process), 1 to 64.
+
+    Returns
+    -------
+    dict
+        The summary (also written to ``out/summary.json``): :func:`machine_facts`, the commit,
+        date and command, and per chapter its :class:`ChapterResult`, reported in the book's
+        order; ``seconds``, ``passed`` and ``worst_z`` over all of them.
+
+    Raises
+    ------
+    TypeError
+        ``root`` or ``out`` not a path, ``chapters`` neither ``None`` nor a list of ``str``, or
+        ``budgets`` a dict with keys that are not ``str``.
+    ValueError
+        ``root`` not an existing folder with a ``book/`` folder, an unknown chapter, a budget not
+        a finite number > 0, or ``jobs`` not an integer from 1 to 64.
+    """
     from icl import runtime
 
     root = validation.path("root", root, exists="folder").resolve()
@@ -455,9 +596,22 @@ def published(summary: dict, previous: dict | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m icl.harness.chapter_runner [--chapters ...] [--out DIR] [--budget S]
-    [--publish]``: run the chapters, print one line per chapter and a summary; return 0 when every
-    chapter passed, else 1."""
+    """The command line: run the chapters, print one line per chapter and a summary.
+
+    ``python -m icl.harness.chapter_runner [--chapters ...] [--out DIR] [--budget S]
+    [--jobs J] [--publish]``.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments; ``None``: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 when every chapter passed, else 1 (with ``--execute``, the child's task: 0 when the
+        chapter ran, else 1).
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chapters", nargs="*", help="chapter names (ch01 ...); default all")
     parser.add_argument("--out", type=Path, help="results folder (default _build/gpu_run)")
