@@ -14,6 +14,7 @@ block. Needs the built book
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -112,7 +113,7 @@ def _ids(path: Path) -> frozenset[str]:
 @functools.cache
 def _dom(path: Path) -> str:
     """The page's DOM after Chromium loaded it and MathJax ran (one run per page and process)."""
-    probe = path.with_name(f".probe-{path.name}")
+    probe = path.with_name(f".probe-{os.getpid()}-{path.name}")  # one per test worker
     probe.write_text(
         path.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8"
     )

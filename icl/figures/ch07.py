@@ -40,7 +40,7 @@ def training(
     loss: np.ndarray,
     ce: Estimate,
     setting: Setting,
-    labels: Sequence[str] = CROSS_ENTROPIES,
+    labels: Sequence[str] | None = None,
     window: int = 50,
 ) -> Figure:
     """The training loss against the step, with the cross-entropies of fresh prompts.
@@ -53,9 +53,9 @@ def training(
         The cross-entropies (the first ``len(labels)`` components are drawn as bands).
     setting : Setting
         The prompts, named in the title.
-    labels : sequence of str
+    labels : sequence of str, optional
         The names of the cross-entropies: the model, Bayes, the linear decoder at ``T = 1`` and
-        calibrated.
+        calibrated (default :data:`CROSS_ENTROPIES`).
     window : int
         Steps per point: the points are block means with ±4 SE error bars.
 
@@ -73,6 +73,7 @@ def training(
         color="C0",
         label=f"training minibatch loss, mean of {window} steps (±4 SE)",
     )
+    labels = CROSS_ENTROPIES if labels is None else labels
     for i, (label, color) in enumerate(zip(labels, ["C0", "k", "C1", "C2"])):
         mean, se = ce.mean[i], ce.stderr[i]
         ax.axhspan(mean - 4 * se, mean + 4 * se, color=color, alpha=0.3)
