@@ -405,7 +405,7 @@ def full_run_markdown(
         lines.append(
             f"| {title} | {status} | {c['seconds']:.1f} | {c['budget']:g} | {c['checks']} "
             f"| {c['failed_checks']} | {z} | {bias} |"
-            + (f" `{c.get('commit', summary['commit'])}` |" if per_chapter else "")
+            + (f" `{c.get('commit', summary['commit'])[:12]}` |" if per_chapter else "")
         )
         failed += [r["claim_id"] for r in c.get("claims", []) if not r.get("passed", True)]
     if failed:
