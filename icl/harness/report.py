@@ -387,7 +387,7 @@ def full_run_markdown(
         + ("every chapter passed" if summary["passed"] else "**not every chapter passed**")
         + ("" if worst is None else f"; worst $|z|$ over all checks {worst:.2f}"),
         "",
-        "| chapter | status | seconds | budget (s) | checks | failed | worst $|z|$ "
+        "| chapter | status | seconds | budget (s) | checks | failed | worst \\|z\\| "
         "| largest ignored bias (SE) |" + (" commit |" if per_chapter else ""),
         "|---|---|---|---|---|---|---|---|" + ("---|" if per_chapter else ""),
     ]

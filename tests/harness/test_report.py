@@ -204,3 +204,25 @@ def test_full_run_markdown_names_each_chapters_commit_when_runs_were_joined():
     assert text.splitlines()[-2].endswith("| – | `old` |") and text.endswith("| – | `new` |")
     summary["chapters"][0]["commit"] = "new"
     assert "commit `new`" in report.full_run_markdown(summary)
+
+
+def test_full_run_markdown_is_a_table_to_a_markdown_parser():
+    from markdown_it import MarkdownIt
+
+    row = dict(status="passed", seconds=1.0, budget=40, checks=1, failed_checks=0, worst_z=1.0)
+    summary = dict(
+        device="cpu",
+        processor="x",
+        dtype="float64",
+        scale="full",
+        python="3.11",
+        torch="2",
+        commit="c",
+        date="2026",
+        seconds=1.0,
+        passed=True,
+        worst_z=1.0,
+        chapters=[dict(row, chapter="ch01"), dict(row, chapter="ch02")],
+    )
+    rendered = MarkdownIt("commonmark").enable("table").render(report.full_run_markdown(summary))
+    assert rendered.count("<tr>") == 3 and "<th>worst |z|</th>" in rendered
