@@ -518,24 +518,6 @@ def run_book(
 _SAME_RUN = ("device", "processor", "dtype", "scale", "model_scale")
 
 
-def _summary(name: str, value) -> dict:
-    """``value`` if it is a run's summary as :func:`run_book` writes it, else an error."""
-    from icl.harness.report import CHAPTER_KEYS, RUN_KEYS
-
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be the chapter runner's summary dict, got {value!r:.80}")
-    missing = [key for key in RUN_KEYS if key not in value]
-    chapters = value.get("chapters")
-    if missing or not (
-        isinstance(chapters, list)
-        and all(isinstance(c, dict) and all(k in c for k in CHAPTER_KEYS) for c in chapters)
-    ):
-        raise ValueError(
-            f"{name} must hold the keys {RUN_KEYS}, its chapters the keys {CHAPTER_KEYS}"
-        )
-    return value
-
-
 def published(summary: dict, previous: dict | None) -> dict:
     """The summary to publish, keeping the chapters of a published run that this one did not run.
 
@@ -562,9 +544,11 @@ def published(summary: dict, previous: dict | None) -> dict:
     ValueError
         A summary that lacks the keys :func:`run_book` writes.
     """
-    _summary("summary", summary)
+    from icl.harness.report import _run_summary
+
+    _run_summary(summary)
     if previous is not None:
-        _summary("previous", previous)
+        _run_summary(previous, "previous")
     merged = dict(summary)
     merged["chapters"] = [
         {**c, "commit": c.get("commit", summary["commit"]), "date": c.get("date", summary["date"])}

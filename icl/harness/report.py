@@ -315,16 +315,17 @@ RUN_KEYS += ("seconds", "passed", "chapters")
 CHAPTER_KEYS = ("chapter", "status", "seconds", "budget", "checks", "failed_checks", "worst_z")
 
 
-def _run_summary(summary) -> dict:
+def _run_summary(summary, name: str = "summary") -> dict:
+    """``summary`` if it is a run's summary as the chapter runner writes it, else an error."""
     if not isinstance(summary, dict):
-        raise TypeError(f"summary must be the chapter runner's summary dict, got {summary!r:.80}")
+        raise TypeError(f"{name} must be the chapter runner's summary dict, got {summary!r:.80}")
     missing = [key for key in RUN_KEYS if key not in summary]
     if missing:
-        raise ValueError(f"summary lacks the chapter runner's keys {missing}")
+        raise ValueError(f"{name} lacks the chapter runner's keys {missing}")
     if not isinstance(summary["chapters"], list) or not all(
         isinstance(c, dict) and all(key in c for key in CHAPTER_KEYS) for c in summary["chapters"]
     ):
-        raise ValueError(f"summary's chapters must be a list of dicts with keys {CHAPTER_KEYS}")
+        raise ValueError(f"{name}'s chapters must be a list of dicts with keys {CHAPTER_KEYS}")
     return summary
 
 
