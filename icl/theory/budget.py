@@ -254,12 +254,13 @@ def _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed) -> ChainT
     mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
     c, e = np.zeros_like(s), np.zeros_like(s)  # e = 1 - a^t = x [t]_a
     trace, trace_sd = np.zeros(steps + 1), np.zeros(steps + 1)
-    for step in range(1, steps + 1):
-        second = c + mu2 * e * e
-        c = a2 * c + kappa * (second + second.sum(1, keepdims=True))
-        e = a * e + x
-        values = c.sum(1)
-        trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging spread: refused below
+        for step in range(1, steps + 1):
+            second = c + mu2 * e * e
+            c = a2 * c + kappa * (second + second.sum(1, keepdims=True))
+            e = a * e + x
+            values = c.sum(1)
+            trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
     if not np.all(np.isfinite(trace_sd)):
         raise ValueError(
             f"the spread of the chains overflows by T = {steps}: the multiplicative noise"

@@ -265,12 +265,13 @@ def _spread_by_loop(basis: _Basis, level: float, steps: int, *, record: bool):
     m, c = 0 * a, 0 * a
     a2 = a * a
     path = (np.zeros if on_cpu else torch.zeros)((steps + 1, a.shape[0]), dtype=a.dtype)
-    for t in range(1, steps + 1):
-        second = c + m * m
-        c = a2 * c + kappa * (second + second.sum(-1)[:, None])
-        m = a * m + forcing
-        if record:
-            path[t] = c.sum(-1)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging chain: _finite refuses it
+        for t in range(1, steps + 1):
+            second = c + m * m
+            c = a2 * c + kappa * (second + second.sum(-1)[:, None])
+            m = a * m + forcing
+            if record:
+                path[t] = c.sum(-1)
     out = path.T if record else c
     return torch.from_numpy(np.ascontiguousarray(out)) if on_cpu else out.contiguous()
 

@@ -328,14 +328,16 @@ def _far_tail(x) -> tuple:
 
 def _score_points(n_samples: int, d: int, lam) -> tuple:
     """s_lo and breakpoints in s = (u - lambda) / (2 sqrt(lambda)) around the minimum's bump: S >=
-    xi_1, so P(S <= s_lo) <= 1e-25 / N at s_lo = Phi^-1(1e-25 / N); the bump at e_N + eps d, of
-    width w = 1 / sqrt(2 log N) (the spread of a minimum of N normals), breakpoints at multiples
-    of w up to 24 w from it; above 12 + eps (150 + the 1e-25 quantile of C) nothing is left."""
+    xi_1, so P(S <= s_lo) <= 1e-25 / N at s_lo = Phi^-1(1e-25 / N); the bump at S = xi + eps
+    (xi^2 + C) with xi = e_N (the expected minimum of N normals) and C = d - 1 (its mean), of width
+    w = 1 / sqrt(2 log N) (the spread of a minimum of N normals), breakpoints at multiples of w up
+    to 24 w from it; above 12 + eps (150 + the 1e-25 quantile of C) nothing is left."""
     eps = 1 / (2 * mp.sqrt(lam))
     s_lo = float(special.ndtri(1e-25 / n_samples))
     c_top = 0 if d == 1 else float(stats.chi2.isf(1e-25, d - 1))
     s_hi = float(12 + eps * (150 + c_top))
-    centre = float(emin_mp(n_samples) + eps * d)
+    low = emin_mp(n_samples)
+    centre = float(low + eps * (low**2 + d - 1))
     width = 1 / max(1.0, math.sqrt(2 * math.log(n_samples)))
     offsets = (0, 1, 2, 3, 4, 6, 8, 12, 24)
     points = {centre + sign * k * width for k in offsets for sign in (-1, 1)}
@@ -459,22 +461,21 @@ def selected_mp(n_samples: int, d: int, lam: float) -> tuple:
 
 
 def _shrinkage_mp(N, d, tau, norm):
-    """kappa_N - 1: d E min U / d lambda - 1 (lambda <= 200), else 2 eps E xi_1 of the selected."""
+    """kappa_N: d E min U / d lambda (lambda <= 200; no 1 subtracted and added back, which would
+    lose its digits where kappa_N is tiny), else 1 + 2 eps E xi_1 of the selected."""
     with mp.workdps(DIGITS):
         lam = (mp.mpf(float(norm)) / mp.mpf(float(tau))) ** 2
         if lam > mp.mpf(10) ** 300:
-            return emin_mp(N) / mp.sqrt(lam)
+            return 1 + emin_mp(N) / mp.sqrt(lam)
         if lam > _POISSON_LAMBDA:
-            return selected_mp(N, d, float(lam))[0] / mp.sqrt(lam)
-        return minimum_mp(N, d, float(lam))[1] - 1
+            return 1 + selected_mp(N, d, float(lam))[0] / mp.sqrt(lam)
+        return minimum_mp(N, d, float(lam))[1]
 
 
 def _shrinkage_reference(n_samples, tau, mean_norm, d):
     norms = np.asarray(mean_norm, dtype=float)
     out = [
-        float(1 + _shrinkage_mp(N, d, tau, v))
-        for N in _counts_list(n_samples)
-        for v in norms.ravel()
+        float(_shrinkage_mp(N, d, tau, v)) for N in _counts_list(n_samples) for v in norms.ravel()
     ]
     return _shape_out(n_samples, np.array(out), norms.shape)
 
@@ -503,7 +504,7 @@ def _norm_risk_reference(n_samples, tau, mean, target):
                 else:
                     value, slope = minimum_mp(N, d, float(lam))
                     spread = value - slope**2 * lam
-                bias = mp.fsum((a - b + shrink * a) ** 2 for a, b in zip(mm, ww, strict=True))
+                bias = mp.fsum((shrink * a - b) ** 2 for a, b in zip(mm, ww, strict=True))
                 out.append(bias + tau_**2 * spread)
     return _shape_out(n_samples, np.array([float(v) for v in out]), m.shape[:-1])
 
@@ -788,6 +789,8 @@ register(
             dict(n_samples=10, tau=1.0, bias2=1e12, d=5),  # NaN before
             dict(n_samples=np.array([1, 1000]), tau=0.5, bias2=np.array([0.0, 2.0]), d=2),
             dict(n_samples=10**7, tau=1.0, bias2=500.0, d=1),
+            # lambda = 330: the reference's breakpoints once missed the bump (off by 8.5e-10)
+            dict(n_samples=np.array([1, 10**12]), tau=0.0977561, bias2=3.1571526, d=2),
         ),
     )
 )
@@ -801,6 +804,8 @@ register(
         cases=(
             dict(n_samples=10, tau=1.0, mean_norm=1e5, d=3),  # lambda = 1e10
             dict(n_samples=np.array([1, 50]), tau=0.4, mean_norm=np.array([0.0, 1.3]), d=6),
+            # kappa = pi / N^2: the reference once lost its digits to 1 + (kappa - 1)
+            dict(n_samples=10**12, tau=1e100, mean_norm=3.0440133e-06, d=1),
         ),
     )
 )

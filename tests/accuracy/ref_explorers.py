@@ -6,9 +6,11 @@ independent computation at the same settings.
   every drawn point;
 - ``chains_update``: the same fixed designs, the typical-design cut and the Bayes risk from the
   singular values of X (not the eigenvalues the explorer uses), the mean's risk by
-  :func:`icl.theory.gd_risk_given_spectrum`, the spread by :func:`icl.theory.chain_risk_terms` at
-  d "sigma points" of the law of X^T y / n (:func:`expected_spread`) and, where no design is left
-  out, by :func:`icl.theory.prompt_averaged_chain_terms` on the same designs;
+  :func:`icl.theory.gd_risk_given_spectrum`, the spread by
+  :func:`icl.theory.prompt_averaged_chain_terms` on the same designs where no design is left out
+  and it answers (inf where it finds that the spread overflows float64), else by
+  :func:`icl.theory.chain_risk_terms` at d "sigma points" of the law of X^T y / n
+  (:func:`expected_spread`; inf where it finds the chains' moments overflow);
 - ``votes_update``: the one-coefficient curves by a finer quadrature of the margin's
   variance-gamma density than the explorer's (600 geometric panels from 1e-13, 24 nodes each,
   confirmed on twice the panels), with the binomial tails from ``scipy.stats.binom``, greedy's
@@ -115,6 +117,18 @@ def expected_spread(X: torch.Tensor, eta: float, delta2: float, steps: int, sigm
     return total / d
 
 
+def _mean_spread(X: torch.Tensor, eta: float, delta2: float, steps: int, sigma2: float) -> float:
+    """The mean over the designs of :func:`expected_spread`; inf where
+    :func:`icl.theory.chain_risk_terms` finds that the chains' moments overflow float64 (the spread
+    diverges beyond the largest float: the explorer must draw inf there)."""
+    try:
+        return expected_spread(X, eta, delta2, steps, sigma2).mean().item()
+    except ValueError as refusal:
+        if "overflow" not in str(refusal):
+            raise
+        return math.inf
+
+
 def _chains_compare(kwargs, value) -> float:
     fig, n, d, sigma2 = kwargs["fig"], kwargs["n"], kwargs["d"], kwargs["sigma2"]
     eta, delta2, steps, n_chains = (kwargs[k] for k in ("eta", "delta2", "steps", "n_chains"))
@@ -134,15 +148,19 @@ def _chains_compare(kwargs, value) -> float:
         """The mean over the kept designs of E[||w_t - w||^2 | X], ridge-GD with penalty lam."""
         return theory.gd_risk_given_spectrum(s, n, eta=eta, steps=t, sigma2=sigma2, lam=lam)
 
-    spread = {early: expected_spread(X, eta, delta2, early, sigma2).mean().item()}
-    if bool(kept.all()) and eta * delta2 < 1:
-        level = delta2**0.5
+    spread = {early: _mean_spread(X, eta, delta2, early, sigma2)}
+    try:
+        if not (bool(kept.all()) and eta * delta2 < 1):
+            raise ValueError("some designs left out")
         terms = theory.prompt_averaged_chain_terms(
-            n, d, sigma2, eta, level, steps, designs=explorers.CHAIN_PROMPTS, seed=0
+            n, d, sigma2, eta, delta2**0.5, steps, designs=explorers.CHAIN_PROMPTS, seed=0
         )
         spread[steps] = float(terms.trace[steps])
-    else:
-        spread[steps] = expected_spread(X, eta, delta2, steps, sigma2).mean().item()
+    except ValueError as refusal:
+        # its own recursion overflowed: the spread is beyond the floats; else designs are left
+        # out, or the design law is outside its domain: the sigma points on the kept designs
+        overflow = "overflows" in str(refusal)
+        spread[steps] = math.inf if overflow else _mean_spread(X, eta, delta2, steps, sigma2)
     pairs = []
     for n_avg in (1, n_chains):
         for _, drawn in lines[f"average of N = {n_avg}"]:
@@ -172,6 +190,18 @@ register(
         cases=(
             {**_CHAINS_CASE, "n": 5, "d": 12, "sigma2": 0.0},  # noiseless, d > n
             {**_CHAINS_CASE, "eta": 0.5},  # the typical-design cut at 2 leaves some designs out
+            # n = 1: every fixed design typical, the design law not (the sigma points serve)
+            {**_CHAINS_CASE, "n": 1, "d": 2, "sigma2": 9.3, "eta": 0.063, "delta2": 2.0},
+            # the spread overflows float64 by T = 1000 (eta^2 delta2^2 (d + 1) = 2.6): drawn inf
+            {
+                **_CHAINS_CASE,
+                "n": 4,
+                "d": 10,
+                "sigma2": 1e-8,
+                "eta": 0.336,
+                "delta2": 1.436,
+                "steps": 1000,
+            },
         ),
     )
 )
