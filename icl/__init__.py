@@ -14,8 +14,8 @@ layered, each importing only from the layers below it (``tests/test_package.py``
    :mod:`icl.theory`: the closed forms, one module per chapter (:mod:`icl.theory.one_step`,
    :mod:`icl.theory.gradient_descent`, :mod:`icl.theory.wishart`, :mod:`icl.theory.noisy_chains`,
    :mod:`icl.theory.best_of_n`, :mod:`icl.theory.binary_decoding`,
-   :mod:`icl.theory.sparse_chains`, :mod:`icl.theory.budget`), all re-exported from
-   :mod:`icl.theory`;
+   :mod:`icl.theory.sparse_chains`, :mod:`icl.theory.budget`, :mod:`icl.theory.per_prompt`), all
+   re-exported from :mod:`icl.theory`;
 3. :mod:`icl.models`: the models that read a prompt, sharing one training loop
    (:mod:`icl.models.training`): :mod:`icl.models.linear_attention` (Chapter 1),
    :mod:`icl.models.thought_transformer` (Chapter 2), :mod:`icl.models.softmax_transformer`
@@ -35,11 +35,12 @@ layered, each importing only from the layers below it (``tests/test_package.py``
    checks compare with the theory (one module per chapter: :mod:`icl.experiments.ch01`,
    :mod:`icl.experiments.ch02`, :mod:`icl.experiments.ch03`, :mod:`icl.experiments.ch04`,
    :mod:`icl.experiments.ch05`, :mod:`icl.experiments.ch06`, :mod:`icl.experiments.ch07`,
-   :mod:`icl.experiments.ch08`);
+   :mod:`icl.experiments.ch08`, :mod:`icl.experiments.ch09`);
 8. on top: :mod:`icl.figures` (each chapter's figures: :mod:`icl.figures.ch01`,
    :mod:`icl.figures.ch02`, :mod:`icl.figures.ch03`, :mod:`icl.figures.ch04`,
    :mod:`icl.figures.ch05`, :mod:`icl.figures.ch06`, :mod:`icl.figures.ch07`,
-   :mod:`icl.figures.ch08`), :mod:`icl.bench` (the benchmark, ``python -m icl.bench``) and
+   :mod:`icl.figures.ch08`, :mod:`icl.figures.ch09`), :mod:`icl.bench` (the benchmark,
+   ``python -m icl.bench``) and
    :mod:`icl.explorers` (the chapters' live explorers, sliders that redraw the exact curves of
    :mod:`icl.theory`; ``ipywidgets``).
 

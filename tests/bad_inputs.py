@@ -1111,6 +1111,35 @@ SPECS.update(
 )
 
 
+# --- icl.theory.per_prompt (Chapter 9) ---
+SPECS.update(
+    {
+        "icl.theory.per_prompt.conditional_chain_terms": Spec(
+            lambda: dict(
+                X=np.random.default_rng(0).standard_normal((3, 8, 5)),
+                sigma2=0.5,
+                eta=0.1,
+                level=0.5,
+                steps=20,
+            ),
+            # a batch of designs of any leading shape, and entries of any sign
+            allow={"steps": {"zero"}, "X": {"extra_dim", "flat", "negative", "zero"}},
+        ),
+        "icl.theory.per_prompt.allocate_budget": Spec(
+            lambda: {
+                "bias2": np.tile(np.linspace(2.0, 1.0, 21), (3, 1)),
+                "trace": np.tile(np.linspace(0.0, 0.1, 21), (3, 1)),
+                "budget": 50.0,
+            },
+            allow={"budget": {"zero"}},
+        ),
+        "icl.theory.per_prompt.mixture_vote_accuracy": Spec(
+            lambda: {"p": np.array([0.85, 0.35]), "weights": np.array([0.6, 0.4]), "n_samples": 5}
+        ),
+    }
+)
+
+
 # Callables that take no bad input by construction: no parameters, or records built by the package
 # whose fields the functions reading them validate.
 def _figure():
@@ -1298,6 +1327,8 @@ NO_BAD_INPUT_MODULES = {
 NO_BAD_INPUT = {
     "icl.theory.budget.ChainTerms": "a record that prompt_averaged_chain_terms builds",
     "icl.theory.budget.BudgetSplit": "a record that compute_optimal_split builds",
+    "icl.theory.per_prompt.PromptChainTerms": "a record that conditional_chain_terms builds",
+    "icl.theory.per_prompt.Allocation": "a record that allocate_budget builds",
     "icl.runtime.device": "no parameters",
     "icl.runtime.scale": "no parameters (reads ICL_SCALE, validated there)",
     "icl.runtime.settings": "no parameters (reads ICL_SCALE, ICL_DTYPE, ICL_DEVICE)",

@@ -11,14 +11,15 @@ which validate the arguments passed on; the settings validate their own fields.
 - :mod:`icl.experiments.ch05`: Chapter 5, binary coefficients: votes and pass@k;
 - :mod:`icl.experiments.ch06`: Chapter 6, sparse binary chains;
 - :mod:`icl.experiments.ch07`: Chapter 7, the softmax transformer;
-- :mod:`icl.experiments.ch08`: Chapter 8, the test-time budget.
+- :mod:`icl.experiments.ch08`: Chapter 8, the test-time budget;
+- :mod:`icl.experiments.ch09`: Chapter 9, hard and easy prompts.
 
 The modules are imported on first use.
 """
 
 import importlib
 
-__all__ = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08"]
+__all__ = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09"]
 
 
 def __getattr__(name: str):

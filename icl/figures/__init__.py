@@ -9,14 +9,15 @@ bars) and returning it. The chapters call them from hidden cells.
 - :mod:`icl.figures.ch05`: Chapter 5, binary coefficients: votes and pass@k;
 - :mod:`icl.figures.ch06`: Chapter 6, sparse binary chains;
 - :mod:`icl.figures.ch07`: Chapter 7, the softmax transformer;
-- :mod:`icl.figures.ch08`: Chapter 8, the test-time budget.
+- :mod:`icl.figures.ch08`: Chapter 8, the test-time budget;
+- :mod:`icl.figures.ch09`: Chapter 9, hard and easy prompts.
 
 The modules are imported on first use.
 """
 
 import importlib
 
-__all__ = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08"]
+__all__ = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06", "ch07", "ch08", "ch09"]
 
 
 def __getattr__(name: str):

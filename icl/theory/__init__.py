@@ -77,6 +77,13 @@ from icl.theory.one_step import (
     optimal_step,
     preconditioned_risk,
 )
+from icl.theory.per_prompt import (
+    Allocation,
+    PromptChainTerms,
+    allocate_budget,
+    conditional_chain_terms,
+    mixture_vote_accuracy,
+)
 from icl.theory.sparse_chains import draw_set_probability, step_weights
 from icl.theory.wishart import (
     GDRiskParts,
@@ -90,6 +97,8 @@ from icl.theory.wishart import (
 )
 
 __all__ = [
+    "allocate_budget",
+    "Allocation",
     "averaged_chain_error_norm",
     "averaged_chain_risk",
     "bayes_ridge_penalty",
@@ -105,6 +114,7 @@ __all__ = [
     "chain_risk_terms",
     "ChainTerms",
     "compute_optimal_split",
+    "conditional_chain_terms",
     "coverage_exponents",
     "coverage_miss",
     "draw_set_probability",
@@ -129,6 +139,7 @@ __all__ = [
     "majority_vote_accuracy",
     "margin_density",
     "min_norm_risk",
+    "mixture_vote_accuracy",
     "nearest_sample_asymptote",
     "norm_reward_risk",
     "norm_reward_shrinkage",
@@ -144,6 +155,7 @@ __all__ = [
     "plurality_vote_accuracy",
     "preconditioned_risk",
     "prompt_averaged_chain_terms",
+    "PromptChainTerms",
     "ridge_gd_iterate",
     "ridge_limit_risk",
     "sampled_sign_error",

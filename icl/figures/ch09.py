@@ -1,0 +1,129 @@
+"""The figures of Chapter 9, hard and easy prompts.
+
+The chapter: ``book/ch09_hard_and_easy_prompts.md``. Theory as lines, simulations as points with
+one-standard-error bars.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from icl.experiments.ch09 import BudgetRow, PromptTerms
+
+
+def allocation_figure(
+    worlds: dict[str, tuple[PromptTerms, list[BudgetRow]]], shown_budget: int
+) -> Figure:
+    """The compute-efficiency ratio of the adaptive allocation and of each prompt's own split
+    against the budget, for each world (left); the chain-steps the allocation gives each prompt
+    at ``shown_budget`` against its difficulty index, in the last world (right).
+
+    Parameters
+    ----------
+    worlds : dict
+        Per world's name, its terms and its rows (:func:`icl.experiments.ch09.budget_rows`).
+    shown_budget : int
+        The budget of the right panel (one of the rows' budgets).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for (name, (_, rows)), color in zip(worlds.items(), ("C0", "C3"), strict=False):
+        budgets = [r.budget for r in rows]
+        ratio = np.array([r.ratio for r in rows])
+        own = np.array([r.own_ratio for r in rows])
+        finite = np.isfinite(ratio)
+        left.plot(
+            np.array(budgets)[finite], ratio[finite], "-o", color=color, label=f"{name}: adaptive"
+        )
+        left.plot(
+            np.array(budgets)[np.isfinite(own)],
+            own[np.isfinite(own)],
+            "--s",
+            color=color,
+            label=f"{name}: own split",
+        )
+    left.axhline(1.0, color="k", lw=0.8)
+    left.set(
+        xscale="log",
+        xlabel="budget B (chain-steps per prompt)",
+        ylabel="uniform budget to match / B",
+        title="compute-efficiency ratio (inf: not reached)",
+    )
+    left.legend(fontsize=8)
+    terms, rows = list(worlds.values())[-1]
+    (row,) = [r for r in rows if r.budget == shown_budget]
+    spent = row.allocation.n_chains * row.allocation.steps
+    for k in np.unique(terms.kinds)[:: max(1, len(terms.world) // 9)]:
+        mine = terms.kinds == k
+        n, sigma2, psi2 = terms.world[k]
+        right.scatter(
+            terms.index[mine], spent[mine], s=6, label=f"n={n}, σ²={sigma2:g}, ψ²={psi2:g}"
+        )
+    right.set(
+        xscale="log",
+        yscale="symlog",
+        xlabel=r"difficulty index $b_\infty(X)$",
+        ylabel="chain-steps N T given",
+        title=f"adaptive allocation at B = {shown_budget}",
+    )
+    right.legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def vote_figure(n_votes, chen_theory, chen_points, coordinate, labels) -> Figure:
+    """Majority-vote accuracy against the number of votes: Chen et al.'s mixture (exact line,
+    simulated points) and Chapter 5's coordinate vote at several settings (exact lines).
+
+    Parameters
+    ----------
+    n_votes : numpy.ndarray
+        The numbers of votes of the lines.
+    chen_theory : numpy.ndarray
+        :func:`icl.theory.mixture_vote_accuracy` at ``n_votes``.
+    chen_points : list of (int, Estimate)
+        Simulated accuracies at some numbers of votes.
+    coordinate : numpy.ndarray
+        Chapter 5's curves, ``(settings, len(n_votes))``.
+    labels : list of str
+        One per setting.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(n_votes, chen_theory, color="C0", label="exact (mixture_vote_accuracy)")
+    left.errorbar(
+        [N for N, _ in chen_points],
+        [float(e.mean) for _, e in chen_points],
+        yerr=[float(e.stderr) for _, e in chen_points],
+        fmt="o",
+        color="k",
+        label="simulated votes",
+    )
+    left.set(
+        xscale="log",
+        xlabel="votes N",
+        ylabel="accuracy",
+        title="60 % easy (p = 0.85), 40 % hard (p = 0.35)",
+    )
+    left.legend(fontsize=8)
+    for curve, label in zip(coordinate, labels, strict=True):
+        right.plot(n_votes, curve, label=label)
+    right.set(
+        xscale="log",
+        xlabel="votes N",
+        ylabel="prompt-averaged accuracy",
+        title="Chapter 5's coordinate vote: never falls",
+    )
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,41 @@
+"""Chapter 9's experiments, at tiny sizes."""
+
+import numpy as np
+import pytest
+import torch
+
+from icl import theory
+from icl.experiments import ch09
+
+
+def test_world_terms_draw_typical_designs_of_each_kind():
+    terms = ch09.world_terms(ch09.MIXTURE[:3], 6, 40, seed=0)
+    assert terms.bias2.shape == (6, 41) and list(terms.kinds) == [0, 0, 1, 1, 2, 2]
+    for X in terms.designs:
+        s_max = np.linalg.eigvalsh(X.T @ X / len(X))[-1]
+        assert ch09.ETA * (s_max + ch09.LEVEL**2) <= 2
+    assert np.array_equal(terms.index, terms.bias2[:, -1])
+
+
+def test_the_three_strategies_are_ordered():
+    terms = ch09.world_terms(ch09.MIXTURE[:9], 18, 200, seed=1)
+    (row,) = ch09.budget_rows(terms, [50])
+    assert row.adaptive <= row.own_split + 1e-12 <= row.uniform + 2e-12
+    assert row.ratio >= row.own_ratio - 1e-12 and row.ratio >= 1
+    assert ch09.uniform_risk(terms, int(row.ratio * 50)) <= row.adaptive
+    assert "adaptive" in ch09.table([row])
+
+
+def test_samplers_are_seeded_and_unbiased_in_shape():
+    X = np.random.default_rng(0).standard_normal((8, ch09.D))
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    sampler = ch09.fixed_design_sampler(X, 0.5, 1.0, 2, 5)
+    assert torch.equal(sampler(7, g()), sampler(7, g())) and sampler(7, g()).shape == (7,)
+    votes = ch09.mixture_vote_sampler(ch09.CHEN_P, ch09.CHEN_WEIGHTS, 3)(20000, g())
+    exact = theory.mixture_vote_accuracy(ch09.CHEN_P, ch09.CHEN_WEIGHTS, 3)
+    assert float(votes.mean()) == pytest.approx(exact, abs=5 * 0.5 / np.sqrt(20000))
+
+
+def test_coordinate_vote_curves_shape():
+    curves = ch09.coordinate_vote_curves([(4, 2, 0.5, 1.0)], [1, 3, 5])
+    assert curves.shape == (1, 3) and np.all(np.diff(curves) >= 0)

@@ -1,0 +1,30 @@
+"""Chapter 9's figures, drawn from small inputs."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from icl.experiments import ch09  # noqa: E402
+from icl.figures import ch09 as figures  # noqa: E402
+from icl.harness.montecarlo import Estimate  # noqa: E402
+
+
+def test_allocation_figure():
+    terms = ch09.world_terms(ch09.MIXTURE[:3], 6, 60, seed=0)
+    rows = ch09.budget_rows(terms, [10, 20])
+    fig = figures.allocation_figure({"a": (terms, rows), "b": (terms, rows)}, shown_budget=20)
+    left, right = fig.axes
+    assert left.get_xlabel() and left.get_legend() and right.get_legend()
+    plt.close(fig)
+
+
+def test_vote_figure():
+    n_votes = np.array([1, 3, 5])
+    point = Estimate(0.6, 0.01, 10, 0.0, "cpu", "float64", 0)
+    fig = figures.vote_figure(n_votes, np.array([0.6, 0.62, 0.63]), [(3, point)],
+                              np.ones((2, 3)), ["x", "y"])  # fmt: skip
+    left, right = fig.axes
+    assert left.get_legend() and len(right.get_lines()) == 2
+    plt.close(fig)
