@@ -15,11 +15,13 @@ The chapter: ``book/ch09_hard_and_easy_prompts.md``.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy import optimize, special, stats
 
 from icl import runtime, theory, validation
 from icl.decoders.gd_chains import sample_chains
@@ -289,4 +291,194 @@ def coordinate_vote_curves(settings, n_votes) -> np.ndarray:
             [theory.vote_sign_accuracy(n, d, s2, 1.0, T, int(N)) for N in n_votes]
             for n, d, s2, T in settings
         ]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The prototype's language-model experiment
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gsm8kRecord:
+    """The prototype's GSM8K record (``book/data/gsm8k_prototype.json``, with its provenance).
+
+    Attributes
+    ----------
+    n_votes, accuracy : numpy.ndarray
+        Votes per question and the accuracy of their majority.
+    questions : int
+        Test questions.
+    reading_error : float
+        The error of the values read from the prototype's figure.
+    low_temperature : dict
+        Single-sample accuracy at each low temperature.
+    """
+
+    n_votes: np.ndarray
+    accuracy: np.ndarray
+    questions: int
+    reading_error: float
+    low_temperature: dict
+
+    def se(self, accuracy) -> np.ndarray:
+        """Binomial standard error of an accuracy over the test set, with the reading error."""
+        a = np.asarray(accuracy, dtype=float)
+        return np.sqrt(a * (1 - a) / self.questions + self.reading_error**2)
+
+
+def gsm8k_record() -> Gsm8kRecord:
+    """The record in ``book/data/gsm8k_prototype.json``."""
+    data = json.loads((runtime.book_root() / "book/data/gsm8k_prototype.json").read_text())
+    return Gsm8kRecord(
+        np.array(data["n_votes"]),
+        np.array(data["accuracy"]),
+        data["questions"],
+        data["reading_error"],
+        {float(k): v for k, v in data["low_temperature"].items()},
+    )
+
+
+def plurality_accuracy(n_votes: int, a: float, b: float, q: float) -> float:
+    r"""Accuracy of a plurality vote of ``n_votes`` whole answers, ties broken uniformly.
+
+    Per question a sample is right with probability ``p ~ Beta(a, b)``; a wrong sample is the
+    question's one recurring wrong answer with probability ``q``, else an answer of its own
+    (seen once), as Chapter 6's scattered wrong answers. Given ``C`` right samples the
+    ``W ~ Bin(N - C, q)`` recurring ones decide: the right answer wins if ``W < C`` (``C >= 2``),
+    with probability 1/2 if ``W = C``, and with probability ``1/N`` if ``C = 1`` and ``W <= 1``
+    (a tie with every other answer, each seen once). ``C`` is beta-binomial, so
+
+    .. math::
+
+        A(N) = \sum_{C} \mathrm{BetaBin}(C; N, a, b)\, g_N(C), \qquad
+        g_N(C) = P(W < C) + \tfrac12 P(W = C) \ (C \ge 2), \quad
+        g_N(1) = P(W \le 1) / N,
+
+    exactly, with scipy's beta-binomial and binomial laws.
+    """
+    N = int(n_votes)
+    C = np.arange(N + 1)
+    rest = N - C
+    win = stats.binom.cdf(C - 1, rest, q) + 0.5 * stats.binom.pmf(C, rest, q)
+    win = np.where(C >= 2, win, 0.0)
+    win[1] = stats.binom.cdf(1, N - 1, q) / N
+    return float(stats.betabinom.pmf(C, N, a, b) @ win)
+
+
+def binary_accuracy(n_votes: int, a: float, b: float) -> float:
+    """The difficulty-mixture baseline: a binary majority (right against the pooled wrong
+    answers, ties broken uniformly) with the per-question ``p ~ Beta(a, b)``: the beta-binomial
+    probability of ``C > N/2`` right samples, plus half that of ``C = N/2``."""
+    N = int(n_votes)
+    C = np.arange(N + 1)
+    win = np.where(2 * C > N, 1.0, np.where(2 * C == N, 0.5, 0.0))
+    return float(stats.betabinom.pmf(C, N, a, b) @ win)
+
+
+@dataclass(frozen=True)
+class VoteFit:
+    """A vote model fitted to the record at ``N <= fit_max``, and its predictions.
+
+    Attributes
+    ----------
+    name : str
+        The model.
+    params : numpy.ndarray
+        Its fitted parameters (``a, b`` and, for the plurality model, ``q``).
+    n_votes, predicted, interval : numpy.ndarray
+        Every ``N`` of the record, the predicted accuracy, and the half-width of its 95 %
+        interval (the fit's uncertainty by the delta method, the test set's binomial standard
+        error and the reading error, in quadrature).
+    fit_max : int
+        The largest ``N`` fitted.
+    """
+
+    name: str
+    params: np.ndarray
+    n_votes: np.ndarray
+    predicted: np.ndarray
+    interval: np.ndarray
+    fit_max: int
+
+    def describe(self, record: Gsm8kRecord) -> str:
+        """A table of the record against the prediction, with the z of each held-out point."""
+        lines = [f"{self.name}: parameters {np.round(self.params, 4).tolist()}"]
+        for N, got, pred, half in zip(
+            self.n_votes, record.accuracy, self.predicted, self.interval, strict=True
+        ):
+            role = "fitted " if N <= self.fit_max else "predict"
+            z = (got - pred) / (half / 1.96)
+            lines.append(
+                f"  {role} N = {N:>3}: recorded {got:.4f}, model {pred:.4f} ± {half:.4f}"
+                f" (z = {z:+.1f})"
+            )
+        return "\n".join(lines)
+
+
+def _model(name: str):
+    if name == "plurality over whole answers":
+        return 3, lambda N, t: plurality_accuracy(
+            N, np.exp(t[0]), np.exp(t[1]), special.expit(t[2])
+        )
+    return 2, lambda N, t: binary_accuracy(N, np.exp(t[0]), np.exp(t[1]))
+
+
+def _fit(model, size, Ns, y, se, start):
+    def residual(t):
+        return np.array([(model(N, t) - v) / s for N, v, s in zip(Ns, y, se, strict=True)])
+
+    return optimize.least_squares(residual, start, bounds=(-6.0, 6.0), method="trf").x
+
+
+def fit_vote_model(
+    record: Gsm8kRecord, name: str, replicates: int, fit_max: int = 8, seed: int = 0
+) -> VoteFit:
+    """Fit ``name`` ("plurality over whole answers" or "Beta difficulty mixture") by weighted
+    least squares to the record at ``N <= fit_max`` (N = 2 left out: it equals N = 1 under any
+    model with uniform ties; parameters on a log or logit scale, within [-6, 6]) and predict
+    every ``N``. The 95 % interval: the 2.5 and 97.5 % points of the predictions of
+    ``replicates`` refits to the fitted values perturbed by their standard errors (a parametric
+    bootstrap, seeded), in quadrature with 1.96 times the test set's binomial standard error and
+    the reading error at the prediction."""
+    size, model = _model(name)
+    fitted = (record.n_votes <= fit_max) & (record.n_votes != 2)
+    Ns, y = record.n_votes[fitted], record.accuracy[fitted]
+    se = record.se(y)
+    theta = _fit(model, size, Ns, y, se, np.zeros(size))
+    predicted = np.array([model(int(N), theta) for N in record.n_votes])
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(replicates):
+        again = _fit(model, size, Ns, y + se * rng.standard_normal(len(y)), se, theta)
+        boot.append([model(int(N), again) for N in record.n_votes])
+    low, high = np.percentile(np.array(boot), [2.5, 97.5], axis=0)
+    interval = np.sqrt(((high - low) / 2) ** 2 + (1.96 * record.se(predicted)) ** 2)
+    params = np.exp(theta) if size == 2 else np.r_[np.exp(theta[:2]), special.expit(theta[2])]
+    return VoteFit(name, params, record.n_votes, predicted, interval, fit_max)
+
+
+def gsm8k_summary(record: Gsm8kRecord, fits: list[VoteFit]) -> str:
+    """What the two fits say about the held-out points, as a Markdown paragraph (numbers from the
+    fits: ``fits`` is the plurality model, then the difficulty mixture)."""
+    plural, beta = fits
+    held = record.n_votes > plural.fit_max
+    gap = (record.accuracy - plural.predicted)[held]
+    z_plural = np.abs(gap / (plural.interval[held] / 1.96))
+    z_beta = np.abs((record.accuracy - beta.predicted) / (beta.interval / 1.96))
+    inside = "all" if z_plural.max() <= 1.96 else f"{int((z_plural <= 1.96).sum())} of"
+    side = "above" if np.all(gap > 0) else "below" if np.all(gap < 0) else "on either side of"
+    at_bound = beta.params.max() >= 0.999 * np.exp(6.0)
+    return (
+        f"The plurality model predicts {inside} the held-out points within its 95 % interval "
+        f"(largest $|z|$ {z_plural.max():.1f}); they lie {side} its prediction, by "
+        f"{np.abs(gap).min():.3f} to {np.abs(gap).max():.3f}, and its intervals are wide "
+        f"($\\pm${plural.interval[held].min():.3f} to $\\pm${plural.interval[held].max():.3f}): "
+        "the accuracies at $N \\le 8$ (three, $N = 2$ adding none) do not pin down the tail of "
+        "the law of $p$. The difficulty mixture "
+        + ("fails" if z_beta[held].max() > 4 else "holds")
+        + f": its best fit has $a = {beta.params[0]:.0f}$, $b = {beta.params[1]:.0f}$"
+        + (" (a point mass: the bound of the fit)" if at_bound else "")
+        + f", misses $N = 1$ by {z_beta[0]:.1f} standard errors and predicts "
+        f"{beta.predicted[-1]:.3f} at $N = 256$ ($|z|$ = {z_beta[-1]:.0f})."
     )

@@ -127,3 +127,48 @@ def vote_figure(n_votes, chen_theory, chen_points, coordinate, labels) -> Figure
     right.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def gsm8k_figure(record, fits) -> Figure:
+    """The prototype's GSM8K vote accuracy against the number of votes (points, with the reading
+    error and the test set's binomial standard error), each model's fit on ``N <= fit_max`` and
+    its prediction beyond with the 95 % interval (lines and bands), and the single low-temperature
+    samples (horizontal lines).
+
+    Parameters
+    ----------
+    record : icl.experiments.ch09.Gsm8kRecord
+        The record.
+    fits : list of icl.experiments.ch09.VoteFit
+        The fitted models.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    N = record.n_votes
+    for fit, color in zip(fits, ("C3", "C2"), strict=False):
+        ax.plot(N, fit.predicted, "-", color=color, label=f"{fit.name} (fit on N ≤ {fit.fit_max})")
+        ax.fill_between(N, fit.predicted - fit.interval, fit.predicted + fit.interval,
+                        color=color, alpha=0.15)  # fmt: skip
+    ax.errorbar(N, record.accuracy, yerr=record.se(record.accuracy), fmt="o", color="k",
+                label="prototype, majority vote at T = 1")  # fmt: skip
+    for (temperature, accuracy), style in zip(
+        record.low_temperature.items(), (":", "--", "-.", ":", "--"), strict=False
+    ):
+        ax.axhline(
+            accuracy, color="0.5", ls=style, lw=0.8, label=f"one sample at T = {temperature:g}"
+        )
+    ax.axvspan(0.8, fits[0].fit_max * 1.2, color="0.9", zorder=0)
+    ax.set(
+        xscale="log",
+        xlabel="votes N",
+        ylabel="GSM8K accuracy",
+        ylim=(0.45, 1.02),
+        title="the prototype's language model against two vote models (fitted: grey band)",
+    )
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
+    fig.tight_layout()
+    return fig

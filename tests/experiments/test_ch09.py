@@ -39,3 +39,35 @@ def test_samplers_are_seeded_and_unbiased_in_shape():
 def test_coordinate_vote_curves_shape():
     curves = ch09.coordinate_vote_curves([(4, 2, 0.5, 1.0)], [1, 3, 5])
     assert curves.shape == (1, 3) and np.all(np.diff(curves) >= 0)
+
+
+def test_plurality_accuracy_matches_a_simulation_of_its_model():
+    rng = np.random.default_rng(0)
+    a, b, q, M = 2.8, 2.5, 0.49, 200_000
+    for N in (1, 2, 3, 5):
+        p = rng.beta(a, b, M)
+        C = rng.binomial(N, p)
+        W = rng.binomial(N - C, q)
+        u = rng.random(M)
+        win = np.where(C >= 2, np.where(C > W, 1.0, np.where(C == W, u < 0.5, 0.0)), 0.0)
+        win = np.where((C == 1) & (W <= 1), u < 1 / N, win)
+        exact = ch09.plurality_accuracy(N, a, b, q)
+        assert abs(win.mean() - exact) < 5 * win.std() / np.sqrt(M)
+    assert ch09.plurality_accuracy(2, a, b, q) == pytest.approx(ch09.plurality_accuracy(1, a, b, q))
+
+
+def test_binary_baseline_is_the_mixture_vote_over_the_beta_law():
+    from scipy import stats
+
+    p = np.linspace(0.0005, 0.9995, 1000)
+    weights = stats.beta.pdf(p, 2.0, 3.0)
+    mixture = theory.mixture_vote_accuracy(p, weights / weights.sum(), 7)
+    assert ch09.binary_accuracy(7, 2.0, 3.0) == pytest.approx(mixture, abs=1e-5)
+
+
+def test_gsm8k_fit_reproduces_the_fitted_points_and_reports_them():
+    record = ch09.gsm8k_record()
+    assert record.n_votes[0] == 1 and record.accuracy[0] == pytest.approx(703 / 1319)
+    fit = ch09.fit_vote_model(record, "plurality over whole answers", replicates=3)
+    assert np.allclose(fit.predicted[record.n_votes <= 8], record.accuracy[:4], atol=1e-3)
+    assert np.all(fit.interval > 0) and "predict N = 256" in fit.describe(record)

@@ -28,3 +28,12 @@ def test_vote_figure():
     left, right = fig.axes
     assert left.get_legend() and len(right.get_lines()) == 2
     plt.close(fig)
+
+
+def test_gsm8k_figure():
+    record = ch09.gsm8k_record()
+    fit = ch09.fit_vote_model(record, "Beta difficulty mixture", replicates=2)
+    fig = figures.gsm8k_figure(record, [fit])
+    (ax,) = fig.axes
+    assert ax.get_xlabel() and ax.get_legend()
+    plt.close(fig)
