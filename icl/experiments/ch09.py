@@ -482,3 +482,124 @@ def gsm8k_summary(record: Gsm8kRecord, fits: list[VoteFit]) -> str:
         + f", misses $N = 1$ by {z_beta[0]:.1f} standard errors and predicts "
         f"{beta.predicted[-1]:.3f} at $N = 256$ ($|z|$ = {z_beta[-1]:.0f})."
     )
+
+
+@dataclass(frozen=True)
+class TransformerVotes:
+    """Chapter 7's trained transformer: exact vote accuracies per prompt, given its answer
+    distributions on a sample of prompts.
+
+    Attributes
+    ----------
+    temperatures, n_votes : numpy.ndarray
+        The grid.
+    coordinate : numpy.ndarray
+        ``(prompts, temperatures, n_votes)``: the per-coefficient majority over ``N`` whole
+        samples, averaged over the prompt's coefficients (exact given each coefficient's right
+        marginal ``q``: ``theory.majority_vote_accuracy``).
+    whole : numpy.ndarray
+        Of the same shape: the plurality over ``N`` whole answers
+        (``theory.plurality_vote_accuracy``, ties uniform).
+    wrong_share : numpy.ndarray
+        ``(temperatures,)``: the share of (prompt, coefficient) pairs with ``q < 1/2``.
+    """
+
+    temperatures: np.ndarray
+    n_votes: np.ndarray
+    coordinate: np.ndarray
+    whole: np.ndarray
+    wrong_share: np.ndarray
+
+    def curves(self, vote: str) -> tuple[np.ndarray, np.ndarray]:
+        """The prompt average of ``vote`` ("coordinate" or "whole") and its standard error over
+        the prompts, each ``(temperatures, n_votes)``."""
+        values = getattr(self, vote)
+        return values.mean(0), values.std(0, ddof=1) / np.sqrt(len(values))
+
+    def fall(self, vote: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per temperature, the largest accuracy over ``N`` minus the accuracy at the largest
+        ``N``, and the standard error of that paired difference over the prompts."""
+        values = getattr(self, vote)
+        best = values.mean(0).argmax(1)
+        diff = np.stack([values[:, k, best[k]] - values[:, k, -1] for k in range(len(best))], 1)
+        return diff.mean(0), diff.std(0, ddof=1) / np.sqrt(len(diff))
+
+
+def transformer_votes(temperatures, n_votes, prompts: int, seed: int) -> TransformerVotes:
+    """The vote accuracies of Chapter 7's trained model (the run's model scale) on ``prompts``
+    fresh prompts of Chapter 7's setting, drawn with ``seed``."""
+    from icl.decoders import answer_distribution as ad
+    from icl.experiments import ch07
+
+    model, _ = ch07.load_model(runtime.model_scale(), runtime.device())
+    ev = ch07.evaluate(model, ch07.SETTING, prompts, seed)
+    right = ad.index_of(ev.w).cpu().numpy()
+    coordinate, whole, wrong = [], [], []
+    for T in temperatures:
+        lp = ev.model_lp(float(T))
+        q = ev.right_marginals(lp).cpu().double().numpy()
+        coordinate.append([theory.majority_vote_accuracy(q, int(N)).mean(1) for N in n_votes])
+        probs = lp.exp().cpu().double().numpy()
+        probs = probs / probs.sum(1, keepdims=True)
+        whole.append(
+            [
+                [
+                    theory.plurality_vote_accuracy(probs[b], int(N), correct=int(right[b]))
+                    for b in range(prompts)
+                ]
+                for N in n_votes
+            ]
+        )
+        wrong.append(float((q < 0.5).mean()))
+    return TransformerVotes(
+        np.asarray(temperatures, float),
+        np.asarray(n_votes),
+        np.array(coordinate).transpose(2, 0, 1),
+        np.array(whole).transpose(2, 0, 1),
+        np.array(wrong),
+    )
+
+
+def votes_table(votes: TransformerVotes) -> str:
+    """The transformer's prompt-averaged vote curves as a text table, with the fall from the best
+    ``N`` to the largest and its standard error."""
+    head = " ".join(f"N={N:<5}" for N in votes.n_votes)
+    lines = [f"   T  vote            {head}  fall from the best N"]
+    for vote, name in (("coordinate", "per coefficient"), ("whole", "whole answer")):
+        mean, _ = votes.curves(vote)
+        drop, se = votes.fall(vote)
+        for k, T in enumerate(votes.temperatures):
+            values = " ".join(f"{v:.4f} " for v in mean[k])
+            lines.append(f"{T:>4g}  {name:<15} {values} {drop[k]:.4f} ± {se[k]:.4f}")
+    return "\n".join(lines)
+
+
+def votes_summary(votes: TransformerVotes, z: float = 4.0) -> str:
+    """Where the transformer's votes fall by more than ``z`` standard errors, as Markdown."""
+    found = []
+    for vote, name in (
+        ("coordinate", "per-coefficient majority"),
+        ("whole", "whole-answer plurality"),
+    ):
+        drop, se = votes.fall(vote)
+        found += [
+            f"the {name} at $T = {T:g}$ ({d:.4f} ± {s:.4f})"
+            for T, d, s in zip(votes.temperatures, drop, se, strict=True)
+            if d > z * s
+        ]
+    prompts = len(votes.coordinate)
+    if found:
+        verdict = "More votes hurt, beyond " + f"{z:g} standard errors, for " + "; ".join(found)
+    else:
+        verdict = f"No fall from the best $N$ to the largest exceeds {z:g} standard errors"
+    return (
+        f"{verdict} (exact given the answer distributions; the standard errors are over the "
+        f"{prompts} prompts). The coefficients whose votes lean wrong ($q < 1/2$: "
+        f"{votes.wrong_share.min():.1%} to {votes.wrong_share.max():.1%} of them, by temperature) "
+        "lose as $N$ grows, their majority converging to the wrong sign; "
+        + (
+            "the gains of the others outweigh them on this sample."
+            if not found
+            else "there they outweigh the gains of the others."
+        )
+    )

@@ -71,3 +71,13 @@ def test_gsm8k_fit_reproduces_the_fitted_points_and_reports_them():
     fit = ch09.fit_vote_model(record, "plurality over whole answers", replicates=3)
     assert np.allclose(fit.predicted[record.n_votes <= 8], record.accuracy[:4], atol=1e-3)
     assert np.all(fit.interval > 0) and "predict N = 256" in fit.describe(record)
+
+
+def test_transformer_votes_on_a_few_prompts():
+    votes = ch09.transformer_votes([1.0], np.array([1, 3]), 4, seed=1)
+    assert votes.coordinate.shape == (4, 1, 2) and votes.whole.shape == (4, 1, 2)
+    mean, se = votes.curves("whole")
+    assert mean.shape == (1, 2) and np.all(se >= 0) and 0 <= votes.wrong_share[0] <= 1
+    drop, _ = votes.fall("coordinate")
+    assert drop[0] >= 0
+    assert "whole answer" in ch09.votes_table(votes) and "prompts" in ch09.votes_summary(votes)
