@@ -603,3 +603,18 @@ def votes_summary(votes: TransformerVotes, z: float = 4.0) -> str:
             else "there they outweigh the gains of the others."
         )
     )
+
+
+def sparse_vote_steps(stored: dict, rule: str = "uniform") -> tuple[str, np.ndarray]:
+    """Chapter 6's recorded whole-answer vote (``book/data/ch06_largest_run.json``, the book's
+    protocol) along its grid of ``N``: a text table, and each step's rise in units of the larger
+    of the two standard errors."""
+    votes = stored["protocols"]["book"]["votes"][rule]
+    Ns = sorted(votes, key=int)
+    lines = [f"N = {N:>4}: accuracy {votes[N]['mean']:.4f} ± {votes[N]['se']:.4f}" for N in Ns]
+    rises = []
+    for a, b in zip(Ns, Ns[1:], strict=False):
+        rise = votes[b]["mean"] - votes[a]["mean"]
+        rises.append(rise / max(votes[a]["se"], votes[b]["se"]))
+        lines.append(f"N = {a:>4} -> {b:>4}: rises by {rise:+.4f} ({rises[-1]:+.1f} SE)")
+    return "\n".join(lines), np.array(rises)

@@ -81,3 +81,10 @@ def test_transformer_votes_on_a_few_prompts():
     drop, _ = votes.fall("coordinate")
     assert drop[0] >= 0
     assert "whole answer" in ch09.votes_table(votes) and "prompts" in ch09.votes_summary(votes)
+
+
+def test_sparse_vote_steps_read_the_record():
+    stored = {"protocols": {"book": {"votes": {"uniform": {
+        "1": {"mean": 0.1, "se": 0.01}, "10": {"mean": 0.3, "se": 0.02}}}}}}  # fmt: skip
+    table, rises = ch09.sparse_vote_steps(stored)
+    assert rises == pytest.approx([10.0]) and "N =    1 ->   10" in table
