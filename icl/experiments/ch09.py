@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy import optimize, special, stats
 
-from icl import runtime, theory, validation
+from icl import runtime, techniques, theory, validation
 from icl.decoders.gd_chains import sample_chains
 
 Sampler = Callable[[int, torch.Generator], torch.Tensor]
@@ -618,3 +618,92 @@ def sparse_vote_steps(stored: dict, rule: str = "uniform") -> tuple[str, np.ndar
         rises.append(rise / max(votes[a]["se"], votes[b]["se"]))
         lines.append(f"N = {a:>4} -> {b:>4}: rises by {rise:+.4f} ({rises[-1]:+.1f} SE)")
     return "\n".join(lines), np.array(rises)
+
+
+@dataclass(frozen=True)
+class StrategyRisks:
+    """Per prompt, the risk of three ways of spending one budget ``B = N T``.
+
+    Attributes
+    ----------
+    budget, n_chains, steps : int
+        ``B``, and the ``N`` chains of ``T`` steps that averaging and selection use.
+    think_longer : numpy.ndarray
+        One chain of ``B`` steps, exact: ``b_B + v_B``.
+    sample_more : numpy.ndarray
+        The average of ``N`` chains of ``T`` steps, exact: ``b_T + v_T / N``.
+    own_split : numpy.ndarray
+        The prompt's best split of ``B``, exact.
+    select, select_se : numpy.ndarray
+        Best-of-``N`` among the ``N`` chains' endpoints by the in-context loss (Chapter 4's
+        verifier), measured: the mean over ``replicates`` draws of ``w``, the noise and the chains,
+        and its standard error.
+    """
+
+    budget: int
+    n_chains: int
+    steps: int
+    think_longer: np.ndarray
+    sample_more: np.ndarray
+    own_split: np.ndarray
+    select: np.ndarray
+    select_se: np.ndarray
+
+
+def strategy_risks(
+    terms: PromptTerms, budget: int, n_chains: int, replicates: int, seed: int
+) -> StrategyRisks:
+    """The three strategies on every prompt of ``terms`` at ``budget = n_chains * steps``."""
+    steps = budget // n_chains
+    t = np.arange(1, min(budget, terms.bias2.shape[1] - 1) + 1)
+    own = (terms.bias2[:, t] + terms.trace[:, t] / (budget // t)).min(1)
+    longer = terms.bias2[:, budget] + terms.trace[:, budget]
+    more = terms.bias2[:, steps] + terms.trace[:, steps] / n_chains
+    mean, se = np.empty(len(terms.kinds)), np.empty(len(terms.kinds))
+    g = runtime.generator(seed, runtime.device())
+    at = dict(dtype=runtime.dtype(), device=runtime.device())
+    for k, (_, sigma2, psi2) in enumerate(terms.world):
+        rows = np.flatnonzero(terms.kinds == k)
+        X = torch.as_tensor(np.stack([terms.designs[i] for i in rows]), **at)
+        X = X.repeat_interleave(replicates, 0)
+        w = psi2**0.5 * runtime.standard_normal((len(X), D), generator=g, **at)
+        noise = runtime.standard_normal(X.shape[:2], generator=g, **at)
+        y = (X @ w.unsqueeze(-1))[..., 0] + sigma2**0.5 * noise
+        ends = sample_chains(
+            X, y, eta=ETA, steps=steps, n_chains=n_chains, noise="multiplicative",
+            level=LEVEL, generator=g,
+        )  # fmt: skip
+        chosen = techniques.best_of_n(ends, techniques.in_context_loss(ends, X, y)).selected
+        error = ((chosen - w) ** 2).sum(1).reshape(len(rows), replicates).double().cpu().numpy()
+        mean[rows] = error.mean(1)
+        se[rows] = error.std(1, ddof=1) / np.sqrt(replicates)
+    return StrategyRisks(budget, n_chains, steps, longer, more, own, mean, se)
+
+
+def _winner(means: dict, se: float) -> str:
+    """The strategy of least mean risk, or two where the selection's standard error leaves the
+    order of the best two unresolved (within 2 standard errors)."""
+    first, second = sorted(means, key=means.get)[:2]
+    if "select" in (first, second) and means[second] - means[first] < 2 * se:
+        return f"{first} or {second} (not resolved)"
+    return first
+
+
+def strategy_table(terms: PromptTerms, risks: StrategyRisks, bins: int = 6) -> str:
+    """Mean risks of the strategies in equal-count bins of the difficulty index, with which of
+    the three wins in each bin (the selection's standard error beside it)."""
+    groups = np.array_split(np.argsort(terms.index), bins)
+    lines = ["  index  think longer  sample more        select   own split  winner"]
+    for g in groups:
+        means = {
+            "think longer": risks.think_longer[g].mean(),
+            "sample more": risks.sample_more[g].mean(),
+            "select": risks.select[g].mean(),
+        }
+        se = np.sqrt((risks.select_se[g] ** 2).sum()) / len(g)
+        lines.append(
+            f"{terms.index[g].mean():>7.3f} {means['think longer']:>13.4f}"
+            f" {means['sample more']:>12.4f} {means['select']:>8.4f} ± {se:.4f}"
+            f" {risks.own_split[g].mean():>10.4f}  {_winner(means, se)}"
+        )
+    return "\n".join(lines)

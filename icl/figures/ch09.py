@@ -172,3 +172,54 @@ def gsm8k_figure(record, fits) -> Figure:
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def strategy_figure(terms, risks, bins: int = 8) -> Figure:
+    """The risk of thinking longer, sampling more and selecting, each divided by the prompt's own
+    best split of the same budget, in bins of the difficulty index: exact strategies as lines,
+    selection (measured) as points with one-standard-error bars.
+
+    Parameters
+    ----------
+    terms : icl.experiments.ch09.PromptTerms
+        The prompts (their index).
+    risks : icl.experiments.ch09.StrategyRisks
+        The strategies' risks per prompt.
+    bins : int
+        Equal-count bins of the index.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    groups = np.array_split(np.argsort(terms.index), bins)
+    x = np.array([terms.index[g].mean() for g in groups])
+    own = np.array([risks.own_split[g].mean() for g in groups])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for values, label, color in (
+        (risks.think_longer, f"think longer: N = 1, T = {risks.budget}", "C0"),
+        (risks.sample_more, f"sample more: average of N = {risks.n_chains}, T = {risks.steps}",
+         "C1"),
+    ):  # fmt: skip
+        ax.plot(x, [values[g].mean() for g in groups] / own, "-", color=color, label=label)
+    select = np.array([risks.select[g].mean() for g in groups])
+    se = np.array([np.sqrt((risks.select_se[g] ** 2).sum()) / len(g) for g in groups])
+    ax.errorbar(
+        x,
+        select / own,
+        yerr=se / own,
+        fmt="o",
+        color="C3",
+        label=f"select: best of the N = {risks.n_chains} by in-context loss (measured)",
+    )
+    ax.axhline(1.0, color="k", lw=0.8, label="the prompt's own best split")
+    ax.set(
+        xscale="log",
+        xlabel=r"difficulty index $b_\infty(X)$ (bin means)",
+        ylabel="risk / own best split",
+        title=f"one budget B = {risks.budget} per prompt",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

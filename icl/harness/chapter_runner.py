@@ -66,7 +66,7 @@ BUDGETS = {
     "ch06": 40,
     "ch07": 90,  # trains its full-scale model (20000 steps) when book/data/ch07_full.pt is missing
     "ch08": 30,
-    "ch09": 30,
+    "ch09": 60,  # its per-prompt terms, allocations and fits: about 60 s of one CPU thread here
 }
 DEFAULT_BUDGET = 40
 # Cells the runner does not execute: skipped everywhere, or needing Jupyter (ipywidgets panels).

@@ -454,8 +454,9 @@ def allocate_budget(bias2, trace, budget: float) -> Allocation:
     For a price :math:`\mu` per chain-step each prompt minimises :math:`b_T + v_T / N + \mu N T`
     on its own (for fixed :math:`T` the best real :math:`N` is :math:`\sqrt{v_T / (\mu T)}`; the
     convex function of :math:`N` is smallest at its floor or ceiling). The spend falls as
-    :math:`\mu` rises: bisection in :math:`\log \mu` (200 halvings between :math:`10^{-300}` and
-    :math:`10^{300}`) finds the cheapest price whose choices fit the budget, and every price gives
+    :math:`\mu` rises: bisection in :math:`\log \mu` between :math:`10^{-300}` and
+    :math:`10^{300}`, down to a bracket of relative width :math:`10^{-7}`, finds the cheapest price
+    whose choices fit the budget, and every price gives
     the lower bound :math:`\frac1M \sum_i \min(\cdot) - \mu B` (weak duality). Prompts are then
     moved, in order of risk saved per step, to their choice at the next lower price while the
     budget allows.
@@ -472,7 +473,7 @@ def allocate_budget(bias2, trace, budget: float) -> Allocation:
             hi = mid
         else:
             lo = mid
-        if hi - lo < 1e-12:
+        if hi - lo < 1e-7:
             break
     n_hi, t_hi, r_hi, c_hi, _ = _choices(bias2, trace, np.exp(hi), total)
     n_lo, t_lo, r_lo, c_lo, _ = _choices(bias2, trace, np.exp(lo), total)

@@ -88,3 +88,12 @@ def test_sparse_vote_steps_read_the_record():
         "1": {"mean": 0.1, "se": 0.01}, "10": {"mean": 0.3, "se": 0.02}}}}}}  # fmt: skip
     table, rises = ch09.sparse_vote_steps(stored)
     assert rises == pytest.approx([10.0]) and "N =    1 ->   10" in table
+
+
+def test_strategy_risks_are_exact_where_closed_and_measured_where_not():
+    terms = ch09.world_terms(ch09.MIXTURE[:3], 6, 60, seed=2)
+    risks = ch09.strategy_risks(terms, 40, 4, replicates=3, seed=0)
+    assert np.allclose(risks.sample_more, terms.bias2[:, 10] + terms.trace[:, 10] / 4)
+    assert np.all(risks.own_split <= risks.think_longer + 1e-12)
+    assert np.all(risks.own_split <= risks.sample_more + 1e-12)
+    assert np.all(risks.select_se > 0) and "winner" in ch09.strategy_table(terms, risks, bins=2)

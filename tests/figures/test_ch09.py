@@ -37,3 +37,12 @@ def test_gsm8k_figure():
     (ax,) = fig.axes
     assert ax.get_xlabel() and ax.get_legend()
     plt.close(fig)
+
+
+def test_strategy_figure():
+    terms = ch09.world_terms(ch09.MIXTURE[:3], 6, 60, seed=2)
+    risks = ch09.strategy_risks(terms, 40, 4, replicates=3, seed=0)
+    fig = figures.strategy_figure(terms, risks, bins=2)
+    (ax,) = fig.axes
+    assert ax.get_legend() and ax.get_ylabel()
+    plt.close(fig)

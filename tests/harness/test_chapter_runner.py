@@ -168,7 +168,7 @@ def test_runner_refuses_bad_arguments_before_running(tmp_path):
     assert not (tmp_path / "out").exists()  # refused before the results folder is made
 
 
-def test_every_chapter_has_a_budget_and_they_fit_six_minutes():
+def test_every_chapter_has_a_budget_and_they_fit_seven_minutes():
     from pathlib import Path
 
     book = Path(chapter_runner.__file__).resolve().parents[2] / "book"
@@ -176,7 +176,7 @@ def test_every_chapter_has_a_budget_and_they_fit_six_minutes():
     assert chapters and chapters <= set(chapter_runner.BUDGETS), chapters - set(
         chapter_runner.BUDGETS
     )
-    assert sum(chapter_runner.BUDGETS[c] for c in chapters) <= 360
+    assert sum(chapter_runner.BUDGETS[c] for c in chapters) <= 420
 
 
 def _run(commit, chapters):
