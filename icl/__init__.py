@@ -42,7 +42,8 @@ layered, each importing only from the layers below it (``tests/test_package.py``
    :mod:`icl.figures.ch08`, :mod:`icl.figures.ch09`), :mod:`icl.bench` (the benchmark,
    ``python -m icl.bench``) and
    :mod:`icl.explorers` (the chapters' live explorers, sliders that redraw the exact curves of
-   :mod:`icl.theory`; ``ipywidgets``).
+   :mod:`icl.theory`; ``ipywidgets``) and :mod:`icl.sweep` (the book's quantities over grids of
+   settings, on Dask: ``python -m icl.sweep SPEC --out RESULTS.parquet``).
 
 The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import
 tasks``), so that ``python -m icl.models.softmax_transformer`` and ``python -m icl.bench``
@@ -62,6 +63,7 @@ __all__ = [
     "models",
     "runtime",
     "sparse_vote",
+    "sweep",
     "tasks",
     "techniques",
     "theory",

@@ -26,13 +26,15 @@ def declared_functions() -> list[str]:
 # domain or accuracy: the declaration and validation machinery itself, the run's settings and the
 # benchmark, the book's harness, the
 # networks (trained by optimisation; their inputs are checked by the hostile-input census), the
-# explorers' widget panels, a record's accessors, the figures (they draw), and the chapters'
-# experiments (compositions of declared functions, which validate the arguments passed on).
+# explorers' widget panels, a record's accessors, the figures (they draw), the chapters'
+# experiments and the sweeps (compositions of declared functions, which validate the arguments
+# passed on).
 UNDECLARED = (
     "icl.runtime.",
     "icl.bench.",
     "icl.figures.",
     "icl.experiments.",
+    "icl.sweep.",
     "icl.domain.",
     "icl.validation.",
     "icl.harness.",

@@ -223,3 +223,36 @@ def strategy_figure(terms, risks, bins: int = 8) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def sweep_map_figure(rows: list[dict]) -> Figure:
+    """A sweep of Chapter 5's vote accuracy: for each temperature, the exact accuracy against the
+    number of votes (lines) and the sweep's estimates (points with one-standard-error bars).
+
+    Parameters
+    ----------
+    rows : list of dict
+        The sweep's table (:func:`icl.sweep.run_sweep`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    temperatures = sorted({r["temperature"] for r in rows})
+    for k, T in enumerate(temperatures):
+        mine = sorted((r for r in rows if r["temperature"] == T), key=lambda r: r["n_votes"])
+        N = [r["n_votes"] for r in mine]
+        ax.plot(N, [r["theory"] for r in mine], "-", color=f"C{k}", label=f"T = {T:.3g}")
+        ax.errorbar(N, [r["estimate"] for r in mine], yerr=[r["se"] for r in mine], fmt="o",
+                    color=f"C{k}", ms=4)  # fmt: skip
+    ax.set(
+        xscale="log",
+        xlabel="votes N",
+        ylabel="accuracy per coefficient",
+        title="Chapter 5's vote, swept: exact (lines), icl.sweep estimates (points)",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
