@@ -39,6 +39,7 @@ import argparse
 import hashlib
 import math
 import os
+import sys
 import time
 import tomllib
 from collections.abc import Callable
@@ -484,7 +485,7 @@ def run_sweep(
         Processes of the ``LocalCluster`` (one thread each); 0 runs the chunks in this process,
         without Dask.
     progress : bool
-        Show Dask's progress bar.
+        Show a progress bar of the chunks (on standard error).
 
     Returns
     -------
@@ -505,7 +506,6 @@ def run_sweep(
             _write(rows, out)
         return sorted(rows, key=lambda r: r["point"])
     from distributed import Client, LocalCluster, as_completed
-    from distributed import progress as show
 
     cluster = (
         None
@@ -523,12 +523,14 @@ def run_sweep(
             for i in todo
             for j in range(spec.chunks)
         }
-        if progress:
-            show(list(futures.values()))
         start, parts = time.perf_counter(), {i: {} for i in todo}
-        for future in as_completed(list(futures.values())):
+        for count, future in enumerate(as_completed(list(futures.values())), 1):
             i, j = (int(x) for x in future.key.rsplit("-", 2)[1:])
             parts[i][j] = future.result()
+            if progress:
+                filled = 40 * count // len(futures)
+                bar = "#" * filled + "." * (40 - filled)
+                print(f"\r[{bar}] {count}/{len(futures)} chunks", end="", file=sys.stderr)
             if len(parts[i]) == spec.chunks:
                 ordered = [parts[i][k] for k in range(spec.chunks)]
                 rows.append(_row(spec, i, ordered, time.perf_counter() - start))

@@ -165,3 +165,14 @@ def test_a_table_of_another_spec_is_not_resumed(tmp_path):
     sweep.run_sweep(sweep.parse_spec(SPEC), out, workers=0)
     with pytest.raises(ValueError, match="another SPEC"):
         sweep.run_sweep(sweep.parse_spec(SPEC.replace("seed = 7", "seed = 8")), out, workers=0)
+
+
+def test_python_dash_m_runs_on_a_local_cluster(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC)
+    env = {**os.environ, "PYTHONPATH": str(Path(sweep.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "icl.sweep", str(spec), "--out", str(tmp_path / "o.parquet")],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert "4 points of vote_accuracy" in done.stdout and "chunks" in done.stderr

@@ -46,3 +46,15 @@ def test_strategy_figure():
     (ax,) = fig.axes
     assert ax.get_legend() and ax.get_ylabel()
     plt.close(fig)
+
+
+def test_sweep_map_figure():
+    rows = [
+        dict(temperature=T, n_votes=N, theory=0.8, estimate=0.79, se=0.01)
+        for T in (0.5, 2.0)
+        for N in (1, 3)
+    ]
+    fig = figures.sweep_map_figure(rows)
+    (ax,) = fig.axes
+    assert ax.get_legend() and len(ax.get_lines()) >= 2
+    plt.close(fig)
