@@ -67,7 +67,22 @@ class PromptTerms:
 
 def typical_designs(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` Gaussian designs ``(count, n, D)`` on which the chains converge, ``ETA (s_max +
-    LEVEL^2) <= 2`` (Chapter 2's typical designs; the others are drawn again)."""
+    LEVEL^2) <= 2`` (Chapter 2's typical designs; the others are drawn again).
+
+    Parameters
+    ----------
+    n : int
+        Examples per prompt.
+    count : int
+        Designs to return.
+    rng : numpy.random.Generator
+        The generator the designs are drawn from.
+
+    Returns
+    -------
+    numpy.ndarray
+        The designs, ``(count, n, D)``.
+    """
     kept = []
     while sum(len(k) for k in kept) < count:
         X = rng.standard_normal((count, n, D))
@@ -164,12 +179,38 @@ def fixed_design_sampler(
 
 
 def uniform_risk(terms: PromptTerms, budget: int) -> float:
-    """The mean risk of the best single split ``(N, T)`` for every prompt, ``N T <= budget``."""
+    """The mean risk of the best single split ``(N, T)`` for every prompt, ``N T <= budget``.
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts' terms.
+    budget : int
+        The budget B per prompt.
+
+    Returns
+    -------
+    float
+        The mean risk.
+    """
     return theory.best_split(terms.bias2.mean(0), terms.trace.mean(0), budget)[2]
 
 
 def own_split_risk(terms: PromptTerms, budget: int) -> float:
-    """The mean risk when each prompt takes its own best split of ``budget``."""
+    """The mean risk when each prompt takes its own best split of ``budget``.
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts' terms.
+    budget : int
+        The budget B of each prompt.
+
+    Returns
+    -------
+    float
+        The mean risk.
+    """
     t = np.arange(1, min(budget, terms.bias2.shape[1] - 1) + 1)
     risk = terms.bias2[:, t] + terms.trace[:, t] / (budget // t)
     return float(risk.min(1).mean())
@@ -177,7 +218,22 @@ def own_split_risk(terms: PromptTerms, budget: int) -> float:
 
 def matching_budget(terms: PromptTerms, target: float, ceiling: int = 10**9) -> float:
     """The least budget at which the best single split reaches mean risk ``target`` (its risk
-    falls with the budget: bisection over the integers); inf if not by ``ceiling``."""
+    falls with the budget: bisection over the integers); inf if not by ``ceiling``.
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts' terms.
+    target : float
+        The mean risk to reach.
+    ceiling : int
+        The largest budget tried.
+
+    Returns
+    -------
+    float
+        The least such budget, or ``inf``.
+    """
     if uniform_risk(terms, ceiling) > target:
         return float("inf")
     lo, hi = 0, 1
@@ -218,7 +274,20 @@ class BudgetRow:
 
 
 def budget_rows(terms: PromptTerms, budgets) -> list[BudgetRow]:
-    """The three strategies and the efficiency ratios at each budget of ``budgets``."""
+    """The three strategies and the efficiency ratios at each budget of ``budgets``.
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts' terms.
+    budgets : sequence of int
+        The budgets B.
+
+    Returns
+    -------
+    list of BudgetRow
+        One row per budget.
+    """
     rows = []
     for B in budgets:
         allocation = theory.allocate_budget(terms.bias2, terms.trace, B)
@@ -239,7 +308,18 @@ def budget_rows(terms: PromptTerms, budgets) -> list[BudgetRow]:
 
 
 def table(rows: list[BudgetRow]) -> str:
-    """The rows as a text table."""
+    """The rows as a text table.
+
+    Parameters
+    ----------
+    rows : list of BudgetRow
+        The rows (:func:`budget_rows`).
+
+    Returns
+    -------
+    str
+        The table.
+    """
     lines = ["      B   one split   own split    adaptive   gap(dual)   ratio  own ratio"]
     for r in rows:
         lines.append(
@@ -269,7 +349,22 @@ prompt-averaged vote accuracy (d = 1 with sigma2 = 0 left out: the margin has no
 
 def mixture_vote_sampler(p: np.ndarray, weights: np.ndarray, n_votes: int) -> Sampler:
     """A sampler of whether the majority of ``n_votes`` votes on a random prompt of the mixture
-    is right (ties broken by a fair coin): 1 or 0 per draw."""
+    is right (ties broken by a fair coin): 1 or 0 per draw.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Each kind's probability of a right vote.
+    weights : numpy.ndarray
+        The kinds' weights, summing to 1.
+    n_votes : int
+        Votes per prompt.
+
+    Returns
+    -------
+    callable
+        ``(batch, generator) -> tensor (batch,)`` of 1 (right) or 0.
+    """
 
     def sample(batch, g):
         at = dict(device=g.device, dtype=torch.float64)
@@ -285,7 +380,20 @@ def mixture_vote_sampler(p: np.ndarray, weights: np.ndarray, n_votes: int) -> Sa
 def coordinate_vote_curves(settings, n_votes) -> np.ndarray:
     """Chapter 5's prompt-averaged vote accuracy ``theory.vote_sign_accuracy`` at each setting
     ``(n, d, sigma2, temperature)`` (eta = 1) and each odd ``N`` of ``n_votes``:
-    ``(settings, len(n_votes))``."""
+    ``(settings, len(n_votes))``.
+
+    Parameters
+    ----------
+    settings : sequence of tuple
+        ``(n, d, sigma2, temperature)`` for each curve.
+    n_votes : sequence of int
+        The odd numbers of votes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(settings), len(n_votes))``.
+    """
     return np.array(
         [
             [theory.vote_sign_accuracy(n, d, s2, 1.0, T, int(N)) for N in n_votes]
@@ -356,6 +464,22 @@ def plurality_accuracy(n_votes: int, a: float, b: float, q: float) -> float:
         g_N(1) = P(W \le 1) / N,
 
     exactly, with scipy's beta-binomial and binomial laws.
+
+    Parameters
+    ----------
+    n_votes : int
+        Votes, at least 1.
+    a : float
+        The first parameter of the Beta law of p.
+    b : float
+        Its second.
+    q : float
+        The probability that a wrong sample is the recurring wrong answer.
+
+    Returns
+    -------
+    float
+        The accuracy.
     """
     N = int(n_votes)
     C = np.arange(N + 1)
@@ -369,7 +493,22 @@ def plurality_accuracy(n_votes: int, a: float, b: float, q: float) -> float:
 def binary_accuracy(n_votes: int, a: float, b: float) -> float:
     """The difficulty-mixture baseline: a binary majority (right against the pooled wrong
     answers, ties broken uniformly) with the per-question ``p ~ Beta(a, b)``: the beta-binomial
-    probability of ``C > N/2`` right samples, plus half that of ``C = N/2``."""
+    probability of ``C > N/2`` right samples, plus half that of ``C = N/2``.
+
+    Parameters
+    ----------
+    n_votes : int
+        Votes, at least 1.
+    a : float
+        The first parameter of the Beta law of p.
+    b : float
+        Its second.
+
+    Returns
+    -------
+    float
+        The accuracy.
+    """
     N = int(n_votes)
     C = np.arange(N + 1)
     win = np.where(2 * C > N, 1.0, np.where(2 * C == N, 0.5, 0.0))
@@ -440,7 +579,26 @@ def fit_vote_model(
     every ``N``. The 95 % interval: the 2.5 and 97.5 % points of the predictions of
     ``replicates`` refits to the fitted values perturbed by their standard errors (a parametric
     bootstrap, seeded), in quadrature with 1.96 times the test set's binomial standard error and
-    the reading error at the prediction."""
+    the reading error at the prediction.
+
+    Parameters
+    ----------
+    record : Gsm8kRecord
+        The record.
+    name : str
+        ``"plurality over whole answers"`` or ``"Beta difficulty mixture"``.
+    replicates : int
+        Refits of the bootstrap.
+    fit_max : int
+        The largest ``N`` fitted.
+    seed : int
+        Seed of the bootstrap's perturbations.
+
+    Returns
+    -------
+    VoteFit
+        The fit and its predictions.
+    """
     size, model = _model(name)
     fitted = (record.n_votes <= fit_max) & (record.n_votes != 2)
     Ns, y = record.n_votes[fitted], record.accuracy[fitted]
@@ -460,7 +618,20 @@ def fit_vote_model(
 
 def gsm8k_summary(record: Gsm8kRecord, fits: list[VoteFit]) -> str:
     """What the two fits say about the held-out points, as a Markdown paragraph (numbers from the
-    fits: ``fits`` is the plurality model, then the difficulty mixture)."""
+    fits: ``fits`` is the plurality model, then the difficulty mixture).
+
+    Parameters
+    ----------
+    record : Gsm8kRecord
+        The record.
+    fits : list of VoteFit
+        The plurality model's fit, then the difficulty mixture's.
+
+    Returns
+    -------
+    str
+        The paragraph.
+    """
     plural, beta = fits
     held = record.n_votes > plural.fit_max
     gap = (record.accuracy - plural.predicted)[held]
@@ -527,7 +698,24 @@ class TransformerVotes:
 
 def transformer_votes(temperatures, n_votes, prompts: int, seed: int) -> TransformerVotes:
     """The vote accuracies of Chapter 7's trained model (the run's model scale) on ``prompts``
-    fresh prompts of Chapter 7's setting, drawn with ``seed``."""
+    fresh prompts of Chapter 7's setting, drawn with ``seed``.
+
+    Parameters
+    ----------
+    temperatures : sequence of float
+        Decoding temperatures.
+    n_votes : numpy.ndarray
+        Votes per prompt, odd.
+    prompts : int
+        Prompts of the sample.
+    seed : int
+        Seed of the prompts.
+
+    Returns
+    -------
+    TransformerVotes
+        The exact accuracies per prompt.
+    """
     from icl.decoders import answer_distribution as ad
     from icl.experiments import ch07
 
@@ -562,7 +750,18 @@ def transformer_votes(temperatures, n_votes, prompts: int, seed: int) -> Transfo
 
 def votes_table(votes: TransformerVotes) -> str:
     """The transformer's prompt-averaged vote curves as a text table, with the fall from the best
-    ``N`` to the largest and its standard error."""
+    ``N`` to the largest and its standard error.
+
+    Parameters
+    ----------
+    votes : TransformerVotes
+        The accuracies.
+
+    Returns
+    -------
+    str
+        The table.
+    """
     head = " ".join(f"N={N:<5}" for N in votes.n_votes)
     lines = [f"   T  vote            {head}  fall from the best N"]
     for vote, name in (("coordinate", "per coefficient"), ("whole", "whole answer")):
@@ -575,7 +774,20 @@ def votes_table(votes: TransformerVotes) -> str:
 
 
 def votes_summary(votes: TransformerVotes, z: float = 4.0) -> str:
-    """Where the transformer's votes fall by more than ``z`` standard errors, as Markdown."""
+    """Where the transformer's votes fall by more than ``z`` standard errors, as Markdown.
+
+    Parameters
+    ----------
+    votes : TransformerVotes
+        The accuracies.
+    z : float
+        Standard errors a fall must exceed to be reported.
+
+    Returns
+    -------
+    str
+        The paragraph.
+    """
     found = []
     for vote, name in (
         ("coordinate", "per-coefficient majority"),
@@ -608,7 +820,20 @@ def votes_summary(votes: TransformerVotes, z: float = 4.0) -> str:
 def sparse_vote_steps(stored: dict, rule: str = "uniform") -> tuple[str, np.ndarray]:
     """Chapter 6's recorded whole-answer vote (``book/data/ch06_largest_run.json``, the book's
     protocol) along its grid of ``N``: a text table, and each step's rise in units of the larger
-    of the two standard errors."""
+    of the two standard errors.
+
+    Parameters
+    ----------
+    stored : dict
+        The record (:func:`icl.experiments.ch06.read_largest_run`).
+    rule : str
+        The tie rule of the votes read.
+
+    Returns
+    -------
+    tuple of (str, numpy.ndarray)
+        The table and each step's rise in standard errors.
+    """
     votes = stored["protocols"]["book"]["votes"][rule]
     Ns = sorted(votes, key=int)
     lines = [f"N = {N:>4}: accuracy {votes[N]['mean']:.4f} ± {votes[N]['se']:.4f}" for N in Ns]
@@ -653,7 +878,26 @@ class StrategyRisks:
 def strategy_risks(
     terms: PromptTerms, budget: int, n_chains: int, replicates: int, seed: int
 ) -> StrategyRisks:
-    """The three strategies on every prompt of ``terms`` at ``budget = n_chains * steps``."""
+    """The three strategies on every prompt of ``terms`` at ``budget = n_chains * steps``.
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts (their designs, kinds and terms).
+    budget : int
+        The budget B per prompt.
+    n_chains : int
+        N of averaging and selection (``T = budget // n_chains``).
+    replicates : int
+        Draws of ``w``, the noise and the chains per prompt for the selection.
+    seed : int
+        Seed of those draws.
+
+    Returns
+    -------
+    StrategyRisks
+        The risks per prompt.
+    """
     steps = budget // n_chains
     t = np.arange(1, min(budget, terms.bias2.shape[1] - 1) + 1)
     own = (terms.bias2[:, t] + terms.trace[:, t] / (budget // t)).min(1)
@@ -691,7 +935,22 @@ def _winner(means: dict, se: float) -> str:
 
 def strategy_table(terms: PromptTerms, risks: StrategyRisks, bins: int = 6) -> str:
     """Mean risks of the strategies in equal-count bins of the difficulty index, with which of
-    the three wins in each bin (the selection's standard error beside it)."""
+    the three wins in each bin (the selection's standard error beside it).
+
+    Parameters
+    ----------
+    terms : PromptTerms
+        The prompts.
+    risks : StrategyRisks
+        Their strategies' risks.
+    bins : int
+        Equal-count bins of the index.
+
+    Returns
+    -------
+    str
+        The table.
+    """
     groups = np.array_split(np.argsort(terms.index), bins)
     lines = ["  index  think longer  sample more        select   own split  winner"]
     for g in groups:
