@@ -375,8 +375,10 @@ def chunk_moments(spec: Spec, point: int, chunk: int) -> tuple[int, float, float
     ----------
     spec : Spec
         The sweep.
-    point, chunk : int
-        Which chunk.
+    point : int
+        The point's index in ``spec.points``.
+    chunk : int
+        The chunk's index within the point.
 
     Returns
     -------
