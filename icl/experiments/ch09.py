@@ -211,9 +211,14 @@ def own_split_risk(terms: PromptTerms, budget: int) -> float:
     float
         The mean risk.
     """
+    return float(_own_splits(terms, budget).mean())
+
+
+def _own_splits(terms: PromptTerms, budget: int) -> np.ndarray:
+    """Each prompt's risk at its own best split of ``budget``: min over T of b_T + v_T /
+    floor(B / T), (M,)."""
     t = np.arange(1, min(budget, terms.bias2.shape[1] - 1) + 1)
-    risk = terms.bias2[:, t] + terms.trace[:, t] / (budget // t)
-    return float(risk.min(1).mean())
+    return (terms.bias2[:, t] + terms.trace[:, t] / (budget // t)).min(1)
 
 
 def matching_budget(terms: PromptTerms, target: float, ceiling: int = 10**9) -> float:
@@ -899,8 +904,7 @@ def strategy_risks(
         The risks per prompt.
     """
     steps = budget // n_chains
-    t = np.arange(1, min(budget, terms.bias2.shape[1] - 1) + 1)
-    own = (terms.bias2[:, t] + terms.trace[:, t] / (budget // t)).min(1)
+    own = _own_splits(terms, budget)
     longer = terms.bias2[:, budget] + terms.trace[:, budget]
     more = terms.bias2[:, steps] + terms.trace[:, steps] / n_chains
     mean, se = np.empty(len(terms.kinds)), np.empty(len(terms.kinds))
