@@ -287,7 +287,16 @@ def _vote_counts(name: str, value):
             "p and weights have one length",
             lambda p, weights: p.shape == weights.shape,
             {"p": np.array([0.5, 0.5]), "weights": np.array([1.0])},
-        )
+        ),
+        Condition(
+            "len(p) len(n_samples) <= 10^7 (one binomial tail each)",
+            lambda p, n_samples: p.size * np.size(n_samples) <= 10**7,
+            {
+                "p": np.full(10**6, 0.5),
+                "weights": np.full(10**6, 1e-6),
+                "n_samples": np.arange(1, 101),
+            },
+        ),
     ],
 )
 def mixture_vote_accuracy(p, weights, n_samples):
@@ -305,7 +314,8 @@ def mixture_vote_accuracy(p, weights, n_samples):
         The weights :math:`w_i \ge 0` of the kinds, of ``p``'s length, summing to 1 (within
         :math:`10^{-9}`).
     n_samples : int or array_like of int
-        :math:`N`, :math:`1 \le N \le 10^9`, or a 1-d array of 1 to :math:`10^4` of them.
+        :math:`N`, :math:`1 \le N \le 10^9`, or a 1-d array of 1 to :math:`10^4` of them, with
+        ``len(p) * len(n_samples)`` at most :math:`10^7`.
 
     Returns
     -------
@@ -359,9 +369,9 @@ class Allocation(NamedTuple):
 
 def _terms_table(name: str, value) -> np.ndarray:
     out = array(name, value, minimum=0.0)
-    if out.ndim != 2 or out.shape[1] < 2 or not 1 <= out.size <= 2**26:
+    if out.ndim != 2 or out.shape[1] < 2 or not 1 <= out.size <= 2**22:
         raise ValueError(
-            f"{name} must be a 2-d array (prompts, T_max + 1) with T_max >= 1 and at most 2^26"
+            f"{name} must be a 2-d array (prompts, T_max + 1) with T_max >= 1 and at most 2^22"
             f" entries, got shape {out.shape}"
         )
     return out
@@ -433,7 +443,7 @@ def allocate_budget(bias2, trace, budget: float) -> Allocation:
     ----------
     bias2 : array_like
         :math:`b_t(X_i)`, shape ``(M, T_max + 1)``, non-negative and finite, :math:`T_{\max} \ge 1`
-        (the menu of each prompt is :math:`T \le T_{\max}`); at most :math:`2^{26}` entries.
+        (the menu of each prompt is :math:`T \le T_{\max}`); at most :math:`2^{22}` entries.
     trace : array_like
         :math:`v_t(X_i)`, of the same shape.
     budget : float
