@@ -365,8 +365,9 @@ def _product(axes: list[list]) -> list[tuple]:
 # --------------------------------------------------------------------------------------------
 
 
-def chunk_moments(spec: Spec, point: int, chunk: int) -> tuple[int, float, float, str]:
-    """(count, mean, M2) of chunk ``chunk`` of point ``point``, and the device that drew it: its
+def chunk_moments(spec: Spec, point: int, chunk: int) -> tuple[int, float, float, str, float]:
+    """(count, mean, M2) of chunk ``chunk`` of point ``point``, the device that drew it and the
+    seconds it took: its
     draws come from a generator on the run's device (:func:`icl.runtime.device`) seeded by
     ``SeedSequence(spec.seed, spawn_key=(point, chunk))`` (bit-identical wherever it runs on the
     same kind of device and dtype).
@@ -382,16 +383,19 @@ def chunk_moments(spec: Spec, point: int, chunk: int) -> tuple[int, float, float
 
     Returns
     -------
-    tuple of (int, float, float, str)
-        The count of draws, their mean, their sum of squared deviations, and the device.
+    tuple of (int, float, float, str, float)
+        The count of draws, their mean, their sum of squared deviations, the device and the
+        seconds.
     """
+    start = time.perf_counter()
     size = min(spec.chunk, spec.samples - chunk * spec.chunk)
     seed = np.random.SeedSequence(spec.seed, spawn_key=(point, chunk)).generate_state(2)
     device = runtime.device()
     gen = torch.Generator(device=device).manual_seed(int(seed[0]) << 31 | int(seed[1]) >> 1)
     values = spec.quantity.sampler(**spec.points[point])(size, gen).double().cpu().numpy()
     mean = float(values.mean())
-    return size, mean, float(((values - mean) ** 2).sum()), device.type
+    m2 = float(((values - mean) ** 2).sum())
+    return size, mean, m2, device.type, time.perf_counter() - start
 
 
 def merge(parts: list[tuple[int, float, float]]) -> tuple[int, float, float]:
@@ -417,8 +421,11 @@ def merge(parts: list[tuple[int, float, float]]) -> tuple[int, float, float]:
     return n, mean, m2
 
 
-def _row(spec: Spec, index: int, parts, seconds: float) -> dict:
+def _row(spec: Spec, index: int, parts) -> dict:
+    """The table's row of point ``index`` from its chunks' results, in chunk order: ``seconds``
+    is the chunks' compute time summed."""
     n, mean, m2 = merge([p[:3] for p in parts])
+    seconds = sum(p[4] for p in parts)
     device = ",".join(sorted({p[3] for p in parts}))
     se = math.sqrt(m2 / (n - 1) / n) if n > 1 else math.nan
     point = spec.points[index]
@@ -502,9 +509,8 @@ def run_sweep(
         return sorted(rows, key=lambda r: r["point"])
     if workers == 0 and scheduler is None:  # in this process, without Dask
         for i in todo:
-            start = time.perf_counter()
             parts = [chunk_moments(spec, i, j) for j in range(spec.chunks)]
-            rows.append(_row(spec, i, parts, time.perf_counter() - start))
+            rows.append(_row(spec, i, parts))
             _write(rows, out)
         return sorted(rows, key=lambda r: r["point"])
     from distributed import Client, LocalCluster, as_completed
@@ -525,7 +531,7 @@ def run_sweep(
             for i in todo
             for j in range(spec.chunks)
         }
-        start, parts = time.perf_counter(), {i: {} for i in todo}
+        parts = {i: {} for i in todo}
         for count, future in enumerate(as_completed(list(futures.values())), 1):
             i, j = (int(x) for x in future.key.rsplit("-", 2)[1:])
             parts[i][j] = future.result()
@@ -535,7 +541,7 @@ def run_sweep(
                 print(f"\r[{bar}] {count}/{len(futures)} chunks", end="", file=sys.stderr)
             if len(parts[i]) == spec.chunks:
                 ordered = [parts[i][k] for k in range(spec.chunks)]
-                rows.append(_row(spec, i, ordered, time.perf_counter() - start))
+                rows.append(_row(spec, i, ordered))
                 _write(rows, out)
     if cluster is not None:
         cluster.close()
