@@ -248,26 +248,38 @@ def _chain_terms(n, d, sigma2, eta, level, steps, psi2, designs, seed) -> ChainT
         bias2[chunk] += _bias_curve(s_q, w_q, chunk, n, sigma2, eta, delta2, psi2)
     _gap_check(n, d, sigma2, eta, level, psi2, (steps, int(np.argmin(bias2))))
     s = _designs(n, d, eta, delta2, designs, seed)
-    x = eta * (s + delta2)
-    a, a2 = 1 - x, (1 - x) ** 2
-    kappa = (eta * delta2) ** 2
-    mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
-    c, e = np.zeros_like(s), np.zeros_like(s)  # e = 1 - a^t = x [t]_a
     trace, trace_sd = np.zeros(steps + 1), np.zeros(steps + 1)
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging spread: refused below
-        for step in range(1, steps + 1):
-            second = c + mu2 * e * e
-            c = a2 * c + kappa * (second + second.sum(1, keepdims=True))
-            e = a * e + x
-            values = c.sum(1)
-            trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
+
+    def record(step, values):
+        trace[step], trace_sd[step] = values.mean(), values.std(ddof=1)
+
+    _spread_recursion(s, n, sigma2, eta, delta2, psi2, steps, record)
     if not np.all(np.isfinite(trace_sd)):
+        kappa = (eta * delta2) ** 2
         raise ValueError(
             f"the spread of the chains overflows by T = {steps}: the multiplicative noise"
             f" (kappa (d + 1) = {kappa * (d + 1):.3g} against 1 - a^2) makes their second moment"
             " diverge; take fewer steps or a smaller eta level^2"
         )
     return ChainTerms(bias2, trace, trace_sd / math.sqrt(designs))
+
+
+def _spread_recursion(s, n, sigma2, eta, delta2, psi2, steps, record) -> None:
+    """Run the spread's recursion of the module docstring on the spectra ``s`` (..., d) of
+    designs and call ``record(t, v_t)`` with v_t = sum_j c_(t,j) (...) for t = 1..steps; e_t = 1 -
+    a^t is updated as e_(t+1) = a e_t + x (no cancellation). Overflow is left to the caller to
+    detect (inf or NaN in v_t)."""
+    x = eta * (s + delta2)
+    a, a2 = 1 - x, (1 - x) ** 2
+    kappa = (eta * delta2) ** 2
+    mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
+    c, e = np.zeros_like(s), np.zeros_like(s)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging spread: the caller refuses
+        for step in range(1, steps + 1):
+            second = c + mu2 * e * e
+            c = a2 * c + kappa * (second + second.sum(-1, keepdims=True))
+            e = a * e + x
+            record(step, c.sum(-1))
 
 
 _TERMS_WORK = Condition(

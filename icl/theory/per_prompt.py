@@ -35,6 +35,7 @@ import torch
 
 from icl.domain import Accuracy, Condition, Given, Integer, Real, declare
 from icl.theory.binary_decoding import _majority_vote
+from icl.theory.budget import _spread_recursion
 from icl.validation import array
 
 MAX_STEPS = 10**5
@@ -107,20 +108,14 @@ def _bias_path(s, n, sigma2, eta, delta2, psi2, steps) -> np.ndarray:
 
 
 def _spread_path(s, n, sigma2, eta, delta2, psi2, steps) -> np.ndarray:
-    """v_t for t = 0..steps given the spectra s (..., d): (..., steps + 1), by the recursion of the
-    module docstring with e_t = 1 - a^t updated as e_(t+1) = a e_t + x (no cancellation)."""
-    x = eta * (s + delta2)
-    a, a2 = 1 - x, (1 - x) ** 2
-    kappa = (eta * delta2) ** 2
-    mu2 = (psi2 * s**2 + sigma2 * s / n) / (s + delta2) ** 2
-    c, e = np.zeros_like(s), np.zeros_like(s)
+    """v_t for t = 0..steps given the spectra s (..., d): (..., steps + 1), by
+    the recursion of the module docstring (``_spread_recursion`` of :mod:`icl.theory.budget`)."""
     out = np.zeros((*s.shape[:-1], steps + 1))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for step in range(1, steps + 1):
-            second = c + mu2 * e * e
-            c = a2 * c + kappa * (second + second.sum(-1, keepdims=True))
-            e = a * e + x
-            out[..., step] = c.sum(-1)
+
+    def record(step, values):
+        out[..., step] = values
+
+    _spread_recursion(s, n, sigma2, eta, delta2, psi2, steps, record)
     return out
 
 
