@@ -144,6 +144,24 @@ def sizes() -> Sizes:
 # --- margins and tokens ---
 
 
+def _prompt_chunks(setting: Setting, batch: int, gen: torch.Generator):
+    """``batch`` rademacher prompts of ``setting`` from ``gen``, on the run's device and dtype, in
+    as few calls of :func:`icl.tasks.sample_prompts` as :data:`icl.validation.MAX_ENTRIES` allows;
+    yields each call's prompts."""
+    chunk = validation.MAX_ENTRIES // ((setting.n + 1) * setting.d)
+    for start in range(0, batch, chunk):
+        yield tasks.sample_prompts(
+            min(chunk, batch - start),
+            setting.n,
+            setting.d,
+            prior="rademacher",
+            sigma2=setting.sigma2,
+            generator=gen,
+            device=runtime.device(),
+            dtype=runtime.dtype(),
+        )
+
+
 def margins(setting: Setting, batch: int, gen: torch.Generator) -> torch.Tensor:
     """The margins of fresh rademacher prompts.
 
@@ -163,20 +181,9 @@ def margins(setting: Setting, batch: int, gen: torch.Generator) -> torch.Tensor:
         Shape ``(batch, d)``: :math:`u_j = w_j x_{\\cdot j}^\\top y`, so that
         :math:`w_j \\hat w_j = \\eta u_j / n`.
     """
-    chunk = validation.MAX_ENTRIES // ((setting.n + 1) * setting.d)
-    parts = []
-    for start in range(0, batch, chunk):
-        p = tasks.sample_prompts(
-            min(chunk, batch - start),
-            setting.n,
-            setting.d,
-            prior="rademacher",
-            sigma2=setting.sigma2,
-            generator=gen,
-            device=runtime.device(),
-            dtype=runtime.dtype(),
-        )
-        parts.append(p.w * torch.einsum("bnd,bn->bd", p.X, p.y))
+    parts = [
+        p.w * torch.einsum("bnd,bn->bd", p.X, p.y) for p in _prompt_chunks(setting, batch, gen)
+    ]
     return torch.cat(parts)
 
 
@@ -423,21 +430,10 @@ def reliability(setting: Setting, prompts: int, seed: int, edges: np.ndarray) ->
     -------
     Reliability
     """
-    s, dev = setting, runtime.device()
-    gen = runtime.generator(seed, dev)
-    chunk = validation.MAX_ENTRIES // ((s.n + 1) * s.d)
+    s = setting
+    gen = runtime.generator(seed, runtime.device())
     w_hat, plus = [], []
-    for start in range(0, prompts, chunk):
-        p = tasks.sample_prompts(
-            min(chunk, prompts - start),
-            s.n,
-            s.d,
-            prior="rademacher",
-            sigma2=s.sigma2,
-            generator=gen,
-            device=dev,
-            dtype=runtime.dtype(),
-        )
+    for p in _prompt_chunks(s, prompts, gen):
         w_hat.append((s.eta * torch.einsum("bnd,bn->bd", p.X, p.y) / s.n).flatten().cpu())
         plus.append((p.w > 0).flatten().cpu())
     w_hat, plus = torch.cat(w_hat).numpy(), torch.cat(plus).numpy()
