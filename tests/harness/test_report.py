@@ -104,6 +104,24 @@ def test_package_versions(tmp_path):
     assert "python" in versions
 
 
+def run_summary(chapters, *, commit="c", seconds=1.0, passed=True) -> dict:
+    """A published run's summary around ``chapters``."""
+    return dict(
+        device="cpu",
+        processor="x",
+        dtype="float64",
+        scale="full",
+        python="3.11",
+        torch="2",
+        commit=commit,
+        date="2026",
+        seconds=seconds,
+        passed=passed,
+        worst_z=1.0,
+        chapters=chapters,
+    )
+
+
 def test_full_run_markdown():
     assert "make gpu-check" in report.full_run_markdown(None)
     assert "make cpu-full-check" in report.full_run_markdown(None, command="make cpu-full-check")
@@ -164,20 +182,7 @@ def test_full_run_markdown_shows_the_largest_ignored_bias_and_the_failed_checks(
         worst_z=1.0,
         claims=[claim, dict(claim, claim_id="ch01.b", bias_bound=0.004, passed=False)],
     )
-    summary = dict(
-        device="cpu",
-        processor="x",
-        dtype="float64",
-        scale="full",
-        python="3.11",
-        torch="2",
-        commit="abc",
-        date="2026",
-        seconds=5.0,
-        passed=False,
-        worst_z=1.0,
-        chapters=[chapter],
-    )
+    summary = run_summary([chapter], commit="abc", seconds=5.0, passed=False)
     text = report.full_run_markdown(summary)
     assert text.splitlines()[-3].endswith("| 1.00 | 0.4 |")
     assert text.endswith("Failed checks: `ch01.b`.")
@@ -185,19 +190,10 @@ def test_full_run_markdown_shows_the_largest_ignored_bias_and_the_failed_checks(
 
 def test_full_run_markdown_names_each_chapters_commit_when_runs_were_joined():
     row = dict(status="passed", seconds=1.0, budget=40, checks=1, failed_checks=0, worst_z=1.0)
-    summary = dict(
-        device="cpu",
-        processor="x",
-        dtype="float64",
-        scale="full",
-        python="3.11",
-        torch="2",
+    summary = run_summary(
+        [dict(row, chapter="ch01", commit="old"), dict(row, chapter="ch02", commit="new")],
         commit="new",
-        date="2026",
         seconds=2.0,
-        passed=True,
-        worst_z=1.0,
-        chapters=[dict(row, chapter="ch01", commit="old"), dict(row, chapter="ch02", commit="new")],
     )
     text = report.full_run_markdown(summary)
     assert "the commit of each chapter's run in its row" in text
@@ -210,19 +206,6 @@ def test_full_run_markdown_is_a_table_to_a_markdown_parser():
     from markdown_it import MarkdownIt
 
     row = dict(status="passed", seconds=1.0, budget=40, checks=1, failed_checks=0, worst_z=1.0)
-    summary = dict(
-        device="cpu",
-        processor="x",
-        dtype="float64",
-        scale="full",
-        python="3.11",
-        torch="2",
-        commit="c",
-        date="2026",
-        seconds=1.0,
-        passed=True,
-        worst_z=1.0,
-        chapters=[dict(row, chapter="ch01"), dict(row, chapter="ch02")],
-    )
+    summary = run_summary([dict(row, chapter="ch01"), dict(row, chapter="ch02")])
     rendered = MarkdownIt("commonmark").enable("table").render(report.full_run_markdown(summary))
     assert rendered.count("<tr>") == 3 and "<th>worst |z|</th>" in rendered
