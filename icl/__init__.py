@@ -40,10 +40,12 @@ layered, each importing only from the layers below it (``tests/test_package.py``
    :mod:`icl.figures.ch02`, :mod:`icl.figures.ch03`, :mod:`icl.figures.ch04`,
    :mod:`icl.figures.ch05`, :mod:`icl.figures.ch06`, :mod:`icl.figures.ch07`,
    :mod:`icl.figures.ch08`, :mod:`icl.figures.ch09`), :mod:`icl.bench` (the benchmark,
-   ``python -m icl.bench``) and
+   ``python -m icl.bench``),
    :mod:`icl.explorers` (the chapters' live explorers, sliders that redraw the exact curves of
-   :mod:`icl.theory`; ``ipywidgets``) and :mod:`icl.sweep` (the book's quantities over grids of
-   settings, on Dask: ``python -m icl.sweep SPEC --out RESULTS.parquet``).
+   :mod:`icl.theory`; ``ipywidgets``), :mod:`icl.static_explorers` (the same curves precomputed on
+   grids of slider settings and drawn by Bokeh, for the static HTML book) and :mod:`icl.sweep`
+   (the book's quantities over grids of settings, on Dask: ``python -m icl.sweep SPEC --out
+   RESULTS.parquet``).
 
 The subpackages and modules are imported on first use (``icl.tasks``, or ``from icl import
 tasks``), so that ``python -m icl.models.softmax_transformer`` and ``python -m icl.bench``
@@ -63,6 +65,7 @@ __all__ = [
     "models",
     "runtime",
     "sparse_vote",
+    "static_explorers",
     "sweep",
     "tasks",
     "techniques",

@@ -463,6 +463,35 @@ def _greedy_exact_recovery(n: int, d: int, sigma2: float) -> float:
     return theory.greedy_exact_recovery(n, d, sigma2)
 
 
+def _vote_curves(n: int, d: int, sigma2: float, temperature: float, n_votes: int) -> dict:
+    """The curves :func:`votes_update` draws (its Notes say what each is): ``N``, the grid of
+    sample counts; ``vote_one`` and ``sample_one``, ``greedy_one`` (one coefficient); ``vote_all``,
+    ``pass_all``, ``sample_all`` and ``greedy_all`` (the whole vector)."""
+    grid = _vote_grid(n_votes)
+    c = 2 * VOTE_ETA / (n * temperature)
+    u, w_plus, w_minus = _margin_rule(n, d, sigma2)
+    right = 1 / (1 + np.exp(-c * u))  # P(a sample is right) at margin u > 0
+    p = torch.sigmoid(c * _vote_margins(n, d, sigma2)).numpy()
+    q = p.prod(1)
+    return {
+        "N": grid,
+        "vote_one": np.array(
+            [
+                w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a)
+                for N in grid
+            ]
+        ),
+        "sample_one": float(w_plus @ right + w_minus @ (1 - right)),
+        "greedy_one": 1 - theory.greedy_sign_error(n, d, sigma2),
+        "vote_all": np.array(
+            [theory.majority_vote_accuracy(p, int(N)).prod(1).mean() for N in grid]
+        ),
+        "pass_all": np.array([(1 - (1 - q) ** int(N)).mean() for N in grid]),
+        "sample_all": float(q.mean()),
+        "greedy_all": _greedy_exact_recovery(n, d, sigma2),
+    }
+
+
 @declare(
     Accuracy(
         absolute=1e-8,
@@ -514,24 +543,13 @@ def votes_update(
     \eta u_j / (n T))`) and averaged over :data:`VOTE_PROMPTS` fixed prompts (seed 0), and greedy
     exact recovery (:func:`icl.theory.greedy_exact_recovery`).
     """
-    grid = _vote_grid(n_votes)
-    c = 2 * VOTE_ETA / (n * temperature)
-    u, w_plus, w_minus = _margin_rule(n, d, sigma2)
-    right = 1 / (1 + np.exp(-c * u))  # P(a sample is right) at margin u > 0
-    votes = [
-        float(w_plus @ (a := theory.majority_vote_accuracy(right, int(N))) + w_minus @ (1 - a))
-        for N in grid
-    ]
+    curves = _vote_curves(n, d, sigma2, temperature, n_votes)
+    grid = curves["N"]
     fig.clear()
     ax_one, ax_all = fig.subplots(1, 2)
-    ax_one.plot(grid, votes, "-o", ms=3, color="C1", label="majority vote of N")
-    ax_one.axhline(
-        float(w_plus @ right + w_minus @ (1 - right)),
-        color="C0",
-        ls="--",
-        label="one sample",
-    )
-    ax_one.axhline(1 - theory.greedy_sign_error(n, d, sigma2), color="k", ls=":", label="greedy")
+    ax_one.plot(grid, curves["vote_one"], "-o", ms=3, color="C1", label="majority vote of N")
+    ax_one.axhline(curves["sample_one"], color="C0", ls="--", label="one sample")
+    ax_one.axhline(curves["greedy_one"], color="k", ls=":", label="greedy")
     ax_one.set(
         xscale="log",
         xlabel="samples N",
@@ -539,14 +557,10 @@ def votes_update(
         title=f"one coefficient: n = {n}, d = {d}, $\\sigma^2$ = {sigma2:g}, T = {temperature:.3g}",
     )
     ax_one.legend(fontsize=8)
-    p = torch.sigmoid(c * _vote_margins(n, d, sigma2)).numpy()
-    q = p.prod(1)
-    vote_all = [float(theory.majority_vote_accuracy(p, int(N)).prod(1).mean()) for N in grid]
-    pass_all = [float((1 - (1 - q) ** int(N)).mean()) for N in grid]
-    ax_all.plot(grid, pass_all, "-o", ms=3, color="C2", label="pass@N (perfect verifier)")
-    ax_all.plot(grid, vote_all, "-o", ms=3, color="C1", label="coordinate-wise vote of N")
-    ax_all.axhline(q.mean(), color="C0", ls="--", label="one sample")
-    ax_all.axhline(_greedy_exact_recovery(n, d, sigma2), color="k", ls=":", label="greedy")
+    ax_all.plot(grid, curves["pass_all"], "-o", ms=3, color="C2", label="pass@N (perfect verifier)")
+    ax_all.plot(grid, curves["vote_all"], "-o", ms=3, color="C1", label="coordinate-wise vote of N")
+    ax_all.axhline(curves["sample_all"], color="C0", ls="--", label="one sample")
+    ax_all.axhline(curves["greedy_all"], color="k", ls=":", label="greedy")
     ax_all.set(
         xscale="log",
         xlabel="samples N",

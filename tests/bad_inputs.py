@@ -1322,6 +1322,8 @@ NO_BAD_INPUT_MODULES = {
     "results refused bad input",
     "icl.experiments.": "compositions of the declared functions below them, which refuse bad "
     "input passed on; their settings dataclasses validate their own fields",
+    "icl.static_explorers.": "the explorers take no parameters; their records (Control, Panel, "
+    "Curve, Explorer) are built by them at fixed settings, which the closed forms validate",
     "icl.sweep.": "a sweep's input is its SPEC, which parse_spec validates field by field before "
     "anything runs (tests/test_sweep.py drives it with malformed SPECs); the quantities' closed "
     "forms and samplers validate the values passed on",

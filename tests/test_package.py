@@ -99,7 +99,7 @@ LAYERS = (
     ("icl.techniques",),
     ("icl.sparse_vote", "icl.harness"),
     ("icl.experiments",),
-    ("icl.figures", "icl.bench", "icl.explorers", "icl.sweep"),
+    ("icl.figures", "icl.bench", "icl.explorers", "icl.static_explorers", "icl.sweep"),
 )
 
 
