@@ -210,15 +210,15 @@ class Explorer:
         """The explorer as HTML: a note for where BokehJS is missing, then the figure."""
         script, div = components(self.layout())
         return (
-            f'<div class="icl-explorer" title="{self.title}">'
+            f'<div class="icl-explorer" title="{self.title}" style="overflow: hidden">'
             '<p class="icl-explorer-note">This explorer draws in the HTML book, which loads '
             "BokehJS; in Jupyter, the panel below gives the same curves.</p>"
             "<script>if (window.Bokeh) "
             "document.currentScript.previousElementSibling.remove();</script>"
             f"{div}{script}"
-            f'<p class="icl-explorer-caption">Computed when the chapter ran at each of the '
-            f"{self.settings} settings of the sliders, to {DIGITS} significant digits (hover "
-            "over a curve to read them).</p></div>"
+            '<p class="icl-explorer-caption" style="font-size: 0.85em">Computed when the chapter '
+            f"ran at each of the {self.settings} settings of the sliders, to {DIGITS} significant "
+            "digits (hover over a curve to read them).</p></div>"
         )
 
     def _repr_html_(self) -> str:
