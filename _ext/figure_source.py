@@ -21,9 +21,19 @@ import ast
 import posixpath
 
 from docutils import nodes
-from sphinx.ext.viewcode import OUTPUT_DIRNAME, is_supported_builder
 
 EXPLORER_CLASS = "icl-explorer"
+SOURCE_PAGES = "_modules"  # where sphinx.ext.viewcode writes each module's highlighted source
+
+
+def has_source_pages(builder) -> bool:
+    """Whether viewcode writes source pages for ``builder``: as its documentation says, the HTML
+    builders except the single-page one and (unless ``viewcode_enable_epub``) the epub one."""
+    return (
+        builder.format == "html"
+        and builder.name != "singlehtml"
+        and not (builder.name.startswith("epub") and not builder.config.viewcode_enable_epub)
+    )
 
 
 def bindings(source: str, modules: list[str]) -> dict[str, str]:
@@ -115,7 +125,7 @@ def _part(cell: nodes.Element, element: str) -> nodes.Element | None:
 def link_figures(app, doctree, docname):
     """Add the "Drawn by" line below each figure of the page (Sphinx's ``doctree-resolved``)."""
     modules = app.config.figure_source_modules
-    if not modules or not is_supported_builder(app.builder):
+    if not modules or not has_source_pages(app.builder):
         return
     documented = {
         name: (doc, anchor) for name, _, _, doc, anchor, _ in app.env.get_domain("py").get_objects()
@@ -136,7 +146,7 @@ def link_figures(app, doctree, docname):
 def _drawn_by(app, docname: str, function: str, api_doc: str, anchor: str) -> nodes.paragraph:
     """The line "Drawn by <function> (source)" with its two links."""
     module, name = function.rsplit(".", 1)
-    code_page = posixpath.join(OUTPUT_DIRNAME, module.replace(".", "/"))
+    code_page = posixpath.join(SOURCE_PAGES, module.replace(".", "/"))
     uri = app.builder.get_relative_uri
     line = nodes.paragraph("", "Drawn by ", classes=["figure-source"])
     line += nodes.reference(
