@@ -46,7 +46,7 @@ book test gpu-check-ci: export OMP_NUM_THREADS = 1
 # cache, executes the claims and status pages, and fails on any error. It rebuilds only when a
 # source or the settings changed. (jcache asks before creating a cache: hence the mkdir.)
 BOOK_STAMP := _build/.book_built
-BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
+BOOK_INPUTS := $(shell find book icl _ext _static -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
 BOOK_CHAPTERS := $(wildcard book/ch*.md)
 
