@@ -1,5 +1,6 @@
-# `make book` builds the HTML book into _build/html; `make test` runs the unit tests and every
-# chapter under nbval, builds the book where needed and tests the built pages; `make lab` starts
+# `make book` builds the HTML book into _build/html; `make pdf` prints it, as one page, to
+# _build/pdf/book.pdf; `make test` runs the unit tests and every chapter under nbval, builds the
+# book where needed and tests the built pages; `make lab` starts
 # JupyterLab on the repository; `make lint` checks the style (ruff, the chapters' code cells
 # included) and `make format` applies it. Each sets up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner)
@@ -12,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean gpu-check gpu-check-ci cpu-full-check wheelhouse
+.PHONY: book pdf test lab lint format clean gpu-check gpu-check-ci cpu-full-check wheelhouse
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
@@ -39,7 +40,7 @@ $(CACHE_STAMP): $(CACHE_INPUTS)
 	mkdir -p _build && touch $@
 
 # Kernels run on one thread each, two at a time (jcache's pool, pytest's workers).
-book test gpu-check-ci: export OMP_NUM_THREADS = 1
+book pdf test gpu-check-ci: export OMP_NUM_THREADS = 1
 
 # `make book` first executes the chapters whose code is not in the cache with jupyter-cache's
 # local-parallel executor (one process per core), then builds; the build takes them from the
@@ -58,6 +59,20 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 	$(BIN)/jcache project -p $(CACHE) execute --executor local-parallel --timeout 600
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
+
+# `make pdf` builds the single-page HTML from the same cache (the chapters are not executed
+# again) and prints it with headless Chromium once MathJax has typeset it (scripts/print_pdf.py).
+# Sphinx writes the page at the root document's path, book/intro.html, with links relative to
+# _build/singlehtml: it is printed from a copy there, index.html.
+SINGLEHTML := _build/singlehtml
+PDF := _build/pdf/book.pdf
+
+pdf: $(PDF)
+
+$(PDF): $(BOOK_STAMP) scripts/print_pdf.py tests/browser.py
+	$(BIN)/jupyter-book build . --builder singlehtml -W --keep-going
+	cp $(SINGLEHTML)/book/intro.html $(SINGLEHTML)/index.html
+	$(BIN)/python scripts/print_pdf.py $(SINGLEHTML)/index.html $@
 
 # `make test`: the unit tests and every chapter under nbval (their records in _build/nbval_claims,
 # apart from the build's), then the book where needed, then the tests of the built HTML.
