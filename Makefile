@@ -1,6 +1,6 @@
 # `make book` builds the HTML book into _build/html; `make pdf` prints it, as one page, to
 # _build/pdf/book.pdf; `make test` runs the unit tests and every chapter under nbval, builds the
-# book where needed and tests the built pages; `make lab` starts
+# book and its PDF where needed and tests the built pages and the PDF; `make lab` starts
 # JupyterLab on the repository; `make lint` checks the style (ruff, the chapters' code cells
 # included) and `make format` applies it. Each sets up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner)
@@ -75,13 +75,16 @@ $(PDF): $(BOOK_STAMP) scripts/print_pdf.py tests/browser.py
 	$(BIN)/python scripts/print_pdf.py $(SINGLEHTML)/index.html $@
 
 # `make test`: the unit tests and every chapter under nbval (their records in _build/nbval_claims,
-# apart from the build's), then the book where needed, then the tests of the built HTML.
+# apart from the build's), then the book and its PDF where needed (the PDF where Chromium and its
+# driver are installed; the tests that need them skip without), then the tests of the built HTML
+# and the PDF.
 BUILT_BOOK_TESTS = $(shell grep -rl --include='*.py' 'mark.built_book' tests)
+PRINTER := $(if $(and $(shell which chromium chromium-browser google-chrome 2>/dev/null),$(shell which chromedriver 2>/dev/null)),pdf)
 
 test: $(STAMP)
 	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
 		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
-	$(MAKE) --no-print-directory book
+	$(MAKE) --no-print-directory book $(PRINTER)
 	$(BIN)/python -m pytest -m built_book -n 2 --dist load $(BUILT_BOOK_TESTS)
 
 # The GPU machine has Python and torch but no Jupyter stack: `make wheelhouse` downloads jupytext
