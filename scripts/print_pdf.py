@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.browser import MISSING, chromium  # noqa: E402
 
 CM_PER_INCH = 2.54
+CSS_PX_PER_INCH = 96
 PAPER_CM = {"a4": (21.0, 29.7), "letter": (21.59, 27.94)}
 MARGIN_CM = {"Top": 1.5, "Bottom": 1.5, "Left": 1.8, "Right": 1.8}
 # Resolves once MathJax 3 (the book's, from sphinx-mathjax-offline) has typeset the page, the
@@ -35,6 +36,19 @@ typeset
   .then(() => document.fonts.ready)
   .then(() => Promise.all([...document.images].map(img => img.decode().catch(() => null))))
   .then(() => done(null), error => done(String(error)));
+"""
+# Scales down each displayed equation wider than its column (MathJax 3 does not break lines; the
+# print would cut it off); returns how many. Run with the page laid out as printed.
+FIT_EQUATIONS = """
+let fitted = 0;
+for (const math of document.querySelectorAll('mjx-container[display="true"]')) {
+  const ratio = math.clientWidth / math.querySelector("mjx-math").getBoundingClientRect().width;
+  if (ratio < 1) {
+    math.style.fontSize = `${0.98 * ratio * parseFloat(getComputedStyle(math).fontSize)}px`;
+    fitted += 1;
+  }
+}
+return fitted;
 """
 
 
@@ -61,6 +75,37 @@ def print_parameters(paper: str) -> dict:
         "printBackground": True,
         "generateDocumentOutline": True,
     }
+
+
+def fit_equations(driver, parameters: dict) -> int:
+    """Scale down the displayed equations wider than the printed column.
+
+    The page is laid out as it will be printed (print media, the paper's width less its margins)
+    while the equations are measured and scaled, then shown as before.
+
+    Parameters
+    ----------
+    driver : selenium.webdriver.Chrome
+        The browser, with the page typeset.
+    parameters : dict
+        The parameters of ``Page.printToPDF`` it will be printed with.
+
+    Returns
+    -------
+    int
+        How many equations were scaled.
+    """
+    inches = parameters["paperWidth"] - parameters["marginLeft"] - parameters["marginRight"]
+    width = round(inches * CSS_PX_PER_INCH)
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+    )
+    fitted = driver.execute_script(FIT_EQUATIONS)
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    return fitted
 
 
 def print_pdf(html: Path, pdf: Path, paper: str = "a4", timeout: float = 600.0) -> int:
@@ -97,7 +142,9 @@ def print_pdf(html: Path, pdf: Path, paper: str = "a4", timeout: float = 600.0) 
         error = driver.execute_async_script(READY)
         if error:
             raise RuntimeError(f"MathJax did not typeset {html}: {error}")
-        printed = driver.execute_cdp_cmd("Page.printToPDF", print_parameters(paper))
+        parameters = print_parameters(paper)
+        fit_equations(driver, parameters)
+        printed = driver.execute_cdp_cmd("Page.printToPDF", parameters)
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(base64.b64decode(printed["data"]))
     return len(PdfReader(pdf).pages)
