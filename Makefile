@@ -1,5 +1,6 @@
-# `make book` builds the HTML book into _build/html; `make test` runs the unit tests and every
-# chapter under nbval, builds the book where needed and tests the built pages; `make lab` starts
+# `make book` builds the HTML book into _build/html; `make pdf` prints it, as one page, to
+# _build/pdf/book.pdf; `make test` runs the unit tests and every chapter under nbval, builds the
+# book and its PDF where needed and tests the built pages and the PDF; `make lab` starts
 # JupyterLab on the repository; `make lint` checks the style (ruff, the chapters' code cells
 # included) and `make format` applies it. Each sets up .venv first.
 # `make gpu-check` runs every chapter at full scale without Jupyter (icl.harness.chapter_runner)
@@ -12,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lab lint format clean gpu-check gpu-check-ci cpu-full-check wheelhouse
+.PHONY: book pdf test lab lint format clean gpu-check gpu-check-ci cpu-full-check wheelhouse
 
 RUN_PYTHON := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 GPU_SCALE ?= full
@@ -39,14 +40,14 @@ $(CACHE_STAMP): $(CACHE_INPUTS)
 	mkdir -p _build && touch $@
 
 # Kernels run on one thread each, two at a time (jcache's pool, pytest's workers).
-book test gpu-check-ci: export OMP_NUM_THREADS = 1
+book pdf test gpu-check-ci: export OMP_NUM_THREADS = 1
 
 # `make book` first executes the chapters whose code is not in the cache with jupyter-cache's
 # local-parallel executor (one process per core), then builds; the build takes them from the
 # cache, executes the claims and status pages, and fails on any error. It rebuilds only when a
 # source or the settings changed. (jcache asks before creating a cache: hence the mkdir.)
 BOOK_STAMP := _build/.book_built
-BOOK_INPUTS := $(shell find book icl _ext -type f -not -name '*.pyc' 2>/dev/null) \
+BOOK_INPUTS := $(shell find book icl _ext _static -type f -not -name '*.pyc' 2>/dev/null) \
 	_config.yml _toc.yml references.bib requirements.txt
 BOOK_CHAPTERS := $(wildcard book/ch*.md)
 
@@ -59,14 +60,31 @@ $(BOOK_STAMP): $(STAMP) $(CACHE_STAMP) $(BOOK_INPUTS)
 	$(BIN)/jupyter-book build . --all -W --keep-going
 	touch $@
 
+# `make pdf` builds the single-page HTML from the same cache (the chapters are not executed
+# again) and prints it with headless Chromium once MathJax has typeset it (scripts/print_pdf.py).
+# Sphinx writes the page at the root document's path, book/intro.html, with links relative to
+# _build/singlehtml: it is printed from a copy there, index.html.
+SINGLEHTML := _build/singlehtml
+PDF := _build/pdf/book.pdf
+
+pdf: $(PDF)
+
+$(PDF): $(BOOK_STAMP) scripts/print_pdf.py tests/browser.py
+	$(BIN)/jupyter-book build . --builder singlehtml -W --keep-going
+	cp $(SINGLEHTML)/book/intro.html $(SINGLEHTML)/index.html
+	$(BIN)/python scripts/print_pdf.py $(SINGLEHTML)/index.html $@
+
 # `make test`: the unit tests and every chapter under nbval (their records in _build/nbval_claims,
-# apart from the build's), then the book where needed, then the tests of the built HTML.
+# apart from the build's), then the book and its PDF where needed (the PDF where Chromium and its
+# driver are installed; the tests that need them skip without), then the tests of the built HTML
+# and the PDF.
 BUILT_BOOK_TESTS = $(shell grep -rl --include='*.py' 'mark.built_book' tests)
+PRINTER := $(if $(and $(shell which chromium chromium-browser google-chrome 2>/dev/null),$(shell which chromedriver 2>/dev/null)),pdf)
 
 test: $(STAMP)
 	ICL_CLAIMS_DIR=$(CURDIR)/_build/nbval_claims \
 		$(BIN)/python -m pytest --nbval -m "not built_book" $(PYTEST_WORKERS)
-	$(MAKE) --no-print-directory book
+	$(MAKE) --no-print-directory book $(PRINTER)
 	$(BIN)/python -m pytest -m built_book -n 2 --dist load $(BUILT_BOOK_TESTS)
 
 # The GPU machine has Python and torch but no Jupyter stack: `make wheelhouse` downloads jupytext
