@@ -480,7 +480,9 @@ def chains() -> Explorer:
         "averages of N noisy chains: the risk along the chain",
         (
             Control("sigma2", "σ² (label noise)", (0.0, 0.25, 1.0, 4.0), 1.0),
-            Control("delta2", "δ² (noise level)", (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0), 0.1),
+            Control(
+                "delta2", "δ² (noise level)", (0.001, 0.003, 0.01, 0.03, 1 / 12, 0.3, 1.0), 1 / 12
+            ),
             Control("n_chains", "N (chains averaged)", (1, 3, 10, 100, 1000), 10),
         ),
         (Panel("n = 12, d = 10, η = 0.0625", "thought t (GD steps)", "risk E‖w̄_N − w‖²"),),
