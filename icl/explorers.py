@@ -211,14 +211,18 @@ def one_step_panel(**params):
 # ------------------------------------------------------ Chapter 3: averages of noisy chains
 
 
+def _chain_designs(n: int, d: int) -> np.ndarray:
+    """The fixed designs X, ``(CHAIN_PROMPTS, n, d)``, drawn by ``numpy.random.default_rng(0)`` (as
+    :func:`icl.theory.prompt_averaged_chain_terms` draws its designs)."""
+    return np.random.default_rng(0).standard_normal((CHAIN_PROMPTS, n, d))
+
+
 @lru_cache(maxsize=8)
 def _chain_spectra(n: int, d: int) -> np.ndarray:
-    """The eigenvalues of S = X^T X / n of the fixed designs, ``(CHAIN_PROMPTS, d)`` in ascending
-    order: X drawn by ``numpy.random.default_rng(0)`` (as
-    :func:`icl.theory.prompt_averaged_chain_terms` draws its designs), the min(n, d) eigenvalues of
-    the smaller Gram matrix (X^T X or X X^T, the same non-zero spectrum) after d - min(n, d) exact
-    zeros."""
-    X = np.random.default_rng(0).standard_normal((CHAIN_PROMPTS, n, d))
+    """The eigenvalues of S = X^T X / n of the fixed designs (:func:`_chain_designs`),
+    ``(CHAIN_PROMPTS, d)`` in ascending order: the min(n, d) eigenvalues of the smaller Gram matrix
+    (X^T X or X X^T, the same non-zero spectrum) after d - min(n, d) exact zeros."""
+    X = _chain_designs(n, d)
     gram = X @ X.transpose(0, 2, 1) if n < d else X.transpose(0, 2, 1) @ X
     nonzero = np.linalg.eigvalsh(gram).clip(min=0.0) / n
     return np.concatenate([np.zeros((CHAIN_PROMPTS, d - nonzero.shape[1])), nonzero], 1)

@@ -390,18 +390,18 @@ def one_step() -> Explorer:
 
 CHAINS_SETTING = {"n": 12, "d": 10, "eta": 0.0625, "steps": 480}
 CHAINS_TIMES = tuple(range(0, 481, 16))
+CHAINS_DELTA2 = (0.001, 0.003, 0.01, 0.03, 1 / 12, 0.3, 1.0)  # the slider's noise levels
 
 
 @lru_cache(maxsize=1)
 def _chain_designs() -> tuple[np.ndarray, np.ndarray]:
-    """:data:`icl.explorers.CHAIN_PROMPTS` designs drawn by ``numpy.random.default_rng(0)`` (as the
-    Jupyter panel draws them), kept where :math:`\\eta (s_{\\max} + 1) \\le 2`, the typical-design
-    cut at the largest :math:`\\delta^2` of the sliders; and their spectra."""
+    r"""The Jupyter panel's designs and their spectra (:func:`icl.explorers._chain_designs`), kept
+    where :math:`\eta (s_{\max} + \delta^2) \le 2` at the largest :math:`\delta^2` of the
+    sliders (:data:`CHAINS_DELTA2`), the typical-design cut."""
     n, d, eta = CHAINS_SETTING["n"], CHAINS_SETTING["d"], CHAINS_SETTING["eta"]
-    X = np.random.default_rng(0).standard_normal((explorers.CHAIN_PROMPTS, n, d))
-    s = np.linalg.eigvalsh(X.transpose(0, 2, 1) @ X / n)
-    kept = eta * (s[:, -1] + 1.0) <= explorers.CHAINS_CUT
-    return X[kept], s[kept]
+    s = explorers._chain_spectra(n, d)
+    kept = eta * (s[:, -1] + max(CHAINS_DELTA2)) <= explorers.CHAINS_CUT
+    return explorers._chain_designs(n, d)[kept], s[kept]
 
 
 @lru_cache(maxsize=64)
@@ -480,9 +480,7 @@ def chains() -> Explorer:
         "averages of N noisy chains: the risk along the chain",
         (
             Control("sigma2", "σ² (label noise)", (0.0, 0.25, 1.0, 4.0), 1.0),
-            Control(
-                "delta2", "δ² (noise level)", (0.001, 0.003, 0.01, 0.03, 1 / 12, 0.3, 1.0), 1 / 12
-            ),
+            Control("delta2", "δ² (noise level)", CHAINS_DELTA2, 1 / 12),
             Control("n_chains", "N (chains averaged)", (1, 3, 10, 100, 1000), 10),
         ),
         (Panel("n = 12, d = 10, η = 0.0625", "thought t (GD steps)", "risk E‖w̄_N − w‖²"),),

@@ -76,7 +76,7 @@ def ch3_panel_curves(sigma2, delta2):
     """The Jupyter panel's bias², spread and greedy curves and Bayes risk over the same designs."""
     setting = static_explorers.CHAINS_SETTING
     s = explorers._chain_spectra(setting["n"], setting["d"])
-    s = s[setting["eta"] * (s[:, -1] + 1.0) <= explorers.CHAINS_CUT]
+    s = s[setting["eta"] * (s[:, -1] + max(static_explorers.CHAINS_DELTA2)) <= explorers.CHAINS_CUT]
     curves = explorers._expected_chain_curves(
         s, setting["n"], sigma2, setting["eta"], delta2, setting["steps"]
     )
